@@ -1,0 +1,1 @@
+"""Board profiles, detection and deployment onto devices."""

@@ -1,0 +1,277 @@
+// The Python module edge_reason._native. It checks every array it is handed
+// (dtype, size, contiguity) before the engine may read it, and keeps a
+// reference to each so the memory outlives the engine that views it.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "engine.h"
+#include "quantize.h"
+
+namespace py = pybind11;
+using namespace edge;
+
+namespace {
+
+using F32Array = py::array_t<float, py::array::c_style>;
+using U8Array = py::array_t<uint8_t, py::array::c_style>;
+using I32Array = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
+
+// Holds what a weight view points into, for as long as the engine lives.
+struct KeepAlive {
+  std::vector<py::object> objects;
+};
+
+template <class T>
+const T* checked(py::handle obj, size_t count, const std::string& name, KeepAlive& keep) {
+  py::array arr = py::reinterpret_borrow<py::array>(obj);
+  if (!py::isinstance<py::array_t<T>>(obj) || !(arr.flags() & py::array::c_style))
+    throw std::invalid_argument(name + ": expected a C-contiguous " +
+                                std::string(py::str(py::dtype::of<T>())) + " array");
+  if (size_t(arr.size()) != count)
+    throw std::invalid_argument(name + ": expected " + std::to_string(count) + " elements, got " +
+                                std::to_string(arr.size()));
+  keep.objects.push_back(arr);
+  return static_cast<const T*>(arr.data());
+}
+
+const float* optional_f32(const py::dict& d, const char* key, size_t count,
+                          const std::string& where, KeepAlive& keep) {
+  if (!d.contains(key) || d[key].is_none()) return nullptr;
+  return checked<float>(d[key], count, where + "." + key, keep);
+}
+
+WeightFormat parse_format(const std::string& s, const std::string& where) {
+  if (s == "f32") return WeightFormat::F32;
+  if (s == "q8") return WeightFormat::Q8;
+  if (s == "q4") return WeightFormat::Q4;
+  throw std::invalid_argument(where + ": unknown weight format '" + s + "' (f32, q8, q4)");
+}
+
+// A matrix arrives as a dict: format, rows, cols, data, scales, zero_points.
+WeightMatrix matrix(const py::dict& m, int rows, int cols, const std::string& where,
+                    KeepAlive& keep) {
+  WeightMatrix w;
+  w.format = parse_format(m["format"].cast<std::string>(), where);
+  w.rows = m["rows"].cast<int>();
+  w.cols = m["cols"].cast<int>();
+  if (w.rows != rows || w.cols != cols)
+    throw std::invalid_argument(where + ": expected shape [" + std::to_string(rows) + ", " +
+                                std::to_string(cols) + "], got [" + std::to_string(w.rows) + ", " +
+                                std::to_string(w.cols) + "]");
+  const size_t nb = size_t(w.blocks());
+  if (w.format == WeightFormat::F32) {
+    w.data = checked<float>(m["data"], size_t(rows) * cols, where + ".data", keep);
+    return w;
+  }
+  w.data = checked<uint8_t>(m["data"], size_t(rows) * w.row_bytes(), where + ".data", keep);
+  w.scales = checked<float>(m["scales"], size_t(rows) * nb, where + ".scales", keep);
+  if (m.contains("zero_points") && !m["zero_points"].is_none()) {
+    if (w.format != WeightFormat::Q4)
+      throw std::invalid_argument(where + ": zero points exist only for q4");
+    w.zero_points =
+        checked<uint8_t>(m["zero_points"], size_t(rows) * ((nb + 1) / 2), where + ".zero_points", keep);
+  }
+  return w;
+}
+
+class PyEngine {
+ public:
+  PyEngine(const py::dict& cfg, const py::dict& weights, int threads, const std::string& kernel,
+           const std::string& cache_type) {
+    ModelConfig c;
+    c.dim = cfg["dim"].cast<int>();
+    c.ffn_dim = cfg["ffn_dim"].cast<int>();
+    c.layers = cfg["layers"].cast<int>();
+    c.heads = cfg["heads"].cast<int>();
+    c.kv_heads = cfg["kv_heads"].cast<int>();
+    c.head_dim = cfg["head_dim"].cast<int>();
+    c.vocab = cfg["vocab"].cast<int>();
+    c.norm_eps = cfg["norm_eps"].cast<float>();
+    c.sliding_window = cfg["sliding_window"].cast<int>();
+    c.max_context = cfg["max_context"].cast<int>();
+    c.max_batch = cfg["max_batch"].cast<int>();
+    if (c.dim <= 0 || c.ffn_dim <= 0 || c.layers <= 0 || c.heads <= 0 || c.kv_heads <= 0 ||
+        c.head_dim <= 0 || c.head_dim % 2 || c.vocab <= 0 || c.max_context <= 0 || c.max_batch <= 0)
+      throw std::invalid_argument("model config: sizes must be positive and head_dim even");
+    if (c.heads % c.kv_heads)
+      throw std::invalid_argument("model config: num_attention_heads must be a multiple of "
+                                  "num_key_value_heads");
+
+    const int q_dim = c.heads * c.head_dim, kv_dim = c.kv_heads * c.head_dim;
+    ModelWeights w;
+    py::dict emb = weights["embedding"];
+    w.embedding.format = parse_format(emb["format"].cast<std::string>(), "embedding");
+    if (w.embedding.format == WeightFormat::F32) {
+      w.embedding.data = checked<float>(emb["data"], size_t(c.vocab) * c.dim, "embedding.data", keep_);
+    } else if (w.embedding.format == WeightFormat::Q8) {
+      const size_t nb = size_t(num_blocks(c.dim));
+      w.embedding.data =
+          checked<uint8_t>(emb["data"], size_t(c.vocab) * nb * kBlock, "embedding.data", keep_);
+      w.embedding.scales = checked<float>(emb["scales"], size_t(c.vocab) * nb, "embedding.scales", keep_);
+    } else {
+      throw std::invalid_argument("embedding: format must be f32 or q8");
+    }
+    w.final_norm = checked<float>(weights["final_norm"], c.dim, "final_norm", keep_);
+    w.lm_head = matrix(weights["lm_head"], c.vocab, c.dim, "lm_head", keep_);
+    const size_t rope = size_t(c.max_context) * (c.head_dim / 2);
+    w.rope_cos = checked<float>(weights["rope_cos"], rope, "rope_cos", keep_);
+    w.rope_sin = checked<float>(weights["rope_sin"], rope, "rope_sin", keep_);
+    py::list layers = weights["layers"];
+    if (int(layers.size()) != c.layers)
+      throw std::invalid_argument("expected " + std::to_string(c.layers) + " layers, got " +
+                                  std::to_string(layers.size()));
+    for (int i = 0; i < c.layers; ++i) {
+      py::dict d = layers[i];
+      const std::string at = "layers." + std::to_string(i);
+      LayerWeights l;
+      l.attn_norm = checked<float>(d["attn_norm"], c.dim, at + ".attn_norm", keep_);
+      l.ffn_norm = checked<float>(d["ffn_norm"], c.dim, at + ".ffn_norm", keep_);
+      l.wq = matrix(d["wq"], q_dim, c.dim, at + ".wq", keep_);
+      l.wk = matrix(d["wk"], kv_dim, c.dim, at + ".wk", keep_);
+      l.wv = matrix(d["wv"], kv_dim, c.dim, at + ".wv", keep_);
+      l.wo = matrix(d["wo"], c.dim, q_dim, at + ".wo", keep_);
+      l.w_gate = matrix(d["w_gate"], c.ffn_dim, c.dim, at + ".w_gate", keep_);
+      l.w_up = matrix(d["w_up"], c.ffn_dim, c.dim, at + ".w_up", keep_);
+      l.w_down = matrix(d["w_down"], c.dim, c.ffn_dim, at + ".w_down", keep_);
+      l.bq = optional_f32(d, "bq", q_dim, at, keep_);
+      l.bk = optional_f32(d, "bk", kv_dim, at, keep_);
+      l.bv = optional_f32(d, "bv", kv_dim, at, keep_);
+      l.bo = optional_f32(d, "bo", c.dim, at, keep_);
+      if (bool(l.bq) != bool(l.bk) || bool(l.bq) != bool(l.bv))
+        throw std::invalid_argument(at + ": q, k and v biases must come together");
+      l.q_norm = optional_f32(d, "q_norm", c.head_dim, at, keep_);
+      l.k_norm = optional_f32(d, "k_norm", c.head_dim, at, keep_);
+      if (bool(l.q_norm) != bool(l.k_norm))
+        throw std::invalid_argument(at + ": q_norm and k_norm must come together");
+      w.layers.push_back(l);
+    }
+    const KernelTable& table = kernel.empty() ? select_kernels() : kernels_by_name(kernel);
+    CacheType ct;
+    if (cache_type == "f32")
+      ct = CacheType::F32;
+    else if (cache_type == "f16")
+      ct = CacheType::F16;
+    else
+      throw std::invalid_argument("kv cache type must be 'f32' or 'f16', got '" + cache_type + "'");
+    engine_.reset(new Engine(c, w, threads, table, ct));
+  }
+
+  void append(const I32Array& tokens) {
+    const int32_t* p = tokens.data();
+    const int n = int(tokens.size());
+    py::gil_scoped_release release;
+    engine_->append(p, n);
+  }
+
+  F32Array logits_all(const I32Array& tokens) {
+    const int n = int(tokens.size());
+    if (n <= 0) throw std::invalid_argument("no tokens to run (an empty prompt?)");
+    F32Array out({size_t(n), size_t(engine_->config().vocab)});
+    float* o = out.mutable_data();
+    const int32_t* p = tokens.data();
+    {
+      py::gil_scoped_release release;
+      engine_->logits_all(p, n, o);
+    }
+    return out;
+  }
+
+  F32Array last_logits() const {
+    F32Array out(size_t(engine_->config().vocab));
+    std::memcpy(out.mutable_data(), engine_->last_logits(), size_t(out.size()) * sizeof(float));
+    return out;
+  }
+
+  void rewind(int pos, const F32Array& logits) {
+    if (size_t(logits.size()) != size_t(engine_->config().vocab))
+      throw std::invalid_argument("rewind: logits must have vocab_size elements");
+    engine_->rewind(pos, logits.data());
+  }
+
+  int sample(float temperature, int top_k, float top_p, float repetition_penalty,
+             const I32Array& history) {
+    SamplingParams p{temperature, top_k, top_p, repetition_penalty};
+    const int32_t* h = history.data();
+    const int n = int(history.size());
+    py::gil_scoped_release release;
+    return engine_->sample(p, h, n);
+  }
+
+  void seed(uint64_t s) { engine_->seed(s); }
+  int position() const { return engine_->position(); }
+  int64_t tokens_evaluated() const { return engine_->tokens_evaluated(); }
+
+  py::dict info() const {
+    py::dict d;
+    d["kernel"] = engine_->kernels().name;
+    d["threads"] = engine_->threads();
+    d["max_context"] = engine_->config().max_context;
+    d["kv_cache_bytes"] = engine_->cache_bytes();
+    d["weight_bytes_per_token"] = engine_->weight_bytes_per_token();
+    return d;
+  }
+
+ private:
+  KeepAlive keep_;
+  std::unique_ptr<Engine> engine_;
+};
+
+py::tuple quantize(const F32Array& w, const std::string& format) {
+  if (w.ndim() != 2) throw std::invalid_argument("quantize: expected a 2-D float32 array");
+  const int rows = int(w.shape(0)), cols = int(w.shape(1)), nb = num_blocks(cols);
+  F32Array scales({rows, nb});
+  if (format == "q8") {
+    U8Array data({rows, nb, kBlock});
+    const float* src = w.data();
+    uint8_t* dst = data.mutable_data();
+    float* sc = scales.mutable_data();
+    {
+      py::gil_scoped_release release;
+      quantize_rows_q8(src, rows, cols, dst, sc);
+    }
+    return py::make_tuple(data, scales);
+  }
+  if (format == "q4") {
+    U8Array data({rows, nb, kBlock / 2});
+    const float* src = w.data();
+    uint8_t* dst = data.mutable_data();
+    float* sc = scales.mutable_data();
+    {
+      py::gil_scoped_release release;
+      quantize_rows_q4(src, rows, cols, dst, sc);
+    }
+    return py::make_tuple(data, scales);
+  }
+  throw std::invalid_argument("quantize: format must be 'q8' or 'q4', got '" + format + "'");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_native, m) {
+  m.doc() = "edge-reason native engine";
+  m.def("quantize", &quantize, py::arg("weights"), py::arg("format"),
+        "Round-to-nearest quantization of a [rows, cols] float32 matrix into q8 or q4 blocks.");
+  m.def("kernel_variants", [] {
+    py::list out;
+    for (const KernelVariant& v : kernel_variants()) out.append(py::make_tuple(v.table->name, v.supported));
+    return out;
+  });
+  m.def("selected_kernel", [] { return std::string(select_kernels().name); });
+  py::class_<PyEngine>(m, "NativeEngine")
+      .def(py::init<const py::dict&, const py::dict&, int, const std::string&, const std::string&>(),
+           py::arg("config"), py::arg("weights"), py::arg("threads"), py::arg("kernel") = "",
+           py::arg("cache_type") = "f32")
+      .def("append", &PyEngine::append)
+      .def("logits_all", &PyEngine::logits_all)
+      .def("last_logits", &PyEngine::last_logits)
+      .def("rewind", &PyEngine::rewind)
+      .def("sample", &PyEngine::sample)
+      .def("seed", &PyEngine::seed)
+      .def_property_readonly("position", &PyEngine::position)
+      .def_property_readonly("tokens_evaluated", &PyEngine::tokens_evaluated)
+      .def("info", &PyEngine::info);
+}

@@ -1,0 +1,201 @@
+// AVX2 + FMA kernels (Haswell, Zen 1 and later).
+//
+// AVX2 has no 8-bit dot product instruction; VPMADDUBSW multiplies unsigned
+// by signed bytes into saturating int16 pairs, then VPMADDWD with ones widens
+// to int32. Saturation is impossible here: Q4 codes are at most 15 (15 * 127 *
+// 2 < 32767), and Q8 codes are first re-centred to signed values and the
+// product taken as |w| * (a with w's sign) (128 * 127 * 2 < 32767). A ymm
+// register holds one block, so the int32 lanes of a block get one scale.
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "kernels.h"
+
+namespace edge {
+namespace {
+
+constexpr int kTile = 4;  // tokens per pass over a weight row in prefill
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline int32_t hsum(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtsi128_si32(s);
+}
+
+// Mask for _mm256_maskload_ps: lanes [0, count) on.
+inline __m256i lanes(int count) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// ---- activation quantization ------------------------------------------------
+
+void quantize_acts(const float* x, int ldx, int t0, int t1, ActBlocks* out) {
+  const int K = out->cols, nb = out->blocks();
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  // Bytes from packs come as 32-bit groups 0 2 4 6 1 3 5 7 of the block.
+  const __m256i regroup = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  // Within each 128-bit lane: even elements to the low 8 bytes, odd to the high.
+  const __m256i split = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15,
+                                         0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+  for (int t = t0; t < t1; ++t) {
+    const float* xr = x + size_t(t) * ldx;
+    for (int b = 0; b < nb; ++b) {
+      const int k0 = b * kBlock, len = std::min(kBlock, K - k0);
+      __m256 v[4];
+      for (int i = 0; i < 4; ++i) v[i] = _mm256_maskload_ps(xr + k0 + 8 * i, lanes(len - 8 * i));
+      __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                               _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+      __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+      m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+      m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+      const float amax = _mm_cvtss_f32(m4);
+      const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+      const __m256 s = _mm256_set1_ps(inv);
+      // The default MXCSR rounding is to nearest even, as nearbyint in scalar.cpp.
+      __m256i i[4];
+      for (int j = 0; j < 4; ++j) i[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], s));
+      const int32_t sum =
+          hsum(_mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3])));
+      __m256i q = _mm256_packs_epi16(_mm256_packs_epi32(i[0], i[1]), _mm256_packs_epi32(i[2], i[3]));
+      q = _mm256_permutevar8x32_epi32(q, regroup);
+      if (out->order == ActOrder::Nibble)
+        q = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(q, split), _MM_SHUFFLE(3, 1, 2, 0));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out->q + (size_t(t) * nb + b) * kBlock), q);
+      out->d[size_t(t) * nb + b] = amax / 127.0f;
+      out->sum[size_t(t) * nb + b] = sum;
+    }
+  }
+}
+
+// ---- quantized matrix products -----------------------------------------------
+
+// Integer part of a block dot for the given codes against activations a, as
+// 8 int32 lanes whose total is sum((code - zero_point) * q).
+inline __m256i block_dot_q4(__m256i codes, __m256i a, int zero_point, int32_t act_sum) {
+  const __m256i pairs = _mm256_maddubs_epi16(codes, a);
+  const __m256i dot = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+  return _mm256_sub_epi32(dot, _mm256_setr_epi32(zero_point * act_sum, 0, 0, 0, 0, 0, 0, 0));
+}
+
+inline __m256i block_dot_q8(__m256i centred, __m256i a) {
+  const __m256i pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(centred), _mm256_sign_epi8(a, centred));
+  return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+}
+
+template <int TILE, bool Q4>
+void row_tile(const WeightMatrix& w, const ActBlocks& x, int n, int t0, float* out, int ldo) {
+  const int nb = w.blocks();
+  const size_t block_bytes = Q4 ? kBlock / 2 : kBlock;
+  const uint8_t* wrow = static_cast<const uint8_t*>(w.data) + size_t(n) * nb * block_bytes;
+  const float* sw = w.scales + size_t(n) * nb;
+  const __m128i low = _mm_set1_epi8(0x0F);
+  __m256 acc[TILE];
+  for (int i = 0; i < TILE; ++i) acc[i] = _mm256_setzero_ps();
+  for (int b = 0; b < nb; ++b) {
+    const uint8_t* wb = wrow + size_t(b) * block_bytes;
+    __m256i codes;
+    if (Q4) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb));
+      codes = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low), _mm_and_si128(v, low));
+    } else {
+      codes = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb)),
+                               _mm256_set1_epi8(char(0x80)));
+    }
+    const int zp = Q4 ? q4_zero_point(w, n, b) : 0;
+    for (int i = 0; i < TILE; ++i) {
+      const int t = t0 + i;
+      const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.row_q(t) + size_t(b) * kBlock));
+      const __m256i dot = Q4 ? block_dot_q4(codes, a, zp, x.row_sum(t)[b]) : block_dot_q8(codes, a);
+      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(sw[b] * x.row_d(t)[b]), acc[i]);
+    }
+  }
+  for (int i = 0; i < TILE; ++i) out[size_t(t0 + i) * ldo + n] = hsum(acc[i]);
+}
+
+template <bool Q4>
+void matmul_quantized(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {
+  const int T = x.rows;
+  for (int n = n0; n < n1; ++n) {
+    int t = 0;
+    for (; t + kTile <= T; t += kTile) row_tile<kTile, Q4>(w, x, n, t, out, ldo);
+    for (; t < T; ++t) row_tile<1, Q4>(w, x, n, t, out, ldo);
+  }
+}
+
+void matmul_q8(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {
+  matmul_quantized<false>(w, x, n0, n1, out, ldo);
+}
+
+void matmul_q4(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {
+  matmul_quantized<true>(w, x, n0, n1, out, ldo);
+}
+
+// ---- float paths -----------------------------------------------------------------
+
+template <int TILE>
+void f32_row_tile(const float* wrow, int K, const float* x, int ldx, float* out, int ldo) {
+  __m256 acc[TILE];
+  for (int i = 0; i < TILE; ++i) acc[i] = _mm256_setzero_ps();
+  int k = 0;
+  for (; k + 8 <= K; k += 8) {
+    const __m256 wv = _mm256_loadu_ps(wrow + k);
+    for (int i = 0; i < TILE; ++i)
+      acc[i] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + size_t(i) * ldx + k), acc[i]);
+  }
+  if (k < K) {
+    const __m256i m = lanes(K - k);
+    const __m256 wv = _mm256_maskload_ps(wrow + k, m);
+    for (int i = 0; i < TILE; ++i)
+      acc[i] = _mm256_fmadd_ps(wv, _mm256_maskload_ps(x + size_t(i) * ldx + k, m), acc[i]);
+  }
+  for (int i = 0; i < TILE; ++i) out[size_t(i) * ldo] = hsum(acc[i]);
+}
+
+void matmul_f32(const WeightMatrix& w, const float* x, int ldx, int rows, int n0, int n1,
+                float* out, int ldo) {
+  const float* wf = static_cast<const float*>(w.data);
+  for (int n = n0; n < n1; ++n) {
+    const float* wrow = wf + size_t(n) * w.cols;
+    int t = 0;
+    for (; t + kTile <= rows; t += kTile)
+      f32_row_tile<kTile>(wrow, w.cols, x + size_t(t) * ldx, ldx, out + size_t(t) * ldo + n, ldo);
+    for (; t < rows; ++t)
+      f32_row_tile<1>(wrow, w.cols, x + size_t(t) * ldx, ldx, out + size_t(t) * ldo + n, ldo);
+  }
+}
+
+float dot_f32(const float* a, const float* b, int n) {
+  float r;
+  f32_row_tile<1>(a, n, b, 0, &r, 0);
+  return r;
+}
+
+void axpy_f32(float a, const float* x, float* y, int n) {
+  const __m256 av = _mm256_set1_ps(a);
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  if (i < n) {
+    const __m256i m = lanes(n - i);
+    _mm256_maskstore_ps(y + i, m, _mm256_fmadd_ps(av, _mm256_maskload_ps(x + i, m), _mm256_maskload_ps(y + i, m)));
+  }
+}
+
+constexpr KernelTable kTable = {
+    "avx2", quantize_acts, matmul_q8, matmul_q4, matmul_f32, dot_f32, axpy_f32,
+};
+
+}  // namespace
+
+const KernelTable& avx2_kernels() { return kTable; }
+
+}  // namespace edge

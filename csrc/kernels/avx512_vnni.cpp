@@ -1,0 +1,258 @@
+// AVX-512 + VNNI kernels (Ice Lake, Sapphire Rapids, Zen 4 and later).
+//
+// A zmm register holds two quantization blocks: 64 weight bytes of Q8, or
+// the 32 bytes of two Q4 blocks spread to one code per byte. VPDPBUSD
+// multiplies unsigned weight codes by signed activations and sums groups of
+// four into 16 int32 lanes: lanes 0-7 belong to the first block and 8-15 to
+// the second, so one float multiply-add per register applies both blocks'
+// scales. The zero point is taken out afterwards, once per row, from the
+// activation block sums (sum((c - z) q) = sum(c q) - z sum(q)).
+#include <immintrin.h>
+
+// GCC 12's AVX-512 headers pass an uninitialised "undefined" vector into
+// their own builtins and then warn about it (GCC bug 105593, fixed in 13).
+// The warning is about the header, not this file, and -Werror would fail on it.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels.h"
+
+namespace edge {
+namespace {
+
+constexpr int kTile = 4;  // tokens per pass over a weight row in prefill
+
+inline float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// ---- activation quantization ------------------------------------------------
+
+void quantize_acts(const float* x, int ldx, int t0, int t1, ActBlocks* out) {
+  const int K = out->cols, nb = out->blocks();
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  for (int t = t0; t < t1; ++t) {
+    const float* xr = x + size_t(t) * ldx;
+    for (int b = 0; b < nb; ++b) {
+      const int k0 = b * kBlock, len = std::min(kBlock, K - k0);
+      const __mmask16 m0 = len >= 16 ? 0xFFFF : __mmask16((1u << len) - 1);
+      const __mmask16 m1 = len >= 32 ? 0xFFFF : len > 16 ? __mmask16((1u << (len - 16)) - 1) : 0;
+      const __m512 v0 = _mm512_maskz_loadu_ps(m0, xr + k0);
+      const __m512 v1 = _mm512_maskz_loadu_ps(m1, xr + k0 + 16);
+      const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+      const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+      const __m512 s = _mm512_set1_ps(inv);
+      // The default MXCSR rounding is to nearest even, as nearbyint in scalar.cpp.
+      __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, s));
+      __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, s));
+      const int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+      if (out->order == ActOrder::Nibble) {
+        const __m512i e = _mm512_permutex2var_epi32(i0, even, i1);
+        i1 = _mm512_permutex2var_epi32(i0, odd, i1);
+        i0 = e;
+      }
+      int8_t* q = out->q + (size_t(t) * nb + b) * kBlock;
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm512_cvtsepi32_epi8(i0));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtsepi32_epi8(i1));
+      out->d[size_t(t) * nb + b] = amax / 127.0f;
+      out->sum[size_t(t) * nb + b] = sum;
+    }
+  }
+}
+
+// ---- quantized matrix products -----------------------------------------------
+
+// Per-call preparation of the activations, so the inner loop only loads:
+// each pair of block scales spread over the 16 lanes they apply to, and each
+// block's d * sum for the zero-point term.
+struct PreparedActs {
+  std::vector<float> pair_scales;  // [T][nb / 2][16]
+  std::vector<float> d_sum;        // [T][nb]
+
+  void prepare(const ActBlocks& x) {
+    const int nb = x.blocks(), pairs = nb / 2;
+    pair_scales.resize(size_t(x.rows) * pairs * 16);
+    d_sum.resize(size_t(x.rows) * nb);
+    for (int t = 0; t < x.rows; ++t) {
+      const float* d = x.row_d(t);
+      for (int p = 0; p < pairs; ++p) {
+        float* dst = &pair_scales[(size_t(t) * pairs + p) * 16];
+        std::fill(dst, dst + 8, d[2 * p]);
+        std::fill(dst + 8, dst + 16, d[2 * p + 1]);
+      }
+      for (int b = 0; b < nb; ++b) d_sum[size_t(t) * nb + b] = d[b] * float(x.row_sum(t)[b]);
+    }
+  }
+};
+
+// Two Q4 blocks (32 bytes) as one code per byte, in the nibble order of the
+// activations: [low nibbles of block 0, high of 0, low of 1, high of 1].
+inline __m512i unpack_q4_pair(const uint8_t* w) {
+  const __m512i both = _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w)));
+  const __m512i dup = _mm512_shuffle_i64x2(both, both, _MM_SHUFFLE(1, 1, 0, 0));
+  const __m512i shifted = _mm512_srli_epi16(dup, 4);
+  return _mm512_and_si512(_mm512_mask_blend_epi64(0xCC, dup, shifted), _mm512_set1_epi8(0x0F));
+}
+
+// One Q4 block (16 bytes) as codes in a ymm: [low nibbles, high nibbles].
+inline __m256i unpack_q4_block(const uint8_t* w) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w));
+  const __m128i mask = _mm_set1_epi8(0x0F);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), mask), _mm_and_si128(v, mask));
+}
+
+inline __m512i load_q8_pair(const uint8_t* w) { return _mm512_loadu_si512(w); }
+inline __m256i load_q8_block(const uint8_t* w) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+}
+
+// Weight row n against tokens [t0, t0 + TILE): out[t][n].
+template <int TILE, bool Q4>
+void row_tile(const WeightMatrix& w, const ActBlocks& x, const PreparedActs& prep, int n, int t0,
+              float* out, int ldo) {
+  const int nb = w.blocks(), pairs = nb / 2;
+  const size_t block_bytes = Q4 ? kBlock / 2 : kBlock;
+  const uint8_t* wrow = static_cast<const uint8_t*>(w.data) + size_t(n) * nb * block_bytes;
+  const float* sw = w.scales + size_t(n) * nb;
+  const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+
+  __m512 acc[TILE];
+  for (int i = 0; i < TILE; ++i) acc[i] = _mm512_setzero_ps();
+  for (int p = 0; p < pairs; ++p) {
+    const uint8_t* wp = wrow + size_t(2 * p) * block_bytes;
+    const __m512i codes = Q4 ? unpack_q4_pair(wp) : load_q8_pair(wp);
+    const __m512 wscale = _mm512_permutexvar_ps(
+        spread, _mm512_zextps128_ps512(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(sw + 2 * p)))));
+    for (int i = 0; i < TILE; ++i) {
+      const int t = t0 + i;
+      const __m512i a = _mm512_loadu_si512(x.row_q(t) + size_t(2 * p) * kBlock);
+      const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes, a);
+      const __m512 ascale = _mm512_loadu_ps(&prep.pair_scales[(size_t(t) * pairs + p) * 16]);
+      acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(dot), ascale), wscale, acc[i]);
+    }
+  }
+  __m256 tail[TILE];
+  for (int i = 0; i < TILE; ++i) tail[i] = _mm256_setzero_ps();
+  if (nb & 1) {
+    const int b = nb - 1;
+    const uint8_t* wp = wrow + size_t(b) * block_bytes;
+    const __m256i codes = Q4 ? unpack_q4_block(wp) : load_q8_block(wp);
+    for (int i = 0; i < TILE; ++i) {
+      const int t = t0 + i;
+      const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.row_q(t) + size_t(b) * kBlock));
+      const __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), codes, a);
+      tail[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(sw[b] * x.row_d(t)[b]));
+    }
+  }
+  for (int i = 0; i < TILE; ++i) {
+    const int t = t0 + i;
+    const float* ds = &prep.d_sum[size_t(t) * nb];
+    // Zero-point term: sum_b sw[b] * z_b * d[b] * sum[b].
+    float zero_term;
+    if (!Q4 || !w.zero_points) {
+      __m512 z = _mm512_setzero_ps();
+      int b = 0;
+      for (; b + 16 <= nb; b += 16) z = _mm512_fmadd_ps(_mm512_loadu_ps(sw + b), _mm512_loadu_ps(ds + b), z);
+      const __mmask16 m = __mmask16((1u << (nb - b)) - 1);
+      z = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, sw + b), _mm512_maskz_loadu_ps(m, ds + b), z);
+      zero_term = (Q4 ? 8.0f : 128.0f) * hsum(z);
+    } else {
+      zero_term = 0.0f;
+      for (int b = 0; b < nb; ++b) zero_term += sw[b] * float(q4_zero_point(w, n, b)) * ds[b];
+    }
+    out[size_t(t) * ldo + n] = hsum(acc[i]) + hsum(tail[i]) - zero_term;
+  }
+}
+
+template <bool Q4>
+void matmul_quantized(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {
+  thread_local PreparedActs prep;
+  prep.prepare(x);
+  const int T = x.rows;
+  for (int n = n0; n < n1; ++n) {
+    int t = 0;
+    for (; t + kTile <= T; t += kTile) row_tile<kTile, Q4>(w, x, prep, n, t, out, ldo);
+    for (; t < T; ++t) row_tile<1, Q4>(w, x, prep, n, t, out, ldo);
+  }
+}
+
+void matmul_q8(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {
+  matmul_quantized<false>(w, x, n0, n1, out, ldo);
+}
+
+void matmul_q4(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {
+  matmul_quantized<true>(w, x, n0, n1, out, ldo);
+}
+
+// ---- float paths -----------------------------------------------------------------
+
+template <int TILE>
+void f32_row_tile(const float* wrow, int K, const float* x, int ldx, float* out, int ldo) {
+  __m512 acc[TILE];
+  for (int i = 0; i < TILE; ++i) acc[i] = _mm512_setzero_ps();
+  int k = 0;
+  for (; k + 16 <= K; k += 16) {
+    const __m512 wv = _mm512_loadu_ps(wrow + k);
+    for (int i = 0; i < TILE; ++i)
+      acc[i] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + size_t(i) * ldx + k), acc[i]);
+  }
+  if (k < K) {
+    const __mmask16 m = __mmask16((1u << (K - k)) - 1);
+    const __m512 wv = _mm512_maskz_loadu_ps(m, wrow + k);
+    for (int i = 0; i < TILE; ++i)
+      acc[i] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + size_t(i) * ldx + k), acc[i]);
+  }
+  for (int i = 0; i < TILE; ++i) out[size_t(i) * ldo] = hsum(acc[i]);
+}
+
+void matmul_f32(const WeightMatrix& w, const float* x, int ldx, int rows, int n0, int n1,
+                float* out, int ldo) {
+  const float* wf = static_cast<const float*>(w.data);
+  for (int n = n0; n < n1; ++n) {
+    const float* wrow = wf + size_t(n) * w.cols;
+    int t = 0;
+    for (; t + kTile <= rows; t += kTile)
+      f32_row_tile<kTile>(wrow, w.cols, x + size_t(t) * ldx, ldx, out + size_t(t) * ldo + n, ldo);
+    for (; t < rows; ++t)
+      f32_row_tile<1>(wrow, w.cols, x + size_t(t) * ldx, ldx, out + size_t(t) * ldo + n, ldo);
+  }
+}
+
+float dot_f32(const float* a, const float* b, int n) {
+  float r;
+  f32_row_tile<1>(a, n, b, 0, &r, 0);
+  return r;
+}
+
+void axpy_f32(float a, const float* x, float* y, int n) {
+  const __m512 av = _mm512_set1_ps(a);
+  int i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(y + i, _mm512_fmadd_ps(av, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+  if (i < n) {
+    const __mmask16 m = __mmask16((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(y + i, m,
+                          _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
+  }
+}
+
+constexpr KernelTable kTable = {
+    "avx512_vnni", quantize_acts, matmul_q8, matmul_q4, matmul_f32, dot_f32, axpy_f32,
+};
+
+}  // namespace
+
+const KernelTable& avx512_vnni_kernels() { return kTable; }
+
+}  // namespace edge

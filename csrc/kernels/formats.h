@@ -1,0 +1,104 @@
+// Block formats of weights and activations. Every kernel in this folder reads
+// exactly these layouts; the scalar reference (scalar.cpp) is their definition.
+//
+// All quantized formats cut a row of K values into nb = ceil(K / 32) blocks of
+// 32 along K. The last block is padded: padded weight values are arbitrary,
+// padded activation values are 0, so padding never contributes to a dot.
+//
+// Weights, one row per output feature n (N rows, row-major):
+//
+//   F32   float    [N][K]
+//
+//   Q8    uint8    [N][nb][32]   q = round(w / d) + 128, in 1..255
+//         float    [N][nb]       d (scale)
+//         value  = (q - 128) * d
+//         This is onnxruntime's 8-bit MatMulNBits with its implied zero point.
+//
+//   Q4    uint8    [N][nb][16]   two 4-bit codes per byte: element 2j of the
+//                                block in the low nibble of byte j, element
+//                                2j+1 in the high nibble; codes 0..15
+//         float    [N][nb]       d (scale)
+//         uint8    [N][ceil(nb/2)] optional zero points, two per byte, block
+//                                2i in the low nibble of byte i (onnxruntime's
+//                                MatMulNBits layout); absent means 8
+//         value  = (code - zero_point) * d
+//
+// Activations are quantized per call, one row per token (T rows):
+//
+//   ActBlocks  int8  q[T][nb][32]  q = round(x * (127 / max|x|)), round half
+//                                  even, |q| <= 127 (all 0 when max|x| is 0)
+//              float d[T][nb]      d = max|x| / 127 over the block
+//              int32 sum[T][nb]    sum of q over the block
+//
+//   Two element orders exist inside an activation block:
+//     natural:  x0 x1 ... x31                     (for Q8 weights)
+//     nibble:   x0 x2 ... x30  x1 x3 ... x31      (for Q4 weights)
+//   The nibble order puts the activations in the order a SIMD unit gets the
+//   weights when it splits 16 packed bytes into low and high nibbles, so a Q4
+//   block dot needs no shuffle at all. Integer dots do not depend on order, so
+//   both orders give the same sums.
+//
+// A block dot then is   (d_w * d_a) * (sum(code * q) - zero_point * sum)
+// where the integer part is exact in int32 (32 * 255 * 127 fits easily) and
+// only the two scales are float. Kernels may split the integer part however
+// suits their instructions (u8 x s8 products, then the zero-point term from
+// the block sum), but its value is fixed.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace edge {
+
+constexpr int kBlock = 32;  // elements per quantization block
+
+inline int num_blocks(int k) { return (k + kBlock - 1) / kBlock; }
+
+enum class WeightFormat : int { F32 = 0, Q8 = 1, Q4 = 2 };
+
+enum class ActOrder : int { Natural = 0, Nibble = 1 };
+
+// A weight matrix [N, K] viewed in place; the kernels never own memory.
+struct WeightMatrix {
+  WeightFormat format = WeightFormat::F32;
+  int rows = 0;                           // N, output features
+  int cols = 0;                           // K, input features
+  const void* data = nullptr;             // F32: float*, Q8/Q4: uint8_t*
+  const float* scales = nullptr;          // [N][nb], quantized formats only
+  const uint8_t* zero_points = nullptr;   // Q4 only, may be null (means 8)
+
+  int blocks() const { return num_blocks(cols); }
+  // Bytes of one row of data: the unit that a kernel streams per output.
+  size_t row_bytes() const {
+    switch (format) {
+      case WeightFormat::F32: return size_t(cols) * sizeof(float);
+      case WeightFormat::Q8: return size_t(blocks()) * kBlock;
+      case WeightFormat::Q4: return size_t(blocks()) * (kBlock / 2);
+    }
+    return 0;
+  }
+};
+
+// T rows of quantized activations, in the storage an ActBuffer provides.
+struct ActBlocks {
+  int rows = 0;      // T
+  int cols = 0;      // K
+  ActOrder order = ActOrder::Natural;
+  int8_t* q = nullptr;   // [T][nb][32]
+  float* d = nullptr;    // [T][nb]
+  int32_t* sum = nullptr;  // [T][nb]
+
+  int blocks() const { return num_blocks(cols); }
+  const int8_t* row_q(int t) const { return q + size_t(t) * blocks() * kBlock; }
+  const float* row_d(int t) const { return d + size_t(t) * blocks(); }
+  const int32_t* row_sum(int t) const { return sum + size_t(t) * blocks(); }
+};
+
+// Zero point of Q4 block b of row n.
+inline int q4_zero_point(const WeightMatrix& w, int n, int b) {
+  if (!w.zero_points) return 8;
+  const uint8_t byte = w.zero_points[size_t(n) * ((w.blocks() + 1) / 2) + b / 2];
+  return (b & 1) ? (byte >> 4) : (byte & 0x0F);
+}
+
+}  // namespace edge

@@ -1,0 +1,62 @@
+// The kernel table: every hot loop of the engine, one implementation per
+// instruction set. scalar.cpp is the reference; each SIMD file must give the
+// same integers bit for bit and the same floats within rounding.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "formats.h"
+
+namespace edge {
+
+struct KernelTable {
+  const char* name;
+
+  // Quantize rows [t0, t1) of x (row stride ldx floats) into out, in out's
+  // order. out->rows / cols / order and its storage are set by the caller.
+  void (*quantize_acts)(const float* x, int ldx, int t0, int t1, ActBlocks* out);
+
+  // out[t * ldo + n] = sum_k W[n, k] * x[t, k]  for every row t of x and
+  // n0 <= n < n1. With one row of x this is the decode matrix-vector product;
+  // with many it is the prefill matrix-matrix product (implementations tile
+  // over tokens so each weight block is read once per tile).
+  void (*matmul_q8)(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out,
+                    int ldo);
+  void (*matmul_q4)(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out,
+                    int ldo);
+  void (*matmul_f32)(const WeightMatrix& w, const float* x, int ldx, int rows, int n0, int n1,
+                     float* out, int ldo);
+
+  // Attention pieces: a query-key dot and the value accumulation y += a * x.
+  float (*dot_f32)(const float* a, const float* b, int n);
+  void (*axpy_f32)(float a, const float* x, float* y, int n);
+};
+
+// The tables compiled into this binary, each defined in its own file that is
+// built with its own instruction-set flags.
+const KernelTable& scalar_kernels();
+#if defined(__x86_64__) || defined(_M_X64)
+const KernelTable& avx2_kernels();
+const KernelTable& avx512_vnni_kernels();
+#endif
+#if defined(__aarch64__)
+const KernelTable& neon_kernels();
+const KernelTable& neon_dotprod_kernels();
+const KernelTable& neon_i8mm_kernels();
+#endif
+
+// Variants compiled in, best first, each with whether this CPU can run it.
+struct KernelVariant {
+  const KernelTable* table;
+  bool supported;
+};
+std::vector<KernelVariant> kernel_variants();
+
+// The table to run: EDGE_REASON_KERNEL=<name> if set (throws
+// std::runtime_error when unknown or unsupported by this CPU), otherwise the
+// best variant this CPU supports.
+const KernelTable& select_kernels();
+const KernelTable& kernels_by_name(const std::string& name);
+
+}  // namespace edge

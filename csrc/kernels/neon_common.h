@@ -1,0 +1,206 @@
+// The kernels the three aarch64 variants share, as inline templates.
+//
+// neon.cpp, neon_dotprod.cpp and neon_i8mm.cpp each include this header and
+// compile it with their own -march flags. Everything here lives in an
+// anonymous namespace, so each file gets a private copy: the linker can never
+// merge the dotprod build of a function into the plain-NEON table, which would
+// run an SDOT on a Cortex-A72.
+//
+// What differs between the variants is only how sixteen int8 products are
+// summed into int32 lanes (the Product policy below); the block walk, the
+// token tiling, activation quantization and the float paths are common.
+#pragma once
+
+#include <arm_neon.h>
+
+#include "kernels.h"
+
+namespace edge {
+namespace {
+
+constexpr int kNeonTile = 4;  // tokens per pass over a weight row in prefill
+
+// ---- int8 products ----------------------------------------------------------
+
+// Plain ARMv8-A: widen to int16 products and pairwise-add into int32. Two
+// products share an int16 lane before widening; |w| <= 128 and |a| <= 127
+// keep their sum below 32767.
+struct WideningProduct {
+  static int32x4_t dot16(int32x4_t acc, int8x16_t w, int8x16_t a) {
+    const int16x8_t pairs = vmlal_high_s8(vmull_s8(vget_low_s8(w), vget_low_s8(a)), w, a);
+    return vpadalq_s16(acc, pairs);
+  }
+};
+
+#if defined(__ARM_FEATURE_DOTPROD)
+// ARMv8.2 SDOT: four products per int32 lane in one instruction.
+struct SdotProduct {
+  static int32x4_t dot16(int32x4_t acc, int8x16_t w, int8x16_t a) { return vdotq_s32(acc, w, a); }
+};
+#endif
+
+// ---- activation quantization ------------------------------------------------
+
+void neon_quantize_acts(const float* x, int ldx, int t0, int t1, ActBlocks* out) {
+  const int K = out->cols, nb = out->blocks();
+  for (int t = t0; t < t1; ++t) {
+    const float* xr = x + size_t(t) * ldx;
+    for (int b = 0; b < nb; ++b) {
+      const int k0 = b * kBlock, len = K - k0 < kBlock ? K - k0 : kBlock;
+      // The last block of a row may be short: read it through a zeroed copy.
+      float padded[kBlock];
+      const float* src = xr + k0;
+      if (len < kBlock) {
+        for (int j = 0; j < kBlock; ++j) padded[j] = j < len ? src[j] : 0.0f;
+        src = padded;
+      }
+      float32x4_t v[8];
+      float32x4_t m = vdupq_n_f32(0.0f);
+      for (int i = 0; i < 8; ++i) {
+        v[i] = vld1q_f32(src + 4 * i);
+        m = vmaxq_f32(m, vabsq_f32(v[i]));
+      }
+      const float amax = vmaxvq_f32(m);
+      const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+      // FCVTNS rounds to nearest, ties to even: std::nearbyint in scalar.cpp.
+      int32x4_t i32[8];
+      int32x4_t sum = vdupq_n_s32(0);
+      for (int i = 0; i < 8; ++i) {
+        i32[i] = vcvtnq_s32_f32(vmulq_n_f32(v[i], inv));
+        sum = vaddq_s32(sum, i32[i]);
+      }
+      int8x16_t half[2];
+      for (int h = 0; h < 2; ++h) {
+        const int32x4_t* s = i32 + 4 * h;
+        const int16x8_t lo = vcombine_s16(vqmovn_s32(s[0]), vqmovn_s32(s[1]));
+        const int16x8_t hi = vcombine_s16(vqmovn_s32(s[2]), vqmovn_s32(s[3]));
+        half[h] = vcombine_s8(vqmovn_s16(lo), vqmovn_s16(hi));
+      }
+      int8_t* q = out->q + (size_t(t) * nb + b) * kBlock;
+      if (out->order == ActOrder::Nibble) {
+        // Even elements first, then odd: exactly what UZP1/UZP2 produce.
+        vst1q_s8(q, vuzp1q_s8(half[0], half[1]));
+        vst1q_s8(q + 16, vuzp2q_s8(half[0], half[1]));
+      } else {
+        vst1q_s8(q, half[0]);
+        vst1q_s8(q + 16, half[1]);
+      }
+      out->d[size_t(t) * nb + b] = amax / 127.0f;
+      out->sum[size_t(t) * nb + b] = vaddvq_s32(sum);
+    }
+  }
+}
+
+// ---- quantized matrix products -----------------------------------------------
+
+// One block of weight codes as two int8 vectors, each meeting 16 activations:
+// Q8 re-centred to code - 128 (XOR 0x80 flips the offset binary to two's
+// complement); Q4 codes 0..15 split into low nibbles (activations 0..15 in
+// nibble order) and high nibbles (16..31), the zero point left for later.
+struct BlockCodes {
+  int8x16_t first, second;
+};
+
+template <bool Q4>
+BlockCodes load_block_codes(const uint8_t* w) {
+  if (Q4) {
+    const uint8x16_t v = vld1q_u8(w);
+    return {vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0F))),
+            vreinterpretq_s8_u8(vshrq_n_u8(v, 4))};
+  }
+  const uint8x16_t bias = vdupq_n_u8(0x80);
+  return {vreinterpretq_s8_u8(veorq_u8(vld1q_u8(w), bias)),
+          vreinterpretq_s8_u8(veorq_u8(vld1q_u8(w + 16), bias))};
+}
+
+// Weight row n against tokens [t0, t0 + TILE): out[t][n]. Per block, the
+// integer dot lands in four int32 lanes; the Q4 zero-point term
+// zero_point * sum(q) comes off lane 0, and the lanes are scaled and summed in
+// float, once per row at the end.
+template <class Product, int TILE, bool Q4>
+void neon_row_tile(const WeightMatrix& w, const ActBlocks& x, int n, int t0, float* out, int ldo) {
+  const int nb = w.blocks();
+  const size_t block_bytes = Q4 ? kBlock / 2 : kBlock;
+  const uint8_t* wrow = static_cast<const uint8_t*>(w.data) + size_t(n) * nb * block_bytes;
+  const float* sw = w.scales + size_t(n) * nb;
+  float32x4_t acc[TILE];
+  for (int i = 0; i < TILE; ++i) acc[i] = vdupq_n_f32(0.0f);
+  for (int b = 0; b < nb; ++b) {
+    const BlockCodes codes = load_block_codes<Q4>(wrow + size_t(b) * block_bytes);
+    const int zp = Q4 ? q4_zero_point(w, n, b) : 0;
+    for (int i = 0; i < TILE; ++i) {
+      const int t = t0 + i;
+      const int8_t* a = x.row_q(t) + size_t(b) * kBlock;
+      int32x4_t dot = Product::dot16(vdupq_n_s32(0), codes.first, vld1q_s8(a));
+      dot = Product::dot16(dot, codes.second, vld1q_s8(a + 16));
+      if (Q4) dot = vsubq_s32(dot, vsetq_lane_s32(zp * x.row_sum(t)[b], vdupq_n_s32(0), 0));
+      acc[i] = vfmaq_n_f32(acc[i], vcvtq_f32_s32(dot), sw[b] * x.row_d(t)[b]);
+    }
+  }
+  for (int i = 0; i < TILE; ++i) out[size_t(t0 + i) * ldo + n] = vaddvq_f32(acc[i]);
+}
+
+// Rows [n0, n1) against tokens [t0, t1), kNeonTile tokens per pass.
+template <class Product, bool Q4>
+void neon_matmul_rows(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, int t0, int t1,
+                      float* out, int ldo) {
+  for (int n = n0; n < n1; ++n) {
+    int t = t0;
+    for (; t + kNeonTile <= t1; t += kNeonTile)
+      neon_row_tile<Product, kNeonTile, Q4>(w, x, n, t, out, ldo);
+    for (; t < t1; ++t) neon_row_tile<Product, 1, Q4>(w, x, n, t, out, ldo);
+  }
+}
+
+template <class Product, bool Q4>
+void neon_matmul(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {
+  neon_matmul_rows<Product, Q4>(w, x, n0, n1, 0, x.rows, out, ldo);
+}
+
+// ---- float paths -------------------------------------------------------------
+
+template <int TILE>
+void neon_f32_row_tile(const float* wrow, int K, const float* x, int ldx, float* out, int ldo) {
+  float32x4_t acc[TILE];
+  for (int i = 0; i < TILE; ++i) acc[i] = vdupq_n_f32(0.0f);
+  int k = 0;
+  for (; k + 4 <= K; k += 4) {
+    const float32x4_t wv = vld1q_f32(wrow + k);
+    for (int i = 0; i < TILE; ++i)
+      acc[i] = vfmaq_f32(acc[i], wv, vld1q_f32(x + size_t(i) * ldx + k));
+  }
+  for (int i = 0; i < TILE; ++i) {
+    float s = vaddvq_f32(acc[i]);
+    for (int j = k; j < K; ++j) s += wrow[j] * x[size_t(i) * ldx + j];
+    out[size_t(i) * ldo] = s;
+  }
+}
+
+void neon_matmul_f32(const WeightMatrix& w, const float* x, int ldx, int rows, int n0, int n1,
+                     float* out, int ldo) {
+  const float* wf = static_cast<const float*>(w.data);
+  for (int n = n0; n < n1; ++n) {
+    const float* wrow = wf + size_t(n) * w.cols;
+    int t = 0;
+    for (; t + kNeonTile <= rows; t += kNeonTile)
+      neon_f32_row_tile<kNeonTile>(wrow, w.cols, x + size_t(t) * ldx, ldx,
+                                   out + size_t(t) * ldo + n, ldo);
+    for (; t < rows; ++t)
+      neon_f32_row_tile<1>(wrow, w.cols, x + size_t(t) * ldx, ldx, out + size_t(t) * ldo + n, ldo);
+  }
+}
+
+float neon_dot_f32(const float* a, const float* b, int n) {
+  float r;
+  neon_f32_row_tile<1>(a, n, b, 0, &r, 0);
+  return r;
+}
+
+void neon_axpy_f32(float a, const float* x, float* y, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), a));
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+}  // namespace
+}  // namespace edge

@@ -1,0 +1,184 @@
+#include "model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "ops.h"
+
+namespace edge {
+
+Model::Model(const ModelConfig& config, const ModelWeights& weights, const KernelTable& kernels,
+             ThreadPool& pool, CacheType cache_type)
+    : config_(config),
+      weights_(weights),
+      kernels_(kernels),
+      pool_(pool),
+      cache_(config.layers, config.kv_heads, config.head_dim, config.max_context, cache_type) {
+  const ModelConfig& c = config_;
+  const size_t B = size_t(c.max_batch);
+  const int q_dim = c.heads * c.head_dim, kv_dim = c.kv_heads * c.head_dim;
+  const int widest = std::max({c.dim, c.ffn_dim, q_dim});
+  x_.assign(B * c.dim, 0.0f);
+  xb_.assign(B * widest, 0.0f);
+  q_.assign(B * q_dim, 0.0f);
+  k_.assign(B * kv_dim, 0.0f);
+  v_.assign(B * kv_dim, 0.0f);
+  att_out_.assign(B * q_dim, 0.0f);
+  gate_.assign(B * c.ffn_dim, 0.0f);
+  up_.assign(B * c.ffn_dim, 0.0f);
+  // Per worker: attention scores for a whole context, then room for one
+  // head's keys or values converted from an f16 cache.
+  const size_t per_worker = size_t(c.max_context) * (1 + c.head_dim);
+  scores_.assign(per_worker * pool.size(), 0.0f);
+  const size_t blocks = B * num_blocks(widest);
+  act_q_.assign(blocks * kBlock, 0);
+  act_d_.assign(blocks, 0.0f);
+  act_sum_.assign(blocks, 0);
+}
+
+size_t Model::weight_bytes_per_token() const {
+  auto bytes = [](const WeightMatrix& w) {
+    const size_t scales = w.format == WeightFormat::F32 ? 0 : size_t(w.rows) * w.blocks() * 4;
+    return size_t(w.rows) * w.row_bytes() + scales;
+  };
+  size_t total = bytes(weights_.lm_head);
+  for (const LayerWeights& l : weights_.layers)
+    total += bytes(l.wq) + bytes(l.wk) + bytes(l.wv) + bytes(l.wo) + bytes(l.w_gate) +
+             bytes(l.w_up) + bytes(l.w_down);
+  return total;
+}
+
+void Model::embed(const int32_t* tokens, int count) {
+  const int D = config_.dim, nb = num_blocks(D);
+  for (int t = 0; t < count; ++t) {
+    float* dst = &x_[size_t(t) * D];
+    const size_t row = size_t(tokens[t]);
+    if (weights_.embedding.format == WeightFormat::F32) {
+      std::memcpy(dst, static_cast<const float*>(weights_.embedding.data) + row * D, D * 4);
+      continue;
+    }
+    const uint8_t* q = static_cast<const uint8_t*>(weights_.embedding.data) + row * nb * kBlock;
+    const float* d = weights_.embedding.scales + row * nb;
+    for (int i = 0; i < D; ++i) dst[i] = float(int(q[i]) - 128) * d[i / kBlock];
+  }
+}
+
+// out[t * ldo + n] = W x_t for `rows` rows of x (row stride W.cols).
+void Model::matmul(const WeightMatrix& w, const float* x, int rows, float* out, int ldo) {
+  // Row groups of 16 keep every worker's range a whole number of SIMD tiles.
+  constexpr int kRowAlign = 16;
+  if (w.format == WeightFormat::F32) {
+    parallel_ranges(pool_, w.rows, kRowAlign, [&](int, int n0, int n1) {
+      kernels_.matmul_f32(w, x, w.cols, rows, n0, n1, out, ldo);
+    });
+    return;
+  }
+  ActBlocks acts;
+  acts.rows = rows;
+  acts.cols = w.cols;
+  acts.order = w.format == WeightFormat::Q4 ? ActOrder::Nibble : ActOrder::Natural;
+  acts.q = act_q_.data();
+  acts.d = act_d_.data();
+  acts.sum = act_sum_.data();
+  if (rows < 4) {
+    kernels_.quantize_acts(x, w.cols, 0, rows, &acts);
+  } else {
+    parallel_ranges(pool_, rows, 1, [&](int, int t0, int t1) {
+      kernels_.quantize_acts(x, w.cols, t0, t1, &acts);
+    });
+  }
+  const auto kernel = w.format == WeightFormat::Q4 ? kernels_.matmul_q4 : kernels_.matmul_q8;
+  parallel_ranges(pool_, w.rows, kRowAlign,
+                  [&](int, int n0, int n1) { kernel(w, acts, n0, n1, out, ldo); });
+}
+
+void Model::attention(int layer, int count, int pos) {
+  const ModelConfig& c = config_;
+  const int hd = c.head_dim, group = c.heads / c.kv_heads;
+  const float scale = 1.0f / std::sqrt(float(hd));
+  const size_t per_worker = size_t(c.max_context) * (1 + hd);
+  parallel_ranges(pool_, count * c.heads, 1, [&](int worker, int j0, int j1) {
+    float* scores = &scores_[per_worker * worker];
+    float* convert = scores + c.max_context;
+    for (int j = j0; j < j1; ++j) {
+      const int t = j / c.heads, h = j % c.heads, kvh = h / group;
+      const int end = pos + t + 1;  // causal: this token and all before it
+      const int start = c.sliding_window > 0 ? std::max(0, end - c.sliding_window) : 0;
+      const int n = end - start;
+      const float* q = &q_[(size_t(t) * c.heads + h) * hd];
+      const float* keys = cache_.keys(layer, kvh, start, end, convert);
+      for (int p = 0; p < n; ++p) scores[p] = kernels_.dot_f32(q, keys + size_t(p) * hd, hd) * scale;
+      softmax(scores, n);
+      float* out = &att_out_[(size_t(t) * c.heads + h) * hd];
+      std::fill(out, out + hd, 0.0f);
+      const float* values = cache_.values(layer, kvh, start, end, convert);
+      for (int p = 0; p < n; ++p) kernels_.axpy_f32(scores[p], values + size_t(p) * hd, out, hd);
+    }
+  });
+}
+
+void Model::forward(const int32_t* tokens, int count, int pos, float* logits, int logit_rows) {
+  const ModelConfig& c = config_;
+  const int D = c.dim, F = c.ffn_dim, hd = c.head_dim, half = hd / 2;
+  const int q_dim = c.heads * hd, kv_dim = c.kv_heads * hd;
+  embed(tokens, count);
+
+  for (int l = 0; l < c.layers; ++l) {
+    const LayerWeights& w = weights_.layers[l];
+    for (int t = 0; t < count; ++t)
+      rmsnorm(&xb_[size_t(t) * D], &x_[size_t(t) * D], w.attn_norm, D, c.norm_eps);
+    matmul(w.wq, xb_.data(), count, q_.data(), q_dim);
+    matmul(w.wk, xb_.data(), count, k_.data(), kv_dim);
+    matmul(w.wv, xb_.data(), count, v_.data(), kv_dim);
+    for (int t = 0; t < count; ++t) {
+      float* q = &q_[size_t(t) * q_dim];
+      float* k = &k_[size_t(t) * kv_dim];
+      float* v = &v_[size_t(t) * kv_dim];
+      if (w.bq) {
+        for (int i = 0; i < q_dim; ++i) q[i] += w.bq[i];
+        for (int i = 0; i < kv_dim; ++i) k[i] += w.bk[i];
+        for (int i = 0; i < kv_dim; ++i) v[i] += w.bv[i];
+      }
+      const float* cos = weights_.rope_cos + size_t(pos + t) * half;
+      const float* sin = weights_.rope_sin + size_t(pos + t) * half;
+      for (int h = 0; h < c.heads; ++h) {
+        if (w.q_norm) rmsnorm(q + h * hd, q + h * hd, w.q_norm, hd, c.norm_eps);
+        rope(q + h * hd, cos, sin, hd);
+      }
+      for (int h = 0; h < c.kv_heads; ++h) {
+        if (w.k_norm) rmsnorm(k + h * hd, k + h * hd, w.k_norm, hd, c.norm_eps);
+        rope(k + h * hd, cos, sin, hd);
+        cache_.store(l, h, pos + t, k + h * hd, v + h * hd);
+      }
+    }
+    attention(l, count, pos);
+    matmul(w.wo, att_out_.data(), count, xb_.data(), D);
+    for (int t = 0; t < count; ++t) {
+      float* x = &x_[size_t(t) * D];
+      const float* o = &xb_[size_t(t) * D];
+      if (w.bo)
+        for (int i = 0; i < D; ++i) x[i] += o[i] + w.bo[i];
+      else
+        for (int i = 0; i < D; ++i) x[i] += o[i];
+      rmsnorm(&xb_[size_t(t) * D], x, w.ffn_norm, D, c.norm_eps);
+    }
+    matmul(w.w_gate, xb_.data(), count, gate_.data(), F);
+    matmul(w.w_up, xb_.data(), count, up_.data(), F);
+    for (int t = 0; t < count; ++t) swiglu(&gate_[size_t(t) * F], &up_[size_t(t) * F], F);
+    matmul(w.w_down, gate_.data(), count, xb_.data(), D);
+    for (int t = 0; t < count; ++t) {
+      float* x = &x_[size_t(t) * D];
+      const float* o = &xb_[size_t(t) * D];
+      for (int i = 0; i < D; ++i) x[i] += o[i];
+    }
+  }
+
+  if (!logits || logit_rows <= 0) return;
+  const int first = count - logit_rows;
+  for (int t = first; t < count; ++t)
+    rmsnorm(&xb_[size_t(t - first) * D], &x_[size_t(t) * D], weights_.final_norm, D, c.norm_eps);
+  matmul(weights_.lm_head, xb_.data(), logit_rows, logits, c.vocab);
+}
+
+}  // namespace edge

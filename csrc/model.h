@@ -1,0 +1,94 @@
+// A Llama-family decoder: the shapes, the weights (views into memory the
+// caller owns: a numpy array, an mmap of a bundle), and the forward pass.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "kv_cache.h"
+#include "thread_pool.h"
+
+namespace edge {
+
+struct ModelConfig {
+  int dim = 0;            // hidden size
+  int ffn_dim = 0;        // intermediate size
+  int layers = 0;
+  int heads = 0;          // query heads
+  int kv_heads = 0;       // key/value heads (grouped-query attention)
+  int head_dim = 0;
+  int vocab = 0;
+  float norm_eps = 1e-6f;
+  int sliding_window = 0;  // 0: attend to the whole context
+  int max_context = 0;     // KV cache capacity in positions
+  int max_batch = 64;      // tokens per forward call (prefill is cut into such chunks)
+};
+
+// The token embedding table: F32 rows, or Q8 rows (natural order, blocks of 32).
+struct EmbeddingTable {
+  WeightFormat format = WeightFormat::F32;
+  const void* data = nullptr;
+  const float* scales = nullptr;
+};
+
+struct LayerWeights {
+  const float* attn_norm = nullptr;
+  const float* ffn_norm = nullptr;
+  WeightMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
+  const float* bq = nullptr;  // optional biases (Qwen2, Llama attention_bias)
+  const float* bk = nullptr;
+  const float* bv = nullptr;
+  const float* bo = nullptr;
+  const float* q_norm = nullptr;  // optional per-head RMSNorm (Qwen3), [head_dim]
+  const float* k_norm = nullptr;
+};
+
+struct ModelWeights {
+  EmbeddingTable embedding;
+  std::vector<LayerWeights> layers;
+  const float* final_norm = nullptr;
+  WeightMatrix lm_head;
+  // RoPE rotation table, [max_context][head_dim / 2] each, computed by the
+  // caller so that it follows the model's own rope_theta and rope_scaling.
+  const float* rope_cos = nullptr;
+  const float* rope_sin = nullptr;
+};
+
+class Model {
+ public:
+  Model(const ModelConfig& config, const ModelWeights& weights, const KernelTable& kernels,
+        ThreadPool& pool, CacheType cache_type);
+
+  const ModelConfig& config() const { return config_; }
+  const KernelTable& kernels() const { return kernels_; }
+  const KVCache& cache() const { return cache_; }
+
+  // Runs tokens[0..count) at positions [pos, pos + count), writing their keys
+  // and values into the cache. count <= max_batch and pos + count <=
+  // max_context (the engine checks both). logits: null for none, else
+  // `logit_rows` rows of vocab floats for the last logit_rows tokens.
+  void forward(const int32_t* tokens, int count, int pos, float* logits, int logit_rows);
+
+  // Bytes of weights that one decode step streams (every matrix once).
+  size_t weight_bytes_per_token() const;
+
+ private:
+  void embed(const int32_t* tokens, int count);
+  void matmul(const WeightMatrix& w, const float* x, int rows, float* out, int ldo);
+  void attention(int layer, int count, int pos);
+
+  ModelConfig config_;
+  ModelWeights weights_;
+  const KernelTable& kernels_;
+  ThreadPool& pool_;
+  KVCache cache_;
+
+  // Activations for max_batch tokens, allocated once: forward() allocates nothing.
+  std::vector<float> x_, xb_, q_, k_, v_, att_out_, gate_, up_, scores_;
+  std::vector<int8_t> act_q_;
+  std::vector<float> act_d_;
+  std::vector<int32_t> act_sum_;
+};
+
+}  // namespace edge

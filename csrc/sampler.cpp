@@ -1,0 +1,87 @@
+#include "sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace edge {
+
+Sampler::Sampler(int vocab) : vocab_(vocab), logits_(vocab), order_(vocab), seen_(vocab, 0) {}
+
+void Sampler::seed(uint64_t seed) {
+  // splitmix64 of the seed, so that nearby seeds give unrelated streams
+  uint64_t z = seed + 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  state_ = (z ^ (z >> 31)) | 1;
+}
+
+float Sampler::next_uniform() {
+  // xorshift64*: plenty for sampling, and the same on every platform
+  state_ ^= state_ >> 12;
+  state_ ^= state_ << 25;
+  state_ ^= state_ >> 27;
+  const uint64_t r = state_ * 0x2545F4914F6CDD1DULL;
+  return float(r >> 40) / float(1ull << 24);
+}
+
+int Sampler::sample(const float* logits, const SamplingParams& p, const int32_t* history,
+                    int history_len) {
+  std::memcpy(logits_.data(), logits, size_t(vocab_) * sizeof(float));
+  if (p.repetition_penalty != 1.0f) {
+    for (int i = 0; i < history_len; ++i) {
+      const int32_t tok = history[i];
+      if (tok < 0 || tok >= vocab_ || seen_[tok]) continue;
+      seen_[tok] = 1;
+      float& l = logits_[tok];
+      l = l < 0.0f ? l * p.repetition_penalty : l / p.repetition_penalty;
+    }
+    for (int i = 0; i < history_len; ++i)
+      if (history[i] >= 0 && history[i] < vocab_) seen_[history[i]] = 0;
+  }
+  if (p.temperature <= 0.0f)
+    return int(std::max_element(logits_.begin(), logits_.end()) - logits_.begin());
+
+  for (float& l : logits_) l /= p.temperature;
+  const float mx = *std::max_element(logits_.begin(), logits_.end());
+  auto weight = [&](int32_t tok) { return std::exp(double(logits_[tok]) - mx); };
+  int n = vocab_;
+  for (int i = 0; i < n; ++i) order_[i] = i;
+  auto by_logit = [&](int32_t a, int32_t b) {
+    return logits_[a] > logits_[b] || (logits_[a] == logits_[b] && a < b);
+  };
+  // Rank only as many candidates as the filters need: top-k keeps k; top-p
+  // usually lives in the best few hundred, so rank 1024 first and the whole
+  // vocabulary only if they do not hold the requested mass.
+  if (p.top_k > 0 && p.top_k < n) {
+    std::partial_sort(order_.begin(), order_.begin() + p.top_k, order_.begin() + n, by_logit);
+    n = p.top_k;
+  }
+  double total = 0.0;
+  for (int i = 0; i < n; ++i) total += weight(order_[i]);
+  if (p.top_p < 1.0f) {
+    int ranked = std::min(n, 1024);
+    if (p.top_k <= 0 || p.top_k >= vocab_)
+      std::partial_sort(order_.begin(), order_.begin() + ranked, order_.begin() + n, by_logit);
+    double mass = 0.0;
+    int keep = 0;
+    for (;;) {
+      while (keep < ranked && mass < p.top_p * total) mass += weight(order_[keep++]);
+      if (mass >= p.top_p * total || ranked == n) break;
+      std::sort(order_.begin() + ranked, order_.begin() + n, by_logit);
+      ranked = n;
+    }
+    n = std::max(keep, 1);
+    total = 0.0;
+    for (int i = 0; i < n; ++i) total += weight(order_[i]);
+  }
+  const double r = double(next_uniform()) * total;
+  double acc = 0.0;
+  for (int i = 0; i < n; ++i) {
+    acc += weight(order_[i]);
+    if (r < acc) return order_[i];
+  }
+  return order_[n - 1];
+}
+
+}  // namespace edge

@@ -1,0 +1,38 @@
+// Picks the next token from a row of logits: repetition penalty, then greedy
+// or temperature / top-k / top-p sampling, in the order Hugging Face applies
+// them. All buffers are sized for the vocabulary once; sample() allocates
+// nothing.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace edge {
+
+struct SamplingParams {
+  float temperature = 0.0f;  // 0: greedy
+  int top_k = 0;             // 0: off
+  float top_p = 1.0f;        // 1: off
+  float repetition_penalty = 1.0f;
+};
+
+class Sampler {
+ public:
+  explicit Sampler(int vocab);
+
+  void seed(uint64_t seed);
+  // history: the tokens the repetition penalty applies to (prompt and output).
+  int sample(const float* logits, const SamplingParams& params, const int32_t* history,
+             int history_len);
+
+ private:
+  float next_uniform();  // in [0, 1)
+
+  int vocab_;
+  uint64_t state_ = 0x853c49e6748fea9bULL;
+  std::vector<float> logits_;
+  std::vector<int32_t> order_;
+  std::vector<uint8_t> seen_;
+};
+
+}  // namespace edge

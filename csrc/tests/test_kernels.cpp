@@ -1,0 +1,269 @@
+// Every kernel variant this CPU can run against the scalar reference:
+// integers bit for bit, floats within 1e-5 of the magnitude of the sum.
+#include <cmath>
+#include <cstdlib>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "check.h"
+#include "kernels/kernels.h"
+#include "quantize.h"
+
+using namespace edge;
+
+namespace {
+
+std::mt19937 rng(1234);
+
+std::vector<float> random_floats(size_t n, float scale = 1.0f) {
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+std::vector<const KernelTable*> simd_variants() {
+  std::vector<const KernelTable*> out;
+  for (const KernelVariant& v : kernel_variants())
+    if (v.supported && v.table != &scalar_kernels()) out.push_back(v.table);
+  return out;
+}
+
+// Quantized activations with their own storage.
+struct Acts {
+  std::vector<int8_t> q;
+  std::vector<float> d;
+  std::vector<int32_t> sum;
+  ActBlocks blocks;
+  Acts(int rows, int cols, ActOrder order) {
+    const size_t nb = size_t(rows) * num_blocks(cols);
+    q.assign(nb * kBlock, 0x55);  // garbage: the kernel must write every byte
+    d.assign(nb, -1.0f);
+    sum.assign(nb, -1);
+    blocks = ActBlocks{rows, cols, order, q.data(), d.data(), sum.data()};
+  }
+};
+
+// A quantized weight matrix with its own storage.
+struct Weights {
+  std::vector<uint8_t> data, zero_points;
+  std::vector<float> scales, f32;
+  WeightMatrix w;
+  Weights(WeightFormat format, int rows, int cols, bool with_zero_points = false) {
+    f32 = random_floats(size_t(rows) * cols);
+    const int nb = num_blocks(cols);
+    scales.resize(size_t(rows) * nb);
+    w.format = format;
+    w.rows = rows;
+    w.cols = cols;
+    if (format == WeightFormat::F32) {
+      w.data = f32.data();
+      return;
+    }
+    data.resize(size_t(rows) * nb * (format == WeightFormat::Q8 ? kBlock : kBlock / 2));
+    if (format == WeightFormat::Q8)
+      quantize_rows_q8(f32.data(), rows, cols, data.data(), scales.data());
+    else
+      quantize_rows_q4(f32.data(), rows, cols, data.data(), scales.data());
+    w.data = data.data();
+    w.scales = scales.data();
+    if (with_zero_points) {
+      zero_points.resize(size_t(rows) * ((nb + 1) / 2));
+      for (uint8_t& z : zero_points) z = uint8_t(rng() & 0xFF);
+      w.zero_points = zero_points.data();
+    }
+  }
+};
+
+const int kCols[] = {1, 7, 31, 32, 33, 64, 95, 96, 128, 257, 896, 1000};
+const int kRows[] = {1, 3, 16, 17, 37};
+const int kTokens[] = {1, 2, 3, 4, 5, 8, 13};
+
+// Both results of one output, with the tolerance the float path allows.
+void check_close(float got, float want, float magnitude, const char* what, const char* variant,
+                 int rows, int cols, int t, int n) {
+  const float tol = 1e-5f * magnitude + 1e-30f;
+  CHECK_MSG(std::fabs(got - want) <= tol, "%s %s rows=%d cols=%d t=%d n=%d: %.9g vs scalar %.9g",
+            variant, what, rows, cols, t, n, got, want);
+}
+
+// Sum over blocks of |d_w * d_a * sum|(code - zero_point) * q||: the size of
+// the terms a kernel adds up, which its rounding error is relative to.
+float magnitude_q(const WeightMatrix& w, const ActBlocks& x, int t, int n) {
+  const int nb = w.blocks();
+  const auto* data = static_cast<const uint8_t*>(w.data);
+  float m = 0.0f;
+  for (int b = 0; b < nb; ++b) {
+    const int8_t* q = x.row_q(t) + size_t(b) * kBlock;
+    int32_t abs_sum = 0;
+    for (int j = 0; j < kBlock; ++j) {
+      int value;
+      if (w.format == WeightFormat::Q8) {
+        value = int(data[(size_t(n) * nb + b) * kBlock + j]) - 128;
+      } else {  // code of nibble-order position j
+        const uint8_t byte = data[(size_t(n) * nb + b) * (kBlock / 2) + j % (kBlock / 2)];
+        value = int(j < kBlock / 2 ? byte & 0x0F : byte >> 4) - q4_zero_point(w, n, b);
+      }
+      abs_sum += std::abs(value * q[j]);
+    }
+    m += std::fabs(w.scales[size_t(n) * nb + b] * x.row_d(t)[b]) * float(abs_sum);
+  }
+  return m;
+}
+
+}  // namespace
+
+TEST(quantize_acts_matches_reference) {
+  for (const KernelTable* k : simd_variants())
+    for (int cols : kCols)
+      for (ActOrder order : {ActOrder::Natural, ActOrder::Nibble}) {
+        const int rows = 3;
+        std::vector<float> x = random_floats(size_t(rows) * cols, 3.0f);
+        if (cols > 40) std::fill(x.begin() + 32, x.begin() + 64 < x.begin() + cols ? x.begin() + 64 : x.begin() + cols, 0.0f);  // an all-zero block
+        Acts want(rows, cols, order), got(rows, cols, order);
+        scalar_kernels().quantize_acts(x.data(), cols, 0, rows, &want.blocks);
+        k->quantize_acts(x.data(), cols, 0, rows, &got.blocks);
+        CHECK_MSG(want.q == got.q, "%s quantize_acts q differs, cols=%d order=%d", k->name, cols, int(order));
+        CHECK_MSG(want.d == got.d, "%s quantize_acts d differs, cols=%d", k->name, cols);
+        CHECK_MSG(want.sum == got.sum, "%s quantize_acts sum differs, cols=%d", k->name, cols);
+      }
+}
+
+// Integer-exact setting: every activation block's scale is exactly 1 and the
+// weight scales are powers of two, so every float operation is exact and the
+// variants must agree bit for bit.
+TEST(quantized_matmul_integer_path_is_exact) {
+  std::uniform_int_distribution<int> q(-127, 127);
+  for (const KernelTable* k : simd_variants())
+    for (WeightFormat format : {WeightFormat::Q8, WeightFormat::Q4})
+      for (int cols : {33, 96, 257, 896})
+        for (int tokens : {1, 4, 5}) {
+          const int rows = 17;
+          Weights w(format, rows, cols, format == WeightFormat::Q4 && cols == 257);
+          for (float& s : w.scales) s = (rng() & 1) ? 0.5f : 2.0f;
+          std::vector<float> x(size_t(tokens) * cols);
+          for (size_t i = 0; i < x.size(); ++i) x[i] = float(i % kBlock == 0 ? 127 : q(rng));
+          const ActOrder order = format == WeightFormat::Q4 ? ActOrder::Nibble : ActOrder::Natural;
+          Acts a(tokens, cols, order);
+          scalar_kernels().quantize_acts(x.data(), cols, 0, tokens, &a.blocks);
+          std::vector<float> want(size_t(tokens) * rows), got(size_t(tokens) * rows, NAN);
+          auto ref = format == WeightFormat::Q4 ? scalar_kernels().matmul_q4 : scalar_kernels().matmul_q8;
+          auto simd = format == WeightFormat::Q4 ? k->matmul_q4 : k->matmul_q8;
+          ref(w.w, a.blocks, 0, rows, want.data(), rows);
+          simd(w.w, a.blocks, 0, rows, got.data(), rows);
+          CHECK_MSG(want == got, "%s matmul format=%d cols=%d tokens=%d not bit-exact", k->name,
+                    int(format), cols, tokens);
+        }
+}
+
+TEST(quantized_matmul_matches_reference) {
+  for (const KernelTable* k : simd_variants())
+    for (WeightFormat format : {WeightFormat::Q8, WeightFormat::Q4})
+      for (int rows : kRows)
+        for (int cols : kCols)
+          for (int tokens : kTokens) {
+            const bool zp = format == WeightFormat::Q4 && (rows + cols) % 2;
+            Weights w(format, rows, cols, zp);
+            std::vector<float> x = random_floats(size_t(tokens) * cols);
+            const ActOrder order = format == WeightFormat::Q4 ? ActOrder::Nibble : ActOrder::Natural;
+            Acts a(tokens, cols, order);
+            scalar_kernels().quantize_acts(x.data(), cols, 0, tokens, &a.blocks);
+            // A sub-range of rows, as a worker of the thread pool computes.
+            const int n0 = rows > 3 ? 1 : 0, n1 = rows > 3 ? rows - 1 : rows;
+            const int ldo = rows + 2;
+            std::vector<float> want(size_t(tokens) * ldo, 7.0f), got(size_t(tokens) * ldo, 7.0f);
+            auto ref = format == WeightFormat::Q4 ? scalar_kernels().matmul_q4 : scalar_kernels().matmul_q8;
+            auto simd = format == WeightFormat::Q4 ? k->matmul_q4 : k->matmul_q8;
+            ref(w.w, a.blocks, n0, n1, want.data(), ldo);
+            simd(w.w, a.blocks, n0, n1, got.data(), ldo);
+            for (int t = 0; t < tokens; ++t)
+              for (int n = 0; n < ldo; ++n) {
+                const size_t i = size_t(t) * ldo + n;
+                if (n < n0 || n >= n1) {
+                  CHECK_MSG(got[i] == 7.0f, "%s wrote outside its rows (n=%d)", k->name, n);
+                  continue;
+                }
+                check_close(got[i], want[i], magnitude_q(w.w, a.blocks, t, n),
+                            format == WeightFormat::Q4 ? "matmul_q4" : "matmul_q8", k->name, rows,
+                            cols, t, n);
+              }
+          }
+}
+
+TEST(f32_matmul_matches_reference) {
+  for (const KernelTable* k : simd_variants())
+    for (int rows : kRows)
+      for (int cols : kCols)
+        for (int tokens : kTokens) {
+          Weights w(WeightFormat::F32, rows, cols);
+          std::vector<float> x = random_floats(size_t(tokens) * cols);
+          std::vector<float> want(size_t(tokens) * rows), got(size_t(tokens) * rows);
+          scalar_kernels().matmul_f32(w.w, x.data(), cols, tokens, 0, rows, want.data(), rows);
+          k->matmul_f32(w.w, x.data(), cols, tokens, 0, rows, got.data(), rows);
+          for (int t = 0; t < tokens; ++t)
+            for (int n = 0; n < rows; ++n) {
+              float m = 0.0f;
+              for (int c = 0; c < cols; ++c) m += std::fabs(w.f32[size_t(n) * cols + c] * x[size_t(t) * cols + c]);
+              check_close(got[size_t(t) * rows + n], want[size_t(t) * rows + n], m, "matmul_f32",
+                          k->name, rows, cols, t, n);
+            }
+        }
+}
+
+TEST(attention_pieces_match_reference) {
+  for (const KernelTable* k : simd_variants())
+    for (int n = 1; n <= 130; n += 3) {
+      std::vector<float> a = random_floats(n), b = random_floats(n);
+      float m = 0.0f;
+      for (int i = 0; i < n; ++i) m += std::fabs(a[i] * b[i]);
+      check_close(k->dot_f32(a.data(), b.data(), n), scalar_kernels().dot_f32(a.data(), b.data(), n),
+                  m, "dot_f32", k->name, 1, n, 0, 0);
+      std::vector<float> y1 = random_floats(n), y2 = y1;
+      scalar_kernels().axpy_f32(0.37f, a.data(), y1.data(), n);
+      k->axpy_f32(0.37f, a.data(), y2.data(), n);
+      for (int i = 0; i < n; ++i)
+        check_close(y2[i], y1[i], std::fabs(y1[i]) + std::fabs(0.37f * a[i]), "axpy_f32", k->name, 1, n, 0, i);
+    }
+}
+
+TEST(dispatch_picks_best_supported_and_honours_override) {
+  const std::vector<KernelVariant> variants = kernel_variants();
+  const KernelTable* best = nullptr;
+  for (const KernelVariant& v : variants)
+    if (v.supported && !best) best = v.table;
+  unsetenv("EDGE_REASON_KERNEL");
+  CHECK(&select_kernels() == best);
+  std::printf("  selected kernel: %s\n", select_kernels().name);
+  setenv("EDGE_REASON_KERNEL", "scalar", 1);
+  CHECK(&select_kernels() == &scalar_kernels());
+  setenv("EDGE_REASON_KERNEL", "no_such_kernel", 1);
+  bool threw = false;
+  try {
+    select_kernels();
+  } catch (const std::runtime_error&) {
+    threw = true;
+  }
+  CHECK(threw);
+  for (const KernelVariant& v : variants) {
+    if (v.supported) continue;
+    setenv("EDGE_REASON_KERNEL", v.table->name, 1);
+    threw = false;
+    try {
+      select_kernels();
+    } catch (const std::runtime_error&) {
+      threw = true;
+    }
+    CHECK_MSG(threw, "forcing unsupported kernel %s did not throw", v.table->name);
+  }
+  unsetenv("EDGE_REASON_KERNEL");
+}
+
+int main() {
+  std::printf("variants:");
+  for (const KernelVariant& v : kernel_variants())
+    std::printf(" %s%s", v.table->name, v.supported ? "" : "(unsupported)");
+  std::printf("\n");
+  return edge_test::run_all();
+}

@@ -1,0 +1,79 @@
+"""`edge-reason generate` and `edge-reason info`: run a model from the shell."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+QUANTS = click.Choice(["f32", "int8", "int4"])
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.argument("prompt")
+@click.option("--quant", type=QUANTS, default=None, help="Weight precision (default: f32).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Default: physical cores.")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--temperature", type=click.FloatRange(min=0.0), default=0.0, show_default=True)
+@click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--top-p", type=click.FloatRange(min=0.0, max=1.0, min_open=True), default=1.0)
+@click.option("--seed", type=click.IntRange(min=0), default=None)
+def generate(
+    path: str,
+    prompt: str,
+    quant: str | None,
+    threads: int | None,
+    max_new_tokens: int,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    seed: int | None,
+) -> None:
+    """Stream a continuation of PROMPT from the model at PATH."""
+    from ..engine import Engine
+
+    engine = _load(Engine, path, quant, threads)
+    pieces = engine.stream(
+        prompt,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        seed=seed,
+    )
+    try:
+        for piece in pieces:
+            click.echo(piece, nl=False)
+            sys.stdout.flush()
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo()
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.option("--quant", type=QUANTS, default=None)
+@click.option("--threads", type=click.IntRange(min=1), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def info(path: str, quant: str | None, threads: int | None, as_json: bool) -> None:
+    """Load the model at PATH and describe it and the engine that runs it."""
+    from ..engine import Engine
+
+    details = _load(Engine, path, quant, threads).info()
+    if as_json:
+        click.echo(json.dumps(details, indent=2))
+        return
+    width = max(len(k) for k in details)
+    for key, value in details.items():
+        click.echo(f"{key:<{width}}  {value}")
+
+
+def _load(engine_cls, path: str, quant: str | None, threads: int | None):  # noqa: ANN001, ANN202
+    from ..errors import EdgeReasonError
+
+    try:
+        return engine_cls.load(path, quant=quant, threads=threads)
+    except (EdgeReasonError, ValueError) as e:
+        raise click.ClickException(str(e)) from e

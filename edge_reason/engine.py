@@ -1,0 +1,441 @@
+"""The Python face of the native engine: load a model, run it, generate text.
+
+    >>> engine = Engine.load("models/smollm2-135m", quant="int4", threads=2)
+    >>> g = engine.generate("The capital of France is", max_new_tokens=8)
+    >>> g.text, g.stats.decode_seconds
+
+One Engine holds one token sequence in its KV cache. A :class:`PromptState`
+marks a prefix of that sequence: generation can restart from it without
+running the prefix again, which is how self-consistency samples many answers
+from one prefilled prompt.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import _native
+from .errors import ModelFormatError
+from .hf_weights import QUANT_SCHEMES, load_hf_weights
+from .model_config import ModelConfig
+from .system import physical_cores
+from .text_stream import TextStream
+
+DEFAULT_MAX_CONTEXT = 2048
+# Tokens per forward call in prefill: larger chunks reuse each weight block
+# across more tokens; 128 covers a typical prompt in one pass.
+PREFILL_CHUNK = 128
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    prompt_tokens: int  # tokens of the prompt, including any reused prefix
+    generated_tokens: int
+    prefill_seconds: float
+    decode_seconds: float
+    prefilled_tokens: int = 0  # prompt tokens actually run (0 when resumed from a state)
+
+    @property
+    def decode_tokens_per_second(self) -> float:
+        return self.generated_tokens / self.decode_seconds if self.decode_seconds > 0 else 0.0
+
+    @property
+    def prefill_tokens_per_second(self) -> float:
+        return self.prefilled_tokens / self.prefill_seconds if self.prefill_seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    token_ids: list[int]  # generated tokens (an end-of-sequence token included)
+    stats: GenerationStats
+    finish_reason: str = "length"  # "length", "eos" or "stop"
+
+
+@dataclass(frozen=True, eq=False)
+class PromptState:
+    """A prefix of the engine's sequence, with the logits that follow it."""
+
+    token_ids: tuple[int, ...]
+    logits: np.ndarray = field(repr=False)
+
+
+@dataclass(frozen=True)
+class _Sampling:
+    max_new_tokens: int
+    temperature: float
+    top_k: int
+    top_p: float
+    repetition_penalty: float
+    seed: int | None
+    stop: tuple[str, ...]
+
+
+class Engine:
+    """A loaded model. Build one with :meth:`Engine.load`."""
+
+    def __init__(
+        self,
+        native: Any,
+        config: ModelConfig,
+        *,
+        tokenizer: Any | None,
+        quant: str,
+        weight_bytes: int,
+        path: Path,
+        load_seconds: float,
+    ) -> None:
+        self._native = native
+        self.config = config
+        self.tokenizer = tokenizer
+        self.quant = quant
+        self.path = path
+        self._weight_bytes = weight_bytes
+        self._load_seconds = load_seconds
+        self._sequence: list[int] = []  # the tokens in the cache, in order
+        self._lock = threading.Lock()
+        self._owner: int | None = None  # thread inside a call (a stream may hold it long)
+        self.eos_token_ids = frozenset(config.eos_token_ids)
+
+    # ---- loading ------------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        quant: str | None = None,
+        threads: int | None = None,
+        max_context: int | None = None,
+        kv_cache: str = "f32",
+    ) -> Engine:
+        """Load a Hugging Face model folder (config.json, *.safetensors, tokenizer.json).
+
+        quant: "f32" (default), "int8" or "int4": how the matrices are held.
+        threads: worker threads (default: the physical cores).
+        max_context: KV cache capacity in tokens (default: the model's
+        maximum, capped at 2048).
+        kv_cache: "f32" or "f16" storage for the KV cache.
+        """
+        start = time.perf_counter()
+        folder = Path(path)
+        if not folder.is_dir():
+            raise ModelFormatError(f"{folder}: not a folder (expected a Hugging Face model folder)")
+        quant = quant or "f32"
+        if quant not in QUANT_SCHEMES:
+            raise ValueError(f"quant must be one of {sorted(QUANT_SCHEMES)}, got {quant!r}")
+        threads = physical_cores() if threads is None else threads
+        if not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be a positive integer, got {threads!r}")
+        config = ModelConfig.from_folder(folder)
+        if max_context is None:
+            max_context = min(config.max_position_embeddings, DEFAULT_MAX_CONTEXT)
+        if not isinstance(max_context, int) or max_context < 1:
+            raise ValueError(f"max_context must be a positive integer, got {max_context!r}")
+        weights = load_hf_weights(folder, config, quant, max_context)
+        native_config = {
+            "dim": config.hidden_size,
+            "ffn_dim": config.intermediate_size,
+            "layers": config.num_hidden_layers,
+            "heads": config.num_attention_heads,
+            "kv_heads": config.num_key_value_heads,
+            "head_dim": config.head_dim,
+            "vocab": config.vocab_size,
+            "norm_eps": config.rms_norm_eps,
+            "sliding_window": config.sliding_window,
+            "max_context": max_context,
+            "max_batch": min(PREFILL_CHUNK, max_context),
+        }
+        try:
+            native = _native.NativeEngine(
+                native_config, weights.tensors, threads, "", kv_cache
+            )
+        except RuntimeError as e:  # e.g. EDGE_REASON_KERNEL names a kernel this CPU lacks
+            raise RuntimeError(f"cannot start the engine: {e}") from e
+        return cls(
+            native,
+            config,
+            tokenizer=_load_tokenizer(folder),
+            quant=quant,
+            weight_bytes=weights.nbytes,
+            path=folder,
+            load_seconds=time.perf_counter() - start,
+        )
+
+    # ---- information ----------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        native = self._native.info()
+        return {
+            "path": str(self.path),
+            "architecture": self.config.architecture,
+            "quant": self.quant,
+            "kernel": native["kernel"],
+            "threads": native["threads"],
+            "max_context": native["max_context"],
+            "vocab_size": self.config.vocab_size,
+            "weight_bytes": self._weight_bytes,
+            "weight_bytes_per_token": native["weight_bytes_per_token"],
+            "kv_cache_bytes": native["kv_cache_bytes"],
+            "load_seconds": self._load_seconds,
+            "tokens_evaluated": self._native.tokens_evaluated,
+        }
+
+    @property
+    def tokens_evaluated(self) -> int:
+        """Tokens run through the model so far (prefill and decode)."""
+        return self._native.tokens_evaluated
+
+    # ---- tokens ----------------------------------------------------------------------
+
+    def encode(self, text: str) -> list[int]:
+        if self.tokenizer is None:
+            raise ValueError(
+                f"{self.path} has no tokenizer.json: pass token ids instead of text"
+            )
+        return self.tokenizer.encode(text).ids
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        if self.tokenizer is None:
+            raise ValueError(f"{self.path} has no tokenizer.json: cannot turn ids into text")
+        return self.tokenizer.decode(list(token_ids), skip_special_tokens=True)
+
+    def _prompt_ids(self, prompt: str | Sequence[int]) -> list[int]:
+        ids = self.encode(prompt) if isinstance(prompt, str) else list(prompt)
+        if not ids:
+            raise ValueError("the prompt is empty: give at least one token")
+        vocab = self.config.vocab_size
+        for i, t in enumerate(ids):
+            if not isinstance(t, (int, np.integer)) or isinstance(t, bool):
+                raise TypeError(f"token at index {i} is {t!r}, not an int")
+            if not 0 <= t < vocab:
+                raise ValueError(f"token id {t} at index {i} is outside the vocabulary [0, {vocab})")
+        limit = self._native.info()["max_context"]
+        if len(ids) > limit:
+            raise ValueError(f"the prompt has {len(ids)} tokens but max_context is {limit}")
+        return [int(t) for t in ids]
+
+    # ---- running -------------------------------------------------------------------
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Serialise calls: other threads wait; re-entry from the same thread is an error."""
+        me = threading.get_ident()
+        if self._owner == me:
+            raise RuntimeError(
+                "this Engine is already busy in this thread (an unfinished stream?): "
+                "finish or close it before starting another call"
+            )
+        with self._lock:
+            self._owner = me
+            try:
+                yield
+            finally:
+                self._owner = None
+
+    def logits(self, token_ids: Sequence[int]) -> np.ndarray:
+        """float32 [len(token_ids), vocab_size]: next-token logits after each token,
+        computed from an empty cache."""
+        ids = self._prompt_ids(token_ids)
+        with self._exclusive():
+            out = self._native.logits_all(np.asarray(ids, dtype=np.int32))
+            self._sequence = ids
+        return out
+
+    def prefill(
+        self, prompt: str | Sequence[int], *, prefix: PromptState | None = None
+    ) -> PromptState:
+        """Run a prompt (after `prefix`, if given) and mark the result for reuse."""
+        ids = self._prompt_ids(prompt)
+        with self._exclusive():
+            if prefix is not None:
+                self._restore(prefix)
+                ids = list(prefix.token_ids) + ids
+            self._append(ids[len(self._sequence) :] if prefix is not None else ids, reset=prefix is None)
+            return PromptState(tuple(ids), self._native.last_logits())
+
+    def _restore(self, state: PromptState) -> int:
+        """Make the cache hold exactly state's tokens; return how many had to be run."""
+        n = len(state.token_ids)
+        if tuple(self._sequence[:n]) == state.token_ids:
+            self._native.rewind(n, state.logits)
+            del self._sequence[n:]
+            return 0
+        # The cache was overwritten since the state was taken: run it again.
+        self._append(list(state.token_ids), reset=True)
+        return n
+
+    def _append(self, ids: list[int], *, reset: bool) -> None:
+        if reset:
+            self._native.rewind(0, self._native.last_logits())
+            self._sequence = []
+        if not ids:
+            return
+        self._native.append(np.asarray(ids, dtype=np.int32))
+        self._sequence.extend(ids)
+
+    def generate(
+        self,
+        prompt: str | Sequence[int] | PromptState,
+        *,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        repetition_penalty: float = 1.0,
+        seed: int | None = None,
+        stop: str | Sequence[str] | None = None,
+    ) -> Generation:
+        """Generate up to max_new_tokens after the prompt. temperature 0 is greedy."""
+        result: list[Generation] = []
+        params = _sampling(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop)
+        for _ in self._run(prompt, params, result):
+            pass
+        return result[0]
+
+    def stream(
+        self,
+        prompt: str | Sequence[int] | PromptState,
+        *,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        repetition_penalty: float = 1.0,
+        seed: int | None = None,
+        stop: str | Sequence[str] | None = None,
+    ) -> Iterator[str]:
+        """Like generate, yielding text pieces as they are produced (whole characters only)."""
+        if self.tokenizer is None:
+            raise ValueError(f"{self.path} has no tokenizer.json: stream needs one to make text")
+        params = _sampling(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop)
+        return self._run(prompt, params, [])
+
+    def _run(
+        self, prompt: str | Sequence[int] | PromptState, p: _Sampling, result: list[Generation]
+    ) -> Iterator[str]:
+        state = prompt if isinstance(prompt, PromptState) else None
+        ids = list(state.token_ids) if state else self._prompt_ids(prompt)  # type: ignore[arg-type]
+        limit = self._native.info()["max_context"]
+        if len(ids) + p.max_new_tokens - 1 > limit:
+            raise ValueError(
+                f"prompt ({len(ids)} tokens) + max_new_tokens ({p.max_new_tokens}) exceeds "
+                f"max_context ({limit}): shorten them or load with a larger max_context"
+            )
+        with self._exclusive():
+            t0 = time.perf_counter()
+            if state is not None:
+                prefilled = self._restore(state)
+            else:
+                self._append(ids, reset=True)
+                prefilled = len(ids)
+            t1 = time.perf_counter()
+            if p.seed is not None:
+                self._native.seed(p.seed)
+            stream = TextStream(self.tokenizer) if self.tokenizer is not None else None
+            generated: list[int] = []
+            text, released, finish = "", 0, "length"
+            hold = max((len(s) for s in p.stop), default=1) - 1  # chars a stop string may still claim
+            history = np.asarray(ids, dtype=np.int32)
+            for _ in range(p.max_new_tokens):
+                token = self._native.sample(
+                    p.temperature, p.top_k, p.top_p, p.repetition_penalty, history
+                )
+                generated.append(token)
+                if p.repetition_penalty != 1.0:
+                    history = np.append(history, np.int32(token))
+                if token in self.eos_token_ids:
+                    finish = "eos"
+                    break
+                if stream is not None:
+                    text += stream.push(token)
+                    cut = _first_stop(text, p.stop)
+                    if cut is not None:
+                        text, finish = text[:cut], "stop"
+                        if cut > released:
+                            yield text[released:cut]
+                        released = cut
+                        break
+                    safe = len(text) - hold
+                    if safe > released:
+                        yield text[released:safe]
+                        released = safe
+                if len(generated) < p.max_new_tokens:
+                    self._append([token], reset=False)
+            if finish == "length" and stream is not None:
+                text += stream.flush()
+                cut = _first_stop(text, p.stop)
+                if cut is not None:
+                    text, finish = text[:cut], "stop"
+            if stream is not None and len(text) > released:
+                yield text[released:]
+            t2 = time.perf_counter()
+            result.append(
+                Generation(
+                    text=text,
+                    token_ids=generated,
+                    stats=GenerationStats(
+                        prompt_tokens=len(ids),
+                        generated_tokens=len(generated),
+                        prefill_seconds=t1 - t0,
+                        decode_seconds=t2 - t1,
+                        prefilled_tokens=prefilled,
+                    ),
+                    finish_reason=finish,
+                )
+            )
+
+
+def _sampling(
+    max_new_tokens: int,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    repetition_penalty: float,
+    seed: int | None,
+    stop: str | Sequence[str] | None,
+) -> _Sampling:
+    if not isinstance(max_new_tokens, int) or max_new_tokens <= 0:
+        raise ValueError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
+    if not temperature >= 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+    if not isinstance(top_k, int) or top_k < 0:
+        raise ValueError(f"top_k must be an integer >= 0, got {top_k!r}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+    if not repetition_penalty > 0:
+        raise ValueError(f"repetition_penalty must be > 0, got {repetition_penalty!r}")
+    if seed is not None and (not isinstance(seed, int) or seed < 0):
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
+    if any(not isinstance(s, str) or not s for s in stops):
+        raise ValueError(f"stop strings must be non-empty strings, got {stop!r}")
+    return _Sampling(
+        max_new_tokens, float(temperature), top_k, float(top_p), float(repetition_penalty), seed, stops
+    )
+
+
+def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
+    hits = [i for i in (text.find(s) for s in stops) if i >= 0]
+    return min(hits) if hits else None
+
+
+def _load_tokenizer(folder: Path) -> Any | None:
+    path = folder / "tokenizer.json"
+    if not path.is_file():
+        return None
+    from tokenizers import Tokenizer
+
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as e:  # the tokenizers library raises plain Exception subclasses
+        raise ModelFormatError(f"{path}: cannot load the tokenizer ({e})") from e

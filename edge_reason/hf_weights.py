@@ -1,0 +1,113 @@
+"""Hugging Face weights -> the engine's weight views, quantized at load.
+
+Tensor names follow transformers' Llama-family modules. Quantization here is
+round-to-nearest (csrc/quantize.cpp); the export pipeline writes bundles with
+calibrated codes in the same formats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import _native
+from .model_config import ModelConfig
+from .rope import rope_tables
+from .safetensors_reader import SafetensorsFolder
+
+# quant -> (format of the matrices, of the output head, of the embedding table)
+QUANT_SCHEMES = {
+    "f32": ("f32", "f32", "f32"),
+    "int8": ("q8", "q8", "q8"),
+    "int4": ("q4", "q4", "q8"),
+}
+
+
+@dataclass
+class EngineWeights:
+    """What the native engine is built from: the views, and the bytes they hold."""
+
+    tensors: dict[str, Any]
+    nbytes: int
+
+
+def matrix_view(fmt: str, w: np.ndarray) -> dict[str, Any]:
+    """A float32 [rows, cols] matrix in engine format `fmt` (f32, q8 or q4)."""
+    rows, cols = w.shape
+    if fmt == "f32":
+        return {"format": "f32", "rows": rows, "cols": cols, "data": w}
+    data, scales = _native.quantize(np.ascontiguousarray(w, dtype=np.float32), fmt)
+    return {"format": fmt, "rows": rows, "cols": cols, "data": data, "scales": scales}
+
+
+def view_bytes(view: dict[str, Any]) -> int:
+    return sum(v.nbytes for k, v in view.items() if isinstance(v, np.ndarray))
+
+
+def load_hf_weights(
+    folder: str | Path, config: ModelConfig, quant: str, max_context: int
+) -> EngineWeights:
+    if quant not in QUANT_SCHEMES:
+        raise ValueError(f"quant must be one of {sorted(QUANT_SCHEMES)}, got {quant!r}")
+    fmt, head_fmt, embed_fmt = QUANT_SCHEMES[quant]
+    st = SafetensorsFolder(folder)
+    c = config
+    D, F, V, hd = c.hidden_size, c.intermediate_size, c.vocab_size, c.head_dim
+    q_dim, kv_dim = c.num_attention_heads * hd, c.num_key_value_heads * hd
+    total = 0
+
+    def vector(name: str, n: int) -> np.ndarray:
+        nonlocal total
+        v = st.float32(name, (n,))
+        total += v.nbytes
+        return v
+
+    def matrix(name: str, rows: int, cols: int, fmt_: str = fmt) -> dict[str, Any]:
+        nonlocal total
+        view = matrix_view(fmt_, st.float32(name, (rows, cols)))
+        total += view_bytes(view)
+        return view
+
+    embedding = matrix("model.embed_tokens.weight", V, D, embed_fmt)
+    head_name = "model.embed_tokens.weight" if c.tie_word_embeddings else "lm_head.weight"
+    layers = []
+    for i in range(c.num_hidden_layers):
+        p = f"model.layers.{i}."
+        layer = {
+            "attn_norm": vector(p + "input_layernorm.weight", D),
+            "ffn_norm": vector(p + "post_attention_layernorm.weight", D),
+            "wq": matrix(p + "self_attn.q_proj.weight", q_dim, D),
+            "wk": matrix(p + "self_attn.k_proj.weight", kv_dim, D),
+            "wv": matrix(p + "self_attn.v_proj.weight", kv_dim, D),
+            "wo": matrix(p + "self_attn.o_proj.weight", D, q_dim),
+            "w_gate": matrix(p + "mlp.gate_proj.weight", F, D),
+            "w_up": matrix(p + "mlp.up_proj.weight", F, D),
+            "w_down": matrix(p + "mlp.down_proj.weight", D, F),
+        }
+        if c.qkv_bias:
+            layer["bq"] = vector(p + "self_attn.q_proj.bias", q_dim)
+            layer["bk"] = vector(p + "self_attn.k_proj.bias", kv_dim)
+            layer["bv"] = vector(p + "self_attn.v_proj.bias", kv_dim)
+        if c.o_bias:
+            layer["bo"] = vector(p + "self_attn.o_proj.bias", D)
+        if c.qk_norm:
+            layer["q_norm"] = vector(p + "self_attn.q_norm.weight", hd)
+            layer["k_norm"] = vector(p + "self_attn.k_norm.weight", hd)
+        layers.append(layer)
+    if c.tie_word_embeddings and head_fmt == "f32" and embed_fmt == "f32":
+        lm_head = embedding  # the same floats: one copy serves both roles
+    else:
+        lm_head = matrix(head_name, V, D, head_fmt)
+    cos, sin = rope_tables(c, max_context)
+    tensors = {
+        "embedding": embedding,
+        "layers": layers,
+        "final_norm": vector("model.norm.weight", D),
+        "lm_head": lm_head,
+        "rope_cos": cos,
+        "rope_sin": sin,
+    }
+    return EngineWeights(tensors=tensors, nbytes=total)

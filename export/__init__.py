@@ -1,0 +1,1 @@
+"""Export pipeline: distill, quantize and bundle Hugging Face models."""

@@ -1,0 +1,1 @@
+"""Rule-based fallbacks: declarative rule packs that answer without a model."""
