@@ -26,7 +26,14 @@ _EXPORTS = {
     "ModelFormatError": "edge_reason.errors",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "EdgeReasonError",
+    "Engine",
+    "Generation",
+    "GenerationStats",
+    "ModelFormatError",
+    "PromptState",
+]
 
 if TYPE_CHECKING:
     from .engine import Engine, Generation, GenerationStats, PromptState

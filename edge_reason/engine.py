@@ -156,9 +156,7 @@ class Engine:
             "max_batch": min(PREFILL_CHUNK, max_context),
         }
         try:
-            native = _native.NativeEngine(
-                native_config, weights.tensors, threads, "", kv_cache
-            )
+            native = _native.NativeEngine(native_config, weights.tensors, threads, "", kv_cache)
         except RuntimeError as e:  # e.g. EDGE_REASON_KERNEL names a kernel this CPU lacks
             raise RuntimeError(f"cannot start the engine: {e}") from e
         return cls(
@@ -199,9 +197,7 @@ class Engine:
 
     def encode(self, text: str) -> list[int]:
         if self.tokenizer is None:
-            raise ValueError(
-                f"{self.path} has no tokenizer.json: pass token ids instead of text"
-            )
+            raise ValueError(f"{self.path} has no tokenizer.json: pass token ids instead of text")
         return self.tokenizer.encode(text).ids
 
     def decode(self, token_ids: Sequence[int]) -> str:
@@ -218,7 +214,9 @@ class Engine:
             if not isinstance(t, (int, np.integer)) or isinstance(t, bool):
                 raise TypeError(f"token at index {i} is {t!r}, not an int")
             if not 0 <= t < vocab:
-                raise ValueError(f"token id {t} at index {i} is outside the vocabulary [0, {vocab})")
+                raise ValueError(
+                    f"token id {t} at index {i} is outside the vocabulary [0, {vocab})"
+                )
         limit = self._native.info()["max_context"]
         if len(ids) > limit:
             raise ValueError(f"the prompt has {len(ids)} tokens but max_context is {limit}")
@@ -260,7 +258,9 @@ class Engine:
             if prefix is not None:
                 self._restore(prefix)
                 ids = list(prefix.token_ids) + ids
-            self._append(ids[len(self._sequence) :] if prefix is not None else ids, reset=prefix is None)
+            self._append(
+                ids[len(self._sequence) :] if prefix is not None else ids, reset=prefix is None
+            )
             return PromptState(tuple(ids), self._native.last_logits())
 
     def _restore(self, state: PromptState) -> int:
@@ -297,7 +297,9 @@ class Engine:
     ) -> Generation:
         """Generate up to max_new_tokens after the prompt. temperature 0 is greedy."""
         result: list[Generation] = []
-        params = _sampling(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop)
+        params = _sampling(
+            max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop
+        )
         for _ in self._run(prompt, params, result):
             pass
         return result[0]
@@ -317,7 +319,9 @@ class Engine:
         """Like generate, yielding text pieces as they are produced (whole characters only)."""
         if self.tokenizer is None:
             raise ValueError(f"{self.path} has no tokenizer.json: stream needs one to make text")
-        params = _sampling(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop)
+        params = _sampling(
+            max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop
+        )
         return self._run(prompt, params, [])
 
     def _run(
@@ -344,7 +348,9 @@ class Engine:
             stream = TextStream(self.tokenizer) if self.tokenizer is not None else None
             generated: list[int] = []
             text, released, finish = "", 0, "length"
-            hold = max((len(s) for s in p.stop), default=1) - 1  # chars a stop string may still claim
+            hold = (
+                max((len(s) for s in p.stop), default=1) - 1
+            )  # chars a stop string may still claim
             history = np.asarray(ids, dtype=np.int32)
             for _ in range(p.max_new_tokens):
                 token = self._native.sample(
@@ -420,7 +426,13 @@ def _sampling(
     if any(not isinstance(s, str) or not s for s in stops):
         raise ValueError(f"stop strings must be non-empty strings, got {stop!r}")
     return _Sampling(
-        max_new_tokens, float(temperature), top_k, float(top_p), float(repetition_penalty), seed, stops
+        max_new_tokens,
+        float(temperature),
+        top_k,
+        float(top_p),
+        float(repetition_penalty),
+        seed,
+        stops,
     )
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from . import _native
 from .model_config import ModelConfig
 from .rope import rope_tables
-from .safetensors_reader import SafetensorsFolder
+from .safetensors_io import SafetensorsFolder
 
 # quant -> (format of the matrices, of the output head, of the embedding table)
 QUANT_SCHEMES = {

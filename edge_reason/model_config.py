@@ -59,7 +59,9 @@ class ModelConfig:
     def from_folder(cls, folder: str | Path) -> ModelConfig:
         path = Path(folder) / "config.json"
         if not path.is_file():
-            raise ModelFormatError(f"{folder}: no config.json (is this a Hugging Face model folder?)")
+            raise ModelFormatError(
+                f"{folder}: no config.json (is this a Hugging Face model folder?)"
+            )
         try:
             raw = json.loads(path.read_text())
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -77,7 +79,9 @@ class ModelConfig:
             if kind is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-                raise ModelFormatError(f"{where}: field {key!r} must be {kind.__name__}, got {value!r}")
+                raise ModelFormatError(
+                    f"{where}: field {key!r} must be {kind.__name__}, got {value!r}"
+                )
             return value
 
         archs = raw.get("architectures") or []
@@ -108,7 +112,10 @@ class ModelConfig:
         if raw.get("partial_rotary_factor", 1.0) != 1.0:
             raise ModelFormatError(f"{where}: partial_rotary_factor is not supported")
         attention_bias = bool(raw.get("attention_bias", False))
-        if arch in ("LlamaForCausalLM", "MistralForCausalLM", "Qwen3ForCausalLM") and attention_bias:
+        if (
+            arch in ("LlamaForCausalLM", "MistralForCausalLM", "Qwen3ForCausalLM")
+            and attention_bias
+        ):
             qkv_bias = True
         o_bias = attention_bias and arch in ("LlamaForCausalLM", "Qwen3ForCausalLM")
 

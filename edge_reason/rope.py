@@ -28,9 +28,9 @@ def inverse_frequencies(config: ModelConfig) -> np.ndarray:
     high_wavelen = old / s.high_freq_factor
     wavelen = (2 * math.pi / inv).astype(np.float32)
     scaled = np.where(wavelen > low_wavelen, inv / np.float32(s.factor), inv).astype(np.float32)
-    smooth = ((old / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor)).astype(
-        np.float32
-    )
+    smooth = (
+        (old / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor)
+    ).astype(np.float32)
     smoothed = ((1 - smooth) * scaled / np.float32(s.factor) + smooth * scaled).astype(np.float32)
     medium = ~(wavelen < high_wavelen) & ~(wavelen > low_wavelen)
     return np.where(medium, smoothed, scaled).astype(np.float32)

@@ -144,7 +144,9 @@ TEST(quantized_matmul_integer_path_is_exact) {
           Weights w(format, rows, cols, format == WeightFormat::Q4 && cols == 257);
           for (float& s : w.scales) s = (rng() & 1) ? 0.5f : 2.0f;
           std::vector<float> x(size_t(tokens) * cols);
-          for (size_t i = 0; i < x.size(); ++i) x[i] = float(i % kBlock == 0 ? 127 : q(rng));
+          // 127 opens every block of every row (index within the row, as
+          // cols need not be a multiple of 32), making each block scale 1.
+          for (size_t i = 0; i < x.size(); ++i) x[i] = float(i % cols % kBlock == 0 ? 127 : q(rng));
           const ActOrder order = format == WeightFormat::Q4 ? ActOrder::Nibble : ActOrder::Natural;
           Acts a(tokens, cols, order);
           scalar_kernels().quantize_acts(x.data(), cols, 0, tokens, &a.blocks);

@@ -12,6 +12,10 @@ import click
 # module name -> names of the click commands it defines
 _COMMANDS = {
     "run": ["generate", "info"],
+    "models": ["make_model"],
+    "rules": ["rules"],
+    "deploy": ["deploy"],
+    "doctor": ["doctor"],
 }
 
 

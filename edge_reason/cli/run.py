@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 QUANTS = click.Choice(["f32", "int8", "int4"])
 
@@ -14,7 +18,9 @@ QUANTS = click.Choice(["f32", "int8", "int4"])
 @click.argument("path", type=click.Path(exists=True, file_okay=False))
 @click.argument("prompt")
 @click.option("--quant", type=QUANTS, default=None, help="Weight precision (default: f32).")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Default: physical cores.")
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=None, help="Default: physical cores."
+)
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--temperature", type=click.FloatRange(min=0.0), default=0.0, show_default=True)
 @click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True)
@@ -32,9 +38,7 @@ def generate(
     seed: int | None,
 ) -> None:
     """Stream a continuation of PROMPT from the model at PATH."""
-    from ..engine import Engine
-
-    engine = _load(Engine, path, quant, threads)
+    engine = _load(path, quant, threads)
     pieces = engine.stream(
         prompt,
         max_new_tokens=max_new_tokens,
@@ -59,9 +63,7 @@ def generate(
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def info(path: str, quant: str | None, threads: int | None, as_json: bool) -> None:
     """Load the model at PATH and describe it and the engine that runs it."""
-    from ..engine import Engine
-
-    details = _load(Engine, path, quant, threads).info()
+    details = _load(path, quant, threads).info()
     if as_json:
         click.echo(json.dumps(details, indent=2))
         return
@@ -70,10 +72,11 @@ def info(path: str, quant: str | None, threads: int | None, as_json: bool) -> No
         click.echo(f"{key:<{width}}  {value}")
 
 
-def _load(engine_cls, path: str, quant: str | None, threads: int | None):  # noqa: ANN001, ANN202
+def _load(path: str, quant: str | None, threads: int | None) -> Engine:
+    from ..engine import Engine
     from ..errors import EdgeReasonError
 
     try:
-        return engine_cls.load(path, quant=quant, threads=threads)
+        return Engine.load(path, quant=quant, threads=threads)
     except (EdgeReasonError, ValueError) as e:
         raise click.ClickException(str(e)) from e

@@ -1,4 +1,4 @@
-"""Read safetensors files through mmap, checking every header field first.
+"""Read and write safetensors files; reading goes through mmap and checks every header field.
 
 The ``safetensors`` package trusts the file; a device that loads whatever
 was copied onto its SD card should not. Tensors come back as numpy views of
@@ -55,7 +55,9 @@ class SafetensorsFile:
             with open(self.path, "rb") as f:
                 size = self.path.stat().st_size
                 if size < 8:
-                    raise ModelFormatError(f"{self.path}: {size} bytes is too short for safetensors")
+                    raise ModelFormatError(
+                        f"{self.path}: {size} bytes is too short for safetensors"
+                    )
                 self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         except OSError as e:
             raise ModelFormatError(f"{self.path}: cannot read ({e.strerror})") from e
@@ -164,3 +166,25 @@ class SafetensorsFolder:
                 f"config.json implies {list(shape)}"
             )
         return to_float32(f.array(name), entry.dtype)
+
+
+def write_safetensors(path: str | Path, tensors: dict[str, tuple[str, np.ndarray]]) -> None:
+    """Write `name -> (safetensors dtype, array)`; bfloat16 arrays are given as uint16."""
+    header: dict[str, object] = {}
+    offset = 0
+    for name, (dtype, array) in tensors.items():
+        if _DTYPES[dtype].itemsize != array.dtype.itemsize:
+            raise ValueError(f"{name}: array dtype {array.dtype} does not store {dtype}")
+        header[name] = {
+            "dtype": dtype,
+            "shape": list(array.shape),
+            "data_offsets": [offset, offset + array.nbytes],
+        }
+        offset += array.nbytes
+    blob = json.dumps(header, separators=(",", ":")).encode()
+    blob += b" " * ((-len(blob)) % 8)  # keeps the data 8-byte aligned
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(blob)))
+        f.write(blob)
+        for _, array in tensors.values():
+            f.write(np.ascontiguousarray(array).tobytes())

@@ -1,0 +1,1 @@
+"""Builders and references shared by the test folders (not tests themselves)."""

@@ -1,0 +1,132 @@
+"""Random-weight Hugging Face models and a byte-level BPE tokenizer, built locally.
+
+Weights are re-drawn with unit-scale statistics (transformers' default init
+gives near-uniform logits, where greedy decoding would hinge on 1e-7
+differences). Shapes are deliberately not multiples of 32.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+CORPUS = [
+    "Mary moved to the bathroom. John went to the hallway. Where is Mary? bathroom",
+    "Daniel picked up the football. Sandra journeyed to the garden. Where is the football?",
+    "What is 17*23 + 4? 17*23 = 391, 391 + 4 = 395. #### 395",
+    "Café, naïve, über, 東京, ünïcödé — every edge device should stream UTF-8 safely.",
+    "The greenhouse is warm; soil moisture is low, so the valve opens for 5 minutes.",
+]
+
+# name -> config fields (the architecture-specific features each exercises)
+CONFIGS = {
+    "llama": dict(
+        architectures=["LlamaForCausalLM"],
+        model_type="llama",
+        hidden_size=72,
+        intermediate_size=100,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=False,
+        rope_theta=5000.0,
+        rope_scaling=dict(
+            rope_type="llama3",
+            factor=8.0,
+            low_freq_factor=1.0,
+            high_freq_factor=4.0,
+            original_max_position_embeddings=64,
+        ),
+    ),
+    "qwen2": dict(
+        architectures=["Qwen2ForCausalLM"],
+        model_type="qwen2",
+        hidden_size=64,
+        intermediate_size=136,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=1,
+        tie_word_embeddings=True,
+        rope_theta=1000000.0,
+    ),
+    "qwen3": dict(
+        architectures=["Qwen3ForCausalLM"],
+        model_type="qwen3",
+        hidden_size=48,
+        head_dim=32,
+        intermediate_size=90,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+    ),
+    "mistral": dict(
+        architectures=["MistralForCausalLM"],
+        model_type="mistral",
+        hidden_size=80,
+        intermediate_size=112,
+        num_hidden_layers=2,
+        num_attention_heads=5,
+        num_key_value_heads=5,
+        tie_word_embeddings=False,
+        sliding_window=24,
+    ),
+}
+
+
+def train_tokenizer(path: Path, vocab_size: int = 320) -> Tokenizer:
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=["<eos>"],
+    )
+    tok.train_from_iterator(CORPUS * 4, trainer)
+    tok.save(str(path))
+    return tok
+
+
+def build_model(folder: Path, name: str, vocab_size: int = 320, seed: int = 0) -> Path:
+    """Write a random-weight model `name` (a key of CONFIGS) with a tokenizer."""
+    import transformers
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fields = dict(CONFIGS[name])
+    arch = fields.pop("architectures")[0]
+    model_type = fields.pop("model_type")
+    config = transformers.AutoConfig.for_model(
+        model_type,
+        vocab_size=vocab_size,
+        max_position_embeddings=512,
+        rms_norm_eps=1e-5,
+        eos_token_id=0,
+        bos_token_id=None,
+        torch_dtype="float32",
+        **fields,
+    )
+    torch.manual_seed(seed)
+    model = getattr(transformers, arch)(config).eval()
+    with torch.no_grad():
+        for pname, p in model.named_parameters():
+            if pname.endswith("norm.weight"):
+                p.copy_(1.0 + 0.1 * torch.randn_like(p))
+            elif p.ndim == 2:
+                p.copy_(torch.randn_like(p) / p.shape[1] ** 0.5)
+            else:  # biases
+                p.copy_(0.1 * torch.randn_like(p))
+        model.get_input_embeddings().weight.mul_(3.0)
+    model.save_pretrained(folder, safe_serialization=True)
+    train_tokenizer(folder / "tokenizer.json", vocab_size)
+    return folder
+
+
+def load_reference(folder: Path):
+    import transformers
+
+    return transformers.AutoModelForCausalLM.from_pretrained(
+        folder, torch_dtype=torch.float32, attn_implementation="eager"
+    ).eval()
