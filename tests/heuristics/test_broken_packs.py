@@ -1,0 +1,147 @@
+"""Malicious or broken packs are refused with the file and the line of the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from edge_reason.heuristics import ChainingError, PackError, RulePack
+
+HEADER = '[pack]\nname = "broken"\n\n[inputs]\nreading = { range = [0, 100] }\n\n'
+RELATION_AT = '[relations]\nat = { args = ["a", "b"] }\n[[rule]]\nid = "r"\n'
+
+
+def refused(body: str) -> PackError:
+    """The PackError loading HEADER + body raises (lines of body start at 7)."""
+    with pytest.raises(PackError) as caught:
+        RulePack.from_string(HEADER + body, name="broken.toml")
+    return caught.value
+
+
+def rule(when: str) -> str:
+    return (
+        '[outputs]\nalarm = "on or off"\n\n'
+        f'[[rule]]\nid = "r"\nwhen = "{when}"\nthen = {{ alarm = "on" }}\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("when", "message"),
+    [
+        ("__import__('os')", "names starting with '_' are not allowed"),
+        ("reading.__class__", "attribute access"),
+        ("().__class__", "attribute access"),
+        ("(" * 40 + "reading" + ")" * 40 + " > 1", "nested deeper than"),
+        ("undeclared > 3", "unknown name 'undeclared'"),
+        ("eval('1')", "unknown function 'eval'"),
+    ],
+)
+def test_bad_when_expressions_point_at_their_line(when: str, message: str) -> None:
+    error = refused(rule(when))
+    assert error.file == "broken.toml"
+    assert error.line == 12  # the `when = ...` line of the rule
+    assert message in str(error)
+    assert str(error).startswith("broken.toml:12: ")
+
+
+def test_huge_exponent_in_a_constant_is_refused_before_computing() -> None:
+    error = refused('[constants]\nlimit = "9**9**9"\n')
+    assert error.line == 8
+    assert "exponent 387420489 is larger" in str(error)
+
+
+def test_toml_syntax_error_reports_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "syntax.toml"
+    path.write_text(HEADER + "[[rule]]\nid = 'r'\nwhen = reading >\n", encoding="utf-8")
+    with pytest.raises(PackError) as caught:
+        RulePack.load(path)
+    assert (caught.value.file, caught.value.line) == (str(path), 9)
+    assert "TOML syntax error" in str(caught.value)
+
+
+def test_duplicate_rule_id_points_at_the_second_one() -> None:
+    body = (
+        rule("reading > 1")
+        + '\n[[rule]]\nid = "r"\nwhen = "reading > 2"\nthen = { alarm = "off" }\n'
+    )
+    error = refused(body)
+    assert error.line == 16
+    assert "duplicate id 'r'" in str(error)
+
+
+def test_unknown_key_is_a_typo_not_silently_ignored() -> None:
+    error = refused(rule("reading > 1") + "priorty = 3\n")
+    assert error.line == 14
+    assert "unknown key 'priorty'" in str(error)
+
+
+def test_unknown_example_input_is_refused() -> None:
+    error = refused(
+        rule("reading > 1") + '\n[[example]]\ninputs = { readng = 3 }\nexpect = { alarm = "on" }\n'
+    )
+    assert error.line == 16
+    assert "unknown key 'readng'" in str(error)
+
+
+def test_circular_derived_values_are_refused() -> None:
+    error = refused('[derived]\nfirst = "second + 1"\nsecond = "first * 2"\n')
+    assert error.line == 8
+    assert "first -> second -> first" in str(error)
+
+
+def test_circular_rules_through_facts_are_refused() -> None:
+    body = (
+        '[facts]\nwet = "w"\ndry = "d"\n\n'
+        '[[rule]]\nid = "make_wet"\nwhen = "not dry"\nassert = ["wet"]\n\n'
+        '[[rule]]\nid = "make_dry"\nwhen = "not wet"\nassert = ["dry"]\n'
+    )
+    error = refused(body)
+    assert error.line == 13
+    assert "circular rules" in str(error) and "make_wet" in str(error) and "make_dry" in str(error)
+
+
+def test_rules_that_keep_replacing_each_others_facts_stop_with_an_error() -> None:
+    body = (
+        '[relations]\nlamp = { args = ["name", "state"], functional = true }\n\n'
+        '[[rule]]\nid = "switch_off"\nmatch = ["lamp ?l on"]\nassert = ["lamp ?l off"]\n\n'
+        '[[rule]]\nid = "switch_on"\nmatch = ["lamp ?l off"]\nassert = ["lamp ?l on"]\n\n'
+        "[[statement]]\nid = \"says\"\npattern = '(?P<name>\\w+) is on\\.'\n"
+        'assert = ["lamp {name} on"]\n\n'
+        "[[question]]\nid = \"q\"\npattern = 'is (?P<name>\\w+) on\\?'\n"
+        'ask = "lamp {name} on"\nanswer = "yes"\n'
+    )
+    pack = RulePack.from_string(HEADER + body, name="flip.toml")
+    with pytest.raises(ChainingError) as caught:
+        pack.answer_question("Is hall on?", "Hall is on.")
+    message = str(caught.value)
+    assert "does not settle" in message
+    assert "'switch_off' (flip.toml:10)" in message and "'switch_on' (flip.toml:15)" in message
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "message"),
+    [
+        (
+            RELATION_AT + 'match = ["at ?x"]\nassert = ["at ?x ?x"]\n',
+            11,
+            "takes 2 argument(s), not 1",
+        ),
+        (
+            RELATION_AT + 'match = ["at ?x ?y"]\nassert = ["at ?x ?z"]\n',
+            12,
+            "?z",
+        ),
+        ('[[statement]]\nid = "s"\npattern = "(unclosed"\n', 9, "bad regular expression"),
+        ('[inputs.extra]\nunit = "furlongs"\n', 8, "unknown unit 'furlongs'"),
+        ('[[question]]\nid = "q"\npattern = "x"\nanswer = "{1 +}"\n', 10, "expected a value"),
+    ],
+)
+def test_other_structural_errors_are_located(body: str, line: int, message: str) -> None:
+    error = refused(body)
+    assert error.line == line
+    assert message in str(error)
+
+
+def test_missing_file_is_a_pack_error(tmp_path: Path) -> None:
+    with pytest.raises(PackError, match="cannot read rule pack"):
+        RulePack.load(tmp_path / "absent.toml")
