@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "bandwidth.h"
 #include "engine.h"
 #include "quantize.h"
 
@@ -220,6 +221,28 @@ class PyEngine {
   std::unique_ptr<Engine> engine_;
 };
 
+// The sampler alone, for backends other than the native engine (onnxruntime,
+// LiteRT), so that every backend samples identically.
+class PySampler {
+ public:
+  explicit PySampler(int vocab) : vocab_(vocab), sampler_(vocab) {
+    if (vocab <= 0) throw std::invalid_argument("Sampler: vocab must be positive");
+  }
+  void seed(uint64_t s) { sampler_.seed(s); }
+  int sample(const F32Array& logits, float temperature, int top_k, float top_p,
+             float repetition_penalty, const I32Array& history) {
+    if (logits.size() != vocab_)
+      throw std::invalid_argument("Sampler: expected " + std::to_string(vocab_) + " logits, got " +
+                                  std::to_string(logits.size()));
+    SamplingParams p{temperature, top_k, top_p, repetition_penalty};
+    return sampler_.sample(logits.data(), p, history.data(), int(history.size()));
+  }
+
+ private:
+  py::ssize_t vocab_;
+  Sampler sampler_;
+};
+
 py::tuple quantize(const F32Array& w, const std::string& format) {
   if (w.ndim() != 2) throw std::invalid_argument("quantize: expected a 2-D float32 array");
   const int rows = int(w.shape(0)), cols = int(w.shape(1)), nb = num_blocks(cols);
@@ -255,12 +278,27 @@ PYBIND11_MODULE(_native, m) {
   m.doc() = "edge-reason native engine";
   m.def("quantize", &quantize, py::arg("weights"), py::arg("format"),
         "Round-to-nearest quantization of a [rows, cols] float32 matrix into q8 or q4 blocks.");
+  m.def(
+      "read_bandwidth",
+      [](size_t megabytes, int threads, int repeats) {
+        if (megabytes == 0 || threads < 1 || repeats < 1)
+          throw std::invalid_argument("read_bandwidth: megabytes, threads and repeats must be positive");
+        py::gil_scoped_release release;
+        return read_bandwidth(megabytes << 20, threads, repeats);
+      },
+      py::arg("megabytes") = 1024, py::arg("threads") = 1, py::arg("repeats") = 5,
+      "Best read bandwidth in bytes/s over `repeats` passes of a buffer of `megabytes`.");
   m.def("kernel_variants", [] {
     py::list out;
     for (const KernelVariant& v : kernel_variants()) out.append(py::make_tuple(v.table->name, v.supported));
     return out;
   });
   m.def("selected_kernel", [] { return std::string(select_kernels().name); });
+  py::class_<PySampler>(m, "Sampler")
+      .def(py::init<int>(), py::arg("vocab"))
+      .def("seed", &PySampler::seed)
+      .def("sample", &PySampler::sample, py::arg("logits"), py::arg("temperature"), py::arg("top_k"),
+           py::arg("top_p"), py::arg("repetition_penalty"), py::arg("history"));
   py::class_<PyEngine>(m, "NativeEngine")
       .def(py::init<const py::dict&, const py::dict&, int, const std::string&, const std::string&>(),
            py::arg("config"), py::arg("weights"), py::arg("threads"), py::arg("kernel") = "",

@@ -1,5 +1,7 @@
 #include "thread_pool.h"
 
+#include <sched.h>
+
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 #define EDGE_CPU_RELAX() _mm_pause()
@@ -16,6 +18,8 @@ namespace {
 // than the gap between two matrix products of one token, far shorter than
 // the gap between two requests.
 constexpr int kSpinIterations = 20000;
+// Polls before a waiting caller yields its core to whoever holds a chunk.
+constexpr int kYieldAfter = 2000;
 }  // namespace
 
 ThreadPool::ThreadPool(int threads) {
@@ -31,40 +35,54 @@ ThreadPool::~ThreadPool() {
   for (std::thread& t : workers_) t.join();
 }
 
-void ThreadPool::run_impl(void (*fn)(void*, int), void* ctx) {
-  if (workers_.empty()) {
-    fn(ctx, 0);
-    return;
+void ThreadPool::work_on(const Job& job, int worker) {
+  for (int c = next_chunk_.fetch_add(1, std::memory_order_relaxed); c < job.chunks;
+       c = next_chunk_.fetch_add(1, std::memory_order_relaxed)) {
+    job.fn(job.ctx, worker, c);
+    done_chunks_.fetch_add(1, std::memory_order_release);
   }
-  job_fn_ = fn;
-  job_ctx_ = ctx;
-  pending_.store(int(workers_.size()), std::memory_order_relaxed);
+}
+
+void ThreadPool::run_impl(int chunks, void (*fn)(void*, int, int), void* ctx) {
+  if (chunks <= 0) return;
+  Job job{chunks, fn, ctx};
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::unique_lock<std::mutex> lock(mutex_);
+    // A late worker may still be inside the previous job (finding no chunk).
+    for (int spins = 0; active_.load(std::memory_order_acquire) != 0; ++spins) {
+      lock.unlock();
+      spins < kYieldAfter ? EDGE_CPU_RELAX() : (void)sched_yield();
+      lock.lock();
+    }
+    job_ = job;
+    next_chunk_.store(0, std::memory_order_relaxed);
+    done_chunks_.store(0, std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
-  fn(ctx, 0);
-  while (pending_.load(std::memory_order_acquire) != 0) EDGE_CPU_RELAX();
+  work_on(job, 0);
+  for (int spins = 0; done_chunks_.load(std::memory_order_acquire) != chunks; ++spins)
+    spins < kYieldAfter ? EDGE_CPU_RELAX() : (void)sched_yield();
 }
 
-void ThreadPool::worker_loop(int index) {
+void ThreadPool::worker_loop(int worker) {
   uint64_t seen = 0;
   for (;;) {
-    int spins = 0;
-    while (generation_.load(std::memory_order_acquire) == seen && !stop_.load() &&
-           spins < kSpinIterations) {
+    for (int spins = 0; generation_.load(std::memory_order_acquire) == seen && !stop_.load() &&
+                        spins < kSpinIterations;
+         ++spins)
       EDGE_CPU_RELAX();
-      ++spins;
-    }
-    if (generation_.load(std::memory_order_acquire) == seen) {
+    Job job;
+    {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return generation_.load() != seen || stop_.load(); });
+      if (stop_.load()) return;
+      seen = generation_.load();
+      job = job_;
+      active_.fetch_add(1, std::memory_order_acq_rel);
     }
-    if (stop_.load()) return;
-    seen = generation_.load(std::memory_order_acquire);
-    job_fn_(job_ctx_, index);
-    pending_.fetch_sub(1, std::memory_order_release);
+    work_on(job, worker);
+    active_.fetch_sub(1, std::memory_order_release);
   }
 }
 

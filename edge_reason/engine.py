@@ -19,11 +19,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from . import _native
+from .backends import BACKENDS, open_backend
+from .bundle import Bundle, is_bundle
 from .errors import ModelFormatError
 from .hf_weights import QUANT_SCHEMES, load_hf_weights
 from .model_config import ModelConfig
@@ -69,6 +71,32 @@ class PromptState:
     logits: np.ndarray = field(repr=False)
 
 
+class Backend(Protocol):
+    """What the Engine drives: the native engine, or another runtime behind the same calls.
+
+    A backend holds one token sequence and the next-token logits after it.
+    """
+
+    @property
+    def position(self) -> int: ...  # tokens in the sequence
+    @property
+    def tokens_evaluated(self) -> int: ...  # tokens run since construction
+    def info(self) -> dict[str, Any]: ...  # kernel, threads, max_context, ...
+    def append(self, tokens: np.ndarray) -> None: ...  # int32 ids; keeps the last logits
+    def logits_all(self, tokens: np.ndarray) -> np.ndarray: ...  # fresh sequence, [n, vocab]
+    def last_logits(self) -> np.ndarray: ...
+    def rewind(self, position: int, logits: np.ndarray) -> None: ...  # keep a prefix
+    def seed(self, seed: int) -> None: ...
+    def sample(
+        self,
+        temperature: float,
+        top_k: int,
+        top_p: float,
+        repetition_penalty: float,
+        history: np.ndarray,
+    ) -> int: ...
+
+
 @dataclass(frozen=True)
 class _Sampling:
     max_new_tokens: int
@@ -85,7 +113,7 @@ class Engine:
 
     def __init__(
         self,
-        native: Any,
+        native: Backend,
         config: ModelConfig,
         *,
         tokenizer: Any | None,
@@ -117,54 +145,69 @@ class Engine:
         threads: int | None = None,
         max_context: int | None = None,
         kv_cache: str = "f32",
+        backend: str = "native",
+        trusted_keys: Sequence[bytes | str | os.PathLike[str]] | None = None,
     ) -> Engine:
-        """Load a Hugging Face model folder (config.json, *.safetensors, tokenizer.json).
+        """Load a Hugging Face model folder (config.json, *.safetensors, tokenizer.json)
+        or a bundle folder (bundle.json, written by `edge-reason export`).
 
-        quant: "f32" (default), "int8" or "int4": how the matrices are held.
+        quant: "f32" (default), "int8" or "int4": how the matrices are held. A
+        bundle is already quantized: quant may only repeat its scheme.
         threads: worker threads (default: the physical cores).
         max_context: KV cache capacity in tokens (default: the model's
         maximum, capped at 2048).
-        kv_cache: "f32" or "f16" storage for the KV cache.
+        kv_cache: "f32" or "f16" storage for the native engine's KV cache.
+        backend: "native", or for a bundle "onnxruntime" or "tflite".
+        trusted_keys: Ed25519 public keys (PEM file paths or 32 raw bytes); a
+        bundle not signed by one of them is refused.
         """
         start = time.perf_counter()
         folder = Path(path)
         if not folder.is_dir():
             raise ModelFormatError(f"{folder}: not a folder (expected a Hugging Face model folder)")
-        quant = quant or "f32"
-        if quant not in QUANT_SCHEMES:
-            raise ValueError(f"quant must be one of {sorted(QUANT_SCHEMES)}, got {quant!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         threads = physical_cores() if threads is None else threads
         if not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
-        config = ModelConfig.from_folder(folder)
+        bundle = None
+        if is_bundle(folder):
+            bundle = Bundle.open(folder, None if trusted_keys is None else list(trusted_keys))
+            if quant not in (None, bundle.quant):
+                raise ValueError(f"{folder} is an {bundle.quant} bundle; it cannot load as {quant}")
+            quant, config = bundle.quant, bundle.config
+        else:
+            if backend != "native" or trusted_keys is not None:
+                raise ValueError(
+                    f"{folder}: backend={backend!r} and trusted_keys need a bundle "
+                    "(a folder with bundle.json, from `edge-reason export`)"
+                )
+            quant = quant or "f32"
+            if quant not in QUANT_SCHEMES:
+                raise ValueError(f"quant must be one of {sorted(QUANT_SCHEMES)}, got {quant!r}")
+            config = ModelConfig.from_folder(folder)
         if max_context is None:
             max_context = min(config.max_position_embeddings, DEFAULT_MAX_CONTEXT)
         if not isinstance(max_context, int) or max_context < 1:
             raise ValueError(f"max_context must be a positive integer, got {max_context!r}")
-        weights = load_hf_weights(folder, config, quant, max_context)
-        native_config = {
-            "dim": config.hidden_size,
-            "ffn_dim": config.intermediate_size,
-            "layers": config.num_hidden_layers,
-            "heads": config.num_attention_heads,
-            "kv_heads": config.num_key_value_heads,
-            "head_dim": config.head_dim,
-            "vocab": config.vocab_size,
-            "norm_eps": config.rms_norm_eps,
-            "sliding_window": config.sliding_window,
-            "max_context": max_context,
-            "max_batch": min(PREFILL_CHUNK, max_context),
-        }
-        try:
-            native = _native.NativeEngine(native_config, weights.tensors, threads, "", kv_cache)
-        except RuntimeError as e:  # e.g. EDGE_REASON_KERNEL names a kernel this CPU lacks
-            raise RuntimeError(f"cannot start the engine: {e}") from e
+        if backend == "native":
+            if bundle is not None:
+                weights = bundle.engine_weights(max_context)
+            else:
+                weights = load_hf_weights(folder, config, quant, max_context)
+            runner: Backend = _native_engine(
+                config, weights.tensors, threads, max_context, kv_cache
+            )
+            weight_bytes = weights.nbytes
+        else:
+            runner = open_backend(backend, bundle, threads, max_context)
+            weight_bytes = runner.info()["weight_bytes_per_token"]
         return cls(
-            native,
+            runner,
             config,
             tokenizer=_load_tokenizer(folder),
             quant=quant,
-            weight_bytes=weights.nbytes,
+            weight_bytes=weight_bytes,
             path=folder,
             load_seconds=time.perf_counter() - start,
         )
@@ -439,6 +482,28 @@ def _sampling(
 def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
     hits = [i for i in (text.find(s) for s in stops) if i >= 0]
     return min(hits) if hits else None
+
+
+def _native_engine(
+    config: ModelConfig, tensors: dict[str, Any], threads: int, max_context: int, kv_cache: str
+) -> Backend:
+    native_config = {
+        "dim": config.hidden_size,
+        "ffn_dim": config.intermediate_size,
+        "layers": config.num_hidden_layers,
+        "heads": config.num_attention_heads,
+        "kv_heads": config.num_key_value_heads,
+        "head_dim": config.head_dim,
+        "vocab": config.vocab_size,
+        "norm_eps": config.rms_norm_eps,
+        "sliding_window": config.sliding_window,
+        "max_context": max_context,
+        "max_batch": min(PREFILL_CHUNK, max_context),
+    }
+    try:
+        return _native.NativeEngine(native_config, tensors, threads, "", kv_cache)
+    except RuntimeError as e:  # e.g. EDGE_REASON_KERNEL names a kernel this CPU lacks
+        raise RuntimeError(f"cannot start the engine: {e}") from e
 
 
 def _load_tokenizer(folder: Path) -> Any | None:

@@ -117,61 +117,78 @@ inline __m256i load_q8_block(const uint8_t* w) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
 }
 
-// Weight row n against tokens [t0, t0 + TILE): out[t][n].
-template <int TILE, bool Q4>
-void row_tile(const WeightMatrix& w, const ActBlocks& x, const PreparedActs& prep, int n, int t0,
-              float* out, int ldo) {
+// Zero-point term of row n and token t: sum_b sw[b] * z_b * d[b] * sum[b].
+template <bool Q4>
+float zero_point_term(const WeightMatrix& w, const PreparedActs& prep, int n, int t) {
+  const int nb = w.blocks();
+  const float* sw = w.scales + size_t(n) * nb;
+  const float* ds = &prep.d_sum[size_t(t) * nb];
+  if (Q4 && w.zero_points) {
+    float z = 0.0f;
+    for (int b = 0; b < nb; ++b) z += sw[b] * float(q4_zero_point(w, n, b)) * ds[b];
+    return z;
+  }
+  __m512 z = _mm512_setzero_ps();
+  int b = 0;
+  for (; b + 16 <= nb; b += 16) z = _mm512_fmadd_ps(_mm512_loadu_ps(sw + b), _mm512_loadu_ps(ds + b), z);
+  const __mmask16 m = __mmask16((1u << (nb - b)) - 1);
+  z = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, sw + b), _mm512_maskz_loadu_ps(m, ds + b), z);
+  return (Q4 ? 8.0f : 128.0f) * hsum(z);
+}
+
+// Rows [n0, n0 + R) against tokens [t0, t0 + TT): each weight pair is
+// unpacked once for TT tokens and each activation pair loaded once for R
+// rows, and the R * TT accumulators are independent chains.
+template <int R, int TT, bool Q4>
+void tile(const WeightMatrix& w, const ActBlocks& x, const PreparedActs& prep, int n0, int t0,
+          float* out, int ldo) {
   const int nb = w.blocks(), pairs = nb / 2;
   const size_t block_bytes = Q4 ? kBlock / 2 : kBlock;
-  const uint8_t* wrow = static_cast<const uint8_t*>(w.data) + size_t(n) * nb * block_bytes;
-  const float* sw = w.scales + size_t(n) * nb;
+  const size_t row_bytes = size_t(nb) * block_bytes;
+  const uint8_t* wbase = static_cast<const uint8_t*>(w.data) + size_t(n0) * row_bytes;
+  const float* sbase = w.scales + size_t(n0) * nb;
   const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
 
-  __m512 acc[TILE];
-  for (int i = 0; i < TILE; ++i) acc[i] = _mm512_setzero_ps();
+  __m512 acc[R][TT];
+  for (int r = 0; r < R; ++r)
+    for (int i = 0; i < TT; ++i) acc[r][i] = _mm512_setzero_ps();
   for (int p = 0; p < pairs; ++p) {
-    const uint8_t* wp = wrow + size_t(2 * p) * block_bytes;
-    const __m512i codes = Q4 ? unpack_q4_pair(wp) : load_q8_pair(wp);
-    const __m512 wscale = _mm512_permutexvar_ps(
-        spread, _mm512_zextps128_ps512(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(sw + 2 * p)))));
-    for (int i = 0; i < TILE; ++i) {
+    __m512i codes[R];
+    __m512 wscale[R];
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* wp = wbase + r * row_bytes + size_t(2 * p) * block_bytes;
+      codes[r] = Q4 ? unpack_q4_pair(wp) : load_q8_pair(wp);
+      const __m128 pair_scale =
+          _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(sbase + size_t(r) * nb + 2 * p)));
+      wscale[r] = _mm512_permutexvar_ps(spread, _mm512_zextps128_ps512(pair_scale));
+    }
+    for (int i = 0; i < TT; ++i) {
       const int t = t0 + i;
       const __m512i a = _mm512_loadu_si512(x.row_q(t) + size_t(2 * p) * kBlock);
-      const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes, a);
       const __m512 ascale = _mm512_loadu_ps(&prep.pair_scales[(size_t(t) * pairs + p) * 16]);
-      acc[i] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(dot), ascale), wscale, acc[i]);
+      for (int r = 0; r < R; ++r) {
+        const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes[r], a);
+        acc[r][i] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(dot), ascale), wscale[r], acc[r][i]);
+      }
     }
   }
-  __m256 tail[TILE];
-  for (int i = 0; i < TILE; ++i) tail[i] = _mm256_setzero_ps();
-  if (nb & 1) {
-    const int b = nb - 1;
-    const uint8_t* wp = wrow + size_t(b) * block_bytes;
-    const __m256i codes = Q4 ? unpack_q4_block(wp) : load_q8_block(wp);
-    for (int i = 0; i < TILE; ++i) {
+  for (int r = 0; r < R; ++r) {
+    const int n = n0 + r;
+    const uint8_t* wrow = wbase + r * row_bytes;
+    const float* sw = sbase + size_t(r) * nb;
+    for (int i = 0; i < TT; ++i) {
       const int t = t0 + i;
-      const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.row_q(t) + size_t(b) * kBlock));
-      const __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), codes, a);
-      tail[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(sw[b] * x.row_d(t)[b]));
+      float tail = 0.0f;
+      if (nb & 1) {  // the odd last block, in a ymm
+        const int b = nb - 1;
+        const uint8_t* wp = wrow + size_t(b) * block_bytes;
+        const __m256i codes = Q4 ? unpack_q4_block(wp) : load_q8_block(wp);
+        const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.row_q(t) + size_t(b) * kBlock));
+        const __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), codes, a);
+        tail = hsum(_mm256_cvtepi32_ps(dot)) * (sw[b] * x.row_d(t)[b]);
+      }
+      out[size_t(t) * ldo + n] = hsum(acc[r][i]) + tail - zero_point_term<Q4>(w, prep, n, t);
     }
-  }
-  for (int i = 0; i < TILE; ++i) {
-    const int t = t0 + i;
-    const float* ds = &prep.d_sum[size_t(t) * nb];
-    // Zero-point term: sum_b sw[b] * z_b * d[b] * sum[b].
-    float zero_term;
-    if (!Q4 || !w.zero_points) {
-      __m512 z = _mm512_setzero_ps();
-      int b = 0;
-      for (; b + 16 <= nb; b += 16) z = _mm512_fmadd_ps(_mm512_loadu_ps(sw + b), _mm512_loadu_ps(ds + b), z);
-      const __mmask16 m = __mmask16((1u << (nb - b)) - 1);
-      z = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, sw + b), _mm512_maskz_loadu_ps(m, ds + b), z);
-      zero_term = (Q4 ? 8.0f : 128.0f) * hsum(z);
-    } else {
-      zero_term = 0.0f;
-      for (int b = 0; b < nb; ++b) zero_term += sw[b] * float(q4_zero_point(w, n, b)) * ds[b];
-    }
-    out[size_t(t) * ldo + n] = hsum(acc[i]) + hsum(tail[i]) - zero_term;
   }
 }
 
@@ -179,12 +196,16 @@ template <bool Q4>
 void matmul_quantized(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {
   thread_local PreparedActs prep;
   prep.prepare(x);
+  constexpr int kRows = 4;
   const int T = x.rows;
-  for (int n = n0; n < n1; ++n) {
+  int n = n0;
+  for (; n + kRows <= n1; n += kRows) {
     int t = 0;
-    for (; t + kTile <= T; t += kTile) row_tile<kTile, Q4>(w, x, prep, n, t, out, ldo);
-    for (; t < T; ++t) row_tile<1, Q4>(w, x, prep, n, t, out, ldo);
+    for (; t + kTile <= T; t += kTile) tile<kRows, kTile, Q4>(w, x, prep, n, t, out, ldo);
+    for (; t < T; ++t) tile<kRows, 1, Q4>(w, x, prep, n, t, out, ldo);
   }
+  for (; n < n1; ++n)
+    for (int t = 0; t < T; ++t) tile<1, 1, Q4>(w, x, prep, n, t, out, ldo);
 }
 
 void matmul_q8(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {

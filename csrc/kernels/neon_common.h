@@ -6,9 +6,11 @@
 // merge the dotprod build of a function into the plain-NEON table, which would
 // run an SDOT on a Cortex-A72.
 //
-// What differs between the variants is only how sixteen int8 products are
+// The plain and dotprod variants differ only in how sixteen int8 products are
 // summed into int32 lanes (the Product policy below); the block walk, the
-// token tiling, activation quantization and the float paths are common.
+// token tiling, activation quantization and the float paths are common. The
+// i8mm variant adds its own two-row, two-token SMMLA tile for prefill and
+// uses the SDOT path here for the rest.
 #pragma once
 
 #include <arm_neon.h>

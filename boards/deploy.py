@@ -1,0 +1,212 @@
+"""Safe deployment of a bundle onto a device, and rollback.
+
+Layout of a deployment folder:
+
+    versions/<UTC time>-<hash>/    one folder per deployed version
+    versions/<name>.partial/       an upload in progress (never active)
+    current -> versions/<name>     the active version, switched by an atomic rename
+
+The link is relative, so a folder deployed onto a mounted SD card still resolves
+when the card is back in the board under another mount point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..errors import EdgeReasonError
+from .bundle import MANIFEST_NAME, file_sha256, load_bundle, verify_bundle
+from .memory import memory_budget
+from .profiles import load_profile
+from .smoke import SmokeReport
+from .transport import Target, TransportError
+from .transport_local import LocalTarget
+from .transport_ssh import SshAddress, SshOptions, SshTarget
+
+VERSIONS = "versions"
+CURRENT = "current"
+PARTIAL_SUFFIX = ".partial"
+WHEELS = "wheels"
+_VERSION_NAME = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{12}")
+_MIB = 1024 * 1024
+
+SmokeTest = Callable[[Target], SmokeReport]
+
+
+class DeployError(EdgeReasonError, RuntimeError):
+    """A deployment or rollback that was refused or failed; the previous version stays active."""
+
+
+@dataclass(frozen=True)
+class DeployReport:
+    """What a deploy or rollback did."""
+
+    target: str
+    active: str  # the version now active
+    previous: str | None  # the version active before
+    pruned: list[str] = field(default_factory=list)
+    smoke: SmokeReport | None = None
+
+
+def open_target(target: str, ssh_options: SshOptions | None = None) -> Target:
+    """`ssh://user@host[:port]/path` or a local folder."""
+    if target.startswith("ssh://"):
+        return SshTarget(SshAddress.parse(target), ssh_options or SshOptions())
+    return LocalTarget(Path(target))
+
+
+def _versions(target: Target) -> list[str]:
+    """Complete versions, oldest first (their names start with the UTC time)."""
+    return sorted(n for n in target.list_dir(VERSIONS) if _VERSION_NAME.fullmatch(n))
+
+
+def _active(target: Target) -> str | None:
+    link = target.read_link(CURRENT)
+    return posixpath.basename(link.rstrip("/")) if link else None
+
+
+def _previous(versions: list[str], version: str | None) -> str | None:
+    if version not in versions:
+        return None
+    index = versions.index(version)
+    return versions[index - 1] if index > 0 else None
+
+
+def _check_board(board: str, total_bytes: int, wheel: Path | None) -> None:
+    profile = load_profile(board)
+    budget = memory_budget(profile)
+    if total_bytes > budget:
+        raise DeployError(
+            f"the bundle is {total_bytes // _MIB} MB but {board} has {budget // _MIB} MB for a "
+            f"model ({profile.ram_mb} MB RAM less {profile.headroom_mb} MB headroom)"
+        )
+    if wheel is not None:
+        platform_tag = wheel.name.removesuffix(".whl").split("-")[-1]
+        if platform_tag != "any" and profile.arch not in platform_tag:
+            raise DeployError(f"wheel {wheel.name} is not built for {board} ({profile.arch})")
+
+
+def _uploads(bundle_dir: Path, wheel: Path | None) -> dict[str, tuple[Path, str]]:
+    """Target name -> (local file, expected sha256), after checking the bundle locally."""
+    bundle = load_bundle(bundle_dir)
+    verify_bundle(bundle)
+    uploads = {f.name: (bundle.root / f.name, f.sha256) for f in bundle.files}
+    uploads[MANIFEST_NAME] = (bundle.manifest_path, file_sha256(bundle.manifest_path))
+    if wheel is not None:
+        if not wheel.is_file() or wheel.suffix != ".whl":
+            raise DeployError(f"{wheel}: not a wheel file")
+        name = posixpath.join(WHEELS, wheel.name)
+        if name in uploads:
+            raise DeployError(f"the bundle already has a file {name}: cannot add the wheel there")
+        uploads[name] = (wheel, file_sha256(wheel))
+    return uploads
+
+
+def _version_name(uploads: dict[str, tuple[Path, str]], now: datetime) -> str:
+    digest = hashlib.sha256()
+    for name, (_, sha) in sorted(uploads.items()):
+        digest.update(f"{name}\0{sha}\0".encode())
+    return f"{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-{digest.hexdigest()[:12]}"
+
+
+def _upload_and_verify(target: Target, folder: str, uploads: dict[str, tuple[Path, str]]) -> None:
+    dirs = {posixpath.dirname(posixpath.join(folder, name)) for name in uploads}
+    target.make_dirs(sorted(dirs))
+    for name, (local, _) in uploads.items():
+        target.upload_file(local, posixpath.join(folder, name))
+    on_target = target.sha256([posixpath.join(folder, name) for name in uploads])
+    problems = []
+    for name, (_, expected) in uploads.items():
+        found = on_target.get(posixpath.join(folder, name))
+        if found is None:
+            problems.append(f"{name}: missing on the target")
+        elif found != expected:
+            problems.append(f"{name}: sha256 on the target is {found}, expected {expected}")
+    if problems:
+        raise DeployError(f"verification on {target.description} failed: " + "; ".join(problems))
+
+
+def _prune(target: Target, keep: int, active: str, previous: str | None) -> list[str]:
+    versions = _versions(target)
+    protected = set(versions[-keep:]) | {active} | ({previous} if previous else set())
+    pruned = [v for v in versions if v not in protected]
+    for version in pruned:
+        target.remove_tree(posixpath.join(VERSIONS, version))
+    return pruned
+
+
+def deploy(
+    bundle_dir: Path,
+    target: Target,
+    smoke_test: SmokeTest,
+    board: str | None = None,
+    wheel: Path | None = None,
+    keep: int = 3,
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+) -> DeployReport:
+    """Upload a bundle (and wheel) as a new version, verify it on the target, activate it
+    and smoke-test it. On any failure before activation the previous version stays
+    active and the partial upload is removed."""
+    if keep < 1:
+        raise DeployError(f"--keep must be at least 1, got {keep}")
+    uploads = _uploads(Path(bundle_dir), wheel)
+    if board is not None:
+        _check_board(board, sum(local.stat().st_size for local, _ in uploads.values()), wheel)
+
+    # Uploads a crashed deploy left behind are never active: clear them first.
+    for name in target.list_dir(VERSIONS):
+        if name.endswith(PARTIAL_SUFFIX):
+            target.remove_tree(posixpath.join(VERSIONS, name))
+    previous = _active(target)
+    version = _version_name(uploads, now())
+    if version in _versions(target):
+        raise DeployError(f"version {version} already exists on {target.description}")
+    final = posixpath.join(VERSIONS, version)
+    staging = final + PARTIAL_SUFFIX
+    try:
+        _upload_and_verify(target, staging, uploads)
+        target.rename(staging, final)
+        staging = final
+        target.replace_symlink(CURRENT, final)
+    except BaseException as failure:  # also Ctrl-C: never leave a half-made version
+        cleanup_error = _discard(target, staging, final)
+        if cleanup_error:
+            raise DeployError(
+                f"deploy failed ({failure!r}) and removing {staging} failed too: {cleanup_error}"
+            ) from failure
+        raise
+    pruned = _prune(target, keep, version, previous)
+    return DeployReport(target.description, version, previous, pruned, smoke_test(target))
+
+
+def _discard(target: Target, staging: str, final: str) -> str | None:
+    """Remove the failed version, unless the link switch went through after all (a
+    connection lost after the remote rename); return why removing failed, if it did."""
+    try:
+        if staging == final and target.read_link(CURRENT) == final:
+            return None
+        target.remove_tree(staging)
+    except (OSError, TransportError) as e:
+        return str(e)
+    return None
+
+
+def rollback(target: Target, smoke_test: SmokeTest) -> DeployReport:
+    """Make the version before the active one active again, and smoke-test it."""
+    versions = _versions(target)
+    active = _active(target)
+    if active is None:
+        raise DeployError(f"{target.description} has no active version: nothing to roll back")
+    older = _previous(versions, active)
+    if older is None:
+        raise DeployError(
+            f"{active} is the oldest version on {target.description}: nothing to roll back to"
+        )
+    target.replace_symlink(CURRENT, posixpath.join(VERSIONS, older))
+    return DeployReport(target.description, older, active, smoke=smoke_test(target))

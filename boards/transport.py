@@ -1,0 +1,81 @@
+"""What deployment needs from a device: a handful of file operations on one folder.
+
+Paths are POSIX paths relative to the deployment folder, so the deploy logic is the
+same for a local folder (an SD card's mounted root file system) and a host over SSH.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import EdgeReasonError
+
+
+class TransportError(EdgeReasonError, RuntimeError):
+    """A file operation or command on the target failed."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """How a command run on the target ended. Exit status 127 means 'not found',
+    as a POSIX shell reports it."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+COMMAND_NOT_FOUND = 127
+
+
+class Target(ABC):
+    """A deployment folder on a device."""
+
+    @property
+    @abstractmethod
+    def description(self) -> str:
+        """How to name the target in messages."""
+
+    @abstractmethod
+    def absolute(self, rel: str) -> str:
+        """`rel` as a path on the device itself."""
+
+    @abstractmethod
+    def list_dir(self, rel: str) -> list[str]:
+        """Entry names in the folder `rel`; [] if it does not exist."""
+
+    @abstractmethod
+    def read_link(self, rel: str) -> str | None:
+        """What the symbolic link `rel` points to; None if there is no such link."""
+
+    @abstractmethod
+    def make_dirs(self, rels: Sequence[str]) -> None:
+        """Create the folders (and their parents) that do not exist yet."""
+
+    @abstractmethod
+    def upload_file(self, local: Path, rel: str) -> None:
+        """Copy a local file to `rel`, whose folder exists."""
+
+    @abstractmethod
+    def sha256(self, rels: Sequence[str]) -> dict[str, str]:
+        """Hex sha256 of each file, computed on the device; missing files are left out."""
+
+    @abstractmethod
+    def rename(self, rel: str, new_rel: str) -> None:
+        """Rename a file or folder; fails if `new_rel` exists."""
+
+    @abstractmethod
+    def replace_symlink(self, rel: str, points_to: str) -> None:
+        """Make `rel` a symbolic link to `points_to` in one atomic rename, so a reader
+        sees either the old link or the new one, never none."""
+
+    @abstractmethod
+    def remove_tree(self, rel: str) -> None:
+        """Delete a file or folder and everything in it; nothing if it does not exist."""
+
+    @abstractmethod
+    def run(self, argv: Sequence[str], cwd_rel: str, timeout: float) -> CommandResult:
+        """Run a program on the device in the folder `cwd_rel`."""

@@ -1,0 +1,97 @@
+"""Deploying into a folder of this machine, e.g. a Raspberry Pi's SD card mounted here."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from .bundle import file_sha256
+from .transport import COMMAND_NOT_FOUND, CommandResult, Target, TransportError
+
+
+class LocalTarget(Target):
+    """A deployment folder on a file system this machine can write."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+
+    @property
+    def description(self) -> str:
+        return str(self.root)
+
+    def absolute(self, rel: str) -> str:
+        return str(self.root / rel)
+
+    def list_dir(self, rel: str) -> list[str]:
+        folder = self.root / rel
+        return sorted(os.listdir(folder)) if folder.is_dir() else []
+
+    def read_link(self, rel: str) -> str | None:
+        path = self.root / rel
+        return os.readlink(path) if path.is_symlink() else None
+
+    def make_dirs(self, rels: Sequence[str]) -> None:
+        for rel in rels:
+            (self.root / rel).mkdir(parents=True, exist_ok=True)
+
+    def upload_file(self, local: Path, rel: str) -> None:
+        # fsync before the version is activated: an SD card may be pulled right after.
+        with open(local, "rb") as source, open(self.root / rel, "wb") as dest:
+            shutil.copyfileobj(source, dest)
+            dest.flush()
+            os.fsync(dest.fileno())
+
+    def sha256(self, rels: Sequence[str]) -> dict[str, str]:
+        return {rel: file_sha256(self.root / rel) for rel in rels if (self.root / rel).is_file()}
+
+    def rename(self, rel: str, new_rel: str) -> None:
+        # os.rename would silently replace an empty folder at new_rel.
+        if os.path.lexists(self.root / new_rel):
+            raise TransportError(f"cannot rename {rel} to {new_rel} in {self.root}: it exists")
+        os.rename(self.root / rel, self.root / new_rel)
+
+    def replace_symlink(self, rel: str, points_to: str) -> None:
+        link = self.root / rel
+        temporary = link.with_name(f".{link.name}.{secrets.token_hex(6)}.tmp")
+        os.symlink(points_to, temporary)
+        try:
+            os.replace(temporary, link)
+        except OSError:
+            temporary.unlink()
+            raise
+        _fsync_dir(link.parent)
+
+    def remove_tree(self, rel: str) -> None:
+        path = self.root / rel
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.is_dir():
+            shutil.rmtree(path)
+
+    def run(self, argv: Sequence[str], cwd_rel: str, timeout: float) -> CommandResult:
+        try:
+            done = subprocess.run(
+                list(argv),
+                cwd=self.root / cwd_rel,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except FileNotFoundError:
+            return CommandResult(COMMAND_NOT_FOUND, "", f"{argv[0]}: command not found")
+        except subprocess.TimeoutExpired:
+            raise TransportError(f"{argv[0]} did not finish within {timeout:g} s") from None
+        return CommandResult(done.returncode, done.stdout, done.stderr)
+
+
+def _fsync_dir(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

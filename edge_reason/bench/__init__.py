@@ -1,0 +1,6 @@
+"""On-device benchmarking: token rates, cold start, memory and the bandwidth roofline.
+
+Each backend runs in a worker process of its own (so cold start and peak RSS
+are its own), and the runner interleaves their repeats (A B A B ...) so that
+drift of a shared machine falls on all of them alike.
+"""

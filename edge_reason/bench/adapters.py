@@ -1,0 +1,45 @@
+"""Backends as the benchmark sees them: load, then prefill + decode with timings.
+
+`native`, `onnxruntime` and `tflite` all run through edge_reason.Engine (the
+last two on a bundle); `llama.cpp` and `torch` are the outside baselines,
+imported only when asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class BenchBackend(Protocol):
+    vocab_size: int
+    bytes_per_token: int  # weight bytes one decode step reads (0 if unknown)
+
+    def run(self, prompt: list[int], gen_tokens: int) -> tuple[float, float, int]:
+        """Prefill `prompt`, decode `gen_tokens` greedily: (prefill s, decode s, tokens decoded)."""
+        ...
+
+
+class EngineBackend:
+    def __init__(self, backend: str, path: str, quant: str, threads: int, max_context: int) -> None:
+        from ..engine import Engine
+
+        kwargs = {"backend": backend} if backend != "native" else {}
+        self.engine = Engine.load(
+            path, quant=quant, threads=threads, max_context=max_context, **kwargs
+        )
+        self.vocab_size = self.engine.config.vocab_size
+        self.bytes_per_token = int(self.engine.info().get("weight_bytes_per_token", 0))
+
+    def run(self, prompt: list[int], gen_tokens: int) -> tuple[float, float, int]:
+        g = self.engine.generate(prompt, max_new_tokens=gen_tokens + 1)
+        # The first sampled token comes from the prefill's logits: decode time
+        # covers the gen_tokens steps after it.
+        return g.stats.prefill_seconds, g.stats.decode_seconds, max(1, g.stats.generated_tokens - 1)
+
+
+def open_backend(
+    name: str, path: str, *, quant: str, threads: int, max_context: int
+) -> BenchBackend:
+    if name in ("native", "onnxruntime", "tflite"):
+        return EngineBackend(name, path, quant, threads, max_context)
+    raise ValueError(f"unknown backend {name!r}")

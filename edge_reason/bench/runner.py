@@ -1,0 +1,203 @@
+"""Runs benchmark workers side by side and reduces their numbers to one report."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class Case:
+    """One backend at one quantization and thread count, on one model path."""
+
+    backend: str
+    quant: str
+    threads: int
+    path: str
+
+
+class Worker:
+    """A worker process (edge_reason.bench.worker) serving one Case."""
+
+    def __init__(self, case: Case, max_context: int) -> None:
+        self.case = case
+        started = time.time()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "edge_reason.bench.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=os.path.dirname(os.path.abspath(case.path)) or ".",
+        )
+        self.load = self.ask(
+            cmd="load",
+            backend=case.backend,
+            path=os.path.abspath(case.path),
+            quant=case.quant,
+            threads=case.threads,
+            max_context=max_context,
+            started=started,
+        )
+
+    def ask(self, **request: Any) -> dict[str, Any]:
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{self.case.backend} worker exited (code {self.proc.wait()})")
+        reply = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(f"{self.case.backend} {self.case.quant}: {reply['error']}")
+        return reply
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def machine_info() -> dict[str, Any]:
+    from .. import _native
+
+    info: dict[str, Any] = {
+        "machine": platform.machine(),
+        "system": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "kernel": _native.selected_kernel(),
+        "python": platform.python_version(),
+    }
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+        info["cpu"] = names[0] if names else platform.processor()
+    except OSError:
+        info["cpu"] = platform.processor()
+    return info
+
+
+def measure_bandwidth(threads: Sequence[int], megabytes: int = 1024) -> dict[int, float]:
+    """Read bandwidth in bytes/s per thread count: the decode roofline."""
+    from .. import _native
+
+    return {t: _native.read_bandwidth(megabytes, t, 5) for t in sorted(set(threads))}
+
+
+def run_cases(
+    cases: Sequence[Case],
+    *,
+    prompt_tokens: int = 128,
+    gen_tokens: int = 64,
+    repeats: int = 5,
+    max_context: int = 512,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> dict[str, Any]:
+    """Measure every case, interleaved, and return the schema-1 report."""
+    bandwidth = measure_bandwidth([c.threads for c in cases])
+    progress("read bandwidth measured")
+    workers: list[Worker] = []
+    try:
+        for case in cases:
+            workers.append(Worker(case, max_context))
+            progress(f"loaded {case.backend} {case.quant} x{case.threads}")
+        samples: dict[int, list[dict[str, float]]] = {i: [] for i in range(len(workers))}
+        for round_ in range(repeats + 1):  # round 0 warms up
+            for i, w in enumerate(workers):
+                r = w.ask(cmd="run", prompt_tokens=prompt_tokens, gen_tokens=gen_tokens)
+                if round_ > 0:
+                    samples[i].append(r)
+            progress(f"round {round_}/{repeats}")
+        stats = [w.ask(cmd="stats") for w in workers]
+    finally:
+        for w in workers:
+            w.close()
+
+    results = []
+    for i, w in enumerate(workers):
+        decode = [s["decode_tps"] for s in samples[i]]
+        prefill = [s["prefill_tps"] for s in samples[i]]
+        median_decode = statistics.median(decode)
+        bytes_per_token = stats[i]["bytes_per_token"]
+        roof = bandwidth[w.case.threads]
+        results.append(
+            {
+                "backend": w.case.backend,
+                "quant": w.case.quant,
+                "threads": w.case.threads,
+                "prefill_tps": statistics.median(prefill),
+                "decode_tps": median_decode,
+                "decode_tps_min": min(decode),
+                "decode_tps_max": max(decode),
+                "cold_start_s": w.load["cold_start_s"],
+                "load_s": w.load["load_s"],
+                "peak_rss_mb": stats[i]["peak_rss_mb"],
+                "bytes_per_token": bytes_per_token,
+                "roofline_tps": roof / bytes_per_token if bytes_per_token else None,
+                "roofline_fraction": median_decode * bytes_per_token / roof
+                if bytes_per_token
+                else None,
+            }
+        )
+    return {
+        "schema": SCHEMA,
+        "machine": {
+            **machine_info(),
+            "read_bandwidth_gbs": {str(t): b / 1e9 for t, b in bandwidth.items()},
+        },
+        "settings": {"prompt_tokens": prompt_tokens, "gen_tokens": gen_tokens, "repeats": repeats},
+        "results": results,
+    }
+
+
+def format_table(report: dict[str, Any], baseline: str = "native") -> str:
+    """The report as an aligned text table, with decode ratios against `baseline`."""
+    rows = report["results"]
+    base = {(r["quant"], r["threads"]): r["decode_tps"] for r in rows if r["backend"] == baseline}
+    header = [
+        "backend",
+        "quant",
+        "thr",
+        "prefill t/s",
+        "decode t/s (min-max)",
+        "vs " + baseline,
+        "roofline",
+        "cold s",
+        "load s",
+        "RSS MB",
+    ]
+    lines = []
+    for r in rows:
+        ref = base.get((r["quant"], r["threads"]))
+        lines.append(
+            [
+                r["backend"],
+                r["quant"],
+                str(r["threads"]),
+                f"{r['prefill_tps']:.1f}",
+                f"{r['decode_tps']:.1f} ({r['decode_tps_min']:.1f}-{r['decode_tps_max']:.1f})",
+                f"{r['decode_tps'] / ref:.2f}x" if ref else "-",
+                f"{r['roofline_fraction']:.0%}" if r["roofline_fraction"] is not None else "-",
+                f"{r['cold_start_s']:.2f}",
+                f"{r['load_s']:.2f}",
+                f"{r['peak_rss_mb']:.0f}",
+            ]
+        )
+    widths = [max(len(h), *(len(row[i]) for row in lines)) for i, h in enumerate(header)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    out.append("  ".join("-" * w for w in widths))
+    out += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in lines]
+    bw = ", ".join(
+        f"{t} thr {g:.1f} GB/s" for t, g in report["machine"]["read_bandwidth_gbs"].items()
+    )
+    out.append(f"read bandwidth: {bw}")
+    return "\n".join(out)
