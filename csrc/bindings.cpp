@@ -5,8 +5,11 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "bandwidth.h"
 #include "engine.h"
@@ -243,33 +246,35 @@ class PySampler {
   Sampler sampler_;
 };
 
+// Round-to-nearest quantization of a [rows, cols] matrix, rows split over
+// the machine's cores (loading a model quantizes hundreds of millions of
+// weights).
 py::tuple quantize(const F32Array& w, const std::string& format) {
   if (w.ndim() != 2) throw std::invalid_argument("quantize: expected a 2-D float32 array");
+  if (format != "q8" && format != "q4")
+    throw std::invalid_argument("quantize: format must be 'q8' or 'q4', got '" + format + "'");
   const int rows = int(w.shape(0)), cols = int(w.shape(1)), nb = num_blocks(cols);
+  const int block_bytes = format == "q8" ? kBlock : kBlock / 2;
+  U8Array data({rows, nb, block_bytes});
   F32Array scales({rows, nb});
-  if (format == "q8") {
-    U8Array data({rows, nb, kBlock});
-    const float* src = w.data();
-    uint8_t* dst = data.mutable_data();
-    float* sc = scales.mutable_data();
-    {
-      py::gil_scoped_release release;
-      quantize_rows_q8(src, rows, cols, dst, sc);
+  const float* src = w.data();
+  uint8_t* dst = data.mutable_data();
+  float* sc = scales.mutable_data();
+  auto run = format == "q8" ? quantize_rows_q8 : quantize_rows_q4;
+  {
+    py::gil_scoped_release release;
+    const int threads = std::max(1, std::min<int>(std::thread::hardware_concurrency(), rows / 64));
+    std::vector<std::thread> pool;
+    for (int i = 0; i < threads; ++i) {
+      const int r0 = int(int64_t(rows) * i / threads), r1 = int(int64_t(rows) * (i + 1) / threads);
+      pool.emplace_back([=] {
+        run(src + size_t(r0) * cols, r1 - r0, cols, dst + size_t(r0) * nb * block_bytes,
+            sc + size_t(r0) * nb);
+      });
     }
-    return py::make_tuple(data, scales);
+    for (std::thread& t : pool) t.join();
   }
-  if (format == "q4") {
-    U8Array data({rows, nb, kBlock / 2});
-    const float* src = w.data();
-    uint8_t* dst = data.mutable_data();
-    float* sc = scales.mutable_data();
-    {
-      py::gil_scoped_release release;
-      quantize_rows_q4(src, rows, cols, dst, sc);
-    }
-    return py::make_tuple(data, scales);
-  }
-  throw std::invalid_argument("quantize: format must be 'q8' or 'q4', got '" + format + "'");
+  return py::make_tuple(data, scales);
 }
 
 }  // namespace

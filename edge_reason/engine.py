@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,12 +55,40 @@ class GenerationStats:
         return self.prefilled_tokens / self.prefill_seconds if self.prefill_seconds > 0 else 0.0
 
 
-@dataclass(frozen=True)
 class Generation:
-    text: str
-    token_ids: list[int]  # generated tokens (an end-of-sequence token included)
-    stats: GenerationStats
-    finish_reason: str = "length"  # "length", "eos" or "stop"
+    """The result of one generate call.
+
+    token_ids: the generated tokens (an end-of-sequence token included);
+    finish_reason: "length", "eos" or "stop"; text: the generated text. The
+    text of a call that neither streamed nor used stop strings is decoded on
+    first access, so runs on token ids never load the tokenizer.
+    """
+
+    __slots__ = ("_text", "token_ids", "stats", "finish_reason")
+
+    def __init__(
+        self,
+        text: str | Callable[[], str],
+        token_ids: list[int],
+        stats: GenerationStats,
+        finish_reason: str = "length",
+    ) -> None:
+        self._text = text
+        self.token_ids = token_ids
+        self.stats = stats
+        self.finish_reason = finish_reason
+
+    @property
+    def text(self) -> str:
+        if callable(self._text):
+            self._text = self._text()
+        return self._text
+
+    def __repr__(self) -> str:
+        return (
+            f"Generation(text={self.text!r}, token_ids={self.token_ids!r}, "
+            f"stats={self.stats!r}, finish_reason={self.finish_reason!r})"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,7 +144,7 @@ class Engine:
         native: Backend,
         config: ModelConfig,
         *,
-        tokenizer: Any | None,
+        tokenizer: Any | Path | None,
         quant: str,
         weight_bytes: int,
         path: Path,
@@ -124,7 +152,7 @@ class Engine:
     ) -> None:
         self._native = native
         self.config = config
-        self.tokenizer = tokenizer
+        self._tokenizer = tokenizer  # a tokenizers.Tokenizer, or a path to load it from
         self.quant = quant
         self.path = path
         self._weight_bytes = weight_bytes
@@ -205,7 +233,7 @@ class Engine:
         return cls(
             runner,
             config,
-            tokenizer=_load_tokenizer(folder),
+            tokenizer=folder / "tokenizer.json" if (folder / "tokenizer.json").is_file() else None,
             quant=quant,
             weight_bytes=weight_bytes,
             path=folder,
@@ -237,6 +265,17 @@ class Engine:
         return self._native.tokens_evaluated
 
     # ---- tokens ----------------------------------------------------------------------
+
+    @property
+    def tokenizer(self) -> Any | None:
+        """The tokenizers.Tokenizer, loaded on first use (None if the model has none).
+
+        A large vocabulary costs tens of MB and a fraction of a second to load,
+        which a run on token ids never needs.
+        """
+        if isinstance(self._tokenizer, Path):
+            self._tokenizer = _load_tokenizer(self._tokenizer)
+        return self._tokenizer
 
     def encode(self, text: str) -> list[int]:
         if self.tokenizer is None:
@@ -343,7 +382,7 @@ class Engine:
         params = _sampling(
             max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop
         )
-        for _ in self._run(prompt, params, result):
+        for _ in self._run(prompt, params, result, incremental=bool(params.stop)):
             pass
         return result[0]
 
@@ -365,11 +404,18 @@ class Engine:
         params = _sampling(
             max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop
         )
-        return self._run(prompt, params, [])
+        return self._run(prompt, params, [], incremental=True)
 
     def _run(
-        self, prompt: str | Sequence[int] | PromptState, p: _Sampling, result: list[Generation]
+        self,
+        prompt: str | Sequence[int] | PromptState,
+        p: _Sampling,
+        result: list[Generation],
+        *,
+        incremental: bool,
     ) -> Iterator[str]:
+        """Generate, yielding text pieces when `incremental` (streaming, or stop
+        strings to watch for); otherwise the text is decoded when first read."""
         state = prompt if isinstance(prompt, PromptState) else None
         ids = list(state.token_ids) if state else self._prompt_ids(prompt)  # type: ignore[arg-type]
         limit = self._native.info()["max_context"]
@@ -388,7 +434,7 @@ class Engine:
             t1 = time.perf_counter()
             if p.seed is not None:
                 self._native.seed(p.seed)
-            stream = TextStream(self.tokenizer) if self.tokenizer is not None else None
+            stream = TextStream(self.tokenizer) if incremental and self.tokenizer else None
             generated: list[int] = []
             text, released, finish = "", 0, "length"
             hold = (
@@ -428,6 +474,9 @@ class Engine:
             if stream is not None and len(text) > released:
                 yield text[released:]
             t2 = time.perf_counter()
+            if stream is None:
+                body = [t for t in generated if t not in self.eos_token_ids]
+                text = (lambda: self.decode(body)) if self._tokenizer is not None else ""
             result.append(
                 Generation(
                     text=text,
@@ -506,10 +555,7 @@ def _native_engine(
         raise RuntimeError(f"cannot start the engine: {e}") from e
 
 
-def _load_tokenizer(folder: Path) -> Any | None:
-    path = folder / "tokenizer.json"
-    if not path.is_file():
-        return None
+def _load_tokenizer(path: Path) -> Any:
     from tokenizers import Tokenizer
 
     try:

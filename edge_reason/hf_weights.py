@@ -7,6 +7,7 @@ calibrated codes in the same formats.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,12 +35,22 @@ class EngineWeights:
     nbytes: int
 
 
-def matrix_view(fmt: str, w: np.ndarray) -> dict[str, Any]:
-    """A float32 [rows, cols] matrix in engine format `fmt` (f32, q8 or q4)."""
-    rows, cols = w.shape
-    if fmt == "f32":
-        return {"format": "f32", "rows": rows, "cols": cols, "data": w}
-    data, scales = _native.quantize(np.ascontiguousarray(w, dtype=np.float32), fmt)
+def quantized_view(
+    fmt: str, rows: int, cols: int, chunks: Iterable[tuple[int, np.ndarray]]
+) -> dict[str, Any]:
+    """A [rows, cols] matrix in q8 or q4, quantized from float32 row chunks.
+
+    Chunks keep the float32 copy of a large matrix (an embedding table is
+    hundreds of MB) from ever existing whole, so peak memory stays near the
+    quantized size.
+    """
+    blocks = (cols + 31) // 32
+    data = np.empty((rows, blocks, 32 if fmt == "q8" else 16), dtype=np.uint8)
+    scales = np.empty((rows, blocks), dtype=np.float32)
+    for row0, chunk in chunks:
+        d, s = _native.quantize(np.ascontiguousarray(chunk, dtype=np.float32), fmt)
+        data[row0 : row0 + len(chunk)] = d
+        scales[row0 : row0 + len(chunk)] = s
     return {"format": fmt, "rows": rows, "cols": cols, "data": data, "scales": scales}
 
 
@@ -67,7 +78,11 @@ def load_hf_weights(
 
     def matrix(name: str, rows: int, cols: int, fmt_: str = fmt) -> dict[str, Any]:
         nonlocal total
-        view = matrix_view(fmt_, st.float32(name, (rows, cols)))
+        if fmt_ == "f32":
+            view = {"format": "f32", "rows": rows, "cols": cols}
+            view["data"] = st.float32(name, (rows, cols))
+        else:
+            view = quantized_view(fmt_, rows, cols, st.float32_row_chunks(name, (rows, cols)))
         total += view_bytes(view)
         return view
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import mmap
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +113,22 @@ class SafetensorsFile:
             )
         return TensorEntry(name, dtype, tuple(shape), begin, end)
 
+    def read_rows(self, name: str, row0: int, rows: int) -> np.ndarray:
+        """Rows [row0, row0 + rows) of a 2-D tensor, read from the file (not the map).
+
+        Reading instead of touching the map keeps the source bytes out of the
+        process's resident memory while they are converted.
+        """
+        e = self.entries[name]
+        dtype = _DTYPES[e.dtype]
+        row_bytes = e.shape[1] * dtype.itemsize
+        with open(self.path, "rb") as f:
+            f.seek(e.begin + row0 * row_bytes)
+            raw = f.read(rows * row_bytes)
+        if len(raw) != rows * row_bytes:
+            raise ModelFormatError(f"{self.path}: tensor {name!r} ends early (file changed?)")
+        return np.frombuffer(raw, dtype=dtype).reshape(rows, e.shape[1])
+
     def array(self, name: str) -> np.ndarray:
         """The tensor as stored (bf16 as uint16), a read-only view of the map."""
         e = self.entries[name]
@@ -154,8 +171,7 @@ class SafetensorsFolder:
     def __contains__(self, name: str) -> bool:
         return name in self._where
 
-    def float32(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
-        """Tensor `name` as float32, checked to have `shape`."""
+    def _checked(self, name: str, shape: tuple[int, ...]) -> SafetensorsFile:
         f = self._where.get(name)
         if f is None:
             raise ModelFormatError(f"{self.folder}: tensor {name!r} is missing from the weights")
@@ -165,7 +181,24 @@ class SafetensorsFolder:
                 f"{f.path}: tensor {name!r} has shape {list(entry.shape)}, "
                 f"config.json implies {list(shape)}"
             )
-        return to_float32(f.array(name), entry.dtype)
+        return f
+
+    def float32(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """Tensor `name` as float32, checked to have `shape`."""
+        f = self._checked(name, shape)
+        return to_float32(f.array(name), f.entries[name].dtype)
+
+    def float32_row_chunks(
+        self, name: str, shape: tuple[int, int], chunk_bytes: int = 2 << 20
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """A 2-D tensor as (first row, float32 rows) chunks of about chunk_bytes each."""
+        f = self._checked(name, shape)
+        dtype = f.entries[name].dtype
+        rows, cols = shape
+        step = max(1, chunk_bytes // (4 * max(1, cols)))
+        for row0 in range(0, rows, step):
+            n = min(step, rows - row0)
+            yield row0, to_float32(f.read_rows(name, row0, n), dtype)
 
 
 def write_safetensors(path: str | Path, tensors: dict[str, tuple[str, np.ndarray]]) -> None:

@@ -49,15 +49,18 @@ SHAPES: dict[str, dict] = {
 
 
 def _tokenizer_json(vocab_size: int) -> dict:
+    """Byte-level BPE over the 256 byte symbols, the rest of the ids filled with
+    placeholder entries (plain vocabulary, not added tokens: the tokenizers
+    library keeps a matcher over added tokens that costs ~1 KB each)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
-    alphabet = pre_tokenizers.ByteLevel.alphabet()
-    vocab = {ch: i for i, ch in enumerate(sorted(alphabet))}
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {ch: i for i, ch in enumerate(alphabet)}
+    vocab.update({f"<t{i}>": i for i in range(len(vocab), vocab_size - 1)})
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.add_special_tokens(["<|endoftext|>"])
-    tok.add_tokens([f"<t{i}>" for i in range(tok.get_vocab_size(), vocab_size)])
+    tok.add_special_tokens(["<|endoftext|>"])  # the last id: end of sequence
     return json.loads(tok.to_str())
 
 
@@ -99,7 +102,7 @@ def write_random_model(shape: str, folder: str | Path, *, seed: int = 0) -> Path
         tensors[p + "input_layernorm.weight"] = bf16((D,), 0.0) + 0x3F80  # 1.0 in bfloat16
         tensors[p + "post_attention_layernorm.weight"] = bf16((D,), 0.0) + 0x3F80
     write_safetensors(folder / "model.safetensors", {k: ("BF16", v) for k, v in tensors.items()})
-    cfg.update(torch_dtype="bfloat16", hidden_act="silu", eos_token_id=256, bos_token_id=None)
+    cfg.update(torch_dtype="bfloat16", hidden_act="silu", eos_token_id=V - 1, bos_token_id=None)
     (folder / "config.json").write_text(json.dumps(cfg, indent=2))
     (folder / "tokenizer.json").write_text(json.dumps(_tokenizer_json(V)))
     return folder
