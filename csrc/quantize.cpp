@@ -13,11 +13,11 @@ void quantize_rows_q8(const float* w, int rows, int cols, uint8_t* data, float* 
     for (int b = 0; b < nb; ++b) {
       const int k0 = b * kBlock, len = cols - k0 < kBlock ? cols - k0 : kBlock;
       float amax = 0.0f;
-      for (int j = 0; j < len; ++j) amax = std::fmax(amax, std::fabs(row[k0 + j]));
+      for (int j = 0; j < len; ++j) amax = std::fabs(row[k0 + j]) > amax ? std::fabs(row[k0 + j]) : amax;
       const float d = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
       uint8_t* q = data + (size_t(n) * nb + b) * kBlock;
       for (int j = 0; j < kBlock; ++j) {
-        const int v = j < len ? int(std::nearbyint(row[k0 + j] * inv)) : 0;
+        const int v = j < len ? int(std::lrint(row[k0 + j] * inv)) : 0;
         q[j] = uint8_t(128 + (v > 127 ? 127 : v < -127 ? -127 : v));
       }
       scales[size_t(n) * nb + b] = d;
@@ -38,7 +38,7 @@ void quantize_rows_q4(const float* w, int rows, int cols, uint8_t* data, float* 
       uint8_t* q = data + (size_t(n) * nb + b) * (kBlock / 2);
       for (int j = 0; j < kBlock; j += 2) {
         auto code = [&](int i) {
-          const int v = i < len ? int(std::nearbyint(row[k0 + i] * inv)) + 8 : 8;
+          const int v = i < len ? int(std::lrint(row[k0 + i] * inv)) + 8 : 8;
           return uint8_t(v < 0 ? 0 : v > 15 ? 15 : v);
         };
         q[j / 2] = uint8_t(code(j) | (code(j + 1) << 4));

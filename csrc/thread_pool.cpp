@@ -4,22 +4,34 @@
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
-#define EDGE_CPU_RELAX() _mm_pause()
-#elif defined(__aarch64__)
-#define EDGE_CPU_RELAX() __asm__ volatile("yield")
-#else
-#define EDGE_CPU_RELAX() ((void)0)
 #endif
 
 namespace edge {
 
 namespace {
+
+// Tells the core we are spinning (frees resources for an SMT sibling).
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(_M_X64)
+  _mm_pause();
+#elif defined(__aarch64__)
+  __asm__ volatile("yield");
+#endif
+}
+
+// One step of waiting for another thread: poll, and after a while give the
+// core away, since the thread we wait for may need it.
+inline void wait_step(int spins) {
+  if (spins < 2000)
+    cpu_relax();
+  else
+    sched_yield();
+}
+
 // About a tenth of a millisecond of polling before a worker sleeps: longer
 // than the gap between two matrix products of one token, far shorter than
 // the gap between two requests.
 constexpr int kSpinIterations = 20000;
-// Polls before a waiting caller yields its core to whoever holds a chunk.
-constexpr int kYieldAfter = 2000;
 }  // namespace
 
 ThreadPool::ThreadPool(int threads) {
@@ -51,7 +63,7 @@ void ThreadPool::run_impl(int chunks, void (*fn)(void*, int, int), void* ctx) {
     // A late worker may still be inside the previous job (finding no chunk).
     for (int spins = 0; active_.load(std::memory_order_acquire) != 0; ++spins) {
       lock.unlock();
-      spins < kYieldAfter ? EDGE_CPU_RELAX() : (void)sched_yield();
+      wait_step(spins);
       lock.lock();
     }
     job_ = job;
@@ -62,7 +74,7 @@ void ThreadPool::run_impl(int chunks, void (*fn)(void*, int, int), void* ctx) {
   wake_.notify_all();
   work_on(job, 0);
   for (int spins = 0; done_chunks_.load(std::memory_order_acquire) != chunks; ++spins)
-    spins < kYieldAfter ? EDGE_CPU_RELAX() : (void)sched_yield();
+    wait_step(spins);
 }
 
 void ThreadPool::worker_loop(int worker) {
@@ -71,7 +83,7 @@ void ThreadPool::worker_loop(int worker) {
     for (int spins = 0; generation_.load(std::memory_order_acquire) == seen && !stop_.load() &&
                         spins < kSpinIterations;
          ++spins)
-      EDGE_CPU_RELAX();
+      cpu_relax();
     Job job;
     {
       std::unique_lock<std::mutex> lock(mutex_);

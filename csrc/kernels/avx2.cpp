@@ -60,7 +60,7 @@ void quantize_acts(const float* x, int ldx, int t0, int t1, ActBlocks* out) {
       const float amax = _mm_cvtss_f32(m4);
       const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
       const __m256 s = _mm256_set1_ps(inv);
-      // The default MXCSR rounding is to nearest even, as nearbyint in scalar.cpp.
+      // The default MXCSR rounding is to nearest even, as std::lrint in scalar.cpp.
       __m256i i[4];
       for (int j = 0; j < 4; ++j) i[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], s));
       const int32_t sum =

@@ -18,6 +18,7 @@
 #endif
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "kernels.h"
@@ -53,7 +54,7 @@ void quantize_acts(const float* x, int ldx, int t0, int t1, ActBlocks* out) {
       const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
       const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
       const __m512 s = _mm512_set1_ps(inv);
-      // The default MXCSR rounding is to nearest even, as nearbyint in scalar.cpp.
+      // The default MXCSR rounding is to nearest even, as std::lrint in scalar.cpp.
       __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, s));
       __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, s));
       const int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
@@ -158,8 +159,9 @@ void tile(const WeightMatrix& w, const ActBlocks& x, const PreparedActs& prep, i
     for (int r = 0; r < R; ++r) {
       const uint8_t* wp = wbase + r * row_bytes + size_t(2 * p) * block_bytes;
       codes[r] = Q4 ? unpack_q4_pair(wp) : load_q8_pair(wp);
-      const __m128 pair_scale =
-          _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(sbase + size_t(r) * nb + 2 * p)));
+      // Two floats, 4-byte aligned: an unaligned 64-bit integer load.
+      const __m128 pair_scale = _mm_castsi128_ps(
+          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sbase + size_t(r) * nb + 2 * p)));
       wscale[r] = _mm512_permutexvar_ps(spread, _mm512_zextps128_ps512(pair_scale));
     }
     for (int i = 0; i < TT; ++i) {
@@ -192,8 +194,111 @@ void tile(const WeightMatrix& w, const ActBlocks& x, const PreparedActs& prep, i
   }
 }
 
+// ---- prefill: one lane per token ----------------------------------------------
+//
+// With many tokens the kernel turns around: the 16 lanes of a register hold
+// 16 tokens, and each VPDPBUSD multiplies 4 weight bytes of one row
+// (broadcast) by the matching 4 activation bytes of all 16 tokens. After the
+// 8 steps of a block, lane t holds that block's integer dot for token t, so
+// the scales cost one convert and two float ops per row and block for 16
+// tokens at once, instead of per token. The activations are re-laid out once
+// per call for this: [tile of 16 tokens][block][4-byte group][token][4 bytes].
+constexpr int kLanes = 16;
+constexpr int kMinTokensForLanes = 8;
+
+struct TokenLanes {
+  std::vector<int8_t> q;    // [tiles][nb][8][16][4]
+  std::vector<float> d;     // [tiles][nb][16], 0 for padding tokens
+  std::vector<int32_t> sum; // [tiles][nb][16]
+
+  void prepare(const ActBlocks& x) {
+    const int nb = x.blocks(), tiles = (x.rows + kLanes - 1) / kLanes;
+    q.assign(size_t(tiles) * nb * kBlock * kLanes, 0);
+    d.assign(size_t(tiles) * nb * kLanes, 0.0f);
+    sum.assign(size_t(tiles) * nb * kLanes, 0);
+    for (int t = 0; t < x.rows; ++t) {
+      const int tile = t / kLanes, lane = t % kLanes;
+      for (int b = 0; b < nb; ++b) {
+        const size_t tb = size_t(tile) * nb + b;
+        const int8_t* src = x.row_q(t) + size_t(b) * kBlock;
+        int8_t* dst = &q[tb * kBlock * kLanes + lane * 4];
+        for (int g = 0; g < kBlock / 4; ++g)
+          std::memcpy(dst + g * kLanes * 4, src + g * 4, 4);
+        d[tb * kLanes + lane] = x.row_d(t)[b];
+        sum[tb * kLanes + lane] = x.row_sum(t)[b];
+      }
+    }
+  }
+};
+
+// Rows [n0, n0 + R) for the 16 tokens of `tile`; writes the valid tokens.
+template <int R, bool Q4>
+void lanes_tile(const WeightMatrix& w, const TokenLanes& lanes, int tokens, int n0, int tile,
+                float* out, int ldo) {
+  const int nb = w.blocks();
+  const size_t block_bytes = Q4 ? kBlock / 2 : kBlock;
+  const uint8_t* wbase = static_cast<const uint8_t*>(w.data) + size_t(n0) * nb * block_bytes;
+  alignas(64) uint8_t codes[R][kBlock];
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  for (int b = 0; b < nb; ++b) {
+    const size_t tb = size_t(tile) * nb + b;
+    const uint8_t* wcodes[R];
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* wb = wbase + (size_t(r) * nb + b) * block_bytes;
+      if (Q4) {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(codes[r]), unpack_q4_block(wb));
+        wcodes[r] = codes[r];
+      } else {
+        wcodes[r] = wb;
+      }
+    }
+    __m512i dot[R];
+    for (int r = 0; r < R; ++r) dot[r] = _mm512_setzero_si512();
+    const int8_t* a = &lanes.q[tb * kBlock * kLanes];
+    for (int g = 0; g < kBlock / 4; ++g) {
+      const __m512i av = _mm512_loadu_si512(a + g * kLanes * 4);
+      for (int r = 0; r < R; ++r) {
+        int32_t four;
+        std::memcpy(&four, wcodes[r] + 4 * g, 4);
+        dot[r] = _mm512_dpbusd_epi32(dot[r], _mm512_set1_epi32(four), av);
+      }
+    }
+    const __m512i sums = _mm512_loadu_si512(&lanes.sum[tb * kLanes]);
+    const __m512 dact = _mm512_loadu_ps(&lanes.d[tb * kLanes]);
+    for (int r = 0; r < R; ++r) {
+      const int n = n0 + r;
+      const int zp = Q4 ? q4_zero_point(w, n, b) : 128;
+      const __m512i exact = _mm512_sub_epi32(dot[r], _mm512_mullo_epi32(sums, _mm512_set1_epi32(zp)));
+      const __m512 scale = _mm512_mul_ps(dact, _mm512_set1_ps(w.scales[size_t(n) * nb + b]));
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), scale, acc[r]);
+    }
+  }
+  const int valid = std::min(kLanes, tokens - tile * kLanes);
+  for (int r = 0; r < R; ++r) {
+    alignas(64) float result[kLanes];
+    _mm512_store_ps(result, acc[r]);
+    for (int i = 0; i < valid; ++i) out[size_t(tile * kLanes + i) * ldo + n0 + r] = result[i];
+  }
+}
+
+template <bool Q4>
+void matmul_token_lanes(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out,
+                        int ldo) {
+  thread_local TokenLanes lanes;
+  lanes.prepare(x);
+  constexpr int kRows = 4;
+  const int tiles = (x.rows + kLanes - 1) / kLanes;
+  int n = n0;
+  for (; n + kRows <= n1; n += kRows)
+    for (int tile = 0; tile < tiles; ++tile) lanes_tile<kRows, Q4>(w, lanes, x.rows, n, tile, out, ldo);
+  for (; n < n1; ++n)
+    for (int tile = 0; tile < tiles; ++tile) lanes_tile<1, Q4>(w, lanes, x.rows, n, tile, out, ldo);
+}
+
 template <bool Q4>
 void matmul_quantized(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {
+  if (x.rows >= kMinTokensForLanes) return matmul_token_lanes<Q4>(w, x, n0, n1, out, ldo);
   thread_local PreparedActs prep;
   prep.prepare(x);
   constexpr int kRows = 4;

@@ -64,7 +64,7 @@ void neon_quantize_acts(const float* x, int ldx, int t0, int t1, ActBlocks* out)
       }
       const float amax = vmaxvq_f32(m);
       const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-      // FCVTNS rounds to nearest, ties to even: std::nearbyint in scalar.cpp.
+      // FCVTNS rounds to nearest, ties to even: std::lrint in scalar.cpp.
       int32x4_t i32[8];
       int32x4_t sum = vdupq_n_s32(0);
       for (int i = 0; i < 8; ++i) {

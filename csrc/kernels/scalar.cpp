@@ -15,12 +15,12 @@ void quantize_acts(const float* x, int ldx, int t0, int t1, ActBlocks* out) {
     for (int b = 0; b < nb; ++b) {
       const int k0 = b * kBlock, len = (K - k0 < kBlock) ? K - k0 : kBlock;
       float amax = 0.0f;
-      for (int j = 0; j < len; ++j) amax = std::fmax(amax, std::fabs(xr[k0 + j]));
+      for (int j = 0; j < len; ++j) amax = std::fabs(xr[k0 + j]) > amax ? std::fabs(xr[k0 + j]) : amax;
       const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
       int8_t* q = out->q + (size_t(t) * nb + b) * kBlock;
       int32_t sum = 0;
       for (int j = 0; j < kBlock; ++j) {
-        const int v = j < len ? int(std::nearbyint(xr[k0 + j] * inv)) : 0;
+        const int v = j < len ? int(std::lrint(xr[k0 + j] * inv)) : 0;
         // element j goes to position j (natural) or to its nibble position
         const int pos = out->order == ActOrder::Natural ? j : (j >> 1) + (j & 1) * (kBlock / 2);
         q[pos] = int8_t(v);
