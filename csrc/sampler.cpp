@@ -27,6 +27,8 @@ float Sampler::next_uniform() {
 
 int Sampler::sample(const float* logits, const SamplingParams& p, const int32_t* history,
                     int history_len) {
+  if (p.temperature <= 0.0f && p.repetition_penalty == 1.0f)  // plain greedy: no copy needed
+    return int(std::max_element(logits, logits + vocab_) - logits);
   std::memcpy(logits_.data(), logits, size_t(vocab_) * sizeof(float));
   if (p.repetition_penalty != 1.0f) {
     for (int i = 0; i < history_len; ++i) {

@@ -16,6 +16,7 @@
 #include <arm_neon.h>
 
 #include "kernels.h"
+#include "tiling.h"
 
 namespace edge {
 namespace {
@@ -180,16 +181,10 @@ void neon_f32_row_tile(const float* wrow, int K, const float* x, int ldx, float*
 
 void neon_matmul_f32(const WeightMatrix& w, const float* x, int ldx, int rows, int n0, int n1,
                      float* out, int ldo) {
-  const float* wf = static_cast<const float*>(w.data);
-  for (int n = n0; n < n1; ++n) {
-    const float* wrow = wf + size_t(n) * w.cols;
-    int t = 0;
-    for (; t + kNeonTile <= rows; t += kNeonTile)
-      neon_f32_row_tile<kNeonTile>(wrow, w.cols, x + size_t(t) * ldx, ldx,
-                                   out + size_t(t) * ldo + n, ldo);
-    for (; t < rows; ++t)
-      neon_f32_row_tile<1>(wrow, w.cols, x + size_t(t) * ldx, ldx, out + size_t(t) * ldo + n, ldo);
-  }
+  f32_rows_by_token_tiles<kNeonTile>(
+      w, x, ldx, rows, n0, n1, out, ldo, [&](auto width, const float* wrow, const float* xt, float* o) {
+        neon_f32_row_tile<decltype(width)::value>(wrow, w.cols, xt, ldx, o, ldo);
+      });
 }
 
 float neon_dot_f32(const float* a, const float* b, int n) {

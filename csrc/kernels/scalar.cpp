@@ -49,15 +49,19 @@ int32_t block_dot_q4(const uint8_t* w, const int8_t* q, int zero_point) {
   return s;
 }
 
-void matmul_q8(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {
+template <bool Q4>
+void matmul_quantized(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out,
+                      int ldo) {
   const int nb = w.blocks();
+  const size_t block_bytes = Q4 ? kBlock / 2 : kBlock;
   const auto* wq = static_cast<const uint8_t*>(w.data);
   for (int t = 0; t < x.rows; ++t) {
     for (int n = n0; n < n1; ++n) {
       float acc = 0.0f;
       for (int b = 0; b < nb; ++b) {
-        const int32_t isum = block_dot_q8(wq + (size_t(n) * nb + b) * kBlock,
-                                          x.row_q(t) + size_t(b) * kBlock);
+        const uint8_t* wb = wq + (size_t(n) * nb + b) * block_bytes;
+        const int8_t* q = x.row_q(t) + size_t(b) * kBlock;
+        const int32_t isum = Q4 ? block_dot_q4(wb, q, q4_zero_point(w, n, b)) : block_dot_q8(wb, q);
         acc += (w.scales[size_t(n) * nb + b] * x.row_d(t)[b]) * float(isum);
       }
       out[size_t(t) * ldo + n] = acc;
@@ -65,20 +69,12 @@ void matmul_q8(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float*
   }
 }
 
+void matmul_q8(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {
+  matmul_quantized<false>(w, x, n0, n1, out, ldo);
+}
+
 void matmul_q4(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {
-  const int nb = w.blocks();
-  const auto* wq = static_cast<const uint8_t*>(w.data);
-  for (int t = 0; t < x.rows; ++t) {
-    for (int n = n0; n < n1; ++n) {
-      float acc = 0.0f;
-      for (int b = 0; b < nb; ++b) {
-        const int32_t isum = block_dot_q4(wq + (size_t(n) * nb + b) * (kBlock / 2),
-                                          x.row_q(t) + size_t(b) * kBlock, q4_zero_point(w, n, b));
-        acc += (w.scales[size_t(n) * nb + b] * x.row_d(t)[b]) * float(isum);
-      }
-      out[size_t(t) * ldo + n] = acc;
-    }
-  }
+  matmul_quantized<true>(w, x, n0, n1, out, ldo);
 }
 
 float dot_f32(const float* a, const float* b, int n) {
