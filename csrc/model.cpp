@@ -108,12 +108,10 @@ void Model::attention(int layer, int count, int pos) {
       const int n = end - start;
       const float* q = &q_[(size_t(t) * c.heads + h) * hd];
       const float* keys = cache_.keys(layer, kvh, start, end, convert);
-      for (int p = 0; p < n; ++p) scores[p] = kernels_.dot_f32(q, keys + size_t(p) * hd, hd) * scale;
+      kernels_.attn_scores(q, keys, n, hd, scale, scores);
       softmax(scores, n);
-      float* out = &att_out_[(size_t(t) * c.heads + h) * hd];
-      std::fill(out, out + hd, 0.0f);
       const float* values = cache_.values(layer, kvh, start, end, convert);
-      for (int p = 0; p < n; ++p) kernels_.axpy_f32(scores[p], values + size_t(p) * hd, out, hd);
+      kernels_.attn_values(scores, values, n, hd, &att_out_[(size_t(t) * c.heads + h) * hd]);
     }
   });
 }

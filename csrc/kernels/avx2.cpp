@@ -169,25 +169,34 @@ void matmul_f32(const WeightMatrix& w, const float* x, int ldx, int rows, int n0
       });
 }
 
-float dot_f32(const float* a, const float* b, int n) {
-  float r;
-  f32_row_tile<1>(a, n, b, 0, &r, 0);
-  return r;
+void attn_scores(const float* q, const float* keys, int n, int head_dim, float scale, float* scores) {
+  attn_scores_with(q, keys, n, head_dim, scale, scores, [](const float* a, const float* b, int k) {
+    float r;
+    f32_row_tile<1>(a, k, b, 0, &r, 0);
+    return r;
+  });
 }
 
-void axpy_f32(float a, const float* x, float* y, int n) {
-  const __m256 av = _mm256_set1_ps(a);
-  int i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-  if (i < n) {
-    const __m256i m = lanes(n - i);
-    _mm256_maskstore_ps(y + i, m, _mm256_fmadd_ps(av, _mm256_maskload_ps(x + i, m), _mm256_maskload_ps(y + i, m)));
+// The output row lives in registers, 32 floats at a time, across all positions.
+void attn_values(const float* weights, const float* values, int n, int head_dim, float* out) {
+  for (int i0 = 0; i0 < head_dim; i0 += 32) {
+    __m256i m[4];
+    __m256 acc[4];
+    for (int j = 0; j < 4; ++j) {
+      m[j] = lanes(head_dim - i0 - 8 * j);
+      acc[j] = _mm256_setzero_ps();
+    }
+    for (int p = 0; p < n; ++p) {
+      const __m256 wp = _mm256_set1_ps(weights[p]);
+      const float* v = values + size_t(p) * head_dim + i0;
+      for (int j = 0; j < 4; ++j) acc[j] = _mm256_fmadd_ps(wp, _mm256_maskload_ps(v + 8 * j, m[j]), acc[j]);
+    }
+    for (int j = 0; j < 4; ++j) _mm256_maskstore_ps(out + i0 + 8 * j, m[j], acc[j]);
   }
 }
 
 constexpr KernelTable kTable = {
-    "avx2", quantize_acts, matmul_q8, matmul_q4, matmul_f32, dot_f32, axpy_f32,
+    "avx2", quantize_acts, matmul_q8, matmul_q4, matmul_f32, attn_scores, attn_values,
 };
 
 }  // namespace

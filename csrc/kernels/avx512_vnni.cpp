@@ -351,26 +351,35 @@ void matmul_f32(const WeightMatrix& w, const float* x, int ldx, int rows, int n0
       });
 }
 
-float dot_f32(const float* a, const float* b, int n) {
-  float r;
-  f32_row_tile<1>(a, n, b, 0, &r, 0);
-  return r;
+void attn_scores(const float* q, const float* keys, int n, int head_dim, float scale, float* scores) {
+  attn_scores_with(q, keys, n, head_dim, scale, scores, [](const float* a, const float* b, int k) {
+    float r;
+    f32_row_tile<1>(a, k, b, 0, &r, 0);
+    return r;
+  });
 }
 
-void axpy_f32(float a, const float* x, float* y, int n) {
-  const __m512 av = _mm512_set1_ps(a);
-  int i = 0;
-  for (; i + 16 <= n; i += 16)
-    _mm512_storeu_ps(y + i, _mm512_fmadd_ps(av, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
-  if (i < n) {
-    const __mmask16 m = __mmask16((1u << (n - i)) - 1);
-    _mm512_mask_storeu_ps(y + i, m,
-                          _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
+// The output row lives in registers, 64 floats at a time, across all positions.
+void attn_values(const float* weights, const float* values, int n, int head_dim, float* out) {
+  for (int i0 = 0; i0 < head_dim; i0 += 64) {
+    __mmask16 m[4];
+    __m512 acc[4];
+    for (int j = 0; j < 4; ++j) {
+      const int left = head_dim - i0 - 16 * j;
+      m[j] = left >= 16 ? __mmask16(0xFFFF) : left > 0 ? __mmask16((1u << left) - 1) : __mmask16(0);
+      acc[j] = _mm512_setzero_ps();
+    }
+    for (int p = 0; p < n; ++p) {
+      const __m512 wp = _mm512_set1_ps(weights[p]);
+      const float* v = values + size_t(p) * head_dim + i0;
+      for (int j = 0; j < 4; ++j) acc[j] = _mm512_fmadd_ps(wp, _mm512_maskz_loadu_ps(m[j], v + 16 * j), acc[j]);
+    }
+    for (int j = 0; j < 4; ++j) _mm512_mask_storeu_ps(out + i0 + 16 * j, m[j], acc[j]);
   }
 }
 
 constexpr KernelTable kTable = {
-    "avx512_vnni", quantize_acts, matmul_q8, matmul_q4, matmul_f32, dot_f32, axpy_f32,
+    "avx512_vnni", quantize_acts, matmul_q8, matmul_q4, matmul_f32, attn_scores, attn_values,
 };
 
 }  // namespace

@@ -28,9 +28,12 @@ struct KernelTable {
   void (*matmul_f32)(const WeightMatrix& w, const float* x, int ldx, int rows, int n0, int n1,
                      float* out, int ldo);
 
-  // Attention pieces: a query-key dot and the value accumulation y += a * x.
-  float (*dot_f32)(const float* a, const float* b, int n);
-  void (*axpy_f32)(float a, const float* x, float* y, int n);
+  // Attention over n cached positions of one head (keys and values are
+  // [n][head_dim] rows): scores[p] = scale * (q . keys[p]), then
+  // out = sum_p weights[p] * values[p] (out overwritten).
+  void (*attn_scores)(const float* q, const float* keys, int n, int head_dim, float scale,
+                      float* scores);
+  void (*attn_values)(const float* weights, const float* values, int n, int head_dim, float* out);
 };
 
 // The tables compiled into this binary, each defined in its own file that is

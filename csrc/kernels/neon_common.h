@@ -187,16 +187,31 @@ void neon_matmul_f32(const WeightMatrix& w, const float* x, int ldx, int rows, i
       });
 }
 
-float neon_dot_f32(const float* a, const float* b, int n) {
-  float r;
-  neon_f32_row_tile<1>(a, n, b, 0, &r, 0);
-  return r;
+void neon_attn_scores(const float* q, const float* keys, int n, int head_dim, float scale,
+                      float* scores) {
+  attn_scores_with(q, keys, n, head_dim, scale, scores, [](const float* a, const float* b, int k) {
+    float r;
+    neon_f32_row_tile<1>(a, k, b, 0, &r, 0);
+    return r;
+  });
 }
 
-void neon_axpy_f32(float a, const float* x, float* y, int n) {
-  int i = 0;
-  for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), a));
-  for (; i < n; ++i) y[i] += a * x[i];
+// The output row lives in registers, 16 floats at a time, across all positions.
+void neon_attn_values(const float* weights, const float* values, int n, int head_dim, float* out) {
+  int i0 = 0;
+  for (; i0 + 16 <= head_dim; i0 += 16) {
+    float32x4_t acc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+    for (int p = 0; p < n; ++p) {
+      const float* v = values + size_t(p) * head_dim + i0;
+      for (int j = 0; j < 4; ++j) acc[j] = vfmaq_n_f32(acc[j], vld1q_f32(v + 4 * j), weights[p]);
+    }
+    for (int j = 0; j < 4; ++j) vst1q_f32(out + i0 + 4 * j, acc[j]);
+  }
+  for (; i0 < head_dim; ++i0) {  // a head_dim that is not a multiple of 16
+    float s = 0.0f;
+    for (int p = 0; p < n; ++p) s += weights[p] * values[size_t(p) * head_dim + i0];
+    out[i0] = s;
+  }
 }
 
 }  // namespace

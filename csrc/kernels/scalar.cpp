@@ -83,8 +83,14 @@ float dot_f32(const float* a, const float* b, int n) {
   return s;
 }
 
-void axpy_f32(float a, const float* x, float* y, int n) {
-  for (int i = 0; i < n; ++i) y[i] += a * x[i];
+void attn_scores(const float* q, const float* keys, int n, int head_dim, float scale, float* scores) {
+  for (int p = 0; p < n; ++p) scores[p] = dot_f32(q, keys + size_t(p) * head_dim, head_dim) * scale;
+}
+
+void attn_values(const float* weights, const float* values, int n, int head_dim, float* out) {
+  for (int i = 0; i < head_dim; ++i) out[i] = 0.0f;
+  for (int p = 0; p < n; ++p)
+    for (int i = 0; i < head_dim; ++i) out[i] += weights[p] * values[size_t(p) * head_dim + i];
 }
 
 void matmul_f32(const WeightMatrix& w, const float* x, int ldx, int rows, int n0, int n1,
@@ -96,7 +102,7 @@ void matmul_f32(const WeightMatrix& w, const float* x, int ldx, int rows, int n0
 }
 
 constexpr KernelTable kTable = {
-    "scalar", quantize_acts, matmul_q8, matmul_q4, matmul_f32, dot_f32, axpy_f32,
+    "scalar", quantize_acts, matmul_q8, matmul_q4, matmul_f32, attn_scores, attn_values,
 };
 
 }  // namespace

@@ -30,5 +30,12 @@ inline void f32_rows_by_token_tiles(const WeightMatrix& w, const float* x, int l
   }
 }
 
+// scores[p] = scale * dot(q, keys[p]) with the file's own (inlined) dot.
+template <class Dot>
+inline void attn_scores_with(const float* q, const float* keys, int n, int head_dim, float scale,
+                             float* scores, Dot dot) {
+  for (int p = 0; p < n; ++p) scores[p] = dot(q, keys + size_t(p) * head_dim, head_dim) * scale;
+}
+
 }  // namespace
 }  // namespace edge

@@ -218,18 +218,28 @@ TEST(f32_matmul_matches_reference) {
 
 TEST(attention_pieces_match_reference) {
   for (const KernelTable* k : simd_variants())
-    for (int n = 1; n <= 130; n += 3) {
-      std::vector<float> a = random_floats(n), b = random_floats(n);
-      float m = 0.0f;
-      for (int i = 0; i < n; ++i) m += std::fabs(a[i] * b[i]);
-      check_close(k->dot_f32(a.data(), b.data(), n), scalar_kernels().dot_f32(a.data(), b.data(), n),
-                  m, "dot_f32", k->name, 1, n, 0, 0);
-      std::vector<float> y1 = random_floats(n), y2 = y1;
-      scalar_kernels().axpy_f32(0.37f, a.data(), y1.data(), n);
-      k->axpy_f32(0.37f, a.data(), y2.data(), n);
-      for (int i = 0; i < n; ++i)
-        check_close(y2[i], y1[i], std::fabs(y1[i]) + std::fabs(0.37f * a[i]), "axpy_f32", k->name, 1, n, 0, i);
-    }
+    for (int head_dim : {8, 18, 32, 64, 80, 128})
+      for (int n : {1, 2, 7, 33, 100}) {
+        std::vector<float> q = random_floats(head_dim), keys = random_floats(size_t(n) * head_dim);
+        std::vector<float> want(n), got(n);
+        scalar_kernels().attn_scores(q.data(), keys.data(), n, head_dim, 0.125f, want.data());
+        k->attn_scores(q.data(), keys.data(), n, head_dim, 0.125f, got.data());
+        for (int p = 0; p < n; ++p) {
+          float m = 0.0f;
+          for (int i = 0; i < head_dim; ++i) m += std::fabs(q[i] * keys[size_t(p) * head_dim + i]) * 0.125f;
+          check_close(got[p], want[p], m, "attn_scores", k->name, n, head_dim, 0, p);
+        }
+        std::vector<float> weights = random_floats(n), values = random_floats(size_t(n) * head_dim);
+        std::vector<float> out_want(head_dim + 1, 5.0f), out_got(head_dim + 1, 5.0f);
+        scalar_kernels().attn_values(weights.data(), values.data(), n, head_dim, out_want.data());
+        k->attn_values(weights.data(), values.data(), n, head_dim, out_got.data());
+        CHECK_MSG(out_got[head_dim] == 5.0f, "%s attn_values wrote past head_dim", k->name);
+        for (int i = 0; i < head_dim; ++i) {
+          float m = 0.0f;
+          for (int p = 0; p < n; ++p) m += std::fabs(weights[p] * values[size_t(p) * head_dim + i]);
+          check_close(out_got[i], out_want[i], m, "attn_values", k->name, n, head_dim, 0, i);
+        }
+      }
 }
 
 TEST(dispatch_picks_best_supported_and_honours_override) {
