@@ -30,6 +30,7 @@ namespace {
 constexpr int kTile = 4;  // tokens per pass over a weight row in prefill
 
 inline float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
+inline int32_t hsum(__m256i v) { return _mm512_reduce_add_epi32(_mm512_zextsi256_si512(v)); }
 
 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -75,25 +76,35 @@ void quantize_acts(const float* x, int ldx, int t0, int t1, ActBlocks* out) {
 
 // ---- quantized matrix products -----------------------------------------------
 
-// Per-call preparation of the activations, so the inner loop only loads:
-// each pair of block scales spread over the 16 lanes they apply to, and each
-// block's d * sum for the zero-point term.
+// Per-call preparation of the activations, so the inner loop only loads.
+// For each pair of blocks, spread over the 16 lanes they apply to: the two
+// block scales d, and the zero-point term z * d * sum / 8 (the 8 lanes of a
+// block add up to z * d * sum), so that one fused multiply-subtract per
+// register applies both: (dot * d - z * d * sum) summed over the block. With
+// per-block zero points (z differs per row) the term is left out here and
+// taken per row from d_sum.
 struct PreparedActs {
   std::vector<float> pair_scales;  // [T][nb / 2][16]
+  std::vector<float> pair_zero;    // [T][nb / 2][16]
   std::vector<float> d_sum;        // [T][nb]
 
-  void prepare(const ActBlocks& x) {
+  void prepare(const ActBlocks& x, int zero_point) {
     const int nb = x.blocks(), pairs = nb / 2;
     pair_scales.resize(size_t(x.rows) * pairs * 16);
+    pair_zero.resize(size_t(x.rows) * pairs * 16);
     d_sum.resize(size_t(x.rows) * nb);
     for (int t = 0; t < x.rows; ++t) {
       const float* d = x.row_d(t);
-      for (int p = 0; p < pairs; ++p) {
-        float* dst = &pair_scales[(size_t(t) * pairs + p) * 16];
-        std::fill(dst, dst + 8, d[2 * p]);
-        std::fill(dst + 8, dst + 16, d[2 * p + 1]);
-      }
       for (int b = 0; b < nb; ++b) d_sum[size_t(t) * nb + b] = d[b] * float(x.row_sum(t)[b]);
+      for (int p = 0; p < pairs; ++p) {
+        float* scale = &pair_scales[(size_t(t) * pairs + p) * 16];
+        float* zero = &pair_zero[(size_t(t) * pairs + p) * 16];
+        for (int half = 0; half < 2; ++half) {
+          const int b = 2 * p + half;
+          std::fill(scale + 8 * half, scale + 8 * half + 8, d[b]);
+          std::fill(zero + 8 * half, zero + 8 * half + 8, float(zero_point) * d_sum[size_t(t) * nb + b] / 8.0f);
+        }
+      }
     }
   }
 };
@@ -119,23 +130,16 @@ inline __m256i load_q8_block(const uint8_t* w) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
 }
 
-// Zero-point term of row n and token t: sum_b sw[b] * z_b * d[b] * sum[b].
-template <bool Q4>
+// Zero-point term of row n and token t with per-block zero points, over the
+// blocks taken in pairs (an odd last block applies its own):
+// sum_b sw[b] * z_b * d[b] * sum[b].
 float zero_point_term(const WeightMatrix& w, const PreparedActs& prep, int n, int t) {
   const int nb = w.blocks();
   const float* sw = w.scales + size_t(n) * nb;
   const float* ds = &prep.d_sum[size_t(t) * nb];
-  if (Q4 && w.zero_points) {
-    float z = 0.0f;
-    for (int b = 0; b < nb; ++b) z += sw[b] * float(q4_zero_point(w, n, b)) * ds[b];
-    return z;
-  }
-  __m512 z = _mm512_setzero_ps();
-  int b = 0;
-  for (; b + 16 <= nb; b += 16) z = _mm512_fmadd_ps(_mm512_loadu_ps(sw + b), _mm512_loadu_ps(ds + b), z);
-  const __mmask16 m = __mmask16((1u << (nb - b)) - 1);
-  z = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, sw + b), _mm512_maskz_loadu_ps(m, ds + b), z);
-  return (Q4 ? 8.0f : 128.0f) * hsum(z);
+  float z = 0.0f;
+  for (int b = 0; b < nb - (nb & 1); ++b) z += sw[b] * float(q4_zero_point(w, n, b)) * ds[b];
+  return z;
 }
 
 // Rows [n0, n0 + R) against tokens [t0, t0 + TT): each weight pair is
@@ -150,6 +154,7 @@ void tile(const WeightMatrix& w, const ActBlocks& x, const PreparedActs& prep, i
   const uint8_t* wbase = static_cast<const uint8_t*>(w.data) + size_t(n0) * row_bytes;
   const float* sbase = w.scales + size_t(n0) * nb;
   const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const bool zero_in_pairs = !(Q4 && w.zero_points);
 
   __m512 acc[R][TT];
   for (int r = 0; r < R; ++r)
@@ -169,9 +174,11 @@ void tile(const WeightMatrix& w, const ActBlocks& x, const PreparedActs& prep, i
       const int t = t0 + i;
       const __m512i a = _mm512_loadu_si512(x.row_q(t) + size_t(2 * p) * kBlock);
       const __m512 ascale = _mm512_loadu_ps(&prep.pair_scales[(size_t(t) * pairs + p) * 16]);
+      const __m512 azero = zero_in_pairs ? _mm512_loadu_ps(&prep.pair_zero[(size_t(t) * pairs + p) * 16])
+                                         : _mm512_setzero_ps();
       for (int r = 0; r < R; ++r) {
         const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes[r], a);
-        acc[r][i] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(dot), ascale), wscale[r], acc[r][i]);
+        acc[r][i] = _mm512_fmadd_ps(_mm512_fmsub_ps(_mm512_cvtepi32_ps(dot), ascale, azero), wscale[r], acc[r][i]);
       }
     }
   }
@@ -182,15 +189,17 @@ void tile(const WeightMatrix& w, const ActBlocks& x, const PreparedActs& prep, i
     for (int i = 0; i < TT; ++i) {
       const int t = t0 + i;
       float tail = 0.0f;
-      if (nb & 1) {  // the odd last block, in a ymm
+      if (nb & 1) {  // the odd last block, in a ymm, zero point included
         const int b = nb - 1;
         const uint8_t* wp = wrow + size_t(b) * block_bytes;
         const __m256i codes = Q4 ? unpack_q4_block(wp) : load_q8_block(wp);
         const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.row_q(t) + size_t(b) * kBlock));
         const __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), codes, a);
-        tail = hsum(_mm256_cvtepi32_ps(dot)) * (sw[b] * x.row_d(t)[b]);
+        const int zp = Q4 ? q4_zero_point(w, n, b) : 128;
+        tail = float(hsum(dot) - zp * x.row_sum(t)[b]) * (sw[b] * x.row_d(t)[b]);
       }
-      out[size_t(t) * ldo + n] = hsum(acc[r][i]) + tail - zero_point_term<Q4>(w, prep, n, t);
+      const float zero = zero_in_pairs ? 0.0f : zero_point_term(w, prep, n, t);
+      out[size_t(t) * ldo + n] = hsum(acc[r][i]) + tail - zero;
     }
   }
 }
@@ -301,7 +310,7 @@ template <bool Q4>
 void matmul_quantized(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {
   if (x.rows >= kMinTokensForLanes) return matmul_token_lanes<Q4>(w, x, n0, n1, out, ldo);
   thread_local PreparedActs prep;
-  prep.prepare(x);
+  prep.prepare(x, Q4 ? 8 : 128);
   constexpr int kRows = 4;
   const int T = x.rows;
   int n = n0;
