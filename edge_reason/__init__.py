@@ -24,20 +24,26 @@ _EXPORTS = {
     "PromptState": "edge_reason.engine",
     "EdgeReasonError": "edge_reason.errors",
     "ModelFormatError": "edge_reason.errors",
+    "Reasoner": "edge_reason.reasoning.reasoner",
+    "Answer": "edge_reason.reasoning.answer",
 }
 
 __all__ = [
+    "Answer",
     "EdgeReasonError",
     "Engine",
     "Generation",
     "GenerationStats",
     "ModelFormatError",
     "PromptState",
+    "Reasoner",
 ]
 
 if TYPE_CHECKING:
     from .engine import Engine, Generation, GenerationStats, PromptState
     from .errors import EdgeReasonError, ModelFormatError
+    from .reasoning.answer import Answer
+    from .reasoning.reasoner import Reasoner
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,244 @@
+"""`edge-reason ask | verify | eval | index`: the reasoning layer from the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from edge_reason.engine import Engine
+    from edge_reason.reasoning.answer import Answer
+
+STRATEGY_NAMES = ("direct", "cot", "self_consistency", "auto")
+QUANTS = ("f32", "int8", "int4")
+
+
+def _load_engine(model: str | None, quant: str | None) -> Engine | None:
+    if model is None:
+        from edge_reason.reasoning.reasoner import default_engine
+
+        return default_engine()
+    from edge_reason.engine import Engine
+    from edge_reason.errors import EdgeReasonError
+
+    try:
+        return Engine.load(model, quant=quant)
+    except (EdgeReasonError, OSError, ValueError) as error:
+        raise click.ClickException(f"cannot load {model}: {error}") from None
+
+
+def _print_answer(answer: Answer) -> None:
+    for step in answer.steps:
+        detail = f"   ({step.detail})" if step.detail else ""
+        click.echo(f"{step.mark} {step.text}{detail}")
+    click.echo(f"answer: {answer.answer if answer.answer is not None else '(none)'}")
+    strategy = f", {answer.strategy}" if answer.strategy else ""
+    click.echo(f"confidence: {answer.confidence:.2f}   source: {answer.source}{strategy}")
+    click.echo(f"reason: {answer.reason}")
+    for citation in answer.citations:
+        click.echo(f"cites {citation.source} {citation.ref}: {citation.text[:100]}")
+
+
+@click.command()
+@click.argument("question")
+@click.option("--model", type=click.Path(exists=True, file_okay=False), help="Model folder.")
+@click.option("--quant", type=click.Choice(QUANTS), help="How to hold the weights.")
+@click.option("--rules", "packs", multiple=True, help="Rule pack file or built-in name.")
+@click.option("--db", type=click.Path(exists=True, dir_okay=False), help="Document store.")
+@click.option("--context", "context_file", type=click.File("r"), help="Story or text file.")
+@click.option("--strategy", type=click.Choice(STRATEGY_NAMES), default="auto", show_default=True)
+@click.option("--samples", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), help="Time budget.")
+@click.option("--no-model", is_flag=True, help="Answer from rules and tools only.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def ask(
+    question: str,
+    model: str | None,
+    quant: str | None,
+    packs: tuple[str, ...],
+    db: str | None,
+    context_file: Any,
+    strategy: str,
+    samples: int,
+    budget_ms: float | None,
+    no_model: bool,
+    as_json: bool,
+) -> None:
+    """Answer QUESTION with checked reasoning, or from rules and tools."""
+    from edge_reason.errors import EdgeReasonError
+    from edge_reason.heuristics import RuleError
+    from edge_reason.reasoning.reasoner import Reasoner
+    from edge_reason.reasoning.retrieval import DocumentStore
+
+    if no_model and model:
+        raise click.UsageError("--no-model and --model exclude each other")
+    engine = None if no_model else _load_engine(model, quant)
+    try:
+        reasoner = Reasoner(
+            engine,
+            rules=list(packs) or None,
+            retriever=DocumentStore(db) if db else None,
+        )
+        answer = reasoner.ask(
+            question,
+            context=context_file.read() if context_file else None,
+            strategy=strategy,
+            samples=samples,
+            budget_ms=budget_ms,
+        )
+    except (EdgeReasonError, RuleError) as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        click.echo(json.dumps(answer.to_dict()))
+    else:
+        _print_answer(answer)
+
+
+@click.command()
+@click.argument("data_file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--format", "data_format", type=click.Choice(["gsm8k"]), default="gsm8k", show_default=True
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def verify(data_file: str, data_format: str, as_json: bool) -> None:
+    """Recompute every annotated step (<<48/2=24>>) of every solution in DATA_FILE.
+
+    Exits with status 1 when a step fails.
+    """
+    from edge_reason.reasoning.datasets import read_gsm8k
+    from edge_reason.reasoning.errors import ReasoningError
+    from edge_reason.reasoning.verifier import annotation_findings
+
+    try:
+        problems = read_gsm8k(data_file)
+    except ReasoningError as error:
+        raise click.ClickException(str(error)) from None
+    steps, failures = 0, []
+    for problem in problems:
+        findings = annotation_findings(problem.solution or "")
+        steps += len(findings)
+        failures += [{"where": problem.where, "step": f.detail} for f in findings if not f.ok]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "solutions": len(problems),
+                    "steps": steps,
+                    "failed": len(failures),
+                    "failures": failures,
+                }
+            )
+        )
+    else:
+        for failure in failures:
+            click.echo(f"✗ {failure['where']}: {failure['step']}")
+        click.echo(f"{len(problems)} solutions, {steps} steps checked, {len(failures)} failed")
+    if failures:
+        sys.exit(1)
+
+
+@click.command("eval")
+@click.option("--model", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--quant", type=click.Choice(QUANTS), help="How to hold the weights.")
+@click.option("--data", "data_file", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--format", "data_format", required=True, type=click.Choice(["babi", "gsm8k", "jsonl"])
+)
+@click.option(
+    "--strategy",
+    "strategies",
+    multiple=True,
+    type=click.Choice(STRATEGY_NAMES),
+    help="Repeat to compare strategies side by side (default: auto).",
+)
+@click.option("--samples", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), help="Use the first N problems only.")
+@click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), help="Time budget.")
+@click.option("--no-rules", is_flag=True, help="No rule fallback: score the model alone.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def evaluate(
+    model: str,
+    quant: str | None,
+    data_file: str,
+    data_format: str,
+    strategies: tuple[str, ...],
+    samples: int,
+    limit: int | None,
+    budget_ms: float | None,
+    no_rules: bool,
+    as_json: bool,
+) -> None:
+    """Score a model's answers on a data set, per strategy.
+
+    "verified" is the share of answers that came from a model chain whose checked steps all
+    passed; answers from rules or tools are counted under "sources".
+    """
+    from edge_reason.reasoning.datasets import read_problems
+    from edge_reason.reasoning.errors import ReasoningError
+    from edge_reason.reasoning.evaluation import evaluate_reasoner
+    from edge_reason.reasoning.reasoner import Reasoner
+
+    try:
+        problems = read_problems(data_file, data_format)[:limit]
+    except ReasoningError as error:
+        raise click.ClickException(str(error)) from None
+    reasoner = Reasoner(_load_engine(model, quant), rules=[] if no_rules else None)
+    reports = {}
+    for strategy in dict.fromkeys(strategies or ("auto",)):
+        with click.progressbar(
+            length=len(problems), label=strategy, file=sys.stderr, hidden=as_json
+        ) as bar:
+            report = evaluate_reasoner(
+                reasoner,
+                problems,
+                strategy=strategy,
+                samples=samples,
+                budget_ms=budget_ms,
+                on_answer=lambda bar=bar: bar.update(1),
+            )
+        reports[strategy] = report.to_dict()
+    if as_json:
+        first = next(iter(reports.values()))
+        click.echo(json.dumps({**first, "by_strategy": reports}))
+        return
+    _print_table(reports)
+
+
+def _print_table(reports: dict[str, dict[str, Any]]) -> None:
+    header = f"{'strategy':<18}{'accuracy':>10}{'95% interval':>18}{'n':>6}"
+    click.echo(header + f"{'verified':>10}{'ms/answer':>11}{'tokens':>8}")
+    for name, r in reports.items():
+        low, high = r["interval_95"]
+        click.echo(
+            f"{name:<18}{r['accuracy']:>10.3f}{f'[{low:.3f}, {high:.3f}]':>18}{r['n']:>6}"
+            f"{r['verified_share']:>10.3f}{r['mean_latency_ms']:>11.1f}{r['mean_tokens']:>8.1f}"
+        )
+    for name, r in reports.items():
+        if len(r["per_task"]) > 1 or "all" not in r["per_task"]:
+            tasks = ", ".join(f"{t} {v['accuracy']:.3f}" for t, v in r["per_task"].items())
+            click.echo(f"{name} per task: {tasks}")
+
+
+@click.command()
+@click.argument("docs_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="SQLite file.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def index(docs_dir: str, db: str, as_json: bool) -> None:
+    """Index the .md and .txt files under DOCS_DIR into the document store DB."""
+    from edge_reason.reasoning.errors import ReasoningError
+    from edge_reason.reasoning.retrieval import DocumentStore
+
+    try:
+        with DocumentStore(db) as store:
+            added = store.index_folder(docs_dir)
+            total = len(store)
+    except ReasoningError as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        click.echo(json.dumps({"db": str(Path(db)), "added": added, "passages": total}))
+    else:
+        click.echo(f"indexed {added} passages from {docs_dir} into {db} ({total} in total)")

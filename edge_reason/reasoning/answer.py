@@ -1,0 +1,86 @@
+"""What ``Reasoner.ask`` returns: the answer, its checked steps, and why it came from where."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class StepStatus(str, Enum):
+    """A step's verification outcome."""
+
+    VERIFIED = "verified"  # every check on the step passed
+    FAILED = "failed"  # a check found it wrong (``Step.detail`` says how)
+    UNCHECKED = "unchecked"  # nothing in the step could be checked
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a chain (a line of reasoning, or a rule's trace line) and its check."""
+
+    text: str
+    status: StepStatus = StepStatus.UNCHECKED
+    detail: str = ""  # what was checked, or what was wrong
+
+    @property
+    def mark(self) -> str:
+        """✓ for verified, ✗ for failed, · for unchecked: how the CLI shows a step."""
+        return {StepStatus.VERIFIED: "✓", StepStatus.FAILED: "✗"}.get(self.status, "·")
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Where part of an answer comes from: a story line or a retrieved passage."""
+
+    source: str  # "story" or a document path
+    ref: str  # "line 4", "passage 2"
+    text: str
+    score: float | None = None  # BM25 relevance for passages (higher is better)
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One round of the feedback loop after a chain failed verification."""
+
+    kind: str  # "repair": the wrong value was replaced and generation continued;
+    # "regenerate": the chain was generated again with the failure stated
+    failure: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer with its evidence.
+
+    ``source`` is "model", "rules" or "tool", or "none" when nothing could answer (then
+    ``answer`` is None). ``confidence`` is the vote share for self-consistency, the model's
+    probability of the answer's first token for one chain, and 1.0 for rules and tools.
+    ``tokens`` counts the tokens the model generated for this answer (all samples and
+    revisions); ``votes`` maps each distinct answer to its number of votes.
+    """
+
+    answer: str | None
+    source: str
+    reason: str
+    steps: tuple[Step, ...] = ()
+    confidence: float = 0.0
+    votes: dict[str, int] = field(default_factory=dict)
+    citations: tuple[Citation, ...] = ()
+    revisions: tuple[Revision, ...] = ()
+    strategy: str | None = None  # the model strategy that ran, if any
+    latency_ms: float = 0.0
+    tokens: int = 0
+
+    @property
+    def verified(self) -> bool:
+        """True when no step failed and at least one was checked."""
+        statuses = {step.status for step in self.steps}
+        return StepStatus.FAILED not in statuses and StepStatus.VERIFIED in statuses
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (step statuses as their string values)."""
+        data = asdict(self)
+        data["steps"] = [
+            {"text": s.text, "status": s.status.value, "detail": s.detail} for s in self.steps
+        ]
+        return data

@@ -1,0 +1,99 @@
+"""Scoring a Reasoner on a data set: accuracy with a 95% Wilson interval, per task, and cost."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .datasets import Problem
+from .extract import normalize_answer
+
+if TYPE_CHECKING:
+    from .reasoner import Reasoner
+
+Z_95 = 1.959963984540054  # two-sided 95% normal quantile
+
+
+def wilson_interval(correct: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval for ``correct`` successes in ``n`` trials ((0, 1) if n = 0)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass
+class EvalReport:
+    """Results of one strategy over a set of problems."""
+
+    strategy: str
+    n: int = 0
+    correct: int = 0
+    verified: int = 0  # model answers whose chain had every checked step pass
+    latency_ms: float = 0.0  # summed; see to_dict for means
+    tokens: int = 0
+    per_task: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    sources: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.n if self.n else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        low, high = wilson_interval(self.correct, self.n)
+        return {
+            "strategy": self.strategy,
+            "accuracy": self.accuracy,
+            "interval_95": [low, high],
+            "n": self.n,
+            "correct": self.correct,
+            "per_task": {
+                task: {"accuracy": right / total, "n": total}
+                for task, (right, total) in sorted(self.per_task.items())
+            },
+            "verified_share": self.verified / self.n if self.n else 0.0,
+            "mean_latency_ms": self.latency_ms / self.n if self.n else 0.0,
+            "mean_tokens": self.tokens / self.n if self.n else 0.0,
+            "sources": dict(self.sources),
+        }
+
+
+def evaluate_reasoner(
+    reasoner: Reasoner,
+    problems: Sequence[Problem],
+    *,
+    strategy: str,
+    samples: int,
+    budget_ms: float | None = None,
+    on_answer: Callable[[], None] | None = None,
+) -> EvalReport:
+    """Ask every problem with ``strategy`` and score the answers against the gold ones."""
+    report = EvalReport(strategy)
+    for problem in problems:
+        answer = reasoner.ask(
+            problem.question,
+            context=problem.context,
+            strategy=strategy,
+            samples=samples,
+            budget_ms=budget_ms,
+        )
+        right = answer.answer is not None and (
+            normalize_answer(answer.answer) == normalize_answer(problem.answer)
+        )
+        report.n += 1
+        report.correct += right
+        report.verified += answer.source == "model" and answer.verified
+        report.latency_ms += answer.latency_ms
+        report.tokens += answer.tokens
+        report.sources[answer.source] += 1
+        task = report.per_task[problem.task or "all"]
+        task[0] += right
+        task[1] += 1
+        if on_answer is not None:
+            on_answer()
+    return report

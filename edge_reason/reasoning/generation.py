@@ -1,0 +1,127 @@
+"""Generating a chain while serving tool calls, and measuring how sure the model is.
+
+When tools are on, generation pauses at every ``=``. If the text has an open ``<<`` the
+body is a tool call (arithmetic for the calculator, or ``name{json}``): its exact result and
+``>>`` are appended, otherwise just the ``=``; the text is prefilled after the paused state
+and generation continues. Pauses are bounded (``MAX_PAUSES``), as are the tokens.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import ToolError
+from .policy import TokenRates
+from .tools import ToolRegistry
+
+if TYPE_CHECKING:
+    from edge_reason.engine import Engine, Generation, PromptState
+
+MAX_PAUSES = 16
+
+
+@dataclass(frozen=True)
+class GeneratedChain:
+    """A generated continuation: its text, generated tokens, and tool calls served."""
+
+    text: str
+    tokens: int
+    tool_calls: int
+
+
+class ChainGenerator:
+    """Drives ``engine.generate`` for one chain, serving ``<<...=`` tool calls."""
+
+    def __init__(self, engine: Engine, tools: ToolRegistry | None, rates: TokenRates) -> None:
+        self.engine = engine
+        self.tools = tools if tools else None  # an empty registry switches tool calls off
+        self.rates = rates
+        self.max_context = engine.info()["max_context"]
+
+    def prefill(self, text: str, prefix: PromptState | None = None) -> PromptState:
+        """``engine.prefill`` with its speed recorded for the policy's estimates."""
+        start = time.perf_counter()
+        before = self.engine.tokens_evaluated
+        state = self.engine.prefill(text, prefix=prefix)
+        self.rates.record_prefill(
+            self.engine.tokens_evaluated - before, time.perf_counter() - start
+        )
+        return state
+
+    def generate(
+        self,
+        state: PromptState,
+        *,
+        max_new_tokens: int,
+        temperature: float,
+        seed: int | None,
+        stop: tuple[str, ...],
+    ) -> GeneratedChain:
+        """Generate after ``state`` until EOS, a ``stop`` string or ``max_new_tokens``."""
+        text, tokens, calls, current = "", 0, 0, state
+        for pause in range(MAX_PAUSES + 1):
+            room = min(max_new_tokens - tokens, self.max_context - len(current.token_ids))
+            if room <= 0:
+                break
+            pausing = self.tools is not None and pause < MAX_PAUSES
+            result = self.engine.generate(
+                current,
+                max_new_tokens=room,
+                temperature=temperature,
+                seed=None if seed is None else seed + pause,
+                stop=stop + ("=",) if pausing else stop,
+            )
+            self._record(result)
+            text += result.text
+            tokens += result.stats.generated_tokens
+            if not pausing or not self._paused_at_equals(result):
+                break
+            inserted = self._after_equals(text)
+            calls += inserted != "="
+            current = self.prefill(result.text + inserted, prefix=current)
+            text += inserted
+        self.rates.record_chain(tokens)
+        return GeneratedChain(text, tokens, calls)
+
+    def _record(self, result: Generation) -> None:
+        stats = result.stats
+        self.rates.record_decode(stats.generated_tokens, stats.decode_seconds)
+        self.rates.record_prefill(stats.prefilled_tokens, stats.prefill_seconds)
+
+    def _paused_at_equals(self, result: Generation) -> bool:
+        if result.finish_reason != "stop" or not result.token_ids:
+            return False
+        return "=" in self.engine.decode(result.token_ids[-1:])
+
+    def _after_equals(self, text: str) -> str:
+        """What follows a generated ``=``: a tool's result and ``>>`` inside ``<<``, else
+        the ``=`` alone (also when the tool fails: the verifier will judge the step)."""
+        opened = text.rfind("<<")
+        if opened < 0 or text.rfind(">>") > opened:
+            return "="
+        try:
+            return "=" + self.tools.run_annotation(text[opened + 2 :]) + ">>"
+        except ToolError:
+            return "="
+
+
+def answer_probability(engine: Engine, state: PromptState, chain: str, answer: str) -> float | None:
+    """The model's probability for the first token of ``answer`` where it stands in ``chain``
+    (the text generated after ``state``); None when the answer is not found in the chain or
+    the tokenizer merges it with the text before it."""
+    first_word = answer.split(",")[0].strip()
+    at = chain.rfind(first_word) if first_word else -1
+    if at < 0:
+        return None
+    before = chain[:at]
+    before_ids = engine.encode(before) if before else []
+    with_answer = engine.encode(chain[: at + len(first_word)])
+    if len(with_answer) <= len(before_ids) or with_answer[: len(before_ids)] != before_ids:
+        return None
+    logits = engine.prefill(before_ids, prefix=state).logits if before_ids else state.logits
+    shifted = np.exp(logits - logits.max())
+    return float(shifted[with_answer[len(before_ids)]] / shifted.sum())

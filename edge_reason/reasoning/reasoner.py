@@ -1,0 +1,277 @@
+"""The Reasoner: asks the model for checked reasoning, or answers from rules and tools.
+
+>>> reasoner = Reasoner()                       # no model: rule packs and tools
+>>> reasoner.ask("What is 17*23 + 4?").answer
+'395'
+>>> reasoner = Reasoner(Engine.load("models/babi-qa1", quant="int8"))
+>>> a = reasoner.ask("Where is Daniel?", context=story, strategy="self_consistency")
+>>> a.answer, a.confidence, a.source, a.reason
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .answer import Answer, Citation, Step, StepStatus
+from .arithmetic import evaluate
+from .errors import CalculationError, ToolError
+from .generation import ChainGenerator
+from .policy import STRATEGIES, Policy
+from .prompts import BUILTIN_FORMATS, PromptFormat, choose_format
+from .retrieval import DocumentStore, Passage
+from .strategies import ModelResult, Question, StrategyRunner
+from .tools import CALCULATOR, ToolRegistry
+from .verifier import Verifier, cited_facts
+
+if TYPE_CHECKING:
+    from edge_reason.engine import Engine
+    from edge_reason.heuristics import RulePack
+
+    RulesSpec = RulePack | str | Path | Sequence[RulePack | str | Path]
+
+PASSAGES_IN_PROMPT = 3
+
+
+def default_engine() -> Engine | None:
+    """The engine a Reasoner uses when it is given none.
+
+    edge-reason ships no model yet, so this returns None and such a Reasoner answers from its
+    rule packs and tools. This is the single place where a packaged default model will be
+    loaded once there is one.
+    """
+    return None
+
+
+class Reasoner:
+    """Answers questions with checked reasoning.
+
+    engine: a loaded :class:`edge_reason.Engine` (default: :func:`default_engine`).
+    rules: rule packs for fallbacks: RulePack objects, pack files or built-in pack names
+    (default: the built-in packs that answer questions, ``arithmetic`` and ``babi``).
+    retriever: a :class:`DocumentStore` whose best passages go into the prompt.
+    tools: a :class:`ToolRegistry` (default: calculator and unit conversion); pass an empty
+    registry to switch tool calls off.
+    policy: a :class:`Policy` (thresholds, revisions, measured token rates).
+
+    ``formats`` (task family -> PromptFormat) and ``verifier`` may be replaced or extended
+    after construction.
+    """
+
+    def __init__(
+        self,
+        engine: Engine | None = None,
+        rules: RulesSpec | None = None,
+        retriever: DocumentStore | None = None,
+        tools: ToolRegistry | None = None,
+        policy: Policy | None = None,
+    ) -> None:
+        self.engine = engine if engine is not None else default_engine()
+        self.rules = _load_rules(rules)
+        self.retriever = retriever
+        self.tools = tools if tools is not None else ToolRegistry.default()
+        self.policy = policy if policy is not None else Policy()
+        self.formats: dict[str, PromptFormat] = dict(BUILTIN_FORMATS)
+        self.verifier = Verifier()
+
+    def ask(
+        self,
+        question: str,
+        *,
+        context: str | None = None,
+        strategy: str = "auto",
+        samples: int = 5,
+        budget_ms: float | None = None,
+    ) -> Answer:
+        """Answer ``question`` (about the story or text ``context``, if given).
+
+        strategy: "direct", "cot", "self_consistency" or "auto" (the policy picks by budget).
+        samples: chains for self-consistency. budget_ms: the time the answer may take; when
+        the measured token rates say the model would exceed it, rules or tools answer.
+        """
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError("question must be non-empty text")
+        if context is not None and not isinstance(context, str):
+            raise TypeError(f"context must be text or None, got {type(context).__name__}")
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
+            raise ValueError(f"samples must be a positive integer, got {samples!r}")
+        if budget_ms is not None and not budget_ms > 0:
+            raise ValueError(f"budget_ms must be positive, got {budget_ms!r}")
+        start = time.perf_counter()
+        answer = self._answer(question, context, strategy, samples, budget_ms, start)
+        return replace(answer, latency_ms=1000.0 * (time.perf_counter() - start))
+
+    # ---- the model --------------------------------------------------------------------
+
+    def _answer(
+        self,
+        question: str,
+        context: str | None,
+        strategy: str,
+        samples: int,
+        budget_ms: float | None,
+        start: float,
+    ) -> Answer:
+        prompt_format = choose_format(question, context, self.formats)
+        notes = tuple(self.retriever.search(question, PASSAGES_IN_PROMPT)) if self.retriever else ()
+        prompt_tokens = (
+            len(self.engine.encode(prompt_format.render(question, context, notes)))
+            if self.engine is not None
+            else 0
+        )
+        plan = self.policy.plan(
+            has_engine=self.engine is not None,
+            strategy=strategy,
+            samples=samples,
+            budget_ms=budget_ms,
+            prompt_tokens=prompt_tokens,
+            max_chain_tokens=prompt_format.max_new_tokens,
+        )
+        if plan.strategy is None:
+            return self._fallback(question, context, plan.reason)
+        generator = ChainGenerator(self.engine, self.tools, self.policy.rates)
+        runner = StrategyRunner(self.engine, prompt_format, self.verifier, generator, self.policy)
+        deadline = start + budget_ms / 1000.0 if budget_ms is not None else None
+        result = runner.run(plan.strategy, Question(question, context, notes, deadline), samples)
+        model = self._model_answer(result, plan.strategy, plan.reason, context, notes)
+        rejection = self.policy.rejection(
+            chains=result.chains,
+            verified=result.verified,
+            confidence=result.confidence,
+            failure=result.failure,
+        )
+        if result.answer is None:
+            rejection = rejection or "the model gave no answer"
+        if rejection is None:
+            return model
+        fallback = self._fallback(question, context, rejection)
+        if fallback.answer is not None:
+            return replace(fallback, tokens=result.tokens, strategy=plan.strategy)
+        return replace(model, reason=f"{fallback.reason}; kept the model's answer")
+
+    def _model_answer(
+        self,
+        result: ModelResult,
+        strategy: str,
+        why: str,
+        context: str | None,
+        notes: Sequence[Passage],
+    ) -> Answer:
+        details = [why]
+        if result.votes:
+            details.append(f"{max(result.votes.values())} of {result.chains} chains agree")
+        if result.note:
+            details.append(result.note)
+        if result.revisions:
+            kinds = ", ".join(r.kind for r in result.revisions)
+            details.append(f"revised after failed verification ({kinds})")
+        story = _story_lines(context)
+        citations = [
+            Citation("story", f"line {i}", story[i])
+            for i in cited_facts(result.chain)
+            if i in story
+        ]
+        citations += [Citation(n.source, n.ref, n.text, n.score) for n in notes]
+        return Answer(
+            answer=result.answer,
+            source="model",
+            reason="; ".join(details),
+            steps=result.steps,
+            confidence=result.confidence,
+            votes=result.votes,
+            citations=tuple(citations),
+            revisions=tuple(result.revisions),
+            strategy=strategy,
+            tokens=result.tokens,
+        )
+
+    # ---- rules and tools ----------------------------------------------------------------
+
+    def _fallback(self, question: str, context: str | None, why: str) -> Answer:
+        """The first rule pack that answers, else a tool, else no answer; ``why`` is kept."""
+        from edge_reason.heuristics import RuleError
+
+        errors = []
+        for pack in self.rules:
+            try:
+                found = pack.answer_question(question, context)
+            except RuleError as error:
+                errors.append(f"pack {pack.name!r}: {error}")
+                continue
+            if found is not None:
+                story = _story_lines(context)
+                return Answer(
+                    answer=found.answer,
+                    source="rules",
+                    reason=f"{why}; answered by rule pack {pack.name!r} ({found.rule_id})",
+                    steps=tuple(
+                        Step(line, StepStatus.VERIFIED, f"rule pack {pack.name!r}")
+                        for line in found.trace
+                    ),
+                    confidence=1.0,
+                    citations=tuple(
+                        Citation("story", f"line {i}", story[i])
+                        for i in found.sources
+                        if i in story
+                    ),
+                )
+        computed = self._calculator_answer(question, why)
+        if computed is not None:
+            return computed
+        failed = f" ({'; '.join(errors)})" if errors else ""
+        return Answer(
+            answer=None,
+            source="none",
+            reason=f"{why}; no rule pack or tool could answer{failed}",
+        )
+
+    def _calculator_answer(self, question: str, why: str) -> Answer | None:
+        """A question that is just arithmetic (``17*23 + 4 =``) is answered by the calculator."""
+        expression = question.strip().rstrip("?= ").strip()
+        if CALCULATOR.name not in self.tools:
+            return None
+        try:
+            evaluate(expression)
+            result = self.tools.call(CALCULATOR.name, {"expression": expression})
+        except (CalculationError, ToolError):
+            return None
+        return Answer(
+            answer=result,
+            source="tool",
+            reason=f"{why}; computed by the {CALCULATOR.name} tool",
+            steps=(Step(f"{expression} = {result}", StepStatus.VERIFIED, "exact arithmetic"),),
+            confidence=1.0,
+        )
+
+
+def _load_rules(rules: RulesSpec | None) -> list[RulePack]:
+    from edge_reason.heuristics import RulePack, builtin_names, load_builtin
+
+    if rules is None:
+        packs = [load_builtin(name) for name in builtin_names()]
+        return [pack for pack in packs if pack.spec.questions]
+    items: Iterable[RulePack | str | Path] = (
+        [rules] if isinstance(rules, (RulePack, str, Path)) else rules
+    )
+    loaded = []
+    for item in items:
+        if isinstance(item, RulePack):
+            loaded.append(item)
+        elif isinstance(item, (str, Path)):
+            loaded.append(RulePack.load(item) if Path(item).is_file() else load_builtin(str(item)))
+        else:
+            raise TypeError(f"rules must be RulePacks, pack files or names, got {item!r}")
+    return loaded
+
+
+def _story_lines(context: str | None) -> dict[int, str]:
+    if not context:
+        return {}
+    from edge_reason.heuristics.story import split_story
+
+    return {sentence.id: sentence.text for sentence in split_story(context)}

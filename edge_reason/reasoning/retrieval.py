@@ -1,0 +1,114 @@
+"""A local document store for manuals and notes: SQLite FTS5 with BM25 ranking, no server.
+
+``DocumentStore(db).index_folder(docs)`` splits every .md and .txt file into passages
+(paragraphs, merged up to about ``PASSAGE_WORDS`` words) and indexes them; ``search`` returns
+the best passages for a question, which go into the prompt and are cited by the answer.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import RetrievalError
+
+PASSAGE_WORDS = 120
+DOCUMENT_SUFFIXES = (".md", ".txt")
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A piece of a document; ``ref`` is how an answer cites it, ``score`` its BM25 relevance
+    (higher is better)."""
+
+    source: str
+    ref: str
+    text: str
+    score: float | None = None
+
+
+class DocumentStore:
+    """Passages of local documents in one SQLite file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self._db = sqlite3.connect(str(self.path))
+            self._db.execute(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS passages "
+                "USING fts5(source UNINDEXED, number UNINDEXED, text)"
+            )
+        except sqlite3.Error as error:
+            raise RetrievalError(f"{self.path}: cannot open the document store ({error})") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> DocumentStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT count(*) FROM passages").fetchone()[0]
+
+    def index_folder(self, folder: str | Path) -> int:
+        """Index every .md/.txt file under ``folder`` (again: replacing what it held before).
+        Returns the number of passages added."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise RetrievalError(f"{folder}: not a folder of documents")
+        files = sorted(p for p in folder.rglob("*") if p.suffix in DOCUMENT_SUFFIXES)
+        added = 0
+        with self._db:
+            for path in files:
+                try:
+                    text = path.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as error:
+                    raise RetrievalError(f"{path}: cannot read ({error})") from None
+                self._db.execute("DELETE FROM passages WHERE source = ?", (str(path),))
+                rows = [(str(path), n, p) for n, p in enumerate(split_passages(text), start=1)]
+                self._db.executemany("INSERT INTO passages VALUES (?, ?, ?)", rows)
+                added += len(rows)
+        return added
+
+    def search(self, query: str, k: int = 3) -> list[Passage]:
+        """The ``k`` passages that best match ``query`` (any of its words), best first."""
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        words = _WORD.findall(query.lower())
+        if not words:
+            return []
+        # Each word quoted: the user's text never acts as FTS5 query syntax.
+        match = " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+        rows = self._db.execute(
+            "SELECT source, number, text, bm25(passages) FROM passages "
+            "WHERE passages MATCH ? ORDER BY bm25(passages) LIMIT ?",
+            (match, k),
+        ).fetchall()
+        # FTS5's bm25() is lower-is-better; negate it so that a higher score is better.
+        return [Passage(src, f"passage {n}", text, -score) for src, n, text, score in rows]
+
+
+def split_passages(text: str, words: int = PASSAGE_WORDS) -> list[str]:
+    """Paragraphs (blank-line separated), merged while they fit in ``words`` words; a longer
+    paragraph stays whole."""
+    passages: list[str] = []
+    current: list[str] = []
+    size = 0
+    for paragraph in (p.strip() for p in re.split(r"\n\s*\n", text)):
+        if not paragraph:
+            continue
+        length = len(paragraph.split())
+        if current and size + length > words:
+            passages.append("\n\n".join(current))
+            current, size = [], 0
+        current.append(paragraph)
+        size += length
+    if current:
+        passages.append("\n\n".join(current))
+    return passages

@@ -1,0 +1,211 @@
+"""The model strategies: direct, chain of thought (with its feedback loop), self-consistency.
+
+* direct: one greedy generation after the format's direct cue; steps are checked and shown,
+  but nothing is revised.
+* cot: one greedy chain, verified; on a failure it is repaired (the wrong value replaced by the
+  computed one, generation continued from there) or, when there is no value to substitute,
+  generated again with the failure stated, at most ``Policy.max_revisions`` times.
+* self_consistency: the prompt is prefilled once and every sample resumes from that cache
+  state; chains that fail verification do not vote; sampling stops early once the leader
+  cannot be overtaken, or when the time budget runs out.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .answer import Revision, Step
+from .extract import extract_answer, normalize_answer
+from .generation import ChainGenerator, GeneratedChain, answer_probability
+from .policy import Policy
+from .prompts import PromptFormat
+from .retrieval import Passage
+from .verifier import Verification, Verifier
+from .voting import Ballot
+
+if TYPE_CHECKING:
+    from edge_reason.engine import Engine, PromptState
+
+
+@dataclass
+class ModelResult:
+    """What a strategy produced, before the policy decides whether to use it."""
+
+    answer: str | None
+    chain: str  # the chain the answer comes from
+    steps: tuple[Step, ...]
+    confidence: float
+    chains: int  # chains generated
+    verified: int  # chains that passed verification
+    tokens: int
+    failure: str | None = None  # the first verifier failure seen, if any
+    votes: dict[str, int] = field(default_factory=dict)
+    revisions: list[Revision] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as the strategies see it."""
+
+    text: str
+    context: str | None
+    notes: tuple[Passage, ...]
+    deadline: float | None  # time.perf_counter() value after which no new chain starts
+
+
+class StrategyRunner:
+    """Runs one strategy for one question on an engine."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        prompt_format: PromptFormat,
+        verifier: Verifier,
+        generator: ChainGenerator,
+        policy: Policy,
+    ) -> None:
+        self.engine = engine
+        self.format = prompt_format
+        self.verifier = verifier
+        self.generator = generator
+        self.policy = policy
+
+    def run(self, strategy: str, question: Question, samples: int) -> ModelResult:
+        if strategy == "direct":
+            return self.direct(question)
+        if strategy == "cot":
+            return self.chain_of_thought(question)
+        return self.self_consistency(question, samples)
+
+    # ---- strategies -----------------------------------------------------------------
+
+    def direct(self, question: Question) -> ModelResult:
+        cue = self.format.direct_cue
+        state = self.generator.prefill(self._prompt(question) + cue)
+        generated = self._sample(state, temperature=0.0, seed=None)
+        text = cue + generated.text
+        answer, check = self._judge(question, text)
+        return ModelResult(
+            answer=answer,
+            chain=text,
+            steps=check.steps,
+            confidence=self._probability(state, generated.text, answer),
+            chains=1,
+            verified=int(check.ok),
+            tokens=generated.tokens,
+            failure=_failure(check),
+        )
+
+    def chain_of_thought(self, question: Question) -> ModelResult:
+        prompt = self._prompt(question) + self.format.chain_cue
+        state = self.generator.prefill(prompt)
+        generated = self._sample(state, temperature=0.0, seed=None)
+        chain, tokens = generated.text, generated.tokens
+        answer, check = self._judge(question, chain)
+        first_failure = _failure(check)
+        revisions: list[Revision] = []
+        while not check.ok and len(revisions) < self.policy.max_revisions:
+            failure = check.first_failure
+            assert failure is not None  # check.ok is False
+            if failure.repair is not None:
+                corrected = chain[: failure.span[0]] + failure.repair
+                resumed = self.generator.prefill(corrected, prefix=state)
+                generated = self._sample(resumed, temperature=0.0, seed=None)
+                chain = corrected + generated.text
+                revisions.append(Revision("repair", failure.detail))
+            else:
+                failed = self._prompt(question, failure=failure.detail) + self.format.chain_cue
+                state = self.generator.prefill(failed)
+                generated = self._sample(
+                    state, temperature=self.policy.temperature, seed=len(revisions)
+                )
+                chain = generated.text
+                revisions.append(Revision("regenerate", failure.detail))
+            tokens += generated.tokens
+            answer, check = self._judge(question, chain)
+        return ModelResult(
+            answer=answer,
+            chain=chain,
+            steps=check.steps,
+            confidence=self._probability(state, chain, answer),
+            chains=1 + len(revisions),
+            verified=int(check.ok),
+            tokens=tokens,
+            failure=first_failure,
+            revisions=revisions,
+        )
+
+    def self_consistency(self, question: Question, samples: int) -> ModelResult:
+        state = self.generator.prefill(self._prompt(question) + self.format.chain_cue)
+        ballot = Ballot()
+        chains: dict[str, tuple[str, Verification]] = {}  # normalized answer -> first chain
+        tokens, drawn, first_failure, note = 0, 0, None, ""
+        for index in range(samples):
+            if index and question.deadline is not None and time.perf_counter() > question.deadline:
+                note = f"time budget reached after {drawn} of {samples} samples"
+                break
+            generated = self._sample(state, temperature=self.policy.temperature, seed=index)
+            drawn += 1
+            tokens += generated.tokens
+            answer, check = self._judge(question, generated.text)
+            if answer is None or not check.ok:
+                ballot.abstain()
+                first_failure = first_failure or _failure(check) or "no answer found"
+            else:
+                ballot.add(answer)
+                chains.setdefault(normalize_answer(answer), (generated.text, check))
+            if ballot.decided(samples - drawn):
+                if drawn < samples:
+                    note = f"stopped early after {drawn} of {samples} samples"
+                break
+        leader = ballot.leader
+        chain, check = chains[normalize_answer(leader)] if leader is not None else ("", None)
+        return ModelResult(
+            answer=leader,
+            chain=chain,
+            steps=check.steps if check is not None else (),
+            confidence=ballot.share,
+            chains=drawn,
+            verified=ballot.total,
+            tokens=tokens,
+            failure=first_failure,
+            votes=ballot.as_votes(),
+            note=note,
+        )
+
+    # ---- pieces -----------------------------------------------------------------------
+
+    def _prompt(self, question: Question, failure: str | None = None) -> str:
+        return self.format.render(question.text, question.context, question.notes, failure=failure)
+
+    def _sample(
+        self, state: PromptState, *, temperature: float, seed: int | None
+    ) -> GeneratedChain:
+        return self.generator.generate(
+            state,
+            max_new_tokens=self.format.max_new_tokens,
+            temperature=temperature,
+            seed=seed,
+            stop=self.format.stop,
+        )
+
+    def _judge(self, question: Question, chain: str) -> tuple[str | None, Verification]:
+        answer = extract_answer(chain, self.format.answer_form)
+        check = self.verifier.verify(
+            chain, question=question.text, context=question.context, answer=answer
+        )
+        return answer, check
+
+    def _probability(self, state: PromptState, chain: str, answer: str | None) -> float:
+        if answer is None:
+            return 0.0
+        probability = answer_probability(self.engine, state, chain, answer)
+        return probability if probability is not None else 0.0
+
+
+def _failure(check: Verification) -> str | None:
+    failure = check.first_failure
+    return failure.detail if failure is not None else None

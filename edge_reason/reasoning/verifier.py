@@ -1,0 +1,349 @@
+"""Checking a reasoning chain step by step.
+
+Built-in checkers:
+
+* arithmetic: calculator annotations ``<<48/2=24>>`` (GSM8K; the number written right after
+  ``>>`` must agree too) and, on lines without annotations, plain equations ``0.2 x 50 = $10``;
+  each is recomputed exactly (see arithmetic.py);
+* cited facts (bAbI style, ``Facts: 4 11.`` then ``Answer: office``): every cited number must
+  be a line of the story, and the cited lines must support the answer. Support is decided by
+  a rule pack that tracks the story (the built-in ``babi`` pack: the latest location of the
+  person asked about); when the pack cannot read the story, a cited line must at least
+  mention the answer.
+
+Domain checkers plug in with ``Verifier.add``: any callable taking a :class:`Chain` and
+returning :class:`Finding` s.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from .answer import Step, StepStatus
+from .arithmetic import evaluate, format_number, written_agrees
+from .errors import CalculationError
+from .extract import normalize_answer
+
+if TYPE_CHECKING:
+    from edge_reason.heuristics import RulePack
+
+
+@dataclass(frozen=True)
+class Chain:
+    """What a checker looks at: the generated text and what it answers."""
+
+    text: str
+    question: str = ""
+    context: str | None = None
+    answer: str | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One check of a chain.
+
+    ``span`` locates the checked text in ``Chain.text``. A failed arithmetic finding carries
+    ``repair``: the text that should stand at ``span[0]`` (the correct result), so the chain
+    can be cut there, corrected and continued.
+    """
+
+    span: tuple[int, int]
+    ok: bool
+    detail: str
+    repair: str | None = None
+    value: Fraction | None = None  # the recomputed value, for arithmetic
+
+
+Checker = Callable[[Chain], Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A chain's steps (its lines) with their statuses, and every finding."""
+
+    steps: tuple[Step, ...]
+    findings: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        """No finding failed (a chain with nothing to check is not rejected)."""
+        return all(f.ok for f in self.findings)
+
+    @property
+    def first_failure(self) -> Finding | None:
+        failed = [f for f in self.findings if not f.ok]
+        return min(failed, key=lambda f: f.span[0]) if failed else None
+
+
+class Verifier:
+    """Runs checkers over a chain and marks each of its lines verified, failed or unchecked."""
+
+    def __init__(self, checkers: Sequence[Checker] | None = None) -> None:
+        """``checkers`` defaults to arithmetic plus cited facts judged by the ``babi`` pack."""
+        if checkers is None:
+            from edge_reason.heuristics import load_builtin
+
+            checkers = (check_arithmetic, FactCitations(load_builtin("babi")))
+        self.checkers: list[Checker] = list(checkers)
+
+    def add(self, checker: Checker) -> None:
+        """Add a domain checker; it runs after the others on every chain."""
+        if not callable(checker):
+            raise TypeError(f"a checker must be callable, got {checker!r}")
+        self.checkers.append(checker)
+
+    def verify(
+        self,
+        text: str,
+        *,
+        question: str = "",
+        context: str | None = None,
+        answer: str | None = None,
+    ) -> Verification:
+        """Check ``text`` (a chain answering ``question`` about ``context`` with ``answer``)."""
+        chain = Chain(text, question, context, answer)
+        findings = tuple(f for checker in self.checkers for f in checker(chain))
+        return Verification(_steps(text, findings), findings)
+
+
+def _steps(text: str, findings: Sequence[Finding]) -> tuple[Step, ...]:
+    steps = []
+    start = 0
+    for line in text.splitlines(keepends=True):
+        end = start + len(line)
+        mine = [f for f in findings if start <= f.span[0] < end]
+        if line.strip():
+            if not mine:
+                status = StepStatus.UNCHECKED
+            elif all(f.ok for f in mine):
+                status = StepStatus.VERIFIED
+            else:
+                status = StepStatus.FAILED
+            steps.append(Step(line.strip(), status, "; ".join(f.detail for f in mine)))
+        start = end
+    return tuple(steps)
+
+
+# ---- arithmetic -------------------------------------------------------------------------
+
+_ANNOTATION = re.compile(r"<<(?P<expression>[^<>=]*)=(?P<result>[^<>=]*)>>")
+_NUMBER_TEXT = r"-?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\$?\.\d+"
+_CARRIED = re.compile(rf"\s*(?P<number>{_NUMBER_TEXT})")
+_NUMBER_ONLY = re.compile(_NUMBER_TEXT)
+_SIDE_CHARS = frozenset("0123456789.,$%()+-*/x×÷ ")
+_BINARY = "+*/x×÷"
+_LETTER_X = re.compile(r"\Sx|x\S")  # "x" means times only between spaces: "12 x 2"
+_JOINING_WORDS = frozenset({"and", "plus", "minus", "times", "of", "by", "over"})
+_MIXED_NUMBER = re.compile(r"(\d+) (\d+)/(\d+)")
+_PERCENT = re.compile(r"(\d+(?:\.\d+)?)%")
+_HAS_OPERATION = re.compile(r"[\d)]\s*(?:\*\*|//|[-+*/])\s*[-+(\d.]")
+_THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+
+
+def check_arithmetic(chain: Chain) -> list[Finding]:
+    """Annotated steps, then plain equations on lines that carry no annotation."""
+    return annotation_findings(chain.text) + plain_equation_findings(chain.text)
+
+
+def annotation_findings(text: str) -> list[Finding]:
+    """Recompute every ``<<expression=result>>`` annotation in ``text``."""
+    findings = []
+    for found in _ANNOTATION.finditer(text):
+        expression, written = found.group("expression"), found.group("result")
+        carried = _CARRIED.match(text, found.end())
+        findings.append(
+            _recompute(
+                expression,
+                written,
+                found.start("result"),
+                carried.group("number") if carried else None,
+                repair_suffix=">>",
+            )
+        )
+    return findings
+
+
+def plain_equation_findings(text: str) -> list[Finding]:
+    """Recompute equations such as ``12 x 2 = 24`` or ``1/2 * 1/2 = 1/4`` on lines without
+    annotations (``a = b = c`` checks both equalities).
+
+    Each side is the run of arithmetic characters next to ``=``; ``$``, thousands commas,
+    ``%``, mixed numbers (``1 1/2``) and ``x``/``×``/``÷`` are read as people mean them. A side
+    that touches a word through an operator (``M + 4 + 2``, ``5A``, ``students x 2``) has
+    non-numeric operands, and text that does not parse is not arithmetic: both are skipped.
+    """
+    findings = []
+    start = 0
+    for line in text.splitlines(keepends=True):
+        if "<<" not in line:
+            findings.extend(_line_equations(line, start))
+        start += len(line)
+    return findings
+
+
+def _line_equations(line: str, offset: int) -> list[Finding]:
+    findings = []
+    equals = [i for i, ch in enumerate(line) if ch == "="]
+    for position in equals:
+        left = _side(line, position, -1)
+        right = _side(line, position + 1, +1)
+        if left is None or right is None:
+            continue
+        # "40% + 20% = 60%" works in hundredths; in "100 - 50 = 50%" the sign only labels
+        percent = "%" in left[0]
+        expression = _PERCENT.sub(r"(\1/100)", left[0])
+        result = _PERCENT.sub(r"(\1/100)" if percent else r"\1", right[0])
+        if not _HAS_OPERATION.search(expression):
+            continue
+        try:
+            evaluate(expression)
+            target = evaluate(result)
+        except CalculationError:
+            continue
+        written, at = line[right[1] : right[2]], offset + right[1]
+        if _NUMBER_ONLY.fullmatch(written):
+            findings.append(_recompute(expression, written, at))
+        else:
+            findings.append(_recompute(expression, format_number(target), at, shown_as=written))
+    return findings
+
+
+def _side(line: str, edge: int, direction: int) -> tuple[str, int, int] | None:
+    """The arithmetic run on one side of an ``=`` (``edge`` is where it starts, walking
+    ``direction``): (normalized expression, start, end of its text in ``line``), or None if
+    it is not arithmetic."""
+    begin = end = edge
+    if direction < 0:
+        while begin > 0 and line[begin - 1] in _SIDE_CHARS:
+            begin -= 1
+    else:
+        while end < len(line) and line[end] in _SIDE_CHARS:
+            end += 1
+    raw = line[begin:end]
+    if direction < 0:
+        stripped = raw.lstrip(" x×")
+        word = line[:begin].split()[-1:] if line[:begin].strip() else []
+        if stripped != raw.lstrip(" ") and begin > 0 and line[begin - 1].isalpha():
+            return None  # "students x 2/3": a word was an operand
+        if word and word[0].lower() in _JOINING_WORDS:
+            return None  # "12 x 1 and 1/4": the run is the end of a spelled-out operation
+        raw = stripped
+        begin = end - len(raw)
+    else:
+        raw = raw.rstrip(" x×")
+        end = begin + len(raw)
+    core = raw.strip()
+    begin += len(raw) - len(raw.lstrip())
+    end = begin + len(core)
+    if not core or core[0] in _BINARY or core[-1] in _BINARY + "(":
+        return None  # an operator at the edge means a word operand beyond it
+    outside = line[end] if direction > 0 and end < len(line) else ""
+    if outside.isalnum():
+        return None  # "5A": the number is part of a term
+    expression = _THOUSANDS_COMMA.sub("", core.replace("$", ""))
+    if "," in expression or _LETTER_X.search(expression):
+        return None  # an ambiguous number (16,0000), or algebra (11x + 15)
+    expression = _MIXED_NUMBER.sub(r"(\1+\2/\3)", expression)
+    expression = expression.replace("×", "*").replace("x", "*").replace("÷", "/")
+    return expression, begin, end
+
+
+def _recompute(
+    expression: str,
+    written: str,
+    at: int,
+    carried: str | None = None,
+    repair_suffix: str = "",
+    shown_as: str | None = None,
+) -> Finding:
+    """Check ``expression`` against the ``written`` result at offset ``at``. ``shown_as`` is
+    the written right side when it is itself an expression (``written`` is then its value,
+    and no repair is offered: there is no single number to substitute)."""
+    span = (at, at + len(shown_as if shown_as is not None else written))
+    try:
+        value = evaluate(expression)
+    except CalculationError as error:
+        return Finding(span, False, f"cannot compute {expression.strip()}: {error.reason}")
+    right = format_number(value)
+    shown = f"{expression.strip()} = {right}"
+    agreement = written_agrees(value, written)
+    if agreement is None:
+        if shown_as is not None:
+            return Finding(span, False, f"{shown}, not {shown_as} = {written}", value=value)
+        return Finding(span, False, f"{shown}, not {written.strip()}", right + repair_suffix, value)
+    if carried is not None and written_agrees(value, carried) is None:
+        return Finding(
+            span, False, f"{shown}, but the text carries {carried}", right + repair_suffix, value
+        )
+    note = " (rounded)" if agreement == "rounded" else ""
+    return Finding(span, True, shown + note, value=value)
+
+
+# ---- cited facts --------------------------------------------------------------------------
+
+_FACTS = re.compile(r"facts?\s*:\s*(?P<ids>\d+(?:\s*,?\s*\d+)*)", re.IGNORECASE)
+
+
+def cited_facts(text: str) -> list[int]:
+    """The story line ids a chain cites in its ``Facts:`` line (empty if it cites none)."""
+    cited = _FACTS.search(text)
+    return [int(n) for n in re.findall(r"\d+", cited.group("ids"))] if cited else []
+
+
+class FactCitations:
+    """Checks ``Facts: N ...`` citations against the story and the answer they support."""
+
+    def __init__(self, pack: RulePack | None, *, required: bool = True) -> None:
+        """``pack`` tracks the story to decide support (None: the cited lines must mention
+        the answer). ``required``: a chain about a story that cites no facts fails (otherwise
+        a chain could pass by leaving out the one thing that can be checked)."""
+        self.pack = pack
+        self.required = required
+
+    def __call__(self, chain: Chain) -> list[Finding]:
+        if not chain.context:
+            return []
+        cited = _FACTS.search(chain.text)
+        if cited is None:
+            if not self.required:
+                return []
+            return [Finding((0, len(chain.text)), False, "the chain cites no story facts")]
+        from edge_reason.heuristics.story import split_story
+
+        story = {s.id: s.text for s in split_story(chain.context)}
+        ids = cited_facts(chain.text)
+        span = cited.span()
+        missing = [i for i in ids if i not in story]
+        if missing:
+            listed = ", ".join(str(i) for i in missing)
+            return [Finding(span, False, f"fact {listed} is not a line of the story")]
+        if chain.answer is None:
+            return [Finding(span, False, "facts are cited but no answer follows")]
+        return [self._support(chain, chain.answer, ids, story, span)]
+
+    def _support(
+        self,
+        chain: Chain,
+        answer: str,
+        ids: list[int],
+        story: dict[int, str],
+        span: tuple[int, int],
+    ) -> Finding:
+        cited = ", ".join(str(i) for i in ids)
+        truth = self.pack.answer_question(chain.question, chain.context) if self.pack else None
+        if truth is not None and truth.sources:
+            needed = ", ".join(str(i) for i in truth.sources)
+            if normalize_answer(truth.answer) != normalize_answer(answer):
+                return Finding(span, False, f"line {needed} says {truth.answer!r}, not {answer!r}")
+            if not set(truth.sources) <= set(ids):
+                return Finding(span, False, f"'{answer}' rests on line {needed}, not {cited}")
+            return Finding(span, True, f"line {cited} supports {answer!r}")
+        words = normalize_answer(answer).split(",")
+        mentions = [i for i in ids if all(w in story[i].lower() for w in words)]
+        if not mentions:
+            return Finding(span, False, f"no cited line ({cited}) mentions {answer!r}")
+        return Finding(span, True, f"line {mentions[0]} mentions {answer!r}")

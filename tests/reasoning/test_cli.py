@@ -1,0 +1,104 @@
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edge_reason.cli import main
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_ask_without_a_model_answers_from_the_arithmetic_pack(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["ask", "--no-model", "What is 17*23 + 4?"])
+    assert result.exit_code == 0, result.output
+    assert "answer: 395" in result.output
+    assert "source: rules" in result.output
+    assert "✓ question 'calculate' matched" in result.output
+
+
+def test_ask_json_with_a_story(runner: CliRunner, tmp_path: Path) -> None:
+    story = tmp_path / "story.txt"
+    story.write_text("1 Mary moved to the bathroom.\n2 Mary went to the garden.\n")
+    result = runner.invoke(
+        main, ["ask", "--no-model", "--json", "--context", str(story), "Where is Mary?"]
+    )
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    assert answer["answer"] == "garden" and answer["source"] == "rules"
+    assert answer["citations"][0]["ref"] == "line 2"
+    assert all(step["status"] == "verified" for step in answer["steps"])
+
+
+def test_ask_refuses_model_and_no_model_together(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["ask", "--no-model", "--model", str(tmp_path), "Hi?"])
+    assert result.exit_code == 2 and "exclude each other" in result.output
+
+
+def test_ask_reports_an_unknown_rule_pack(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["ask", "--no-model", "--rules", "nosuch", "What is 1+1?"])
+    assert result.exit_code == 1
+    assert "no built-in pack 'nosuch'" in result.output
+
+
+def test_verify_reports_failed_steps(runner: CliRunner, tmp_path: Path) -> None:
+    data = tmp_path / "solutions.jsonl"
+    records = [
+        {"question": "q1", "answer": "48/2 = <<48/2=24>>24\n#### 24"},
+        {"question": "q2", "answer": "3*4 = <<3*4=13>>13\n5+5 = <<5+5=10>>10\n#### 23"},
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = runner.invoke(main, ["verify", str(data), "--format", "gsm8k", "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert (report["solutions"], report["steps"], report["failed"]) == (2, 3, 1)
+    assert report["failures"] == [{"where": f"{data}:2", "step": "3*4 = 12, not 13"}]
+    text = runner.invoke(main, ["verify", str(data)])
+    assert "2 solutions, 3 steps checked, 1 failed" in text.output
+
+
+def test_verify_names_the_bad_line(runner: CliRunner, tmp_path: Path) -> None:
+    data = tmp_path / "bad.jsonl"
+    data.write_text('{"question": "q", "answer": "#### 1"}\n{"question": "q"}\n')
+    result = runner.invoke(main, ["verify", str(data)])
+    assert result.exit_code == 1
+    assert f"{data}:2: missing text field 'answer'" in result.output
+
+
+def test_index_then_ask_with_the_store(runner: CliRunner, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "pump.md").write_text("Hold the red button to reset the pump.")
+    db = tmp_path / "docs.db"
+    result = runner.invoke(main, ["index", str(docs), "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"db": str(db), "added": 1, "passages": 1}
+    result = runner.invoke(main, ["ask", "--no-model", "--db", str(db), "What is 2 + 2?"])
+    assert "answer: 4" in result.output
+
+
+def test_eval_compares_strategies_on_babi(
+    runner: CliRunner, babi_model_dir: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "qa1_single-supporting-fact_test.txt"
+    data.write_text(
+        "1 Mary moved to the bathroom.\n2 John went to the hallway.\n"
+        "3 Where is Mary? \tbathroom\t1\n4 Daniel went back to the hallway.\n"
+        "5 Where is Daniel? \thallway\t4\n"
+    )
+    args = ["eval", "--model", str(babi_model_dir), "--data", str(data), "--format", "babi"]
+    result = runner.invoke(main, [*args, "--strategy", "direct", "--strategy", "cot", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["n"] == 2 and set(report["by_strategy"]) == {"direct", "cot"}
+    assert report["per_task"] == {"qa1": {"accuracy": report["accuracy"], "n": 2}}
+    low, high = report["interval_95"]
+    assert 0.0 <= low <= report["accuracy"] <= high <= 1.0
+    table = runner.invoke(main, [*args, "--strategy", "direct", "--samples", "3"])
+    assert table.exit_code == 0, table.output
+    assert "direct" in table.output and "95% interval" in table.output
+    alone = json.loads(runner.invoke(main, [*args, "--no-rules", "--json"]).output)
+    assert set(alone["sources"]) <= {"model", "none"}

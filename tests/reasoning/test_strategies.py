@@ -1,0 +1,171 @@
+"""Strategies, the feedback loop, tool calls and policy decisions, on a scripted engine."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from edge_reason import Reasoner
+from edge_reason.reasoning.answer import StepStatus
+from edge_reason.reasoning.policy import Policy, TokenRates
+
+STORY = "1 Mary went to the kitchen.\n2 John went to the hallway.\n3 Mary went to the garden."
+
+
+def by_seed(*chains: str):
+    """A model whose sample ``seed`` writes ``chains[seed]``, cycling (greedy: the first)."""
+
+    def model(prompt: str, written: str, temperature: float, seed: int | None) -> str:
+        chain = chains[(seed or 0) % len(chains)]
+        return chain[len(written) :] if chain.startswith(written) else ""
+
+    return model
+
+
+def test_majority_vote_stops_once_the_leader_cannot_be_overtaken(fake_engine) -> None:
+    engine = fake_engine(by_seed("#### 7", "#### 9", "#### 7", "#### 7.0", "#### 9"))
+    answer = Reasoner(engine).ask("What is 3 + 4?", strategy="self_consistency", samples=5)
+    assert answer.answer == "7"
+    assert answer.votes == {"7": 3, "9": 1}  # 7 and 7.0 are one answer
+    assert answer.confidence == pytest.approx(3 / 4)
+    assert len(engine.generations) == 4  # the fifth sample could not change the winner
+    assert "stopped early after 4 of 5 samples" in answer.reason
+    assert answer.source == "model" and answer.strategy == "self_consistency"
+
+
+def test_unanimous_votes_stop_at_a_majority(fake_engine) -> None:
+    engine = fake_engine(by_seed(*["#### 7"] * 9))
+    answer = Reasoner(engine).ask("What is 3 + 4?", strategy="self_consistency", samples=9)
+    assert len(engine.generations) == 5
+    assert answer.confidence == 1.0
+
+
+def test_low_confidence_falls_back_to_rules(fake_engine) -> None:
+    engine = fake_engine(by_seed("#### 8", "#### 9", "#### 8", "#### 9", "#### 6"))
+    answer = Reasoner(engine).ask("What is 3 + 4?", strategy="self_consistency", samples=5)
+    assert answer.source == "rules"
+    assert answer.answer == "7"
+    assert "model confidence 0.40 is below the threshold 0.50" in answer.reason
+
+
+def test_low_confidence_keeps_the_model_answer_when_nothing_else_can_answer(fake_engine) -> None:
+    engine = fake_engine(by_seed("Answer: blue"))  # flat logits: probability 1/256
+    answer = Reasoner(engine).ask("What colour is the sky?", strategy="cot")
+    assert answer.source == "model" and answer.answer == "blue"
+    assert "below the threshold" in answer.reason
+    assert "no rule pack or tool could answer" in answer.reason
+
+
+def test_verifier_rejecting_every_chain_falls_back(fake_engine) -> None:
+    engine = fake_engine(by_seed(*["3 + 4 = 8\n#### 8"] * 5))
+    answer = Reasoner(engine).ask("What is 3 + 4?", strategy="self_consistency", samples=5)
+    assert answer.source == "rules" and answer.answer == "7"
+    assert "the verifier rejected every chain (3 + 4 = 7, not 8)" in answer.reason
+
+
+def test_cot_repairs_a_wrong_value_and_continues(fake_engine) -> None:
+    def model(prompt: str, written: str, temperature: float, seed: int | None) -> str:
+        return "\n#### 7" if written.endswith("= 7") else "3 + 4 = 8\n#### 8"[len(written) :]
+
+    answer = Reasoner(fake_engine(model, peak="7")).ask("What is 3 + 4?", strategy="cot")
+    assert answer.source == "model" and answer.answer == "7"
+    assert [(r.kind, r.failure) for r in answer.revisions] == [("repair", "3 + 4 = 7, not 8")]
+    assert answer.steps[0].text == "3 + 4 = 7" and answer.steps[0].status is StepStatus.VERIFIED
+    assert answer.confidence == pytest.approx(0.921, abs=1e-3)  # e^8 / (e^8 + 255)
+
+
+def test_cot_regenerates_with_the_failure_stated(fake_engine) -> None:
+    def model(prompt: str, written: str, temperature: float, seed: int | None) -> str:
+        if "previous attempt was wrong" in prompt:
+            return "Facts: 3.\nAnswer: garden"
+        return "Facts: 1.\nAnswer: kitchen"
+
+    reasoner = Reasoner(fake_engine(model, peak="g"))
+    # a character per token: give the bAbI format room for a whole chain
+    reasoner.formats["babi"] = replace(reasoner.formats["babi"], max_new_tokens=64)
+    answer = reasoner.ask("Where is Mary?", context=STORY, strategy="cot")
+    assert answer.answer == "garden" and answer.source == "model"
+    assert [r.kind for r in answer.revisions] == ["regenerate"]
+    assert "line 3 says 'garden', not 'kitchen'" in answer.revisions[0].failure
+    assert [c.ref for c in answer.citations] == ["line 3"]
+
+
+def test_revisions_are_bounded(fake_engine) -> None:
+    engine = fake_engine(by_seed(*["Facts: 2.\nAnswer: hallway"] * 3))
+    reasoner = Reasoner(engine, rules=[], policy=Policy(max_revisions=2))
+    reasoner.formats["babi"] = replace(reasoner.formats["babi"], max_new_tokens=64)
+    answer = reasoner.ask("Where is Mary?", context=STORY, strategy="cot")
+    assert len(answer.revisions) == 2
+    assert len(engine.generations) == 3
+    assert "verifier rejected every chain" in answer.reason
+
+
+def test_calculator_results_are_inserted_while_generating(fake_engine) -> None:
+    def model(prompt: str, written: str, temperature: float, seed: int | None) -> str:
+        if written.endswith(">>"):
+            result = written.rsplit("=", 1)[1][:-2]
+            return f"{result} clips.\n#### {result}"
+        return "Half of 48 is <<48/2=25>>25 clips.\n#### 25"[len(written) :]  # wrong unaided
+
+    answer = Reasoner(fake_engine(model, peak="2")).ask("What is half of 48?", strategy="cot")
+    assert answer.answer == "24"
+    assert answer.steps[0].text == "Half of 48 is <<48/2=24>>24 clips."
+    assert answer.steps[0].status is StepStatus.VERIFIED
+    assert answer.revisions == ()
+
+
+def test_no_model_answers_from_rules() -> None:
+    answer = Reasoner().ask("What is 17*23 + 4?")
+    assert (answer.answer, answer.source, answer.confidence) == ("395", "rules", 1.0)
+    assert answer.reason.startswith("no model loaded")
+
+
+def test_a_bare_expression_is_answered_by_the_calculator_tool() -> None:
+    answer = Reasoner().ask("(48 / 2) * 3 - 7 =")
+    assert (answer.answer, answer.source) == ("65", "tool")
+
+
+def test_nothing_can_answer() -> None:
+    answer = Reasoner().ask("Who painted the Mona Lisa?")
+    assert answer.answer is None and answer.source == "none"
+    assert "no rule pack or tool could answer" in answer.reason
+
+
+def test_time_budget_from_measured_rates_sends_the_question_to_rules(fake_engine) -> None:
+    slow = TokenRates(prefill_tokens=100, prefill_seconds=1.0, decode_tokens=10, decode_seconds=1.0)
+    engine = fake_engine(by_seed("#### 7"))
+    reasoner = Reasoner(engine, policy=Policy(rates=slow))
+    answer = reasoner.ask("What is 3 + 4?", budget_ms=50)
+    assert answer.source == "rules" and answer.answer == "7"
+    assert "the time budget would be exceeded" in answer.reason
+    assert engine.generations == []
+
+
+def test_auto_picks_the_strategy_that_fits_the_budget(fake_engine) -> None:
+    rates = TokenRates(
+        prefill_tokens=10_000,
+        prefill_seconds=1.0,
+        decode_tokens=100,
+        decode_seconds=1.0,
+        chains=1,
+        chain_tokens=10,
+    )
+    engine = fake_engine(by_seed("#### 7"), peak="7")
+    reasoner = Reasoner(engine, policy=Policy(rates=rates))
+    # one 10-token chain takes about 100 ms, five take about 500 ms
+    assert reasoner.ask("What is 3 + 4?", budget_ms=1000).strategy == "self_consistency"
+    assert reasoner.ask("What is 3 + 4?", budget_ms=300).strategy == "cot"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"strategy": "magic"}, "strategy must be one of"),
+        ({"samples": 0}, "samples must be a positive integer"),
+        ({"budget_ms": -5}, "budget_ms must be positive"),
+    ],
+)
+def test_bad_arguments_are_rejected(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Reasoner().ask("What is 1 + 1?", **kwargs)

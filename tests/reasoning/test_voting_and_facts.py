@@ -1,0 +1,69 @@
+from edge_reason.heuristics import load_builtin
+
+from edge_reason.reasoning.answer import StepStatus
+from edge_reason.reasoning.verifier import Chain, FactCitations, Finding, Verifier
+from edge_reason.reasoning.voting import Ballot
+
+STORY = (
+    "1 Mary moved to the bathroom.\n2 John went to the hallway.\n"
+    "4 Daniel went back to the hallway.\n5 Sandra moved to the garden.\n"
+    "7 John moved to the office.\n8 Daniel travelled to the office."
+)
+
+
+def test_ballot_counts_normalized_answers_and_decides() -> None:
+    ballot = Ballot()
+    for answer in ["Office", "office.", "garden"]:
+        ballot.add(answer)
+    ballot.abstain()
+    assert ballot.leader == "Office"
+    assert ballot.as_votes() == {"Office": 2, "garden": 1}
+    assert ballot.share == 2 / 4  # the abstention counts against the leader
+    assert ballot.decided(remaining=1)
+    assert not ballot.decided(remaining=2)  # 2 more for garden would overtake... or tie
+
+
+def test_a_tie_keeps_the_answer_seen_first() -> None:
+    ballot = Ballot()
+    for answer in ["garden", "office", "office", "garden"]:
+        ballot.add(answer)
+    assert ballot.leader == "garden"
+    assert not Ballot().decided(remaining=0) and Ballot().leader is None
+
+
+def verify(text: str, question: str = "Where is Daniel?", answer: str | None = "office"):
+    checker = FactCitations(load_builtin("babi"))
+    return checker(Chain(text, question, STORY, answer))
+
+
+def test_cited_facts_that_support_the_answer_verify() -> None:
+    [finding] = verify("Facts: 8.\nAnswer: office")
+    assert finding.ok and finding.detail == "line 8 supports 'office'"
+
+
+def test_fact_citation_failures_say_what_is_wrong() -> None:
+    assert verify("Facts: 3.\nAnswer: office")[0].detail == "fact 3 is not a line of the story"
+    assert verify("Facts: 4.\nAnswer: office")[0].detail == "'office' rests on line 8, not 4"
+    wrong = verify("Facts: 4.\nAnswer: hallway", answer="hallway")[0]
+    assert not wrong.ok and wrong.detail == "line 8 says 'office', not 'hallway'"
+    assert verify("Facts: 8.", answer=None)[0].detail == "facts are cited but no answer follows"
+    assert verify("Answer: office")[0].detail == "the chain cites no story facts"
+
+
+def test_without_a_tracking_pack_a_cited_line_must_mention_the_answer() -> None:
+    checker = FactCitations(None)
+    good = checker(Chain("Facts: 7.\nAnswer: office", "Where is John?", STORY, "office"))
+    bad = checker(Chain("Facts: 2.\nAnswer: office", "Where is John?", STORY, "office"))
+    assert good[0].ok and not bad[0].ok
+
+
+def test_domain_checkers_plug_into_the_verifier() -> None:
+    def no_negative_minutes(chain: Chain) -> list[Finding]:
+        at = chain.text.find("-")
+        return [Finding((at, at + 1), False, "negative duration")] if at >= 0 else []
+
+    verifier = Verifier()
+    verifier.add(no_negative_minutes)
+    result = verifier.verify("Run the pump 10 - 15 = -5 minutes.")
+    assert [s.status for s in result.steps] == [StepStatus.FAILED]
+    assert result.steps[0].detail == "10 - 15 = -5; negative duration"
