@@ -1,6 +1,7 @@
 """The LiteRT (TensorFlow Lite) backend: runs a bundle's model.tflite behind the Engine API.
 
-Contract with Engine.load(bundle_dir, backend="tflite"):
+Engine.load(bundle_dir, backend="tflite") calls `open_backend(bundle, threads,
+max_context)` below, which opens the interpreter with
 
     TFLiteBackend.from_bundle(bundle_dir: Path, manifest: dict, threads: int) -> TFLiteBackend
 
@@ -21,15 +22,19 @@ decode call per token, and a prompt of n tokens ceil(n / prefill_tokens) calls.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import _native
 from ..errors import ModelFormatError
+from .sampling import SamplesLastLogits
+
+if TYPE_CHECKING:
+    from ..bundle import Bundle
 
 
-class TFLiteBackend:
+class TFLiteBackend(SamplesLastLogits):
     """One token sequence run through a LiteRT interpreter."""
 
     def __init__(
@@ -112,6 +117,11 @@ class TFLiteBackend:
         return self._evaluated
 
     @property
+    def max_context(self) -> int:
+        """Cache positions the model was exported with."""
+        return self._max_context
+
+    @property
     def invocations(self) -> int:
         """Signature calls (prefill chunks and decode steps) since construction."""
         return self._invocations
@@ -136,29 +146,11 @@ class TFLiteBackend:
         self._last = rows[-1].copy()
         return rows
 
-    def last_logits(self) -> np.ndarray:
-        return self._last.copy()
-
     def rewind(self, position: int, logits: np.ndarray) -> None:
         if not 0 <= position <= self._position:
             raise ValueError(f"cannot rewind to {position}: the sequence has {self._position}")
         self._position = position
         self._last = np.asarray(logits, dtype=np.float32).reshape(self._vocab_size).copy()
-
-    def seed(self, seed: int) -> None:
-        self._sampler.seed(seed)
-
-    def sample(
-        self,
-        temperature: float,
-        top_k: int,
-        top_p: float,
-        repetition_penalty: float,
-        history: np.ndarray,
-    ) -> int:
-        return self._sampler.sample(
-            self._last, temperature, top_k, top_p, repetition_penalty, history
-        )
 
     # ---- running ----------------------------------------------------------------------
 
@@ -194,6 +186,17 @@ class TFLiteBackend:
         self._position += count
         self._evaluated += count
         return out["logits"][0, :count]
+
+
+def open_backend(bundle: Bundle, threads: int, max_context: int) -> TFLiteBackend:
+    """The backend for `Engine.load(bundle_dir, backend="tflite")`."""
+    backend = TFLiteBackend.from_bundle(bundle.folder, bundle.manifest, threads)
+    if max_context > backend.max_context:
+        raise ValueError(
+            f"{bundle.folder}: model.tflite was exported for max_context={backend.max_context}, "
+            f"asked for {max_context}"
+        )
+    return backend
 
 
 def _field(entry: dict[str, Any], key: str, kind: type, where: str) -> Any:

@@ -1,0 +1,260 @@
+"""Model bundles written by `edge-reason export`: open, verify, and map the weights.
+
+A bundle folder holds model.onnx + model.onnx.data (the graph onnxruntime runs),
+tokenizer.json, optionally model.tflite, and bundle.json: the manifest with the
+architecture, the sha256 of every file, and a tensor table that says where in
+model.onnx.data each of the engine's weights lies. The native engine maps that
+file once and reads its weights in place, as numpy views of the mapping: the
+bytes onnxruntime reads are the bytes the engine computes with, on disk and in
+the page cache.
+
+Loading checks every file's size and sha256 first, so a changed or truncated
+file is refused by name; with trusted_keys, the manifest must carry an Ed25519
+signature by one of them (the `cryptography` package is imported only then).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mmap
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from .errors import EdgeReasonError
+from .hf_weights import QUANT_SCHEMES, EngineWeights
+from .model_config import ModelConfig
+from .rope import rope_tables
+
+MANIFEST_NAME = "bundle.json"
+FORMAT_NAME = "edge-reason-bundle"
+FORMAT_VERSION = 1
+ONNX_FILE = "model.onnx"
+DATA_FILE = "model.onnx.data"
+ALIGNMENT = 64  # byte alignment of every tensor in DATA_FILE
+_DTYPES = {"float32": np.float32, "uint8": np.uint8}
+_LAYER_VECTORS = ("attn_norm", "ffn_norm", "bq", "bk", "bv", "bo", "q_norm", "k_norm")
+_LAYER_MATRICES = ("wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down")
+_HASH_CHUNK = 1 << 22
+
+
+class BundleError(EdgeReasonError, ValueError):
+    """A bundle whose manifest is malformed or whose files do not match it."""
+
+
+class ChecksumError(BundleError):
+    """A bundle file that is missing, or whose size or sha256 differs from the manifest."""
+
+
+class SignatureError(BundleError):
+    """A bundle that is unsigned, or not signed by any of the trusted keys."""
+
+
+def is_bundle(folder: Path) -> bool:
+    return (folder / MANIFEST_NAME).is_file()
+
+
+def signing_bytes(manifest: dict[str, Any]) -> bytes:
+    """The bytes an Ed25519 signature covers: the manifest without its signature,
+    as canonical JSON (sorted keys, no spaces)."""
+    body = {k: v for k, v in manifest.items() if k != "signature"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def public_key_bytes(key: bytes | str | os.PathLike[str]) -> bytes:
+    """A trusted key as 32 raw bytes: given raw, or a path to a PEM public key
+    file (as `edge-reason keygen` writes)."""
+    if isinstance(key, bytes):
+        if len(key) != 32:
+            raise ValueError(f"a raw Ed25519 public key has 32 bytes, got {len(key)}")
+        return key
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    path = Path(key)
+    try:
+        loaded = serialization.load_pem_public_key(path.read_bytes())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: not a readable PEM public key ({e})") from e
+    if not isinstance(loaded, Ed25519PublicKey):
+        raise ValueError(f"{path}: not an Ed25519 public key")
+    return loaded.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+@dataclass
+class Bundle:
+    """An opened, verified bundle."""
+
+    folder: Path
+    manifest: dict[str, Any]
+    config: ModelConfig
+
+    @property
+    def quant(self) -> str:
+        return self.manifest["quantization"]["scheme"]
+
+    @classmethod
+    def open(
+        cls,
+        folder: str | os.PathLike[str],
+        trusted_keys: list[bytes | str | os.PathLike[str]] | None = None,
+    ) -> Bundle:
+        folder = Path(folder)
+        where = folder / MANIFEST_NAME
+        try:
+            manifest = json.loads(where.read_text())
+        except FileNotFoundError:
+            raise BundleError(f"{folder}: no {MANIFEST_NAME} (not a bundle)") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise BundleError(f"{where}: not valid JSON ({e})") from e
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+            raise BundleError(f"{where}: field 'format' must be {FORMAT_NAME!r}")
+        if manifest.get("version") != FORMAT_VERSION:
+            raise BundleError(
+                f"{where}: field 'version' is {manifest.get('version')!r}; this edge_reason "
+                f"reads version {FORMAT_VERSION}"
+            )
+        for key in ("architecture", "quantization", "tensors", "files"):
+            if not isinstance(manifest.get(key), dict):
+                raise BundleError(f"{where}: field {key!r} is missing or not an object")
+        if trusted_keys is not None:
+            _verify_signature(manifest, trusted_keys, where)
+        _verify_files(folder, manifest["files"], where)
+        scheme = manifest["quantization"].get("scheme")
+        if scheme not in QUANT_SCHEMES:
+            raise BundleError(f"{where}: field 'quantization.scheme' is {scheme!r}")
+        config = ModelConfig.from_dict(manifest["architecture"], where=f"{where}: architecture")
+        return cls(folder, manifest, config)
+
+    def engine_weights(self, max_context: int) -> EngineWeights:
+        """The native engine's weight views, read in place from the mapped data file."""
+        c = self.config
+        table = self.manifest["tensors"]
+        mapped = _MappedFiles(self.folder)
+        where = self.folder / MANIFEST_NAME
+        total = 0
+
+        def view(entry: Any, role: str) -> np.ndarray:
+            nonlocal total
+            array = mapped.view(entry, f"{where}: tensors.{role}")
+            total += array.nbytes
+            return array
+
+        def matrix(role: str) -> dict[str, Any]:
+            entry = table.get(role)
+            if not isinstance(entry, dict):
+                raise BundleError(f"{where}: tensors.{role} is missing")
+            fmt = entry.get("format", "f32")
+            out = {"format": fmt, "rows": entry.get("rows"), "cols": entry.get("cols")}
+            out["data"] = view(entry, role)
+            if fmt != "f32":
+                out["scales"] = view(entry.get("scales"), role + ".scales")
+            return out
+
+        def vector(role: str) -> np.ndarray:
+            if role not in table:
+                raise BundleError(f"{where}: tensors.{role} is missing")
+            return view(table[role], role)
+
+        layers = []
+        for i in range(c.num_hidden_layers):
+            p = f"layers.{i}."
+            layer: dict[str, Any] = {n: matrix(p + n) for n in _LAYER_MATRICES}
+            layer.update({n: vector(p + n) for n in _LAYER_VECTORS if p + n in table})
+            layers.append(layer)
+        cos, sin = rope_tables(c, max_context)
+        tensors = {
+            "embedding": matrix("embedding"),
+            "layers": layers,
+            "final_norm": vector("final_norm"),
+            "lm_head": matrix("lm_head"),
+            "rope_cos": cos,
+            "rope_sin": sin,
+        }
+        return EngineWeights(tensors=tensors, nbytes=total)
+
+
+class _MappedFiles:
+    """Read-only mappings of bundle files, made on first use; the numpy views keep
+    their mapping alive for as long as anything (the engine) holds them."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.maps: dict[str, mmap.mmap] = {}
+
+    def view(self, entry: Any, where: str) -> np.ndarray:
+        if not isinstance(entry, dict):
+            raise BundleError(f"{where}: expected an object with file, offset, shape, dtype")
+        try:
+            name, offset = entry["file"], entry["offset"]
+            shape, dtype = tuple(entry["shape"]), _DTYPES[entry["dtype"]]
+        except (KeyError, TypeError) as e:
+            raise BundleError(f"{where}: field {e} is missing or invalid") from e
+        if name not in self.maps:
+            with (self.folder / name).open("rb") as f:
+                self.maps[name] = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        data = self.maps[name]
+        count = int(np.prod(shape, dtype=np.int64))
+        nbytes = count * np.dtype(dtype).itemsize
+        if not isinstance(offset, int) or offset < 0 or offset + nbytes > len(data):
+            raise BundleError(f"{where}: bytes [{offset}, +{nbytes}) lie outside {name}")
+        if offset % ALIGNMENT:
+            raise BundleError(f"{where}: offset {offset} is not {ALIGNMENT}-byte aligned")
+        return np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(shape)
+
+
+def _verify_files(folder: Path, files: dict[str, Any], where: Path) -> None:
+    for name, entry in files.items():
+        if PurePosixPath(name).is_absolute() or ".." in PurePosixPath(name).parts:
+            raise BundleError(f"{where}: files entry {name!r} points outside the bundle")
+        path = folder / name
+        if not path.is_file():
+            raise ChecksumError(f"{path}: missing (listed in {where})")
+        size = path.stat().st_size
+        if size != entry.get("bytes"):
+            raise ChecksumError(
+                f"{path}: {size} bytes, but {where} says {entry.get('bytes')}: "
+                "the file was changed or truncated"
+            )
+        if file_sha256(path) != entry.get("sha256"):
+            raise ChecksumError(f"{path}: sha256 differs from {where}: the file was changed")
+    for required in (ONNX_FILE, DATA_FILE):
+        if required not in files:
+            raise BundleError(f"{where}: files lists no {required}")
+
+
+def _verify_signature(
+    manifest: dict[str, Any], trusted_keys: list[bytes | str | os.PathLike[str]], where: Path
+) -> None:
+    signature = manifest.get("signature")
+    if not isinstance(signature, dict):
+        raise SignatureError(f"{where}: the bundle is not signed, and trusted_keys were given")
+    if signature.get("algorithm") != "ed25519":
+        raise SignatureError(f"{where}: signature algorithm {signature.get('algorithm')!r}")
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        value = bytes.fromhex(signature["value"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise SignatureError(f"{where}: field 'signature.value' is not hex") from e
+    message = signing_bytes(manifest)
+    for key in trusted_keys:
+        try:
+            Ed25519PublicKey.from_public_bytes(public_key_bytes(key)).verify(value, message)
+            return
+        except InvalidSignature:
+            continue
+    raise SignatureError(f"{where}: not signed by any of the {len(trusted_keys)} trusted key(s)")

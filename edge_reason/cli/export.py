@@ -1,0 +1,109 @@
+"""`edge-reason export` (a model folder -> a quantized bundle) and `edge-reason keygen`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import EdgeReasonError
+
+
+@contextmanager
+def _progress_bar(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    # stderr: with --json, stdout carries the summary document only
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+def _tflite_hook(hf_dir: Path) -> Callable[[Path], dict[str, Any] | None]:
+    try:
+        from ..export.tflite_export import add_tflite
+    except ImportError as e:
+        raise click.ClickException(
+            f"--tflite needs the TFLite exporter and its packages ({e}); "
+            "install them with: pip install 'edge-reason[tflite]'"
+        ) from e
+    from ..engine import DEFAULT_MAX_CONTEXT
+    from ..model_config import ModelConfig
+
+    # the same default context as Engine.load, so the TFLite KV cache fits it
+    context = min(ModelConfig.from_folder(hf_dir).max_position_embeddings, DEFAULT_MAX_CONTEXT)
+    return lambda bundle_dir: add_tflite(bundle_dir, hf_dir, max_context=context)
+
+
+@click.command("export")
+@click.argument("hf_dir", type=click.Path(path_type=Path))
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@click.option("--quant", type=click.Choice(["int8", "int4"]), required=True)
+@click.option(
+    "--method",
+    type=click.Choice(["rtn", "gptq"]),
+    default="rtn",
+    show_default=True,
+    help="rtn: round to nearest; gptq: calibration-aware (uses --calibration).",
+)
+@click.option("--block-size", type=int, default=32, show_default=True)
+@click.option(
+    "--calibration",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Reasoning traces, one per line: GPTQ calibrates on them; a held-out tenth "
+    "measures the quality report.",
+)
+@click.option("--tflite", is_flag=True, help="Also write model.tflite (LiteRT).")
+@click.option("--sign", "sign_key", type=click.Path(path_type=Path), help="Ed25519 key (PEM).")
+@click.option("--teacher", help="Distillation teacher to record in the provenance.")
+@click.option("--force", is_flag=True, help="Replace an earlier bundle in OUT_DIR.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+def export(
+    hf_dir: Path,
+    out_dir: Path,
+    quant: str,
+    method: str,
+    block_size: int,
+    calibration: Path,
+    tflite: bool,
+    sign_key: Path | None,
+    teacher: str | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Quantize the Hugging Face model in HF_DIR and write a bundle to OUT_DIR."""
+    from ..export.pipeline import ExportRequest, export_bundle
+
+    request = ExportRequest(
+        hf_dir, out_dir, quant, method, calibration, block_size, force, sign_key, teacher
+    )
+    try:
+        extra = _tflite_hook(hf_dir) if tflite else None
+        manifest = export_bundle(request, progress=_progress_bar, extra_files=extra)
+    except (EdgeReasonError, ValueError) as e:
+        raise click.ClickException(str(e)) from e
+    if as_json:
+        click.echo(json.dumps(manifest))
+        return
+    click.echo(f"wrote {out_dir} ({quant}, {method})")
+    for name, q in manifest["quality"]["variants"].items():
+        click.echo(
+            f"  {name:<16} KL {q['mean_kl']:.5f}  top-1 {q['top1_agreement']:.2%}  "
+            f"perplexity {q['perplexity']:.3f} (f32 {q['perplexity_f32']:.3f})"
+        )
+
+
+@click.command("keygen")
+@click.argument("key", type=click.Path(path_type=Path))
+def keygen(key: Path) -> None:
+    """Write a new Ed25519 signing key to KEY and its public key to KEY.pub."""
+    from ..export.signing import generate_key
+
+    try:
+        public = generate_key(key)
+    except EdgeReasonError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"private key: {key} (keep it secret)\npublic key:  {public}")
