@@ -4,3 +4,7 @@ Each backend runs in a worker process of its own (so cold start and peak RSS
 are its own), and the runner interleaves their repeats (A B A B ...) so that
 drift of a shared machine falls on all of them alike.
 """
+
+# What `edge-reason bench` can measure: the native engine and the baselines.
+BACKENDS = ("native", "onnxruntime", "tflite", "llama.cpp", "torch")
+QUANTS = ("f32", "int8", "int4")

@@ -42,4 +42,12 @@ def open_backend(
 ) -> BenchBackend:
     if name in ("native", "onnxruntime", "tflite"):
         return EngineBackend(name, path, quant, threads, max_context)
+    if name == "llama.cpp":  # path: a GGUF file already in the quantization asked for
+        from .llamacpp_backend import LlamaCppBackend
+
+        return LlamaCppBackend(path, threads, max_context)
+    if name == "torch":
+        from .torch_backend import TorchBackend
+
+        return TorchBackend(path, quant, threads)
     raise ValueError(f"unknown backend {name!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -10,8 +11,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from .energy import PowerSampler, PowerSensor
 
 SCHEMA = 1
 
@@ -39,15 +42,19 @@ class Worker:
             text=True,
             cwd=os.path.dirname(os.path.abspath(case.path)) or ".",
         )
-        self.load = self.ask(
-            cmd="load",
-            backend=case.backend,
-            path=os.path.abspath(case.path),
-            quant=case.quant,
-            threads=case.threads,
-            max_context=max_context,
-            started=started,
-        )
+        try:
+            self.load = self.ask(
+                cmd="load",
+                backend=case.backend,
+                path=os.path.abspath(case.path),
+                quant=case.quant,
+                threads=case.threads,
+                max_context=max_context,
+                started=started,
+            )
+        except RuntimeError:
+            self.close()
+            raise
 
     def ask(self, **request: Any) -> dict[str, Any]:
         assert self.proc.stdin and self.proc.stdout
@@ -101,22 +108,35 @@ def run_cases(
     repeats: int = 5,
     max_context: int = 512,
     progress: Callable[[str], None] = lambda _msg: None,
+    power: PowerSensor | None = None,
 ) -> dict[str, Any]:
-    """Measure every case, interleaved, and return the schema-1 report."""
+    """Measure every case, interleaved, and return the schema-1 report.
+
+    With a `power` sensor, each result also has decode_j_per_token: the mean
+    power during its decodes over its decode rate (median over the repeats).
+    """
+    sampler = PowerSampler(power) if power is not None else None
     bandwidth = measure_bandwidth([c.threads for c in cases])
     progress("read bandwidth measured")
     workers: list[Worker] = []
+    failed: list[dict[str, Any]] = []  # cases whose backend could not load the model
     try:
         for case in cases:
-            workers.append(Worker(case, max_context))
+            try:
+                workers.append(Worker(case, max_context))
+            except RuntimeError as e:
+                failed.append({**asdict(case), "reason": str(e)})
+                progress(f"could not load {case.backend} {case.quant} x{case.threads}: {e}")
+                continue
             progress(f"loaded {case.backend} {case.quant} x{case.threads}")
         samples: dict[int, list[dict[str, float]]] = {i: [] for i in range(len(workers))}
-        for round_ in range(repeats + 1):  # round 0 warms up
-            for i, w in enumerate(workers):
-                r = w.ask(cmd="run", prompt_tokens=prompt_tokens, gen_tokens=gen_tokens)
-                if round_ > 0:
-                    samples[i].append(r)
-            progress(f"round {round_}/{repeats}")
+        with sampler or contextlib.nullcontext():
+            for round_ in range(repeats + 1):  # round 0 warms up
+                for i, w in enumerate(workers):
+                    r = w.ask(cmd="run", prompt_tokens=prompt_tokens, gen_tokens=gen_tokens)
+                    if round_ > 0:
+                        samples[i].append(r)
+                progress(f"round {round_}/{repeats}")
         stats = [w.ask(cmd="stats") for w in workers]
     finally:
         for w in workers:
@@ -129,33 +149,41 @@ def run_cases(
         median_decode = statistics.median(decode)
         bytes_per_token = stats[i]["bytes_per_token"]
         roof = bandwidth[w.case.threads]
-        results.append(
-            {
-                "backend": w.case.backend,
-                "quant": w.case.quant,
-                "threads": w.case.threads,
-                "prefill_tps": statistics.median(prefill),
-                "decode_tps": median_decode,
-                "decode_tps_min": min(decode),
-                "decode_tps_max": max(decode),
-                "cold_start_s": w.load["cold_start_s"],
-                "load_s": w.load["load_s"],
-                "peak_rss_mb": stats[i]["peak_rss_mb"],
-                "bytes_per_token": bytes_per_token,
-                "roofline_tps": roof / bytes_per_token if bytes_per_token else None,
-                "roofline_fraction": median_decode * bytes_per_token / roof
-                if bytes_per_token
-                else None,
-            }
-        )
+        result = {
+            "backend": w.case.backend,
+            "quant": w.case.quant,
+            "threads": w.case.threads,
+            "prefill_tps": statistics.median(prefill),
+            "decode_tps": median_decode,
+            "decode_tps_min": min(decode),
+            "decode_tps_max": max(decode),
+            "cold_start_s": w.load["cold_start_s"],
+            "load_s": w.load["load_s"],
+            "peak_rss_mb": stats[i]["peak_rss_mb"],
+            "bytes_per_token": bytes_per_token,
+            "roofline_tps": roof / bytes_per_token if bytes_per_token else None,
+            "roofline_fraction": median_decode * bytes_per_token / roof
+            if bytes_per_token
+            else None,
+        }
+        if sampler is not None:
+            watts = [sampler.mean_watts(s["ended"] - s["decode_s"], s["ended"]) for s in samples[i]]
+            joules = [
+                p / s["decode_tps"] for p, s in zip(watts, samples[i], strict=True) if p is not None
+            ]
+            result["decode_j_per_token"] = statistics.median(joules) if joules else None
+        results.append(result)
     return {
         "schema": SCHEMA,
         "machine": {
             **machine_info(),
             "read_bandwidth_gbs": {str(t): b / 1e9 for t, b in bandwidth.items()},
+            "power_sensor": power.name if power is not None else None,
+            "power_sensor_error": sampler.error if sampler is not None else None,
         },
         "settings": {"prompt_tokens": prompt_tokens, "gen_tokens": gen_tokens, "repeats": repeats},
         "results": results,
+        "failed": failed,
     }
 
 
@@ -192,6 +220,12 @@ def format_table(report: dict[str, Any], baseline: str = "native") -> str:
                 f"{r['peak_rss_mb']:.0f}",
             ]
         )
+    sensor = report["machine"].get("power_sensor")
+    if sensor:
+        header.append("J/token")
+        for row, r in zip(lines, rows, strict=True):
+            joules = r.get("decode_j_per_token")
+            row.append(f"{joules:.3f}" if joules is not None else "-")
     widths = [max(len(h), *(len(row[i]) for row in lines)) for i, h in enumerate(header)]
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     out.append("  ".join("-" * w for w in widths))
@@ -200,4 +234,7 @@ def format_table(report: dict[str, Any], baseline: str = "native") -> str:
         f"{t} thr {g:.1f} GB/s" for t, g in report["machine"]["read_bandwidth_gbs"].items()
     )
     out.append(f"read bandwidth: {bw}")
+    out.append(f"energy: {sensor}" if sensor else "energy: no power sensors found")
+    if report["machine"].get("power_sensor_error"):
+        out.append(f"energy: sampling stopped early ({report['machine']['power_sensor_error']})")
     return "\n".join(out)

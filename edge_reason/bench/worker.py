@@ -4,7 +4,9 @@ Commands (one JSON object per line, one reply line each):
   {"cmd": "load", "backend", "path", "quant", "threads", "max_context", "started"}
       -> {"load_s", "cold_start_s", "first_token_s"}; `started` is the parent's
       time.time() at spawn, so cold start spans process start to first token
-  {"cmd": "run", "prompt_tokens", "gen_tokens"} -> {"prefill_tps", "decode_tps"}
+  {"cmd": "run", "prompt_tokens", "gen_tokens"} -> {"prefill_tps", "decode_tps",
+      "decode_s", "ended"}; `ended` is time.time() when decoding finished, so the
+      parent can line the decode up with its power samples
   {"cmd": "stats"} -> {"peak_rss_mb", "bytes_per_token"}
 Errors come back as {"error": "..."} and end the worker.
 """
@@ -28,8 +30,10 @@ def peak_rss_mb() -> float:
 
 
 def prompt_ids(n: int, vocab: int) -> list[int]:
-    # Deterministic ids away from the special tokens at either end.
-    return [1000 + (i * 7919) % (vocab - 2000) for i in range(n)]
+    # Deterministic ids away from the special tokens at either end (a quarter
+    # of the vocabulary's margin on the small ones tests use).
+    margin = min(1000, vocab // 4)
+    return [margin + (i * 7919) % (vocab - 2 * margin) for i in range(n)]
 
 
 def serve() -> None:
@@ -60,6 +64,8 @@ def serve() -> None:
                 reply = {
                     "prefill_tps": len(ids) / prefill_s,
                     "decode_tps": generated / decode_s,
+                    "decode_s": decode_s,
+                    "ended": time.time(),
                 }
             elif request["cmd"] == "stats":
                 reply = {"peak_rss_mb": peak_rss_mb(), "bytes_per_token": runner.bytes_per_token}

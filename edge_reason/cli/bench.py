@@ -1,0 +1,158 @@
+"""`edge-reason bench`: token rates of the native engine and the runtimes people use today."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from ..bench import BACKENDS, QUANTS
+
+
+def _names(choices: tuple[str, ...]) -> Callable[[click.Context, click.Parameter, str], list[str]]:
+    """A click callback parsing a comma-separated list of `choices`."""
+
+    def parse(_ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
+        names = [v.strip() for v in value.split(",") if v.strip()]
+        unknown = [n for n in names if n not in choices]
+        if unknown or not names:
+            raise click.BadParameter(
+                f"{value!r}: expected a comma-separated list of {', '.join(choices)}",
+                param=param,
+            )
+        return list(dict.fromkeys(names))
+
+    return parse
+
+
+def _thread_counts(_ctx: click.Context, param: click.Parameter, value: str | None) -> list[int]:
+    if value is None:
+        from ..system import physical_cores
+
+        return [physical_cores()]
+    try:
+        counts = [int(v) for v in value.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise click.BadParameter(f"{value!r}: expected positive integers like 1,2,4", param=param)
+    return sorted(set(counts))
+
+
+@click.command()
+@click.argument(
+    "model", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "--shape",
+    help="Instead of MODEL, a random-weight model of this architecture built locally: "
+    "smollm2-135m or qwen2.5-0.5b.",
+)
+@click.option(
+    "--backends",
+    default=",".join(BACKENDS),
+    show_default=True,
+    callback=_names(BACKENDS),
+    help="Backends to measure; those not installed are listed as skipped.",
+)
+@click.option("--quant", default="int4,int8", show_default=True, callback=_names(QUANTS))
+@click.option(
+    "--threads", default=None, callback=_thread_counts, help="e.g. 1,2,4 (default: physical cores)"
+)
+@click.option("--prompt-tokens", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--gen-tokens", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option(
+    "--json",
+    "json_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report (schema 1) here; '-' prints it as the only thing on stdout.",
+)
+@click.option(
+    "--plot",
+    "plot_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Draw tokens/s per backend with the roofline into this PNG (needs matplotlib).",
+)
+def bench(
+    model: Path | None,
+    shape: str | None,
+    backends: list[str],
+    quant: list[str],
+    threads: list[int],
+    prompt_tokens: int,
+    gen_tokens: int,
+    repeats: int,
+    json_file: Path | None,
+    plot_file: Path | None,
+) -> None:
+    """Measure prefill and decode speed, cold start and memory of MODEL (a bundle or a
+    Hugging Face folder) on every backend, interleaved, against the bandwidth roofline."""
+    from ..bench.energy import find_power_sensor
+    from ..bench.prepare import Preparer, cache_root, content_hash, resolve_source
+    from ..bench.runner import format_table, run_cases
+    from ..errors import EdgeReasonError
+    from ..shapes import SHAPES
+
+    if shape is not None and shape not in SHAPES:
+        raise click.BadParameter(
+            f"{shape!r}: known shapes are {', '.join(sorted(SHAPES))}", param_hint="--shape"
+        )
+    if plot_file is not None:
+        try:
+            import matplotlib  # noqa: F401 - checked before the long run, used by plot_report
+        except ImportError as e:
+            raise click.ClickException(
+                f"--plot needs matplotlib ({e}); install it with: pip install 'edge-reason[bench]'"
+            ) from e
+
+    def progress(message: str) -> None:
+        click.echo(message, err=True)
+
+    max_context = max(512, prompt_tokens + gen_tokens + 1)
+    try:
+        source = resolve_source(model, shape, progress)
+        work = cache_root() / "bench" / content_hash(source.path)
+        preparer = Preparer(source, work, max_context, progress)
+        cases, skipped = preparer.plan(backends, quant, threads)
+        if not cases:
+            reasons = "; ".join(f"{s.backend} {s.quant}: {s.reason}" for s in skipped)
+            raise click.ClickException(f"nothing to measure ({reasons})")
+        report = run_cases(
+            cases,
+            prompt_tokens=prompt_tokens,
+            gen_tokens=gen_tokens,
+            repeats=repeats,
+            max_context=max_context,
+            progress=progress,
+            power=find_power_sensor(),
+        )
+    except (EdgeReasonError, ValueError, RuntimeError) as e:
+        raise click.ClickException(str(e)) from e
+    if not report["results"]:
+        reasons = "; ".join(f"{f['backend']} {f['quant']}: {f['reason']}" for f in report["failed"])
+        raise click.ClickException(f"no backend could load the model ({reasons})")
+    report["model"] = str(source.path)
+    report["skipped"] = [asdict(s) for s in skipped]
+
+    to_stdout = json_file == Path("-")
+    lines = [format_table(report)]
+    lines += [f"skipped {s.backend} {s.quant}: {s.reason}" for s in skipped]
+    lines += [
+        f"failed {f['backend']} {f['quant']} x{f['threads']}: {f['reason']}"
+        for f in report["failed"]
+    ]
+    click.echo("\n".join(lines), err=to_stdout)
+    if to_stdout:
+        click.echo(json.dumps(report, indent=2))
+    elif json_file is not None:
+        json_file.write_text(json.dumps(report, indent=2) + "\n")
+        progress(f"wrote {json_file}")
+    if plot_file is not None:
+        from ..bench.plot import plot_report
+
+        plot_report(report, plot_file)
+        progress(f"wrote {plot_file}")

@@ -1,0 +1,293 @@
+"""A Hugging Face Llama or Qwen2 folder as one GGUF file, for llama.cpp as a benchmark baseline.
+
+Written from the GGUF format as the `gguf` package exposes it (GGUFWriter, its
+tensor-name table and its numpy block quantizers), not from llama.cpp's own
+converter. What llama.cpp needs beyond the plain tensors:
+
+- names `token_embd`, `blk.N.attn_q`, ... and the architecture's metadata keys;
+- for the "llama" architecture, q and k rows reordered per head: llama.cpp
+  rotates adjacent pairs (x[2i], x[2i+1]) where Hugging Face rotates
+  (x[i], x[i + head_dim/2]); Qwen2 runs the rotate-half form in llama.cpp too;
+- a tied output head is simply absent: llama.cpp then reads token_embd;
+- Llama-3 frequency scaling as a `rope_freqs` tensor of per-pair divisors;
+- a "gpt2" (byte-level BPE) vocabulary: tokens, token types, merges, eos.
+
+Every matrix is stored in the file's type (the tied embedding/head included, so
+a Q4_0 file reads its output head as Q4_0 like our int4 engine does; llama.cpp's
+own quantize tool would keep that tensor at Q6_K). A matrix whose rows do not
+split into 32-value blocks falls back to F16 and is listed in the summary.
+Norm weights and biases stay F32.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelFormatError
+from ..model_config import ModelConfig
+from ..rope import inverse_frequencies
+from ..safetensors_io import SafetensorsFolder
+
+# Hugging Face architecture -> llama.cpp architecture
+ARCHITECTURES = {"LlamaForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2"}
+QUANTS = ("f32", "f16", "q8_0", "q4_0")
+
+# A GGUF "gpt2" vocabulary must carry a merges array and the gguf writer refuses
+# an empty one. Without merges every BPE symbol stays one character, so a merge
+# of two multi-character strings can never fire: it stands in for "no merges".
+INERT_MERGE = "<no-merge> <no-merge>"
+
+
+@dataclass(frozen=True)
+class GgufSummary:
+    """What write_gguf wrote: each tensor's GGML type, and the matrices kept at F16."""
+
+    path: Path
+    tensor_types: dict[str, str]
+    f16_fallbacks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GgufVocabulary:
+    tokens: list[str]
+    token_types: list[int]
+    merges: list[str]
+    pre_tokenizer: str  # llama.cpp's name for the pre-tokenization rule
+
+
+def write_gguf(
+    hf_dir: str | os.PathLike[str], out_path: str | os.PathLike[str], quant: str = "q4_0"
+) -> GgufSummary:
+    """Convert the model folder `hf_dir` to the GGUF file `out_path` with matrices in `quant`.
+
+    quant: "f32", "f16", "q8_0" or "q4_0". The file appears only when complete.
+    """
+    import gguf
+
+    if quant not in QUANTS:
+        raise ValueError(f"quant must be one of {QUANTS}, got {quant!r}")
+    folder = Path(hf_dir)
+    config = ModelConfig.from_folder(folder)
+    arch = _llama_cpp_architecture(config, folder)
+    vocab = read_vocabulary(folder / "tokenizer.json", config.vocab_size)
+    matrix_type = {
+        "f32": gguf.GGMLQuantizationType.F32,
+        "f16": gguf.GGMLQuantizationType.F16,
+        "q8_0": gguf.GGMLQuantizationType.Q8_0,
+        "q4_0": gguf.GGMLQuantizationType.Q4_0,
+    }[quant]
+    file_type = {
+        "f32": gguf.LlamaFileType.ALL_F32,
+        "f16": gguf.LlamaFileType.MOSTLY_F16,
+        "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
+        "q4_0": gguf.LlamaFileType.MOSTLY_Q4_0,
+    }[quant]
+
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    writer = gguf.GGUFWriter(partial, arch)
+    _add_hyperparameters(writer, config, folder.name, file_type)
+    _add_vocabulary(writer, vocab, config)
+
+    types: dict[str, str] = {}
+    fallbacks: list[str] = []
+
+    def add(name: str, values: np.ndarray) -> None:
+        qtype = gguf.GGMLQuantizationType.F32
+        if values.ndim == 2:
+            qtype = matrix_type
+            block = gguf.GGML_QUANT_SIZES[qtype][0]
+            if values.shape[1] % block:
+                qtype = gguf.GGMLQuantizationType.F16
+                fallbacks.append(name)
+        data = gguf.quantize(values, qtype)
+        writer.add_tensor(name, data, raw_dtype=qtype if data.dtype == np.uint8 else None)
+        types[name] = qtype.name
+
+    try:
+        for name, values in _gguf_tensors(config, SafetensorsFolder(folder), arch):
+            add(name, values)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+    except BaseException:
+        writer.close()
+        partial.unlink(missing_ok=True)
+        raise
+    writer.close()
+    partial.replace(out)
+    return GgufSummary(out, types, tuple(fallbacks))
+
+
+def _llama_cpp_architecture(config: ModelConfig, folder: Path) -> str:
+    arch = ARCHITECTURES.get(config.architecture)
+    unsupported = [
+        what
+        for what, present in (
+            (f"architecture {config.architecture}", arch is None),
+            ("per-head q/k norms", config.qk_norm),
+            ("a sliding attention window", config.sliding_window > 0),
+            ("rope_scaling on Qwen2", arch == "qwen2" and config.rope_scaling is not None),
+        )
+        if present
+    ]
+    if unsupported:
+        raise ModelFormatError(
+            f"{folder}: the GGUF converter does not handle {', '.join(unsupported)} "
+            f"(it converts {', '.join(sorted(ARCHITECTURES))})"
+        )
+    return arch
+
+
+def _add_hyperparameters(writer: Any, config: ModelConfig, name: str, file_type: int) -> None:
+    import gguf
+
+    c = config
+    writer.add_name(name)
+    writer.add_context_length(c.max_position_embeddings)
+    writer.add_embedding_length(c.hidden_size)
+    writer.add_block_count(c.num_hidden_layers)
+    writer.add_feed_forward_length(c.intermediate_size)
+    writer.add_head_count(c.num_attention_heads)
+    writer.add_head_count_kv(c.num_key_value_heads)
+    writer.add_key_length(c.head_dim)
+    writer.add_value_length(c.head_dim)
+    writer.add_rope_dimension_count(c.head_dim)
+    writer.add_rope_freq_base(c.rope_theta)
+    writer.add_layer_norm_rms_eps(c.rms_norm_eps)
+    writer.add_vocab_size(c.vocab_size)
+    writer.add_file_type(file_type)
+    writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+
+
+def _add_vocabulary(writer: Any, vocab: GgufVocabulary, config: ModelConfig) -> None:
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre(vocab.pre_tokenizer)
+    writer.add_token_list(vocab.tokens)
+    writer.add_token_types(vocab.token_types)
+    writer.add_token_merges(vocab.merges or [INERT_MERGE])
+    if config.eos_token_ids:
+        writer.add_eos_token_id(config.eos_token_ids[0])
+    if config.bos_token_id is not None:
+        writer.add_bos_token_id(config.bos_token_id)
+    # The models we convert add no BOS to a prompt (neither SmolLM2 nor Qwen2.5 does).
+    writer.add_add_bos_token(False)
+
+
+def read_vocabulary(path: Path, vocab_size: int) -> GgufVocabulary:
+    """The byte-level BPE vocabulary of a tokenizer.json, padded to the model's `vocab_size`."""
+    import gguf
+
+    if not path.is_file():
+        raise ModelFormatError(f"{path}: missing (the GGUF file needs the model's vocabulary)")
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelFormatError(f"{path}: not valid JSON ({e})") from e
+    model = spec.get("model") or {}
+    if model.get("type") != "BPE" or not isinstance(model.get("vocab"), dict):
+        raise ModelFormatError(f"{path}: model.type must be 'BPE' with a vocab object")
+    by_id: dict[int, tuple[str, int]] = {
+        i: (token, gguf.TokenType.NORMAL) for token, i in model["vocab"].items()
+    }
+    for added in spec.get("added_tokens") or []:
+        kind = gguf.TokenType.CONTROL if added.get("special") else gguf.TokenType.USER_DEFINED
+        by_id[added["id"]] = (added["content"], kind)
+    too_large = sorted(i for i in by_id if not 0 <= i < vocab_size)
+    if too_large:
+        raise ModelFormatError(
+            f"{path}: token id {too_large[0]} is outside the model's vocab_size {vocab_size}"
+        )
+    tokens, types = [], []
+    for i in range(vocab_size):
+        # ids the tokenizer never produces (embedding rows kept for alignment)
+        token, kind = by_id.get(i, (f"[PAD{i}]", gguf.TokenType.UNUSED))
+        tokens.append(token)
+        types.append(int(kind))
+    merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges") or []]
+    return GgufVocabulary(tokens, types, merges, _pre_tokenizer(spec.get("pre_tokenizer"), path))
+
+
+def _pre_tokenizer(spec: Any, path: Path) -> str:
+    """llama.cpp's name for a tokenizer.json pre-tokenizer (the ones our models use)."""
+
+    def byte_level(step: Any, use_regex: bool) -> bool:
+        return (
+            isinstance(step, dict)
+            and step.get("type") == "ByteLevel"
+            and not step.get("add_prefix_space", False)
+            and step.get("use_regex", True) == use_regex
+        )
+
+    if byte_level(spec, use_regex=True):
+        return "gpt-2"  # GPT-2's split regex, then bytes to symbols
+    steps = spec.get("pretokenizers") if isinstance(spec, dict) else None
+    if (
+        isinstance(steps, list)
+        and len(steps) == 2
+        and steps[0].get("type") == "Digits"
+        and steps[0].get("individual_digits")
+        and byte_level(steps[1], use_regex=True)
+    ):
+        return "smollm"  # digits one by one, then GPT-2's rule
+    raise ModelFormatError(
+        f"{path}: pre_tokenizer {json.dumps(spec)[:200]} has no llama.cpp equivalent known to "
+        "this converter (known: ByteLevel with GPT-2's regex; Digits + ByteLevel as in SmolLM2)"
+    )
+
+
+def _gguf_tensors(config: ModelConfig, st: SafetensorsFolder, arch: str) -> Any:
+    """(GGUF name, float32 values) for every tensor, in file order."""
+    import gguf
+
+    names = gguf.TENSOR_NAMES
+    T = gguf.MODEL_TENSOR
+    c = config
+    D, F, V, hd = c.hidden_size, c.intermediate_size, c.vocab_size, c.head_dim
+    q_dim, kv_dim = c.num_attention_heads * hd, c.num_key_value_heads * hd
+
+    def pairs_adjacent(values: np.ndarray, heads: int) -> np.ndarray:
+        if arch != "llama":
+            return values
+        per_head = values.reshape(heads, 2, hd // 2, *values.shape[1:])
+        return np.ascontiguousarray(per_head.swapaxes(1, 2)).reshape(values.shape)
+
+    yield names[T.TOKEN_EMBD] + ".weight", st.float32("model.embed_tokens.weight", (V, D))
+    if not c.tie_word_embeddings:
+        yield names[T.OUTPUT] + ".weight", st.float32("lm_head.weight", (V, D))
+    yield names[T.OUTPUT_NORM] + ".weight", st.float32("model.norm.weight", (D,))
+    if c.rope_scaling is not None:
+        unscaled = inverse_frequencies(dataclasses.replace(c, rope_scaling=None))
+        yield names[T.ROPE_FREQS] + ".weight", unscaled / inverse_frequencies(c)
+    for i in range(c.num_hidden_layers):
+        p = f"model.layers.{i}."
+
+        def gguf_name(t: Any, suffix: str = "weight", i: int = i) -> str:
+            return names[t].format(bid=i) + "." + suffix
+
+        yield gguf_name(T.ATTN_NORM), st.float32(p + "input_layernorm.weight", (D,))
+        for t, hf, rows, heads in (
+            (T.ATTN_Q, "q_proj", q_dim, c.num_attention_heads),
+            (T.ATTN_K, "k_proj", kv_dim, c.num_key_value_heads),
+            (T.ATTN_V, "v_proj", kv_dim, 0),
+        ):
+            w = st.float32(p + f"self_attn.{hf}.weight", (rows, D))
+            yield gguf_name(t), pairs_adjacent(w, heads) if heads else w
+            if c.qkv_bias:
+                b = st.float32(p + f"self_attn.{hf}.bias", (rows,))
+                yield gguf_name(t, "bias"), pairs_adjacent(b, heads) if heads else b
+        yield gguf_name(T.ATTN_OUT), st.float32(p + "self_attn.o_proj.weight", (D, q_dim))
+        if c.o_bias:
+            yield gguf_name(T.ATTN_OUT, "bias"), st.float32(p + "self_attn.o_proj.bias", (D,))
+        yield gguf_name(T.FFN_NORM), st.float32(p + "post_attention_layernorm.weight", (D,))
+        yield gguf_name(T.FFN_GATE), st.float32(p + "mlp.gate_proj.weight", (F, D))
+        yield gguf_name(T.FFN_UP), st.float32(p + "mlp.up_proj.weight", (F, D))
+        yield gguf_name(T.FFN_DOWN), st.float32(p + "mlp.down_proj.weight", (D, F))

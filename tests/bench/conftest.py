@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers.hf_models import build_model
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Random-weight Llama (untied head, Llama-3 RoPE scaling) and Qwen2 (q/k/v biases,
+    tied head) folders: the two architectures the GGUF converter handles."""
+    root = tmp_path_factory.mktemp("bench_models")
+    return {
+        name: build_model(root / name, name, seed=i) for i, name in enumerate(("llama", "qwen2"))
+    }
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's derived files (GGUF, bundles) in its own cache, never the user's."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("EDGE_REASON_CACHE", str(cache))
+    return cache

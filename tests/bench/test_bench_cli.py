@@ -1,0 +1,192 @@
+"""`edge-reason bench` on a tiny model: the schema-1 report, the plot, skipped backends,
+bad input; and the pieces it is made of (torch baseline, plot, table)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edge_reason.bench import prepare
+from edge_reason.bench.runner import format_table
+from edge_reason.cli import main
+
+RESULT_FIELDS = {
+    "backend",
+    "quant",
+    "threads",
+    "prefill_tps",
+    "decode_tps",
+    "decode_tps_min",
+    "decode_tps_max",
+    "cold_start_s",
+    "peak_rss_mb",
+    "roofline_fraction",
+}
+QUICK = ["--threads", "1", "--repeats", "1", "--prompt-tokens", "16", "--gen-tokens", "4"]
+HAS_LLAMA_CPP = all(importlib.util.find_spec(m) for m in ("llama_cpp", "gguf"))
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+
+
+def report(rows: list[dict], sensor: str | None = None) -> dict:
+    return {
+        "schema": 1,
+        "machine": {"cpu": "test CPU", "read_bandwidth_gbs": {"1": 20.0}, "power_sensor": sensor},
+        "settings": {"prompt_tokens": 16, "gen_tokens": 4, "repeats": 1},
+        "results": rows,
+    }
+
+
+def row(backend: str, quant: str, decode: float, **extra: float) -> dict:
+    return {
+        "backend": backend,
+        "quant": quant,
+        "threads": 1,
+        "prefill_tps": 10 * decode,
+        "decode_tps": decode,
+        "decode_tps_min": decode - 1,
+        "decode_tps_max": decode + 1,
+        "cold_start_s": 0.5,
+        "load_s": 0.4,
+        "peak_rss_mb": 100.0,
+        "roofline_fraction": 0.5,
+        "roofline_tps": 2 * decode,
+        **extra,
+    }
+
+
+@pytest.mark.skipif(not HAS_MATPLOTLIB, reason="--plot needs matplotlib (the [bench] extra)")
+def test_bench_writes_a_schema_1_report_and_a_plot_and_lists_what_it_skipped(
+    tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # onnxruntime stands for a runtime that is not installed
+    monkeypatch.setitem(
+        prepare.RUNTIMES, "onnxruntime", ([("no_such_runtime_module",)], "pip install it")
+    )
+    out_json, out_png = tmp_path / "bench.json", tmp_path / "bench.png"
+    args = ["bench", str(tiny_models["qwen2"]), "--backends", "native,llama.cpp,torch,onnxruntime"]
+    args += ["--quant", "int4", *QUICK, "--json", str(out_json), "--plot", str(out_png)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+
+    data = json.loads(out_json.read_text())
+    assert data["schema"] == 1 and data["machine"]["read_bandwidth_gbs"]["1"] > 0
+    measured = {r["backend"] for r in data["results"]}
+    assert measured == ({"native", "llama.cpp"} if HAS_LLAMA_CPP else {"native"})
+    for r in data["results"]:
+        assert RESULT_FIELDS <= r.keys()
+        assert r["quant"] == "int4" and r["threads"] == 1
+        assert 0 < r["decode_tps_min"] <= r["decode_tps"] <= r["decode_tps_max"]
+        assert r["prefill_tps"] > 0 and r["cold_start_s"] > 0 and r["peak_rss_mb"] > 0
+        assert 0 < r["roofline_fraction"]
+    skipped = {(s["backend"], s["quant"]): s["reason"] for s in data["skipped"]}
+    assert "no int4" in skipped["torch", "int4"]
+    assert "needs no_such_runtime_module, not installed here" in skipped["onnxruntime", "int4"]
+    assert ("llama.cpp", "int4") in skipped or HAS_LLAMA_CPP
+    assert data["failed"] == []
+
+    assert "energy: no power sensors found" in result.stdout
+    assert "skipped torch int4: torch eager has f32 and dynamic int8" in result.stdout
+    assert "loaded native int4 x1" in result.stderr  # progress goes to stderr
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_json_dash_prints_only_the_report_on_stdout(tiny_models: dict[str, Path]) -> None:
+    args = ["bench", str(tiny_models["llama"]), "--backends", "native", "--quant", "int8"]
+    result = CliRunner().invoke(main, [*args, *QUICK, "--json", "-"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [(r["backend"], r["quant"]) for r in data["results"]] == [("native", "int8")]
+    assert data["model"] == str(tiny_models["llama"]) and data["skipped"] == []
+    assert "decode t/s" in result.stderr  # the table moved to stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--backends", "native,mlc"], "expected a comma-separated list of native"),
+        (["--quant", "int3"], "expected a comma-separated list of f32, int8, int4"),
+        (["--threads", "0,2"], "expected positive integers"),
+        (["--shape", "gpt-5"], "known shapes are qwen2.5-0.5b, smollm2-135m"),
+    ],
+)
+def test_bad_options_are_refused_by_name(
+    tiny_models: dict[str, Path], args: list[str], message: str
+) -> None:
+    model = [] if "--shape" in args else [str(tiny_models["qwen2"])]
+    result = CliRunner().invoke(main, ["bench", *model, *args])
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_model_and_shape_together_or_neither_is_an_error(tiny_models: dict[str, Path]) -> None:
+    runner = CliRunner()
+    both = runner.invoke(main, ["bench", str(tiny_models["qwen2"]), "--shape", "smollm2-135m"])
+    neither = runner.invoke(main, ["bench"])
+    for result in (both, neither):
+        assert result.exit_code == 1
+        assert "name a model folder (BUNDLE or HF_DIR) or a --shape, not both" in result.output
+
+
+def test_nothing_to_measure_says_why(tiny_models: dict[str, Path]) -> None:
+    args = ["bench", str(tiny_models["qwen2"]), "--backends", "tflite", "--quant", "int4"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert "nothing to measure (tflite int4: the TFLite export stores int8" in result.output
+
+
+def test_plot_without_matplotlib_fails_before_measuring(
+    tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if not installed
+    args = ["bench", str(tiny_models["qwen2"]), "--plot", str(tmp_path / "p.png")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert "pip install 'edge-reason[bench]'" in result.output
+    assert "read bandwidth measured" not in result.output
+
+
+@pytest.mark.skipif(not HAS_MATPLOTLIB, reason="plots need matplotlib (the [bench] extra)")
+def test_plot_draws_every_backend_and_refuses_an_empty_report(tmp_path: Path) -> None:
+    from edge_reason.bench.plot import plot_report
+
+    rows = [row("native", "int4", 50), row("llama.cpp", "int4", 40), row("native", "int8", 30)]
+    plot_report(report(rows), tmp_path / "p.png")
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="no results"):
+        plot_report(report([]), tmp_path / "empty.png")
+
+
+def test_table_gives_ratios_to_native_and_energy_when_a_sensor_was_read() -> None:
+    rows = [
+        row("native", "int4", 50, decode_j_per_token=0.2),
+        row("llama.cpp", "int4", 40, decode_j_per_token=None),
+    ]
+    table = format_table(report(rows, sensor="INA3221 (VDD_IN)"))
+    lines = table.splitlines()
+    assert "J/token" in lines[0]
+    assert "0.80x" in lines[3] and lines[2].rstrip().endswith("0.200")
+    assert lines[3].rstrip().endswith("-")
+    assert "energy: INA3221 (VDD_IN)" in table
+
+
+@pytest.mark.skipif(
+    not all(importlib.util.find_spec(m) for m in ("torch", "transformers")),
+    reason="the torch baseline needs torch and transformers",
+)
+def test_torch_baseline_runs_f32_and_dynamic_int8(tiny_models: dict[str, Path]) -> None:
+    from edge_reason.bench.torch_backend import TorchBackend
+
+    f32 = TorchBackend(tiny_models["qwen2"], "f32", threads=1)
+    int8 = TorchBackend(tiny_models["qwen2"], "int8", threads=1)
+    for backend in (f32, int8):
+        prefill_s, decode_s, decoded = backend.run(list(range(10, 26)), 4)
+        assert prefill_s > 0 and decode_s > 0 and decoded == 4
+    # 64x(64+16+16+64) + 3x64x136 + 320x64 weights (tied head counted once)
+    assert f32.bytes_per_token == 4 * 2 * (64 * 160 + 3 * 64 * 136) + 4 * 320 * 64
+    assert int8.bytes_per_token == f32.bytes_per_token // 4
+    with pytest.raises(ValueError, match="torch eager runs quant f32 or int8, not 'int4'"):
+        TorchBackend(tiny_models["qwen2"], "int4", threads=1)
