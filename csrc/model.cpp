@@ -163,7 +163,7 @@ void Model::forward(const int32_t* tokens, int count, int pos, float* logits, in
     }
     matmul(w.w_gate, xb_.data(), count, gate_.data(), F);
     matmul(w.w_up, xb_.data(), count, up_.data(), F);
-    for (int t = 0; t < count; ++t) swiglu(&gate_[size_t(t) * F], &up_[size_t(t) * F], F);
+    for (int t = 0; t < count; ++t) kernels_.swiglu(&gate_[size_t(t) * F], &up_[size_t(t) * F], F);
     matmul(w.w_down, gate_.data(), count, xb_.data(), D);
     for (int t = 0; t < count; ++t) {
       float* x = &x_[size_t(t) * D];

@@ -11,7 +11,5 @@ void rmsnorm(float* out, const float* x, const float* weight, int n, float eps);
 void rope(float* x, const float* cos, const float* sin, int n);
 // In place: x = exp(x - max) / sum.
 void softmax(float* x, int n);
-// gate = silu(gate) * up
-void swiglu(float* gate, const float* up, int n);
 
 }  // namespace edge

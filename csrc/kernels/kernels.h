@@ -34,6 +34,10 @@ struct KernelTable {
   void (*attn_scores)(const float* q, const float* keys, int n, int head_dim, float scale,
                       float* scores);
   void (*attn_values)(const float* weights, const float* values, int n, int head_dim, float* out);
+
+  // The feed-forward activation, in place: gate[i] = silu(gate[i]) * up[i],
+  // with exp as in exp_approx.h.
+  void (*swiglu)(float* gate, const float* up, int n);
 };
 
 // The tables compiled into this binary, each defined in its own file that is

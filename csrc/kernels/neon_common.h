@@ -15,6 +15,7 @@
 
 #include <arm_neon.h>
 
+#include "exp_approx.h"
 #include "kernels.h"
 #include "tiling.h"
 
@@ -212,6 +213,29 @@ void neon_attn_values(const float* weights, const float* values, int n, int head
     for (int p = 0; p < n; ++p) s += weights[p] * values[size_t(p) * head_dim + i0];
     out[i0] = s;
   }
+}
+
+// exp_approx.h, 4 lanes at a time (the same operations in the same order).
+inline float32x4_t neon_exp4(float32x4_t x) {
+  x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(kExpMin)), vdupq_n_f32(kExpMax));
+  const float32x4_t magic = vdupq_n_f32(kRoundMagic);
+  const float32x4_t n = vsubq_f32(vaddq_f32(vmulq_n_f32(x, kLog2e), magic), magic);
+  const float32x4_t r = vsubq_f32(vsubq_f32(x, vmulq_n_f32(n, kLn2Hi)), vmulq_n_f32(n, kLn2Lo));
+  float32x4_t p = vdupq_n_f32(kExpPoly[0]);
+  for (int i = 1; i < 7; ++i) p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(kExpPoly[i]));
+  const int32x4_t bits = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+  return vmulq_f32(p, vreinterpretq_f32_s32(bits));
+}
+
+void neon_swiglu(float* gate, const float* up, int n) {
+  const float32x4_t one = vdupq_n_f32(1.0f);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const float32x4_t g = vld1q_f32(gate + i);
+    const float32x4_t e = neon_exp4(vnegq_f32(g));
+    vst1q_f32(gate + i, vmulq_f32(vdivq_f32(g, vaddq_f32(one, e)), vld1q_f32(up + i)));
+  }
+  for (; i < n; ++i) gate[i] = swiglu_one(gate[i], up[i]);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "exp_approx.h"
 #include "kernels.h"
 
 namespace edge {
@@ -93,6 +94,10 @@ void attn_values(const float* weights, const float* values, int n, int head_dim,
     for (int i = 0; i < head_dim; ++i) out[i] += weights[p] * values[size_t(p) * head_dim + i];
 }
 
+void swiglu(float* gate, const float* up, int n) {
+  for (int i = 0; i < n; ++i) gate[i] = swiglu_one(gate[i], up[i]);
+}
+
 void matmul_f32(const WeightMatrix& w, const float* x, int ldx, int rows, int n0, int n1,
                 float* out, int ldo) {
   const auto* wf = static_cast<const float*>(w.data);
@@ -102,7 +107,7 @@ void matmul_f32(const WeightMatrix& w, const float* x, int ldx, int rows, int n0
 }
 
 constexpr KernelTable kTable = {
-    "scalar", quantize_acts, matmul_q8, matmul_q4, matmul_f32, attn_scores, attn_values,
+    "scalar", quantize_acts, matmul_q8, matmul_q4, matmul_f32, attn_scores, attn_values, swiglu,
 };
 
 }  // namespace

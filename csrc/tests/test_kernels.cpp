@@ -242,6 +242,21 @@ TEST(attention_pieces_match_reference) {
       }
 }
 
+// The vector exp repeats the scalar one operation for operation, so SwiGLU is
+// expected to agree bit for bit, including clamped extremes and odd tails.
+TEST(swiglu_matches_reference_bit_for_bit) {
+  for (const KernelTable* k : simd_variants())
+    for (int n : {1, 7, 16, 37, 100, 4864}) {
+      std::vector<float> gate = random_floats(n, 8.0f), up = random_floats(n);
+      gate[0] = -200.0f;
+      if (n > 1) gate[1] = 150.0f;
+      std::vector<float> want = gate, got = gate;
+      scalar_kernels().swiglu(want.data(), up.data(), n);
+      k->swiglu(got.data(), up.data(), n);
+      CHECK_MSG(want == got, "%s swiglu differs from scalar, n=%d", k->name, n);
+    }
+}
+
 TEST(dispatch_picks_best_supported_and_honours_override) {
   const std::vector<KernelVariant> variants = kernel_variants();
   const KernelTable* best = nullptr;

@@ -16,6 +16,11 @@ _COMMANDS = {
     "rules": ["rules"],
     "deploy": ["deploy"],
     "doctor": ["doctor"],
+    "export": ["export", "keygen"],
+    "reason": ["ask", "verify", "evaluate", "index"],
+    "distill": ["distill"],
+    "bench": ["bench"],
+    "recipe": ["recipe"],
 }
 
 

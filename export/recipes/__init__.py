@@ -1,0 +1,1 @@
+"""Training recipes: data preparation, teacher, distilled student and bundle, one command each."""

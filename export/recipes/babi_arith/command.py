@@ -1,0 +1,87 @@
+"""The recipe's command line: ``run`` (every stage, or one) in a work folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from .stages import STAGES
+
+DATA_ENVIRONMENT = "EDGE_REASON_DATA"
+# in a source checkout the data sits beside the repository (CI clones it there)
+_REPOSITORY_DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+
+
+def default_data_root() -> Path:
+    """$EDGE_REASON_DATA, else ../shared/data beside the repository."""
+    return Path(os.environ.get(DATA_ENVIRONMENT) or _REPOSITORY_DATA)
+
+
+@click.group("babi-arith", context_settings={"help_option_names": ["-h", "--help"]})
+def babi_arith() -> None:
+    """The default reasoning model: bAbI 20 tasks and multi-digit addition."""
+
+
+@babi_arith.command("run")
+@click.option(
+    "--work",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for every stage's output, checkpoints and the final bundle.",
+)
+@click.option(
+    "--data",
+    "data_root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=f"The shared data folder (default: ${DATA_ENVIRONMENT}, else ../shared/data "
+    "beside the repository).",
+)
+@click.option("--smoke", is_flag=True, help="A few steps of each stage on a slice of the data.")
+@click.option("--stage", type=click.Choice(STAGES), help="Run this stage only.")
+@click.option("--resume", is_flag=True, help="Skip finished stages; continue training.")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="A recipe file in place of the built-in recipe.toml.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the stage summaries as JSON.")
+def run(
+    work: Path,
+    data_root: Path | None,
+    smoke: bool,
+    stage: str | None,
+    resume: bool,
+    config: Path | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Run the recipe (every stage in order, or --stage) in WORK."""
+    from .settings import DEFAULT_CONFIG, SettingsError, load_settings
+    from .stages import Recipe, StageError, run_recipe
+    from .training import TrainingInterrupted
+
+    root = data_root or default_data_root()
+    if not root.is_dir():
+        raise click.ClickException(
+            f"{root}: the data folder does not exist; pass --data or set ${DATA_ENVIRONMENT}"
+        )
+    try:
+        settings = load_settings(config or DEFAULT_CONFIG, smoke=smoke)
+        recipe = Recipe(work, root, settings, progress=not quiet)
+        summaries = run_recipe(recipe, stage=stage, resume=resume)
+    except TrainingInterrupted as stopped:
+        click.echo(str(stopped), err=True)
+        raise SystemExit(130) from None
+    except (SettingsError, StageError, ValueError, FileNotFoundError) as error:
+        raise click.ClickException(str(error)) from error
+    if as_json:
+        click.echo(json.dumps(summaries))
+        return
+    for name, summary in summaries.items():
+        click.echo(f"{name:<10} done in {summary['seconds']:.1f} s")

@@ -1,0 +1,167 @@
+"""The validation report: every model through the Reasoner, as a user would ask it.
+
+Each model (teacher f32, student f32, student INT4 bundle) runs on the engine with
+``Reasoner(engine, rules=[], tools=<none>)``, so every answer is the model's own: no rule
+pack or calculator can step in when the verifier rejects a chain. Scoring is the reasoning
+layer's ``evaluate_reasoner``; this module picks the questions and condenses the reports:
+per-task error and tasks passed for bAbI, accuracy by number of digits for addition
+(including one digit more than training saw), the share of bAbI answers whose cited facts
+all verify, and the median latency of one bAbI chain-of-thought answer.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from edge_reason.reasoning.datasets import Problem, read_problems
+
+from .addition import longer_additions
+from .documents import addition_problem
+from .settings import EvaluationSettings
+from .validation import PASS_ERROR
+
+STRATEGIES = ("direct", "cot", "self_consistency")
+
+
+def evaluate_models(
+    models: dict[str, Path],
+    problems_file: Path,
+    settings: EvaluationSettings,
+    *,
+    training_digits: Sequence[int],
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate each model folder on the validation questions; return the JSON report."""
+    problems = read_problems(problems_file, "jsonl")
+    babi = _first_per_task([p for p in problems if p.context], settings.questions_per_task)
+    additions = _first_per_task(
+        [p for p in problems if not p.context], settings.additions_per_length
+    )
+    longer = max(training_digits) + 1
+    count = settings.additions_per_length or max(_tasks(additions).values())
+    additions += [addition_problem(a) for a in longer_additions(longer, count, settings.seed)]
+    results = {
+        name: _evaluate_model(name, path, babi, additions, settings, progress)
+        for name, path in models.items()
+    }
+    return {
+        "validation_questions": {"babi": _tasks(babi), "addition": _tasks(additions)},
+        "training_digits": list(training_digits),
+        "pass_error": PASS_ERROR,
+        "threads": settings.threads,
+        "models": results,
+        "summary": {
+            name: {
+                strategy: {
+                    "babi_tasks_passed": r["strategies"][strategy]["babi"]["tasks_passed"],
+                    "addition_accuracy": r["strategies"][strategy]["addition"]["by_digits"],
+                }
+                for strategy in STRATEGIES
+            }
+            | {"median_cot_latency_ms": r["median_cot_latency_ms"]}
+            for name, r in results.items()
+        },
+    }
+
+
+def _evaluate_model(
+    name: str,
+    path: Path,
+    babi: list[Problem],
+    additions: list[Problem],
+    settings: EvaluationSettings,
+    progress: bool,
+) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    from edge_reason.engine import Engine
+    from edge_reason.reasoning.evaluation import evaluate_reasoner
+    from edge_reason.reasoning.reasoner import Reasoner
+    from edge_reason.reasoning.tools import ToolRegistry
+
+    context = _max_positions(path)
+    engine = Engine.load(path, threads=settings.threads, max_context=context)
+    reasoner = Reasoner(engine, rules=[], tools=ToolRegistry())
+    strategies = {}
+    for strategy in STRATEGIES:
+        parts = {}
+        for family, problems in (("babi", babi), ("addition", additions)):
+            with tqdm(
+                total=len(problems), desc=f"{name} {strategy} {family}", disable=not progress
+            ) as bar:
+                report = evaluate_reasoner(
+                    reasoner,
+                    problems,
+                    strategy=strategy,
+                    samples=settings.self_consistency_samples,
+                    on_answer=lambda: bar.update(1),
+                ).to_dict()
+            parts[family] = report
+        strategies[strategy] = {
+            "babi": _babi_summary(parts["babi"]),
+            "addition": _addition_summary(parts["addition"]),
+            "reports": parts,
+        }
+    latencies = [
+        reasoner.ask(p.question, context=p.context, strategy="cot").latency_ms
+        for p in babi[: settings.latency_questions]
+    ]
+    return {
+        "path": str(path),
+        "engine": engine.info(),
+        "strategies": strategies,
+        "median_cot_latency_ms": statistics.median(latencies) if latencies else None,
+    }
+
+
+def _babi_summary(report: dict[str, Any]) -> dict[str, Any]:
+    errors = {task: 1.0 - v["accuracy"] for task, v in report["per_task"].items()}
+    return {
+        "per_task_error": errors,
+        "tasks_passed": sum(e < PASS_ERROR for e in errors.values()),
+        "tasks": len(errors),
+        "mean_error": statistics.fmean(errors.values()) if errors else None,
+        # only the citation checker judges a bAbI chain: verified = its cited facts verify
+        "cited_facts_verified_share": report["verified_share"],
+    }
+
+
+def _addition_summary(report: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "by_digits": {
+            task.removeprefix("add"): v["accuracy"] for task, v in report["per_task"].items()
+        },
+        "verified_share": report["verified_share"],
+    }
+
+
+def _first_per_task(problems: list[Problem], limit: int) -> list[Problem]:
+    """The first ``limit`` problems of each task, in file order (0: all)."""
+    taken: dict[str, int] = defaultdict(int)
+    chosen = []
+    for problem in problems:
+        if not limit or taken[problem.task] < limit:
+            taken[problem.task] += 1
+            chosen.append(problem)
+    return chosen
+
+
+def _tasks(problems: list[Problem]) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for problem in problems:
+        counts[problem.task] += 1
+    return dict(counts)
+
+
+def _max_positions(path: Path) -> int:
+    """The KV cache the longest validation prompts need: the model's trained context (the
+    engine's default is smaller than task 3's longest stories)."""
+    from edge_reason.bundle import Bundle, is_bundle
+    from edge_reason.model_config import ModelConfig
+
+    config = Bundle.open(path).config if is_bundle(path) else ModelConfig.from_folder(path)
+    return config.max_position_embeddings
