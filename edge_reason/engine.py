@@ -158,6 +158,8 @@ class Engine:
         self._weight_bytes = weight_bytes
         self._load_seconds = load_seconds
         self._sequence: list[int] = []  # the tokens in the cache, in order
+        # bundle.json of a bundle (its prompt formats, quality report, ...), else None
+        self.manifest: dict[str, Any] | None = None
         self._lock = threading.Lock()
         self._owner: int | None = None  # thread inside a call (a stream may hold it long)
         self.eos_token_ids = frozenset(config.eos_token_ids)
@@ -230,7 +232,7 @@ class Engine:
         else:
             runner = open_backend(backend, bundle, threads, max_context)
             weight_bytes = runner.info()["weight_bytes_per_token"]
-        return cls(
+        engine = cls(
             runner,
             config,
             tokenizer=folder / "tokenizer.json" if (folder / "tokenizer.json").is_file() else None,
@@ -239,6 +241,8 @@ class Engine:
             path=folder,
             load_seconds=time.perf_counter() - start,
         )
+        engine.manifest = bundle.manifest if bundle is not None else None
+        return engine
 
     # ---- information ----------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from .answer import Answer, Citation, Step, StepStatus
 from .arithmetic import evaluate
-from .errors import CalculationError, ToolError
+from .errors import CalculationError, PromptFormatError, ToolError
 from .generation import ChainGenerator
 from .policy import STRATEGIES, Policy
 from .prompts import BUILTIN_FORMATS, PromptFormat, choose_format
@@ -34,6 +34,19 @@ if TYPE_CHECKING:
     RulesSpec = RulePack | str | Path | Sequence[RulePack | str | Path]
 
 PASSAGES_IN_PROMPT = 3
+
+
+def _declared_formats(engine: Engine | None) -> dict[str, PromptFormat]:
+    """The prompt formats a bundle declares in bundle.json ("prompt_formats": a list of
+    format declarations): the way its model was trained to be asked, which replaces the
+    built-in format of the same name."""
+    manifest = getattr(engine, "manifest", None) or {}
+    declared = manifest.get("prompt_formats", [])
+    where = f"{getattr(engine, 'path', '<bundle>')}/bundle.json: prompt_formats"
+    if not isinstance(declared, list):
+        raise PromptFormatError(f"{where} must be a list of prompt formats")
+    formats = [PromptFormat.from_dict(d, where=f"{where}[{i}]") for i, d in enumerate(declared)]
+    return {f.name: f for f in formats}
 
 
 def default_engine() -> Engine | None:
@@ -74,7 +87,10 @@ class Reasoner:
         self.retriever = retriever
         self.tools = tools if tools is not None else ToolRegistry.default()
         self.policy = policy if policy is not None else Policy()
-        self.formats: dict[str, PromptFormat] = dict(BUILTIN_FORMATS)
+        self.formats: dict[str, PromptFormat] = {
+            **BUILTIN_FORMATS,
+            **_declared_formats(self.engine),
+        }
         self.verifier = Verifier()
 
     def ask(

@@ -96,3 +96,21 @@ def test_choose_format_by_task_family() -> None:
     assert choose_format("Where is Mary?", "Mary went home.", formats).name == "babi"
     assert choose_format("What is 3 + 4?", None, formats).name == "gsm8k"
     assert choose_format("Why is the sky blue?", None, formats).name == "qa"
+
+
+def test_a_bundle_declares_its_prompt_format(fake_engine) -> None:
+    from edge_reason import Reasoner
+    from edge_reason.reasoning.errors import PromptFormatError
+
+    engine = fake_engine(lambda *_: "")
+    engine.path = "model-bundle"
+    engine.manifest = {
+        "prompt_formats": [
+            {"name": "babi", "template": "{context}Q: {question}\n", "chain_cue": "Why:"}
+        ]
+    }
+    declared = Reasoner(engine).formats["babi"]
+    assert declared.template == "{context}Q: {question}\n" and declared.chain_cue == "Why:"
+    engine.manifest = {"prompt_formats": [{"name": "babi", "tempalte": "x"}]}
+    with pytest.raises(PromptFormatError, match=r"bundle\.json: prompt_formats\[0\].*tempalte"):
+        Reasoner(engine)
