@@ -184,9 +184,20 @@ class SafetensorsFolder:
         return f
 
     def float32(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
-        """Tensor `name` as float32, checked to have `shape`."""
+        """Tensor `name` as float32, checked to have `shape`.
+
+        A float32 tensor is a view of the mapped file (its pages are the
+        weights); any other dtype is converted through file reads in chunks,
+        so the source bytes never become resident next to the result.
+        """
         f = self._checked(name, shape)
-        return to_float32(f.array(name), f.entries[name].dtype)
+        dtype = f.entries[name].dtype
+        if dtype == "F32" or len(shape) != 2:
+            return to_float32(f.array(name), dtype)
+        out = np.empty(shape, dtype=np.float32)
+        for row0, chunk in self.float32_row_chunks(name, (shape[0], shape[1])):
+            out[row0 : row0 + len(chunk)] = chunk
+        return out
 
     def float32_row_chunks(
         self, name: str, shape: tuple[int, int], chunk_bytes: int = 2 << 20

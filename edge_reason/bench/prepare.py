@@ -1,9 +1,10 @@
 """What each backend needs from the model the user named, built once and cached.
 
 The model is a Hugging Face folder, a bundle, or a named shape (a random-weight
-model built locally). From a Hugging Face folder: the native engine and torch
-read it as it is; onnxruntime and LiteRT run a bundle made by the export
-pipeline; llama.cpp runs a GGUF file from our converter (Q4_0 for int4, Q8_0
+model built locally). From a Hugging Face folder: torch reads it as it is;
+the native engine, onnxruntime and LiteRT run a bundle made by the export
+pipeline (the native engine reads the folder itself where the export tools are
+not installed); llama.cpp runs a GGUF file from our converter (Q4_0 for int4, Q8_0
 for int8). Derived files live in a work folder keyed by the model's content:
 ${EDGE_REASON_CACHE:-~/.cache/edge-reason}/bench/<hash>. A backend that cannot
 run (runtime not installed, quantization it lacks, conversion failed) becomes
@@ -160,8 +161,15 @@ class Preparer:
         if self.source.bundle is not None:
             return self._from_bundle(backend, quant)
         hf_dir = self.source.path
-        if backend in ("native", "torch"):
+        if backend == "torch":
             return hf_dir
+        if backend == "native":
+            # A device runs the bundle: the bytes onnxruntime reads, mapped. Where the
+            # export tools are missing (on a device), the folder quantized at load.
+            if importlib.util.find_spec("optimum") is None:
+                return hf_dir
+            with self._failures_skip():
+                return self.bundle(quant, with_tflite)
         with self._failures_skip():
             if backend == "llama.cpp":
                 return self.gguf(quant)
