@@ -59,7 +59,7 @@ class Generation:
     """The result of one generate call.
 
     token_ids: the generated tokens (an end-of-sequence token included);
-    finish_reason: "length", "eos" or "stop"; text: the generated text. The
+    finish_reason: "length", "eos", "stop" or "time"; text: the generated text. The
     text of a call that neither streamed nor used stop strings is decoded on
     first access, so runs on token ids never load the tokenizer.
     """
@@ -134,6 +134,7 @@ class _Sampling:
     repetition_penalty: float
     seed: int | None
     stop: tuple[str, ...]
+    time_limit_s: float | None
 
 
 class Engine:
@@ -380,11 +381,16 @@ class Engine:
         repetition_penalty: float = 1.0,
         seed: int | None = None,
         stop: str | Sequence[str] | None = None,
+        time_limit_s: float | None = None,
     ) -> Generation:
-        """Generate up to max_new_tokens after the prompt. temperature 0 is greedy."""
+        """Generate up to max_new_tokens after the prompt. temperature 0 is greedy.
+
+        time_limit_s: stop (finish_reason "time") once decoding has taken this long, for
+        callers with a latency budget.
+        """
         result: list[Generation] = []
         params = _sampling(
-            max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop
+            max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop, time_limit_s
         )
         for _ in self._run(prompt, params, result, incremental=bool(params.stop)):
             pass
@@ -401,12 +407,13 @@ class Engine:
         repetition_penalty: float = 1.0,
         seed: int | None = None,
         stop: str | Sequence[str] | None = None,
+        time_limit_s: float | None = None,
     ) -> Iterator[str]:
         """Like generate, yielding text pieces as they are produced (whole characters only)."""
         if self.tokenizer is None:
             raise ValueError(f"{self.path} has no tokenizer.json: stream needs one to make text")
         params = _sampling(
-            max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop
+            max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop, time_limit_s
         )
         return self._run(prompt, params, [], incremental=True)
 
@@ -445,6 +452,7 @@ class Engine:
                 max((len(s) for s in p.stop), default=1) - 1
             )  # chars a stop string may still claim
             history = np.asarray(ids, dtype=np.int32)
+            limit_at = None if p.time_limit_s is None else t1 + p.time_limit_s
             for _ in range(p.max_new_tokens):
                 token = self._native.sample(
                     p.temperature, p.top_k, p.top_p, p.repetition_penalty, history
@@ -469,8 +477,11 @@ class Engine:
                         yield text[released:safe]
                         released = safe
                 if len(generated) < p.max_new_tokens:
+                    if limit_at is not None and time.perf_counter() >= limit_at:
+                        finish = "time"
+                        break
                     self._append([token], reset=False)
-            if finish == "length" and stream is not None:
+            if finish in ("length", "time") and stream is not None:
                 text += stream.flush()
                 cut = _first_stop(text, p.stop)
                 if cut is not None:
@@ -505,6 +516,7 @@ def _sampling(
     repetition_penalty: float,
     seed: int | None,
     stop: str | Sequence[str] | None,
+    time_limit_s: float | None,
 ) -> _Sampling:
     if not isinstance(max_new_tokens, int) or max_new_tokens <= 0:
         raise ValueError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
@@ -518,6 +530,8 @@ def _sampling(
         raise ValueError(f"repetition_penalty must be > 0, got {repetition_penalty!r}")
     if seed is not None and (not isinstance(seed, int) or seed < 0):
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if time_limit_s is not None and not time_limit_s > 0:
+        raise ValueError(f"time_limit_s must be positive, got {time_limit_s!r}")
     stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
     if any(not isinstance(s, str) or not s for s in stops):
         raise ValueError(f"stop strings must be non-empty strings, got {stop!r}")
@@ -529,6 +543,7 @@ def _sampling(
         float(repetition_penalty),
         seed,
         stops,
+        time_limit_s,
     )
 
 

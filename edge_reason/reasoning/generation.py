@@ -60,12 +60,15 @@ class ChainGenerator:
         temperature: float,
         seed: int | None,
         stop: tuple[str, ...],
+        deadline: float | None = None,
     ) -> GeneratedChain:
-        """Generate after ``state`` until EOS, a ``stop`` string or ``max_new_tokens``."""
+        """Generate after ``state`` until EOS, a ``stop`` string, ``max_new_tokens`` or the
+        ``deadline`` (a time.perf_counter() value: the chain is cut there, unfinished)."""
         text, tokens, calls, current = "", 0, 0, state
         for pause in range(MAX_PAUSES + 1):
             room = min(max_new_tokens - tokens, self.max_context - len(current.token_ids))
-            if room <= 0:
+            left = None if deadline is None else deadline - time.perf_counter()
+            if room <= 0 or (left is not None and left <= 0):
                 break
             pausing = self.tools is not None and pause < MAX_PAUSES
             result = self.engine.generate(
@@ -74,6 +77,7 @@ class ChainGenerator:
                 temperature=temperature,
                 seed=None if seed is None else seed + pause,
                 stop=stop + ("=",) if pausing else stop,
+                time_limit_s=left,
             )
             self._record(result)
             text += result.text

@@ -85,7 +85,7 @@ class StrategyRunner:
     def direct(self, question: Question) -> ModelResult:
         cue = self.format.direct_cue
         state = self.generator.prefill(self._prompt(question) + cue)
-        generated = self._sample(state, temperature=0.0, seed=None)
+        generated = self._sample(state, temperature=0.0, seed=None, deadline=question.deadline)
         text = cue + generated.text
         answer, check = self._judge(question, text)
         return ModelResult(
@@ -102,7 +102,7 @@ class StrategyRunner:
     def chain_of_thought(self, question: Question) -> ModelResult:
         prompt = self._prompt(question) + self.format.chain_cue
         state = self.generator.prefill(prompt)
-        generated = self._sample(state, temperature=0.0, seed=None)
+        generated = self._sample(state, temperature=0.0, seed=None, deadline=question.deadline)
         chain, tokens = generated.text, generated.tokens
         answer, check = self._judge(question, chain)
         first_failure = _failure(check)
@@ -113,14 +113,19 @@ class StrategyRunner:
             if failure.repair is not None:
                 corrected = chain[: failure.span[0]] + failure.repair
                 resumed = self.generator.prefill(corrected, prefix=state)
-                generated = self._sample(resumed, temperature=0.0, seed=None)
+                generated = self._sample(
+                    resumed, temperature=0.0, seed=None, deadline=question.deadline
+                )
                 chain = corrected + generated.text
                 revisions.append(Revision("repair", failure.detail))
             else:
                 failed = self._prompt(question, failure=failure.detail) + self.format.chain_cue
                 state = self.generator.prefill(failed)
                 generated = self._sample(
-                    state, temperature=self.policy.temperature, seed=len(revisions)
+                    state,
+                    temperature=self.policy.temperature,
+                    seed=len(revisions),
+                    deadline=question.deadline,
                 )
                 chain = generated.text
                 revisions.append(Revision("regenerate", failure.detail))
@@ -147,7 +152,9 @@ class StrategyRunner:
             if index and question.deadline is not None and time.perf_counter() > question.deadline:
                 note = f"time budget reached after {drawn} of {samples} samples"
                 break
-            generated = self._sample(state, temperature=self.policy.temperature, seed=index)
+            generated = self._sample(
+                state, temperature=self.policy.temperature, seed=index, deadline=question.deadline
+            )
             drawn += 1
             tokens += generated.tokens
             answer, check = self._judge(question, generated.text)
@@ -182,7 +189,7 @@ class StrategyRunner:
         return self.format.render(question.text, question.context, question.notes, failure=failure)
 
     def _sample(
-        self, state: PromptState, *, temperature: float, seed: int | None
+        self, state: PromptState, *, temperature: float, seed: int | None, deadline: float | None
     ) -> GeneratedChain:
         return self.generator.generate(
             state,
@@ -190,6 +197,7 @@ class StrategyRunner:
             temperature=temperature,
             seed=seed,
             stop=self.format.stop,
+            deadline=deadline,
         )
 
     def _judge(self, question: Question, chain: str) -> tuple[str | None, Verification]:

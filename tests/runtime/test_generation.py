@@ -169,3 +169,14 @@ def test_kernel_can_be_forced_and_unknown_names_are_refused(model_dirs) -> None:
     bad = run_with_kernel(model_dirs["llama"], "sse9000")
     assert bad.returncode != 0
     assert "unknown kernel variant 'sse9000'" in bad.stderr
+
+
+def test_time_limit_cuts_generation(engine) -> None:
+    state = engine.prefill([1, 2, 3])
+    logits = state.logits.copy()
+    logits[5] = logits.max() + 100.0  # the first token is 5, not end-of-sequence
+    forced = type(state)(state.token_ids, logits)
+    g = engine.generate(forced, max_new_tokens=200, time_limit_s=1e-6)
+    assert g.finish_reason == "time" and g.token_ids == [5]
+    with pytest.raises(ValueError, match="time_limit_s must be positive"):
+        engine.generate([1], time_limit_s=0)
