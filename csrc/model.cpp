@@ -1,6 +1,7 @@
 #include "model.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -65,7 +66,8 @@ void Model::embed(const int32_t* tokens, int count) {
 }
 
 // out[t * ldo + n] = W x_t for `rows` rows of x (row stride W.cols).
-void Model::matmul(const WeightMatrix& w, const float* x, int rows, float* out, int ldo) {
+void Model::matmul(const WeightMatrix& w, const float* x, int rows, float* out, int ldo,
+                   bool same_input) {
   // Row groups of 16 keep every worker's range a whole number of SIMD tiles.
   constexpr int kRowAlign = 16;
   if (w.format == WeightFormat::F32) {
@@ -74,23 +76,29 @@ void Model::matmul(const WeightMatrix& w, const float* x, int rows, float* out, 
     });
     return;
   }
-  ActBlocks acts;
-  acts.rows = rows;
-  acts.cols = w.cols;
-  acts.order = w.format == WeightFormat::Q4 ? ActOrder::Nibble : ActOrder::Natural;
-  acts.q = act_q_.data();
-  acts.d = act_d_.data();
-  acts.sum = act_sum_.data();
-  if (rows < 4) {
-    kernels_.quantize_acts(x, w.cols, 0, rows, &acts);
-  } else {
-    parallel_ranges(pool_, rows, 1, [&](int, int t0, int t1) {
-      kernels_.quantize_acts(x, w.cols, t0, t1, &acts);
-    });
+  const ActOrder order = w.format == WeightFormat::Q4 ? ActOrder::Nibble : ActOrder::Natural;
+  if (!same_input || acts_.order != order || acts_.rows != rows || acts_.cols != w.cols) {
+    // Versions are unique in the process, so no kernel mistakes another
+    // engine's buffers for these.
+    static std::atomic<uint64_t> versions{0};
+    acts_.rows = rows;
+    acts_.cols = w.cols;
+    acts_.order = order;
+    acts_.q = act_q_.data();
+    acts_.d = act_d_.data();
+    acts_.sum = act_sum_.data();
+    acts_.version = ++versions;
+    if (rows < 4) {
+      kernels_.quantize_acts(x, w.cols, 0, rows, &acts_);
+    } else {
+      parallel_ranges(pool_, rows, 1, [&](int, int t0, int t1) {
+        kernels_.quantize_acts(x, w.cols, t0, t1, &acts_);
+      });
+    }
   }
   const auto kernel = w.format == WeightFormat::Q4 ? kernels_.matmul_q4 : kernels_.matmul_q8;
   parallel_ranges(pool_, w.rows, kRowAlign,
-                  [&](int, int n0, int n1) { kernel(w, acts, n0, n1, out, ldo); });
+                  [&](int, int n0, int n1) { kernel(w, acts_, n0, n1, out, ldo); });
 }
 
 void Model::attention(int layer, int count, int pos) {
@@ -127,8 +135,8 @@ void Model::forward(const int32_t* tokens, int count, int pos, float* logits, in
     for (int t = 0; t < count; ++t)
       rmsnorm(&xb_[size_t(t) * D], &x_[size_t(t) * D], w.attn_norm, D, c.norm_eps);
     matmul(w.wq, xb_.data(), count, q_.data(), q_dim);
-    matmul(w.wk, xb_.data(), count, k_.data(), kv_dim);
-    matmul(w.wv, xb_.data(), count, v_.data(), kv_dim);
+    matmul(w.wk, xb_.data(), count, k_.data(), kv_dim, /*same_input=*/true);
+    matmul(w.wv, xb_.data(), count, v_.data(), kv_dim, /*same_input=*/true);
     for (int t = 0; t < count; ++t) {
       float* q = &q_[size_t(t) * q_dim];
       float* k = &k_[size_t(t) * kv_dim];
@@ -162,7 +170,7 @@ void Model::forward(const int32_t* tokens, int count, int pos, float* logits, in
       rmsnorm(&xb_[size_t(t) * D], x, w.ffn_norm, D, c.norm_eps);
     }
     matmul(w.w_gate, xb_.data(), count, gate_.data(), F);
-    matmul(w.w_up, xb_.data(), count, up_.data(), F);
+    matmul(w.w_up, xb_.data(), count, up_.data(), F, /*same_input=*/true);
     for (int t = 0; t < count; ++t) kernels_.swiglu(&gate_[size_t(t) * F], &up_[size_t(t) * F], F);
     matmul(w.w_down, gate_.data(), count, xb_.data(), D);
     for (int t = 0; t < count; ++t) {

@@ -75,7 +75,11 @@ class Model {
 
  private:
   void embed(const int32_t* tokens, int count);
-  void matmul(const WeightMatrix& w, const float* x, int rows, float* out, int ldo);
+  // out = W x for `rows` rows of x. same_input: x is what the previous call
+  // read, unchanged, so its quantized form is reused (q, k and v read one
+  // input; so do gate and up).
+  void matmul(const WeightMatrix& w, const float* x, int rows, float* out, int ldo,
+              bool same_input = false);
   void attention(int layer, int count, int pos);
 
   ModelConfig config_;
@@ -89,6 +93,7 @@ class Model {
   std::vector<int8_t> act_q_;
   std::vector<float> act_d_;
   std::vector<int32_t> act_sum_;
+  ActBlocks acts_;  // the last quantized input, viewing the three buffers above
 };
 
 }  // namespace edge

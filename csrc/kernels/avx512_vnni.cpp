@@ -301,7 +301,9 @@ void quad_tile(const WeightMatrix& w, const ActBlocks& x, const QuadActs& acts, 
 
 void matmul_q4_quads(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {
   thread_local QuadActs acts;
-  acts.prepare(x);
+  thread_local uint64_t prepared = 0;
+  if (x.version == 0 || x.version != prepared) acts.prepare(x);
+  prepared = x.version;
   constexpr int kRows = 4;
   const int T = x.rows;
   int n = n0;
@@ -406,7 +408,9 @@ template <bool Q4>
 void matmul_token_lanes(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out,
                         int ldo) {
   thread_local TokenLanes lanes;
-  lanes.prepare(x);
+  thread_local uint64_t prepared = 0;
+  if (x.version == 0 || x.version != prepared) lanes.prepare(x);
+  prepared = x.version;
   constexpr int kRows = 4;
   const int tiles = (x.rows + kLanes - 1) / kLanes;
   int n = n0;

@@ -87,6 +87,10 @@ struct ActBlocks {
   int8_t* q = nullptr;   // [T][nb][32]
   float* d = nullptr;    // [T][nb]
   int32_t* sum = nullptr;  // [T][nb]
+  // Names this content: the same nonzero version means the same activations,
+  // so a kernel may keep what it derived from them (a re-laid-out copy) for
+  // the next matrix with the same input. 0: no promise.
+  uint64_t version = 0;
 
   int blocks() const { return num_blocks(cols); }
   const int8_t* row_q(int t) const { return q + size_t(t) * blocks() * kBlock; }
