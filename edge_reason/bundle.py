@@ -205,7 +205,6 @@ class _MappedFiles:
         if name not in self.maps:
             with (self.folder / name).open("rb") as f:
                 self.maps[name] = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-            _prefer_huge_pages(self.maps[name])
         data = self.maps[name]
         count = int(np.prod(shape, dtype=np.int64))
         nbytes = count * np.dtype(dtype).itemsize
@@ -259,16 +258,3 @@ def _verify_signature(
         except InvalidSignature:
             continue
     raise SignatureError(f"{where}: not signed by any of the {len(trusted_keys)} trusted key(s)")
-
-
-def _prefer_huge_pages(mapping: mmap.mmap) -> None:
-    """Let the kernel back the weights with 2 MB pages where it can (Linux, read-only
-    file THP). Decode streams every weight once per token; with 4 KB pages the hardware
-    prefetchers stop at every page boundary and the TLB misses often, which measurably
-    costs decode speed. Only advice: kernels without the feature ignore it."""
-    advice = getattr(mmap, "MADV_HUGEPAGE", None)
-    if advice is not None:
-        try:
-            mapping.madvise(advice)
-        except OSError:
-            pass  # not supported for this file system or kernel
