@@ -467,21 +467,13 @@ void f32_row_tile(const float* wrow, int K, const float* x, int ldx, float* out,
   for (int i = 0; i < TILE; ++i) out[size_t(i) * ldo] = hsum(acc[i]);
 }
 
-void matmul_f32(const WeightMatrix& w, const float* x, int ldx, int rows, int n0, int n1,
-                float* out, int ldo) {
-  f32_rows_by_token_tiles<kTile>(
-      w, x, ldx, rows, n0, n1, out, ldo, [&](auto width, const float* wrow, const float* xt, float* o) {
-        f32_row_tile<decltype(width)::value>(wrow, w.cols, xt, ldx, o, ldo);
-      });
-}
-
-void attn_scores(const float* q, const float* keys, int n, int head_dim, float scale, float* scores) {
-  attn_scores_with(q, keys, n, head_dim, scale, scores, [](const float* a, const float* b, int k) {
-    float r;
-    f32_row_tile<1>(a, k, b, 0, &r, 0);
-    return r;
-  });
-}
+struct F32RowTile {
+  template <int W>
+  static void run(const float* wrow, int K, const float* x, int ldx, float* out, int ldo) {
+    f32_row_tile<W>(wrow, K, x, ldx, out, ldo);
+  }
+};
+using Float = FloatPaths<F32RowTile, kTile>;
 
 // The output row lives in registers, 64 floats at a time, across all positions.
 void attn_values(const float* weights, const float* values, int n, int head_dim, float* out) {
@@ -527,7 +519,7 @@ void swiglu(float* gate, const float* up, int n) {
 }
 
 constexpr KernelTable kTable = {
-    "avx512_vnni", quantize_acts, matmul_q8, matmul_q4, matmul_f32, attn_scores, attn_values, swiglu,
+    "avx512_vnni", quantize_acts, matmul_q8, matmul_q4, Float::matmul_f32, Float::attn_scores, attn_values, swiglu,
 };
 
 }  // namespace

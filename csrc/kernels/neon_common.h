@@ -184,22 +184,13 @@ void neon_f32_row_tile(const float* wrow, int K, const float* x, int ldx, float*
   }
 }
 
-void neon_matmul_f32(const WeightMatrix& w, const float* x, int ldx, int rows, int n0, int n1,
-                     float* out, int ldo) {
-  f32_rows_by_token_tiles<kNeonTile>(
-      w, x, ldx, rows, n0, n1, out, ldo, [&](auto width, const float* wrow, const float* xt, float* o) {
-        neon_f32_row_tile<decltype(width)::value>(wrow, w.cols, xt, ldx, o, ldo);
-      });
-}
-
-void neon_attn_scores(const float* q, const float* keys, int n, int head_dim, float scale,
-                      float* scores) {
-  attn_scores_with(q, keys, n, head_dim, scale, scores, [](const float* a, const float* b, int k) {
-    float r;
-    neon_f32_row_tile<1>(a, k, b, 0, &r, 0);
-    return r;
-  });
-}
+struct F32RowTile {
+  template <int W>
+  static void run(const float* wrow, int K, const float* x, int ldx, float* out, int ldo) {
+    neon_f32_row_tile<W>(wrow, K, x, ldx, out, ldo);
+  }
+};
+using NeonFloat = FloatPaths<F32RowTile, kNeonTile>;
 
 // The output row lives in registers, 16 floats at a time, across all positions.
 void neon_attn_values(const float* weights, const float* values, int n, int head_dim, float* out) {

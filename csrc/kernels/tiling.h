@@ -5,37 +5,40 @@
 #pragma once
 
 #include <cstddef>
-#include <type_traits>
 
 #include "formats.h"
 
 namespace edge {
 namespace {
 
-// Float matrix product over rows [n0, n1): each weight row meets the tokens
-// in tiles of TILE (then one at a time for the rest). tile(width, row,
-// tokens, out) computes `width` tokens of one row; width is an
-// std::integral_constant so the tile function is unrolled for it.
-template <int TILE, class Tile>
-inline void f32_rows_by_token_tiles(const WeightMatrix& w, const float* x, int ldx, int rows,
-                                    int n0, int n1, float* out, int ldo, Tile tile) {
-  const float* wf = static_cast<const float*>(w.data);
-  for (int n = n0; n < n1; ++n) {
-    const float* wrow = wf + size_t(n) * w.cols;
-    int t = 0;
-    for (; t + TILE <= rows; t += TILE)
-      tile(std::integral_constant<int, TILE>{}, wrow, x + size_t(t) * ldx, out + size_t(t) * ldo + n);
-    for (; t < rows; ++t)
-      tile(std::integral_constant<int, 1>{}, wrow, x + size_t(t) * ldx, out + size_t(t) * ldo + n);
+// The float kernels every SIMD file derives from its one-row tile:
+// RowTile::run<W>(row, K, x, ldx, out, ldo) computes out[i * ldo] = row . x_i
+// for W tokens x_i (rows of x, stride ldx).
+template <class RowTile, int TILE>
+struct FloatPaths {
+  // Rows [n0, n1) against all tokens: tiles of TILE tokens, then one at a time.
+  static void matmul_f32(const WeightMatrix& w, const float* x, int ldx, int rows, int n0, int n1,
+                         float* out, int ldo) {
+    const float* wf = static_cast<const float*>(w.data);
+    for (int n = n0; n < n1; ++n) {
+      const float* wrow = wf + size_t(n) * w.cols;
+      int t = 0;
+      for (; t + TILE <= rows; t += TILE)
+        RowTile::template run<TILE>(wrow, w.cols, x + size_t(t) * ldx, ldx, out + size_t(t) * ldo + n, ldo);
+      for (; t < rows; ++t)
+        RowTile::template run<1>(wrow, w.cols, x + size_t(t) * ldx, ldx, out + size_t(t) * ldo + n, ldo);
+    }
   }
-}
 
-// scores[p] = scale * dot(q, keys[p]) with the file's own (inlined) dot.
-template <class Dot>
-inline void attn_scores_with(const float* q, const float* keys, int n, int head_dim, float scale,
-                             float* scores, Dot dot) {
-  for (int p = 0; p < n; ++p) scores[p] = dot(q, keys + size_t(p) * head_dim, head_dim) * scale;
-}
+  // scores[p] = scale * (q . keys[p]): each cached key is a one-token "row".
+  static void attn_scores(const float* q, const float* keys, int n, int head_dim, float scale,
+                          float* scores) {
+    for (int p = 0; p < n; ++p) {
+      RowTile::template run<1>(keys + size_t(p) * head_dim, head_dim, q, 0, &scores[p], 0);
+      scores[p] *= scale;
+    }
+  }
+};
 
 }  // namespace
 }  // namespace edge
