@@ -19,9 +19,9 @@ QUANTS = ("f32", "int8", "int4")
 
 def _load_engine(model: str | None, quant: str | None) -> Engine | None:
     if model is None:
-        from edge_reason.reasoning.reasoner import default_engine
+        from edge_reason.default_model import load_default_engine
 
-        return default_engine()
+        return load_default_engine()
     from edge_reason.engine import Engine
     from edge_reason.errors import EdgeReasonError
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import string
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,17 @@ class PromptFormat:
                 for i, line in enumerate(lines, start=1)
             ]
         return "".join(line + "\n" for line in lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The declaration ``from_dict`` reads back (what a bundle's bundle.json carries)."""
+        values = asdict(self)
+        values["stop"] = list(self.stop)
+        values["exemplars"] = [
+            {"question": e.question, "answer": e.solution}
+            | ({"context": e.context} if e.context is not None else {})
+            for e in self.exemplars
+        ]
+        return values
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "<format>") -> PromptFormat:

@@ -1,8 +1,11 @@
 """The Reasoner: asks the model for checked reasoning, or answers from rules and tools.
 
->>> reasoner = Reasoner()                       # no model: rule packs and tools
+>>> reasoner = Reasoner(None)                   # no model: rule packs and tools
 >>> reasoner.ask("What is 17*23 + 4?").answer
 '395'
+>>> reasoner = Reasoner()                       # the shipped bAbI-and-addition model
+>>> reasoner.ask("Where is Mary?", context="Mary moved to the hallway.").answer
+'hallway'
 >>> reasoner = Reasoner(Engine.load("models/babi-qa1", quant="int8"))
 >>> a = reasoner.ask("Where is Daniel?", context=story, strategy="self_consistency")
 >>> a.answer, a.confidence, a.source, a.reason
@@ -14,7 +17,9 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+from edge_reason.default_model import load_default_engine
 
 from .answer import Answer, Citation, Step, StepStatus
 from .arithmetic import evaluate
@@ -49,20 +54,12 @@ def _declared_formats(engine: Engine | None) -> dict[str, PromptFormat]:
     return {f.name: f for f in formats}
 
 
-def default_engine() -> Engine | None:
-    """The engine a Reasoner uses when it is given none.
-
-    edge-reason ships no model yet, so this returns None and such a Reasoner answers from its
-    rule packs and tools. This is the single place where a packaged default model will be
-    loaded once there is one.
-    """
-    return None
-
-
 class Reasoner:
     """Answers questions with checked reasoning.
 
-    engine: a loaded :class:`edge_reason.Engine` (default: :func:`default_engine`).
+    engine: a loaded :class:`edge_reason.Engine`; ``"default"`` (the default) loads the model
+    that ships with the package (:mod:`edge_reason.default_model`), None answers from rule
+    packs and tools alone.
     rules: rule packs for fallbacks: RulePack objects, pack files or built-in pack names
     (default: the built-in packs that answer questions, ``arithmetic`` and ``babi``).
     retriever: a :class:`DocumentStore` whose best passages go into the prompt.
@@ -76,13 +73,17 @@ class Reasoner:
 
     def __init__(
         self,
-        engine: Engine | None = None,
+        engine: Engine | Literal["default"] | None = "default",
         rules: RulesSpec | None = None,
         retriever: DocumentStore | None = None,
         tools: ToolRegistry | None = None,
         policy: Policy | None = None,
     ) -> None:
-        self.engine = engine if engine is not None else default_engine()
+        if isinstance(engine, str):
+            if engine != "default":
+                raise ValueError(f'engine must be an Engine, "default" or None, got {engine!r}')
+            engine = load_default_engine()
+        self.engine = engine
         self.rules = _load_rules(rules)
         self.retriever = retriever
         self.tools = tools if tools is not None else ToolRegistry.default()

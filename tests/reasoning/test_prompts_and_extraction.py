@@ -5,7 +5,7 @@ import pytest
 
 from edge_reason.reasoning.errors import DataFormatError, PromptFormatError
 from edge_reason.reasoning.extract import extract_answer, normalize_answer
-from edge_reason.reasoning.prompts import BUILTIN_FORMATS, PromptFormat, choose_format
+from edge_reason.reasoning.prompts import BUILTIN_FORMATS, Exemplar, PromptFormat, choose_format
 
 
 @pytest.mark.parametrize(
@@ -114,3 +114,14 @@ def test_a_bundle_declares_its_prompt_format(fake_engine) -> None:
     engine.manifest = {"prompt_formats": [{"name": "babi", "tempalte": "x"}]}
     with pytest.raises(PromptFormatError, match=r"bundle\.json: prompt_formats\[0\].*tempalte"):
         Reasoner(engine)
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_FORMATS))
+def test_a_format_declaration_reads_back_as_the_same_format(name: str) -> None:
+    original = BUILTIN_FORMATS[name]
+    with_exemplar = PromptFormat(
+        **{**vars(original), "exemplars": (Exemplar("Q?", "A.", "1 ctx"), Exemplar("R?", "B."))}
+    )
+    for fmt in (original, with_exemplar):
+        declared = json.loads(json.dumps(fmt.to_dict()))  # as a bundle.json carries it
+        assert PromptFormat.from_dict(declared) == fmt

@@ -116,18 +116,18 @@ def test_calculator_results_are_inserted_while_generating(fake_engine) -> None:
 
 
 def test_no_model_answers_from_rules() -> None:
-    answer = Reasoner().ask("What is 17*23 + 4?")
+    answer = Reasoner(None).ask("What is 17*23 + 4?")
     assert (answer.answer, answer.source, answer.confidence) == ("395", "rules", 1.0)
     assert answer.reason.startswith("no model loaded")
 
 
 def test_a_bare_expression_is_answered_by_the_calculator_tool() -> None:
-    answer = Reasoner().ask("(48 / 2) * 3 - 7 =")
+    answer = Reasoner(None).ask("(48 / 2) * 3 - 7 =")
     assert (answer.answer, answer.source) == ("65", "tool")
 
 
 def test_nothing_can_answer() -> None:
-    answer = Reasoner().ask("Who painted the Mona Lisa?")
+    answer = Reasoner(None).ask("Who painted the Mona Lisa?")
     assert answer.answer is None and answer.source == "none"
     assert "no rule pack or tool could answer" in answer.reason
 
@@ -168,4 +168,4 @@ def test_auto_picks_the_strategy_that_fits_the_budget(fake_engine) -> None:
 )
 def test_bad_arguments_are_rejected(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        Reasoner().ask("What is 1 + 1?", **kwargs)
+        Reasoner(None).ask("What is 1 + 1?", **kwargs)

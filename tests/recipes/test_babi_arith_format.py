@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,12 @@ import transformers
 from edge_reason.export.recipes.babi_arith.addition import read_additions
 from edge_reason.export.recipes.babi_arith.documents import addition_document, story_document
 from edge_reason.export.recipes.babi_arith.packing import encode_document, make_batch, pack
-from edge_reason.export.recipes.babi_arith.settings import SettingsError, load_settings
+from edge_reason.export.recipes.babi_arith.settings import (
+    DEFAULT_CONFIG,
+    SettingsError,
+    load_settings,
+)
+from edge_reason.export.recipes.babi_arith.stages import STAGES, Recipe
 from edge_reason.export.recipes.babi_arith.stories import read_stories
 from edge_reason.export.recipes.babi_arith.tokenizer import EOS, load_tokenizer
 from edge_reason.heuristics import load_builtin
@@ -140,4 +146,40 @@ def test_settings_errors_name_file_and_line(tmp_path: Path) -> None:
 
 
 def test_smoke_settings_change_the_digest() -> None:
-    assert load_settings().digest() != load_settings(smoke=True).digest()
+    assert load_settings().digest(("data",)) != load_settings(smoke=True).digest(("data",))
+
+
+def _recipe_with(tmp_path: Path, old: str, new: str) -> Recipe:
+    text = DEFAULT_CONFIG.read_text()
+    assert old in text
+    changed = tmp_path / "recipe.toml"
+    changed.write_text(text.replace(old, new, 1))
+    return Recipe(tmp_path, tmp_path, load_settings(changed))
+
+
+def test_a_stage_digest_covers_its_own_settings_and_those_before_it(tmp_path: Path) -> None:
+    base = Recipe(tmp_path, tmp_path, load_settings())
+    evaluation = _recipe_with(tmp_path, "latency_questions = 50", "latency_questions = 51")
+    for stage in ("prepare", "tokenizer", "teacher", "student", "quantize"):
+        assert evaluation.digest(stage) == base.digest(stage)
+    for stage in ("evaluate", "bundle"):
+        assert evaluation.digest(stage) != base.digest(stage)
+    data = _recipe_with(tmp_path, "addition_examples = 5000", "addition_examples = 4000")
+    assert all(data.digest(stage) != base.digest(stage) for stage in STAGES)
+
+
+def test_a_checkpoint_survives_a_new_run_length_but_a_finished_stage_does_not(
+    tmp_path: Path,
+) -> None:
+    base = Recipe(tmp_path, tmp_path, load_settings())
+    teacher_epochs = re.search(r"\[teacher\.training\][^\[]*?(epochs = [0-9.]+)", DEFAULT_CONFIG.read_text())
+    assert teacher_epochs is not None
+    longer = _recipe_with(tmp_path, teacher_epochs[1], "epochs = 40.0")
+    assert longer.digest("teacher", ignore_run_lengths=True) == base.digest(
+        "teacher", ignore_run_lengths=True
+    )
+    assert longer.digest("teacher") != base.digest("teacher")
+    other = _recipe_with(tmp_path, "lr = 1e-3", "lr = 2e-3")
+    assert other.digest("teacher", ignore_run_lengths=True) != base.digest(
+        "teacher", ignore_run_lengths=True
+    )

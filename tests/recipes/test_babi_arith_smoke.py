@@ -16,6 +16,8 @@ from click.testing import CliRunner
 from edge_reason.bundle import Bundle
 from edge_reason.cli import main
 from edge_reason.engine import Engine
+from edge_reason.reasoning.prompts import PromptFormat
+from edge_reason.reasoning.reasoner import Reasoner
 
 
 def _run(work: Path, data_root: Path, *extra: str) -> object:
@@ -53,6 +55,10 @@ def test_smoke_run_writes_a_bundle_that_loads_and_carries_its_evaluation(
     assert any(r["kind"] == "validation" and "qa20" in r["per_task"] for r in curve)
     engine = Engine.load(work / "bundle" / "model", threads=1)
     assert engine.generate("Where is Mary?\n", max_new_tokens=4).stats.generated_tokens >= 1
+    # the Reasoner reads the formats the model was trained in from the bundle
+    declared = {f["name"]: f for f in bundle.manifest["prompt_formats"]}
+    assert Reasoner(engine).formats["babi"] == PromptFormat.from_dict(declared["babi"])
+    assert set(declared) == {"babi", "gsm8k"}
 
     again = _run(work, data_root)
     assert again.exit_code != 0 and "--resume" in again.output

@@ -25,6 +25,8 @@ from edge_reason.reasoning.prompts import BUILTIN_FORMATS
 from .addition import Addition
 from .stories import Story
 
+# the formats the model is trained in; the bundle declares them in bundle.json
+TRAINED_FORMATS = ("babi", "gsm8k")
 SHARED = 0  # block of the statements every question of a story sees
 ROLES = ("context", "prompt", "reasoning", "answer")  # reasoning and answer carry the loss
 _ANSWER_CUE = "Answer:"  # where Problem.babi_chain's answer begins

@@ -10,7 +10,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,13 +100,25 @@ class RecipeSettings:
     smoke: bool
     source: Path
 
-    def digest(self) -> str:
-        """A hash of every value: checkpoints and finished stages carry it, so a resumed run
-        with changed settings is refused instead of splicing two runs together."""
-        values = asdict(self)
-        values.pop("source")
-        text = json.dumps(values, sort_keys=True, default=list)
+    def digest(self, sections: tuple[str, ...], *, ignore_run_lengths: bool = False) -> str:
+        """A hash of the values in ``sections`` (with ``smoke``): finished stages carry the
+        digest of what they depend on, checkpoints that of their training stage, so a resumed
+        run with changed settings is refused instead of splicing two runs together, while a
+        change downstream (say, the evaluation) keeps the training that came before it.
+
+        Checkpoints hash without the training stages' ``epochs``: a run that will not finish
+        in the time there is can be shortened (or one that has not converged lengthened) and
+        resume, its cosine schedule following the new length from the checkpoint's step."""
+        values = {name: _plain(getattr(self, name)) for name in sections}
+        if ignore_run_lengths:
+            for role in ("teacher", "student"):
+                if role in values:
+                    values[role]["training"].pop("epochs")
+        text = json.dumps({**values, "smoke": self.smoke}, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+def _plain(value: Any) -> Any:
+    return asdict(value) if is_dataclass(value) else value
 
 
 def load_settings(path: Path = DEFAULT_CONFIG, *, smoke: bool = False) -> RecipeSettings:

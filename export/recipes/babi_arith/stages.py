@@ -25,6 +25,16 @@ from .documents import Document, read_documents
 from .settings import ModelSpec, RecipeSettings
 
 STAGES = ("prepare", "tokenizer", "teacher", "student", "quantize", "evaluate", "bundle")
+# the settings each stage adds to those of the stages before it (its digest covers them all)
+_STAGE_SETTINGS = {
+    "prepare": ("data",),
+    "tokenizer": (),
+    "teacher": ("packing", "teacher"),
+    "student": ("student", "distillation"),
+    "quantize": ("quantize",),
+    "evaluate": ("evaluation",),
+    "bundle": ("max_bundle_bytes",),
+}
 STAGE_FILE = "stage.json"
 TOKENIZER_FILE = "tokenizer.json"
 CALIBRATION_FILE = "calibration.txt"
@@ -46,16 +56,22 @@ class Recipe:
     def folder(self, stage: str) -> Path:
         return self.work / stage
 
+    def digest(self, stage: str, *, ignore_run_lengths: bool = False) -> str:
+        """The digest of the settings ``stage`` and the stages before it depend on."""
+        upto = STAGES[: STAGES.index(stage) + 1]
+        sections = tuple(name for done in upto for name in _STAGE_SETTINGS[done])
+        return self.settings.digest(sections, ignore_run_lengths=ignore_run_lengths)
+
     def finished(self, stage: str) -> dict[str, Any] | None:
         """The stage's summary if it has finished (with these settings), else None."""
         path = self.folder(stage) / STAGE_FILE
         if not path.is_file():
             return None
         summary = json.loads(path.read_text())
-        if summary.get("digest") != self.settings.digest():
+        if summary.get("digest") != self.digest(stage):
             raise StageError(
                 f"{path}: finished with other settings (digest {summary.get('digest')}, now "
-                f"{self.settings.digest()}): use a new --work folder, or the same recipe file "
+                f"{self.digest(stage)}): use a new --work folder, or the same recipe file "
                 "and --smoke choice"
             )
         return summary
@@ -95,7 +111,7 @@ def _run_stage(recipe: Recipe, name: str, resume: bool) -> dict[str, Any]:
     result = _STAGE_FUNCTIONS[name](recipe, resume)
     summary = {
         "stage": name,
-        "digest": recipe.settings.digest(),
+        "digest": recipe.digest(name),
         "smoke": recipe.settings.smoke,
         "seconds": round(time.perf_counter() - started, 1),
         "result": result,
@@ -196,7 +212,9 @@ def _evaluate(recipe: Recipe, resume: bool) -> dict[str, Any]:
 def _bundle(recipe: Recipe, resume: bool) -> dict[str, Any]:
     from edge_reason.bundle import MANIFEST_NAME, Bundle
     from edge_reason.engine import Engine
+    from edge_reason.reasoning.prompts import BUILTIN_FORMATS
 
+    from .documents import TRAINED_FORMATS
     from .split import MANIFEST
 
     folder = recipe.folder("bundle")
@@ -206,9 +224,11 @@ def _bundle(recipe: Recipe, resume: bool) -> dict[str, Any]:
     manifest = json.loads((staging / MANIFEST_NAME).read_text())
     report = json.loads((recipe.folder("evaluate") / REPORT).read_text())
     manifest["quality"]["evaluation"] = report
+    # the Reasoner asks the model exactly as it was trained, whatever its built-ins become
+    manifest["prompt_formats"] = [BUILTIN_FORMATS[name].to_dict() for name in TRAINED_FORMATS]
     manifest["recipe"] = {
         "name": "babi_arith",
-        "settings_digest": recipe.settings.digest(),
+        "settings_digest": recipe.digest("bundle"),
         "smoke": recipe.settings.smoke,
         "split": json.loads((recipe.folder("prepare") / MANIFEST).read_text()),
         "stages": {name: recipe.finished(name) for name in STAGES[:-1]},
@@ -275,7 +295,7 @@ def _job(recipe: Recipe, role: str, spec: ModelSpec, model: Any, objective: Any)
         ),
         settings=spec.training,
         batch_tokens=recipe.settings.packing.batch_tokens,
-        digest=recipe.settings.digest(),
+        digest=recipe.digest(role, ignore_run_lengths=True),
         curve=ValidationCurve(curve_documents, buckets),
         tokenizer_file=tokenizer_file,
     )
