@@ -116,15 +116,19 @@ class ChainGenerator:
 def answer_probability(engine: Engine, state: PromptState, chain: str, answer: str) -> float | None:
     """The model's probability for the first token of ``answer`` where it stands in ``chain``
     (the text generated after ``state``); None when the answer is not found in the chain or
-    the tokenizer merges it with the text before it."""
+    the tokenizer merges it with the text before it. A tokenizer whose tokens carry their
+    leading space (" 1300") is asked for the token that starts at that space."""
     first_word = answer.split(",")[0].strip()
     at = chain.rfind(first_word) if first_word else -1
     if at < 0:
         return None
-    before = chain[:at]
-    before_ids = engine.encode(before) if before else []
-    with_answer = engine.encode(chain[: at + len(first_word)])
-    if len(with_answer) <= len(before_ids) or with_answer[: len(before_ids)] != before_ids:
+    end = at + len(first_word)
+    with_answer = engine.encode(chain[:end])
+    for start in dict.fromkeys((at, len(chain[:at].rstrip(" ")))):
+        before_ids = engine.encode(chain[:start]) if start else []
+        if len(with_answer) > len(before_ids) and with_answer[: len(before_ids)] == before_ids:
+            break
+    else:
         return None
     logits = engine.prefill(before_ids, prefix=state).logits if before_ids else state.logits
     shifted = np.exp(logits - logits.max())

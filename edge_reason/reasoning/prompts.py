@@ -15,6 +15,7 @@ question, then ``Facts: N.`` and ``Answer: word``), ``gsm8k`` and ``qa``.
 from __future__ import annotations
 
 import json
+import re
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -53,9 +54,18 @@ class PromptFormat:
     feedback: str = "(A previous attempt was wrong: {failure}.)\n"  # inserted on regeneration
     stop: tuple[str, ...] = ()  # strings that end a chain
     max_new_tokens: int = 160
+    # a regular expression the whole question must match for the model to be asked (a model
+    # trained on one kind of question says so; "" takes any question)
+    question_pattern: str = ""
 
     def __post_init__(self) -> None:
         _check_template("template", self.template, TEMPLATE_FIELDS)
+        try:
+            re.compile(self.question_pattern)
+        except re.error as error:
+            raise PromptFormatError(
+                f"format {self.name!r}: question_pattern {self.question_pattern!r}: {error}"
+            ) from None
         _check_template("feedback", self.feedback, frozenset({"failure"}))
         if self.answer_form not in ANSWER_FORMS:
             raise PromptFormatError(
@@ -68,6 +78,11 @@ class PromptFormat:
             )
         if any(not isinstance(s, str) or not s for s in self.stop):
             raise PromptFormatError(f"format {self.name!r}: stop must be non-empty strings")
+
+    def accepts(self, question: str) -> bool:
+        """Whether the model may be asked ``question`` in this format."""
+        pattern = self.question_pattern
+        return not pattern or re.fullmatch(pattern, question.strip()) is not None
 
     def render(
         self,
@@ -134,6 +149,7 @@ class PromptFormat:
             raise PromptFormatError(f"{where}: 'name' must be non-empty text")
         values = dict(data)
         for key in (
+            "question_pattern",
             "template",
             "instruction",
             "separator",

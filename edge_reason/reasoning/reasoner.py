@@ -67,7 +67,8 @@ class Reasoner:
     registry to switch tool calls off.
     policy: a :class:`Policy` (thresholds, revisions, measured token rates).
 
-    ``formats`` (task family -> PromptFormat) and ``verifier`` may be replaced or extended
+    ``formats`` (task family -> PromptFormat), ``model_families`` (the families the model is
+    asked: a bundle's declared formats, else all) and ``verifier`` may be replaced or extended
     after construction.
     """
 
@@ -88,10 +89,10 @@ class Reasoner:
         self.retriever = retriever
         self.tools = tools if tools is not None else ToolRegistry.default()
         self.policy = policy if policy is not None else Policy()
-        self.formats: dict[str, PromptFormat] = {
-            **BUILTIN_FORMATS,
-            **_declared_formats(self.engine),
-        }
+        declared = _declared_formats(self.engine)
+        self.formats: dict[str, PromptFormat] = {**BUILTIN_FORMATS, **declared}
+        # a bundle that declares its formats is asked only questions of those families
+        self.model_families: frozenset[str] = frozenset(declared or self.formats)
         self.verifier = Verifier()
 
     def ask(
@@ -135,6 +136,12 @@ class Reasoner:
         start: float,
     ) -> Answer:
         prompt_format = choose_format(question, context, self.formats)
+        if self.engine is not None and not self._trained_for(prompt_format, question):
+            return self._fallback(
+                question,
+                context,
+                f"the model was not trained for this question (format {prompt_format.name!r})",
+            )
         notes = tuple(self.retriever.search(question, PASSAGES_IN_PROMPT)) if self.retriever else ()
         prompt_tokens = (
             len(self.engine.encode(prompt_format.render(question, context, notes)))
@@ -170,6 +177,9 @@ class Reasoner:
         if fallback.answer is not None:
             return replace(fallback, tokens=result.tokens, strategy=plan.strategy)
         return replace(model, reason=f"{fallback.reason}; kept the model's answer")
+
+    def _trained_for(self, prompt_format: PromptFormat, question: str) -> bool:
+        return prompt_format.name in self.model_families and prompt_format.accepts(question)
 
     def _model_answer(
         self,

@@ -323,7 +323,8 @@ class FactCitations:
             return [Finding(span, False, f"fact {listed} is not a line of the story")]
         if chain.answer is None:
             return [Finding(span, False, "facts are cited but no answer follows")]
-        return [self._support(chain, chain.answer, ids, story, span)]
+        support = self._support(chain, chain.answer, ids, story, span)
+        return [support] if support is not None else []
 
     def _support(
         self,
@@ -332,7 +333,7 @@ class FactCitations:
         ids: list[int],
         story: dict[int, str],
         span: tuple[int, int],
-    ) -> Finding:
+    ) -> Finding | None:
         cited = ", ".join(str(i) for i in ids)
         truth = self.pack.answer_question(chain.question, chain.context) if self.pack else None
         if truth is not None and truth.sources:
@@ -344,6 +345,9 @@ class FactCitations:
             return Finding(span, True, f"line {cited} supports {answer!r}")
         words = normalize_answer(answer).split(",")
         mentions = [i for i in ids if all(w in story[i].lower() for w in words)]
-        if not mentions:
+        if mentions:
+            return Finding(span, True, f"line {mentions[0]} mentions {answer!r}")
+        if any(all(w in line.lower() for w in words) for line in story.values()):
             return Finding(span, False, f"no cited line ({cited}) mentions {answer!r}")
-        return Finding(span, True, f"line {mentions[0]} mentions {answer!r}")
+        # an answer no line states (yes, no, a count) cannot be checked by mention
+        return None

@@ -116,6 +116,27 @@ def test_a_bundle_declares_its_prompt_format(fake_engine) -> None:
         Reasoner(engine)
 
 
+def test_the_model_is_asked_only_what_its_bundle_declares(fake_engine) -> None:
+    from edge_reason import Reasoner
+
+    chain = "[1] + [2] ; A=[] ; C=0 ; 1+2+0=3\n#### 3"
+    engine = fake_engine(lambda prompt, written, *_: chain[len(written) :], peak="3")
+    engine.path = "model-bundle"
+    addition = BUILTIN_FORMATS["gsm8k"].to_dict() | {"question_pattern": r"\d+\+\d+"}
+    engine.manifest = {"prompt_formats": [addition]}
+    reasoner = Reasoner(engine, rules=["arithmetic"])
+    asked = reasoner.ask("1+2", strategy="cot")
+    assert (asked.answer, asked.source) == ("3", "model")
+    calls = len(engine.generations)
+    for question in ("What is 17*23 + 4?", "Who painted the Mona Lisa?"):
+        answer = reasoner.ask(question, strategy="cot")
+        assert answer.source != "model" and "not trained for this question" in answer.reason
+    assert len(engine.generations) == calls  # only "1+2" reached the model
+    with pytest.raises(PromptFormatError, match="question_pattern"):
+        PromptFormat(name="x", question_pattern="(")
+    assert PromptFormat(name="x").accepts("any question at all")
+
+
 @pytest.mark.parametrize("name", sorted(BUILTIN_FORMATS))
 def test_a_format_declaration_reads_back_as_the_same_format(name: str) -> None:
     original = BUILTIN_FORMATS[name]

@@ -55,6 +55,13 @@ def test_without_a_tracking_pack_a_cited_line_must_mention_the_answer() -> None:
     good = checker(Chain("Facts: 7.\nAnswer: office", "Where is John?", STORY, "office"))
     bad = checker(Chain("Facts: 2.\nAnswer: office", "Where is John?", STORY, "office"))
     assert good[0].ok and not bad[0].ok
+    # no line of the story says "yes" or "two": cited lines that exist are not judged by it
+    for answer in ("yes", "two"):
+        judged = checker(
+            Chain(f"Facts: 7.\nAnswer: {answer}", "Is John in the office?", STORY, answer)
+        )
+        assert judged == []
+    assert checker(Chain("Facts: 99.\nAnswer: yes", "Is John here?", STORY, "yes"))[0].ok is False
 
 
 def test_domain_checkers_plug_into_the_verifier() -> None:

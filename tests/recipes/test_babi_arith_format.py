@@ -172,7 +172,9 @@ def test_a_checkpoint_survives_a_new_run_length_but_a_finished_stage_does_not(
     tmp_path: Path,
 ) -> None:
     base = Recipe(tmp_path, tmp_path, load_settings())
-    teacher_epochs = re.search(r"\[teacher\.training\][^\[]*?(epochs = [0-9.]+)", DEFAULT_CONFIG.read_text())
+    teacher_epochs = re.search(
+        r"\[teacher\.training\][^\[]*?(epochs = [0-9.]+)", DEFAULT_CONFIG.read_text()
+    )
     assert teacher_epochs is not None
     longer = _recipe_with(tmp_path, teacher_epochs[1], "epochs = 40.0")
     assert longer.digest("teacher", ignore_run_lengths=True) == base.digest(

@@ -33,6 +33,9 @@ _OPERANDS = re.compile(r"(\d+)\+(\d+)")
 _FIELD_SEPARATOR = " , "
 _CHAIN_SEPARATOR = " ; "
 
+# the only arithmetic question the model is trained on: two non-negative integers added
+QUESTION_PATTERN = r"\d+\+\d+"
+
 
 @dataclass(frozen=True)
 class Addition:
@@ -45,7 +48,7 @@ class Addition:
 
     @property
     def question(self) -> str:
-        return f"{self.a}+{self.b}"
+        return f"{self.a}+{self.b}"  # the form QUESTION_PATTERN accepts
 
     @property
     def answer(self) -> str:

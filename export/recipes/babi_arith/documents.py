@@ -22,11 +22,12 @@ from pathlib import Path
 from edge_reason.reasoning.datasets import Problem
 from edge_reason.reasoning.prompts import BUILTIN_FORMATS
 
-from .addition import Addition
+from .addition import QUESTION_PATTERN, Addition
 from .stories import Story
 
-# the formats the model is trained in; the bundle declares them in bundle.json
-TRAINED_FORMATS = ("babi", "gsm8k")
+# the formats the model is trained in, and the questions each takes (the bundle declares them
+# in bundle.json: the Reasoner asks the model nothing else)
+TRAINED_FORMATS = {"babi": "", "gsm8k": QUESTION_PATTERN}
 SHARED = 0  # block of the statements every question of a story sees
 ROLES = ("context", "prompt", "reasoning", "answer")  # reasoning and answer carry the loss
 _ANSWER_CUE = "Answer:"  # where Problem.babi_chain's answer begins

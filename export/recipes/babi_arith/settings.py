@@ -117,6 +117,7 @@ class RecipeSettings:
         text = json.dumps({**values, "smoke": self.smoke}, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+
 def _plain(value: Any) -> Any:
     return asdict(value) if is_dataclass(value) else value
 

@@ -17,7 +17,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -225,7 +225,10 @@ def _bundle(recipe: Recipe, resume: bool) -> dict[str, Any]:
     report = json.loads((recipe.folder("evaluate") / REPORT).read_text())
     manifest["quality"]["evaluation"] = report
     # the Reasoner asks the model exactly as it was trained, whatever its built-ins become
-    manifest["prompt_formats"] = [BUILTIN_FORMATS[name].to_dict() for name in TRAINED_FORMATS]
+    manifest["prompt_formats"] = [
+        replace(BUILTIN_FORMATS[name], question_pattern=pattern).to_dict()
+        for name, pattern in TRAINED_FORMATS.items()
+    ]
     manifest["recipe"] = {
         "name": "babi_arith",
         "settings_digest": recipe.digest("bundle"),
