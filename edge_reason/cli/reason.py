@@ -19,6 +19,8 @@ QUANTS = ("f32", "int8", "int4")
 
 def _load_engine(model: str | None, quant: str | None) -> Engine | None:
     if model is None:
+        if quant is not None:
+            raise click.UsageError("--quant needs --model (the shipped model is an INT4 bundle)")
         from edge_reason.default_model import load_default_engine
 
         return load_default_engine()
@@ -45,11 +47,17 @@ def _print_answer(answer: Answer) -> None:
 
 @click.command()
 @click.argument("question")
-@click.option("--model", type=click.Path(exists=True, file_okay=False), help="Model folder.")
+@click.option(
+    "--model",
+    type=click.Path(exists=True, file_okay=False),
+    help="Model folder (default: the bAbI-and-addition model shipped in the package).",
+)
 @click.option("--quant", type=click.Choice(QUANTS), help="How to hold the weights.")
 @click.option("--rules", "packs", multiple=True, help="Rule pack file or built-in name.")
 @click.option("--db", type=click.Path(exists=True, dir_okay=False), help="Document store.")
-@click.option("--context", "context_file", type=click.File("r"), help="Story or text file.")
+@click.option(
+    "--context", "context_file", type=click.File("r"), help="Story or text file ('-': stdin)."
+)
 @click.option("--strategy", type=click.Choice(STRATEGY_NAMES), default="auto", show_default=True)
 @click.option("--samples", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), help="Time budget.")

@@ -38,6 +38,11 @@ def test_ask_refuses_model_and_no_model_together(runner: CliRunner, tmp_path: Pa
     assert result.exit_code == 2 and "exclude each other" in result.output
 
 
+def test_ask_refuses_a_quant_for_the_shipped_model(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["ask", "--quant", "int8", "What is 1+1?"])
+    assert result.exit_code == 2 and "--quant needs --model" in result.output
+
+
 def test_ask_reports_an_unknown_rule_pack(runner: CliRunner) -> None:
     result = runner.invoke(main, ["ask", "--no-model", "--rules", "nosuch", "What is 1+1?"])
     assert result.exit_code == 1
