@@ -1,10 +1,14 @@
 import json
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from edge_reason.engine import PromptState
 from edge_reason.reasoning.errors import DataFormatError, PromptFormatError
 from edge_reason.reasoning.extract import extract_answer, normalize_answer
+from edge_reason.reasoning.generation import answer_probability
 from edge_reason.reasoning.prompts import BUILTIN_FORMATS, Exemplar, PromptFormat, choose_format
 
 
@@ -146,3 +150,26 @@ def test_a_format_declaration_reads_back_as_the_same_format(name: str) -> None:
     for fmt in (original, with_exemplar):
         declared = json.loads(json.dumps(fmt.to_dict()))  # as a bundle.json carries it
         assert PromptFormat.from_dict(declared) == fmt
+
+
+class _SpaceLedTokens:
+    """A tokenizer whose tokens carry their leading space (" 1", "3"), and a "model" whose
+    logits always favour " 1"."""
+
+    def __init__(self) -> None:
+        self.vocab: dict[str, int] = {" 1": 0}
+
+    def encode(self, text: str) -> list[int]:
+        return [self.vocab.setdefault(t, len(self.vocab)) for t in re.findall(r" ?[^ ]| $", text)]
+
+    def prefill(self, ids, *, prefix: PromptState) -> PromptState:
+        logits = np.zeros(64, dtype=np.float32)
+        logits[0] = 8.0
+        return PromptState(prefix.token_ids + tuple(ids), logits)
+
+
+def test_the_answer_probability_is_read_at_a_space_led_token() -> None:
+    engine = _SpaceLedTokens()
+    state = PromptState((), np.zeros(64, dtype=np.float32))
+    probability = answer_probability(engine, state, "8+2+0=10\n#### 1300", "1300")
+    assert probability == pytest.approx(np.exp(8) / (np.exp(8) + 63))
