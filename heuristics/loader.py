@@ -410,13 +410,14 @@ class _Loader:
                 key: self.patterns((*path, key), table.get(key, []), relations, regex.groupindex)
                 for key in ("assert", "retract")
             }
-            for key, patterns in effects.items():
-                for pattern in patterns:
-                    if pattern.names_of(Variable):
-                        raise self.fail(
-                            (*path, key),
-                            f"statement patterns take {{slots}}, not ?variables: {pattern.text!r}",
-                        )
+            # a retract may use ?variables (it removes every fact that matches); an assert
+            # must name one fact
+            for pattern in effects["assert"]:
+                if pattern.names_of(Variable):
+                    raise self.fail(
+                        (*path, "assert"),
+                        f"statement asserts take {{slots}}, not ?variables: {pattern.text!r}",
+                    )
             statements.append(
                 StatementSpec(
                     statement_id,

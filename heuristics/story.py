@@ -55,7 +55,8 @@ def read_story(
             return sentence
         slots = {name: value for name, value in groups.items() if value is not None}
         for pattern in statement.retracts:
-            base.remove(pattern.fill(slots).instantiate({}))
+            for _, (fact,) in list(base.match([pattern.fill(slots)])):
+                base.remove(fact)
         for pattern in statement.asserts:
             fact = pattern.fill(slots).instantiate({})
             step = f"line {sentence.id}: '{sentence.text}' so {format_fact(fact)}"

@@ -51,7 +51,9 @@ class PromptFormat:
     chain_cue: str = ""  # appended to the prompt to ask for a reasoning chain
     direct_cue: str = "Answer:"  # appended to ask for the answer alone
     answer_form: str = "line"  # see extract.extract_answer
-    feedback: str = "(A previous attempt was wrong: {failure}.)\n"  # inserted on regeneration
+    # stated after the question when a chain is regenerated; "" for a model trained without
+    # such text (it then draws a fresh chain from the same prompt)
+    feedback: str = "(A previous attempt was wrong: {failure}.)\n"
     stop: tuple[str, ...] = ()  # strings that end a chain
     max_new_tokens: int = 160
     # a regular expression the whole question must match for the model to be asked (a model

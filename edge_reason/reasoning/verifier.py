@@ -314,7 +314,9 @@ class FactCitations:
             return [Finding((0, len(chain.text)), False, "the chain cites no story facts")]
         from edge_reason.heuristics.story import split_story
 
-        story = {s.id: s.text for s in split_story(chain.context)}
+        story: dict[int, str] = {}
+        for sentence in split_story(chain.context):  # a line may hold several sentences
+            story[sentence.id] = f"{story.get(sentence.id, '')} {sentence.text}".strip()
         ids = cited_facts(chain.text)
         span = cited.span()
         missing = [i for i in ids if i not in story]
@@ -340,9 +342,11 @@ class FactCitations:
             needed = ", ".join(str(i) for i in truth.sources)
             if normalize_answer(truth.answer) != normalize_answer(answer):
                 return Finding(span, False, f"line {needed} says {truth.answer!r}, not {answer!r}")
-            if not set(truth.sources) <= set(ids):
-                return Finding(span, False, f"'{answer}' rests on line {needed}, not {cited}")
-            return Finding(span, True, f"line {cited} supports {answer!r}")
+            if set(truth.sources) <= set(ids):
+                return Finding(span, True, f"line {cited} supports {answer!r}")
+            if self._derives_alone(chain.question, answer, ids, story, truth.sources):
+                return Finding(span, True, f"line {cited} alone give {answer!r}")
+            return Finding(span, False, f"'{answer}' rests on line {needed}, not {cited}")
         words = normalize_answer(answer).split(",")
         mentions = [i for i in ids if all(w in story[i].lower() for w in words)]
         if mentions:
@@ -351,3 +355,22 @@ class FactCitations:
             return Finding(span, False, f"no cited line ({cited}) mentions {answer!r}")
         # an answer no line states (yes, no, a count) cannot be checked by mention
         return None
+
+    def _derives_alone(
+        self,
+        question: str,
+        answer: str,
+        ids: list[int],
+        story: dict[int, str],
+        needed: frozenset[int],
+    ) -> bool:
+        """Whether the cited lines, read on their own, give ``answer`` (a story often says a
+        thing twice: "took the ball, went to the garden" and "went to the garden, dropped the
+        ball" both place the ball). Lines older than the pack's own evidence do not count:
+        "Mary went to the kitchen" does not support "kitchen" when she left it and came back."""
+        assert self.pack is not None  # only called with the pack's answer in hand
+        if max(ids) < max(needed):
+            return False
+        cited = "\n".join(f"{i} {story[i]}" for i in sorted(set(ids)))
+        alone = self.pack.answer_question(question, cited)
+        return alone is not None and normalize_answer(alone.answer) == normalize_answer(answer)

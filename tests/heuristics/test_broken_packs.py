@@ -132,6 +132,13 @@ def test_rules_that_keep_replacing_each_others_facts_stop_with_an_error() -> Non
             "?z",
         ),
         ('[[statement]]\nid = "s"\npattern = "(unclosed"\n', 9, "bad regular expression"),
+        (
+            '[relations]\nat = { args = ["a", "b"] }\n[[statement]]\nid = "s"\n'
+            "pattern = '(?P<who>\\w+) left\\.'\n"
+            'assert = ["at {who} ?where"]\n',
+            12,
+            "statement asserts take {slots}, not ?variables",
+        ),
         ('[inputs.extra]\nunit = "furlongs"\n', 8, "unknown unit 'furlongs'"),
         ('[[question]]\nid = "q"\npattern = "x"\nanswer = "{1 +}"\n', 10, "expected a value"),
     ],

@@ -48,3 +48,24 @@ def test_recursive_rules_reach_a_fixpoint_even_around_a_loop() -> None:
     assert answer.sources == (2, 3)
     assert any("rule 'onward'" in step for step in answer.trace)
     assert pack.answer_question("Can I reach elm from ash?", STORY).answer == "no"
+
+
+def test_a_statement_retracts_every_fact_its_variables_match() -> None:
+    closing = (
+        '\n[[statement]]\nid = "closed"\n'
+        "pattern = 'every road from (?P<a>\\w+) is closed\\.'\n"
+        'retract = ["road {a} ?to"]\n'
+        '\n[[question]]\nid = "road"\n'
+        "pattern = 'is there a road from (?P<a>\\w+) to (?P<b>\\w+)\\?'\n"
+        'ask = "road {a} {b}"\nanswer = "yes"\nnone = "no"\n'
+    )
+    pack = RulePack.from_string(ROUTES + closing, name="routes.toml")
+    story = (
+        "A road leads from ash to birch.\nA road leads from ash to elm.\n"
+        "Every road from ash is closed.\nA road leads from birch to elm."
+    )
+    asked = {
+        (a, b): pack.answer_question(f"Is there a road from {a} to {b}?", story).answer
+        for a, b in [("ash", "birch"), ("ash", "elm"), ("birch", "elm")]
+    }
+    assert asked == {("ash", "birch"): "no", ("ash", "elm"): "no", ("birch", "elm"): "yes"}

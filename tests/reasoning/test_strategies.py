@@ -91,6 +91,21 @@ def test_cot_regenerates_with_the_failure_stated(fake_engine) -> None:
     assert [c.ref for c in answer.citations] == ["line 3"]
 
 
+def test_a_format_without_feedback_regenerates_from_the_same_prompt(fake_engine) -> None:
+    prompts: list[str] = []
+
+    def model(prompt: str, written: str, temperature: float, seed: int | None) -> str:
+        prompts.append(prompt)
+        chain = "Facts: 3.\nAnswer: garden" if temperature else "Facts: 1.\nAnswer: kitchen"
+        return chain[len(written) :]
+
+    reasoner = Reasoner(fake_engine(model, peak="g"), rules=[])
+    reasoner.formats["babi"] = replace(reasoner.formats["babi"], max_new_tokens=64, feedback="")
+    answer = reasoner.ask("Where is Mary?", context=STORY, strategy="cot")
+    assert answer.answer == "garden" and [r.kind for r in answer.revisions] == ["regenerate"]
+    assert len(set(prompts)) == 1 and "previous attempt" not in prompts[0]
+
+
 def test_revisions_are_bounded(fake_engine) -> None:
     engine = fake_engine(by_seed(*["Facts: 2.\nAnswer: hallway"] * 3))
     reasoner = Reasoner(engine, rules=[], policy=Policy(max_revisions=2))

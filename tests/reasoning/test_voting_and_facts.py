@@ -50,6 +50,36 @@ def test_fact_citation_failures_say_what_is_wrong() -> None:
     assert verify("Answer: office")[0].detail == "the chain cites no story facts"
 
 
+DROP_STORY = (
+    "1 Mary moved to the bathroom.\n3 Sandra got the football there.\n"
+    "6 Sandra journeyed to the bathroom.\n7 Mary went to the kitchen.\n"
+    "8 Sandra left the football.\n9 Sandra went back to the garden.\n"
+    "10 Mary went to the garden.\n11 Mary went back to the kitchen."
+)
+
+
+def test_another_set_of_lines_that_gives_the_answer_on_its_own_verifies() -> None:
+    # The pack's own evidence is the take and the journey (3, 6); bAbI's gold cites the
+    # journey and the drop (6, 8): both place the football.
+    checker = FactCitations(load_builtin("babi"))
+
+    def finding(cited: str, question: str, answer: str) -> Finding:
+        [found] = checker(Chain(f"Facts: {cited}.\nAnswer: {answer}", question, DROP_STORY, answer))
+        return found
+
+    assert finding("3 6", "Where is the football?", "bathroom").detail == (
+        "line 3, 6 supports 'bathroom'"
+    )
+    assert finding("8 6", "Where is the football?", "bathroom").detail == (
+        "line 8, 6 alone give 'bathroom'"
+    )
+    # lines that do not give the answer on their own, and a line older than the evidence
+    # (Mary left the kitchen at 10 and came back at 11), do not verify
+    assert not finding("8", "Where is the football?", "bathroom").ok
+    assert not finding("7", "Where is Mary?", "kitchen").ok
+    assert finding("11", "Where is Mary?", "kitchen").ok
+
+
 def test_without_a_tracking_pack_a_cited_line_must_mention_the_answer() -> None:
     checker = FactCitations(None)
     good = checker(Chain("Facts: 7.\nAnswer: office", "Where is John?", STORY, "office"))

@@ -16,18 +16,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edge_reason.reasoning.datasets import Problem
-from edge_reason.reasoning.prompts import BUILTIN_FORMATS
+from edge_reason.reasoning.prompts import BUILTIN_FORMATS, PromptFormat
 
 from .addition import QUESTION_PATTERN, Addition
 from .stories import Story
 
-# the formats the model is trained in, and the questions each takes (the bundle declares them
-# in bundle.json: the Reasoner asks the model nothing else)
-TRAINED_FORMATS = {"babi": "", "gsm8k": QUESTION_PATTERN}
+
+def trained_formats() -> dict[str, PromptFormat]:
+    """The formats the model is trained in, as the bundle declares them (the Reasoner asks
+    the model nothing else) and the evaluation asks it: each takes only the questions of its
+    pattern, and none states a failed attempt's finding, because no training text does (the
+    verifier's loop then draws a fresh chain from the same prompt instead)."""
+    patterns = {"babi": "", "gsm8k": QUESTION_PATTERN}
+    return {
+        name: replace(BUILTIN_FORMATS[name], question_pattern=pattern, feedback="")
+        for name, pattern in patterns.items()
+    }
+
+
 SHARED = 0  # block of the statements every question of a story sees
 ROLES = ("context", "prompt", "reasoning", "answer")  # reasoning and answer carry the loss
 _ANSWER_CUE = "Answer:"  # where Problem.babi_chain's answer begins

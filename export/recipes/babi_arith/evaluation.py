@@ -1,8 +1,9 @@
 """The validation report: every model through the Reasoner, as a user would ask it.
 
 Each model (teacher f32, student f32, student INT4 bundle) runs on the engine with
-``Reasoner(engine, rules=[], tools=<none>)``, so every answer is the model's own: no rule
-pack or calculator can step in when the verifier rejects a chain. Scoring is the reasoning
+``Reasoner(engine, rules=[], tools=<none>)`` in the formats the bundle declares, so every
+answer is the model's own: no rule pack or calculator can step in when the verifier rejects a
+chain. Scoring is the reasoning
 layer's ``evaluate_reasoner``; this module picks the questions and condenses the reports:
 per-task error and tasks passed for bAbI, accuracy by number of digits for addition
 (including one digit more than training saw), the share of bAbI answers whose cited facts
@@ -20,7 +21,7 @@ from typing import Any
 from edge_reason.reasoning.datasets import Problem, read_problems
 
 from .addition import longer_additions
-from .documents import addition_problem
+from .documents import addition_problem, trained_formats
 from .settings import EvaluationSettings
 from .validation import PASS_ERROR
 
@@ -86,6 +87,9 @@ def _evaluate_model(
     context = _max_positions(path)
     engine = Engine.load(path, threads=settings.threads, max_context=context)
     reasoner = Reasoner(engine, rules=[], tools=ToolRegistry())
+    # the f32 models carry no declared formats: ask every model as the bundle will be asked
+    reasoner.formats.update(trained_formats())
+    reasoner.model_families = frozenset(trained_formats())
     strategies = {}
     for strategy in STRATEGIES:
         parts = {}

@@ -17,7 +17,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -212,9 +212,8 @@ def _evaluate(recipe: Recipe, resume: bool) -> dict[str, Any]:
 def _bundle(recipe: Recipe, resume: bool) -> dict[str, Any]:
     from edge_reason.bundle import MANIFEST_NAME, Bundle
     from edge_reason.engine import Engine
-    from edge_reason.reasoning.prompts import BUILTIN_FORMATS
 
-    from .documents import TRAINED_FORMATS
+    from .documents import trained_formats
     from .split import MANIFEST
 
     folder = recipe.folder("bundle")
@@ -225,10 +224,7 @@ def _bundle(recipe: Recipe, resume: bool) -> dict[str, Any]:
     report = json.loads((recipe.folder("evaluate") / REPORT).read_text())
     manifest["quality"]["evaluation"] = report
     # the Reasoner asks the model exactly as it was trained, whatever its built-ins become
-    manifest["prompt_formats"] = [
-        replace(BUILTIN_FORMATS[name], question_pattern=pattern).to_dict()
-        for name, pattern in TRAINED_FORMATS.items()
-    ]
+    manifest["prompt_formats"] = [f.to_dict() for f in trained_formats().values()]
     manifest["recipe"] = {
         "name": "babi_arith",
         "settings_digest": recipe.digest("bundle"),
