@@ -12,11 +12,13 @@ converter. What llama.cpp needs beyond the plain tensors:
 - Llama-3 frequency scaling as a `rope_freqs` tensor of per-pair divisors;
 - a "gpt2" (byte-level BPE) vocabulary: tokens, token types, merges, eos.
 
-Every matrix is stored in the file's type (the tied embedding/head included, so
-a Q4_0 file reads its output head as Q4_0 like our int4 engine does; llama.cpp's
-own quantize tool would keep that tensor at Q6_K). A matrix whose rows do not
-split into 32-value blocks falls back to F16 and is listed in the summary.
-Norm weights and biases stay F32.
+Matrices are stored in the file's type, except the output head (token_embd when
+it is tied) of a Q4_0 file, which gets the type llama.cpp's own quantize tool
+gives it: Q6_K, or Q8_0 when its rows do not split into Q6_K's 256-value
+blocks. The gguf package has no Q6_K quantizer, so Q8_0 stands in for it too
+(more bytes, never fewer). `pure=True` keeps the head in the file's type, like
+llama-quantize's --pure. A matrix whose rows do not split into 32-value blocks
+falls back to F16 and is listed in the summary. Norm weights and biases stay F32.
 """
 
 from __future__ import annotations
@@ -63,11 +65,17 @@ class GgufVocabulary:
 
 
 def write_gguf(
-    hf_dir: str | os.PathLike[str], out_path: str | os.PathLike[str], quant: str = "q4_0"
+    hf_dir: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    quant: str = "q4_0",
+    *,
+    pure: bool = False,
 ) -> GgufSummary:
     """Convert the model folder `hf_dir` to the GGUF file `out_path` with matrices in `quant`.
 
-    quant: "f32", "f16", "q8_0" or "q4_0". The file appears only when complete.
+    quant: "f32", "f16", "q8_0" or "q4_0". pure: the output head in `quant` too (otherwise
+    a Q4_0 file keeps it at Q8_0, as llama.cpp's quantize tool does). The file appears only
+    when complete.
     """
     import gguf
 
@@ -97,13 +105,17 @@ def write_gguf(
     _add_hyperparameters(writer, config, folder.name, file_type)
     _add_vocabulary(writer, vocab, config)
 
+    head = "token_embd.weight" if config.tie_word_embeddings else "output.weight"
+    head_type = matrix_type
+    if quant == "q4_0" and not pure:
+        head_type = gguf.GGMLQuantizationType.Q8_0
     types: dict[str, str] = {}
     fallbacks: list[str] = []
 
     def add(name: str, values: np.ndarray) -> None:
         qtype = gguf.GGMLQuantizationType.F32
         if values.ndim == 2:
-            qtype = matrix_type
+            qtype = head_type if name == head else matrix_type
             block = gguf.GGML_QUANT_SIZES[qtype][0]
             if values.shape[1] % block:
                 qtype = gguf.GGMLQuantizationType.F16

@@ -5,7 +5,8 @@ model built locally). From a Hugging Face folder: torch reads it as it is;
 the native engine, onnxruntime and LiteRT run a bundle made by the export
 pipeline (the native engine reads the folder itself where the export tools are
 not installed); llama.cpp runs a GGUF file from our converter (Q4_0 for int4, Q8_0
-for int8). Derived files live in a work folder keyed by the model's content:
+for int8, the output head in the type llama.cpp's quantize tool gives it).
+Derived files live in a work folder keyed by the model's content:
 ${EDGE_REASON_CACHE:-~/.cache/edge-reason}/bench/<hash>. A backend that cannot
 run (runtime not installed, quantization it lacks, conversion failed) becomes
 a Skipped entry with the reason.
@@ -202,7 +203,8 @@ class Preparer:
         """The model as a GGUF file in llama.cpp's type for `quant`."""
         from ..export.gguf_export import write_gguf
 
-        path = self.work / f"model-{GGUF_QUANTS[quant]}.gguf"
+        # named for the recipe: files from before the head followed llama-quantize differ
+        path = self.work / f"model-{GGUF_QUANTS[quant]}-llama-quantize.gguf"
         if not path.is_file():
             self.progress(f"converting to GGUF {GGUF_QUANTS[quant].upper()}: {path}")
             summary = write_gguf(self.source.path, path, GGUF_QUANTS[quant])

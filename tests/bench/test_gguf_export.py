@@ -65,7 +65,8 @@ def test_qwen2_tensors_read_back_within_the_quantization_error(
     assert "output.weight" not in types  # tied: llama.cpp reads token_embd as the head
     # ffn_down's rows (136 values) do not split into 32-value blocks
     if quant in ("q8_0", "q4_0"):
-        assert types["token_embd.weight"] == quant.upper()
+        # the tied head: Q8_0 in a Q4_0 file too, as llama.cpp's quantize tool keeps it
+        assert types["token_embd.weight"] == "Q8_0"
         assert summary.f16_fallbacks == ("blk.0.ffn_down.weight", "blk.1.ffn_down.weight")
         assert types["blk.0.ffn_down.weight"] == "F16"
     assert fields["general.architecture"] == "qwen2"
@@ -73,6 +74,14 @@ def test_qwen2_tensors_read_back_within_the_quantization_error(
     assert fields["qwen2.block_count"] == 2
     assert fields["tokenizer.ggml.eos_token_id"] == 0
     assert fields["tokenizer.ggml.pre"] == "gpt-2"
+
+
+def test_a_pure_q4_0_file_keeps_the_head_in_q4_0(
+    tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    summary = write_gguf(tiny_models["qwen2"], tmp_path / "m.gguf", "q4_0", pure=True)
+    assert summary.tensor_types["token_embd.weight"] == "Q4_0"
+    assert summary.tensor_types["blk.0.attn_q.weight"] == "Q4_0"
 
 
 def test_llama_rows_pair_up_for_llama_cpp_rope_and_scaling_becomes_rope_freqs(
