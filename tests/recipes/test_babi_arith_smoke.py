@@ -59,6 +59,16 @@ def test_smoke_run_writes_a_bundle_that_loads_and_carries_its_evaluation(
     declared = {f["name"]: f for f in bundle.manifest["prompt_formats"]}
     assert Reasoner(engine).formats["babi"] == PromptFormat.from_dict(declared["babi"])
     assert set(declared) == {"babi", "gsm8k"}
+    assert all(f["feedback"] == "" for f in declared.values())  # no training text has one
+
+    # the README's tables are printed from the report
+    tables = CliRunner().invoke(main, ["recipe", "babi-arith", "report", "--work", str(work)])
+    assert tables.exit_code == 0, tables.output
+    rows = tables.output.splitlines()
+    assert rows[0].startswith("| model | strategy | bAbI tasks passed")
+    assert "| addition " in rows[0] and rows[0].endswith(" 4 digits |")
+    assert sum(row.startswith("| student_int4 |") for row in rows) == 3
+    assert rows[-1].startswith("median CoT latency (ms): teacher_f32 ")
 
     again = _run(work, data_root)
     assert again.exit_code != 0 and "--resume" in again.output

@@ -1,4 +1,5 @@
-"""The recipe's command line: ``run`` (every stage, or one) in a work folder."""
+"""The recipe's command line: ``run`` (every stage, or one) in a work folder, and ``report``
+(the evaluation as Markdown tables)."""
 
 from __future__ import annotations
 
@@ -85,3 +86,24 @@ def run(
         return
     for name, summary in summaries.items():
         click.echo(f"{name:<10} done in {summary['seconds']:.1f} s")
+
+
+@babi_arith.command("report")
+@click.option(
+    "--work",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="The work folder of a run whose evaluate stage has finished.",
+)
+def report(work: Path) -> None:
+    """Print the evaluation of the run in WORK as Markdown tables (the README's)."""
+    from .report_tables import markdown_tables
+    from .stages import REPORT
+
+    path = work / "evaluate" / REPORT
+    if not path.is_file():
+        raise click.ClickException(f"{path}: no evaluation yet (run the evaluate stage first)")
+    try:
+        click.echo(markdown_tables(json.loads(path.read_text())), nl=False)
+    except (ValueError, KeyError, TypeError) as error:
+        raise click.ClickException(f"{path}: not an evaluation report ({error!r})") from error
