@@ -48,6 +48,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "half.h"
+
 namespace edge {
 
 constexpr int kBlock = 32;  // elements per quantization block

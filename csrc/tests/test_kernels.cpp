@@ -117,6 +117,39 @@ float magnitude_q(const WeightMatrix& w, const ActBlocks& x, int t, int n) {
 
 }  // namespace
 
+// half.h against binary16's definition, on all 65536 halves: the value
+// (-1)^s 2^(e-15) (1 + m/1024), or (-1)^s 2^-14 m/1024 for e = 0, exactly;
+// back to the same bits; and a float halfway between two neighbouring halves
+// rounds to the one with the even last bit, a float beside it to the nearer.
+TEST(half_conversion_is_exact_and_rounds_to_nearest_even) {
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    const uint32_t e = (h >> 10) & 0x1F, m = h & 0x3FF, sign = h & 0x8000;
+    const float f = half_to_float(uint16_t(h));
+    if (e == 31) {
+      CHECK_MSG(m ? std::isnan(f) : std::isinf(f), "half %04x gives %g", h, f);
+      CHECK_MSG(!half_is_finite(uint16_t(h)), "half %04x is not finite", h);
+      continue;
+    }
+    const float magnitude = e ? std::ldexp(float(1024 + m), int(e) - 25) : std::ldexp(float(m), -24);
+    CHECK_MSG(f == (sign ? -magnitude : magnitude) && std::signbit(f) == bool(sign),
+              "half %04x gives %g, not %g", h, f, magnitude);
+    CHECK_MSG(half_is_finite(uint16_t(h)), "half %04x is finite", h);
+    CHECK_MSG(float_to_half(f) == h, "half %04x does not round-trip", h);
+    if ((h & 0x7FFF) == 0x7BFF) continue;  // the next one up is infinity, checked below
+    const float next = half_to_float(uint16_t(h + 1));
+    const float mid = (f + next) / 2;  // exact: 12 significant bits
+    CHECK_MSG(float_to_half(mid) == ((h & 1) ? h + 1 : h), "tie after half %04x", h);
+    CHECK_MSG(float_to_half(std::nextafter(mid, f)) == h, "below the tie after half %04x", h);
+    CHECK_MSG(float_to_half(std::nextafter(mid, next)) == h + 1, "above the tie after half %04x", h);
+  }
+  // Beyond 65504 by half an ulp (65520: the tie rounds to the even "next", infinity) or more.
+  CHECK(float_to_half(65519.996f) == 0x7BFF);
+  CHECK(float_to_half(65520.0f) == 0x7C00 && float_to_half(-65520.0f) == 0xFC00);
+  CHECK(float_to_half(1e30f) == 0x7C00 && !half_is_finite(float_to_half(1e30f)));
+  CHECK(float_to_half(1e-30f) == 0x0000 && float_to_half(-1e-30f) == 0x8000);
+  CHECK(!half_is_finite(float_to_half(NAN)));
+}
+
 TEST(quantize_acts_matches_reference) {
   for (const KernelTable* k : simd_variants())
     for (int cols : kCols)
