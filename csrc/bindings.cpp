@@ -6,6 +6,8 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <deque>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -24,13 +26,16 @@ using F32Array = py::array_t<float, py::array::c_style>;
 using U8Array = py::array_t<uint8_t, py::array::c_style>;
 using I32Array = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
 
-// Holds what a weight view points into, for as long as the engine lives.
+// Holds what a weight view points into, for as long as the engine lives: the
+// arrays it reads in place, and the fp16 block scales converted at load (a
+// deque, so that adding one never moves those already handed out).
 struct KeepAlive {
   std::vector<py::object> objects;
+  std::deque<std::vector<uint16_t>> scales_f16;
 };
 
 template <class T>
-const T* checked(py::handle obj, size_t count, const std::string& name, KeepAlive& keep) {
+py::array checked_array(py::handle obj, size_t count, const std::string& name) {
   py::array arr = py::reinterpret_borrow<py::array>(obj);
   if (!py::isinstance<py::array_t<T>>(obj) || !(arr.flags() & py::array::c_style))
     throw std::invalid_argument(name + ": expected a C-contiguous " +
@@ -38,8 +43,38 @@ const T* checked(py::handle obj, size_t count, const std::string& name, KeepAliv
   if (size_t(arr.size()) != count)
     throw std::invalid_argument(name + ": expected " + std::to_string(count) + " elements, got " +
                                 std::to_string(arr.size()));
+  return arr;
+}
+
+template <class T>
+const T* checked(py::handle obj, size_t count, const std::string& name, KeepAlive& keep) {
+  py::array arr = checked_array<T>(obj, count, name);
   keep.objects.push_back(arr);
   return static_cast<const T*>(arr.data());
+}
+
+// Block scales arrive as float32 [rows][blocks] (bundles store them so, for
+// onnxruntime) and are kept as fp16, the engine's format (kernels/formats.h):
+// decode streams 2 bytes per block instead of 4. The float32 array is read
+// once, here, and not kept. A scale fp16 cannot hold is refused rather than
+// turned into infinity.
+const uint16_t* fp16_scales(py::handle obj, size_t rows, size_t blocks, const std::string& name,
+                            KeepAlive& keep) {
+  const py::array arr = checked_array<float>(obj, rows * blocks, name);
+  const float* src = static_cast<const float*>(arr.data());
+  std::vector<uint16_t>& dst = keep.scales_f16.emplace_back(rows * blocks);
+  for (size_t i = 0; i < dst.size(); ++i) {
+    dst[i] = float_to_half(src[i]);
+    if (!half_is_finite(dst[i])) {
+      char scale[32];
+      std::snprintf(scale, sizeof(scale), "%g", double(src[i]));
+      throw std::invalid_argument(name + ": row " + std::to_string(i / blocks) + ", block " +
+                                  std::to_string(i % blocks) + ": scale " + scale +
+                                  " does not fit fp16, the engine's scale format (finite, "
+                                  "magnitude below 65520)");
+    }
+  }
+  return dst.data();
 }
 
 const float* optional_f32(const py::dict& d, const char* key, size_t count,
@@ -72,7 +107,7 @@ WeightMatrix matrix(const py::dict& m, int rows, int cols, const std::string& wh
     return w;
   }
   w.data = checked<uint8_t>(m["data"], size_t(rows) * w.row_bytes(), where + ".data", keep);
-  w.scales = checked<float>(m["scales"], size_t(rows) * nb, where + ".scales", keep);
+  w.scales_f16 = fp16_scales(m["scales"], size_t(rows), nb, where + ".scales", keep);
   if (m.contains("zero_points") && !m["zero_points"].is_none()) {
     if (w.format != WeightFormat::Q4)
       throw std::invalid_argument(where + ": zero points exist only for q4");
@@ -115,7 +150,7 @@ class PyEngine {
       const size_t nb = size_t(num_blocks(c.dim));
       w.embedding.data =
           checked<uint8_t>(emb["data"], size_t(c.vocab) * nb * kBlock, "embedding.data", keep_);
-      w.embedding.scales = checked<float>(emb["scales"], size_t(c.vocab) * nb, "embedding.scales", keep_);
+      w.embedding.scales_f16 = fp16_scales(emb["scales"], size_t(c.vocab), nb, "embedding.scales", keep_);
     } else {
       throw std::invalid_argument("embedding: format must be f32 or q8");
     }
@@ -248,7 +283,9 @@ class PySampler {
 
 // Round-to-nearest quantization of a [rows, cols] matrix, rows split over
 // the machine's cores (loading a model quantizes hundreds of millions of
-// weights).
+// weights). The scales come back as float32, like a bundle's, holding the
+// fp16 values the codes were chosen against: the engine's conversion at load
+// leaves them unchanged.
 py::tuple quantize(const F32Array& w, const std::string& format) {
   if (w.ndim() != 2) throw std::invalid_argument("quantize: expected a 2-D float32 array");
   if (format != "q8" && format != "q4")
@@ -256,10 +293,10 @@ py::tuple quantize(const F32Array& w, const std::string& format) {
   const int rows = int(w.shape(0)), cols = int(w.shape(1)), nb = num_blocks(cols);
   const int block_bytes = format == "q8" ? kBlock : kBlock / 2;
   U8Array data({rows, nb, block_bytes});
-  F32Array scales({rows, nb});
+  std::vector<uint16_t> scales_f16(size_t(rows) * nb);
   const float* src = w.data();
   uint8_t* dst = data.mutable_data();
-  float* sc = scales.mutable_data();
+  uint16_t* sc = scales_f16.data();
   auto run = format == "q8" ? quantize_rows_q8 : quantize_rows_q4;
   {
     py::gil_scoped_release release;
@@ -273,6 +310,14 @@ py::tuple quantize(const F32Array& w, const std::string& format) {
       });
     }
     for (std::thread& t : pool) t.join();
+  }
+  F32Array scales({rows, nb});
+  float* out = scales.mutable_data();
+  for (size_t i = 0; i < scales_f16.size(); ++i) {
+    if (!half_is_finite(scales_f16[i]))
+      throw std::invalid_argument("quantize: weights too large for an fp16 block scale, the engine's "
+                                  "scale format (q8 takes magnitudes below 8321040, q4 below 524160)");
+    out[i] = half_to_float(scales_f16[i]);
   }
   return py::make_tuple(data, scales);
 }

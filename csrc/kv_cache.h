@@ -41,9 +41,4 @@ class KVCache {
   std::vector<uint16_t> k16_, v16_;
 };
 
-// IEEE half <-> float, round to nearest even. Portable, so the f16 cache means
-// the same bytes on every board.
-uint16_t float_to_half(float f);
-float half_to_float(uint16_t h);
-
 }  // namespace edge

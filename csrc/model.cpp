@@ -40,7 +40,8 @@ Model::Model(const ModelConfig& config, const ModelWeights& weights, const Kerne
 
 size_t Model::weight_bytes_per_token() const {
   auto bytes = [](const WeightMatrix& w) {
-    const size_t scales = w.format == WeightFormat::F32 ? 0 : size_t(w.rows) * w.blocks() * 4;
+    const size_t scales =
+        w.format == WeightFormat::F32 ? 0 : size_t(w.rows) * w.blocks() * sizeof(uint16_t);
     return size_t(w.rows) * w.row_bytes() + scales;
   };
   size_t total = bytes(weights_.lm_head);
@@ -60,8 +61,8 @@ void Model::embed(const int32_t* tokens, int count) {
       continue;
     }
     const uint8_t* q = static_cast<const uint8_t*>(weights_.embedding.data) + row * nb * kBlock;
-    const float* d = weights_.embedding.scales + row * nb;
-    for (int i = 0; i < D; ++i) dst[i] = float(int(q[i]) - 128) * d[i / kBlock];
+    const uint16_t* d = weights_.embedding.scales_f16 + row * nb;
+    for (int i = 0; i < D; ++i) dst[i] = float(int(q[i]) - 128) * half_to_float(d[i / kBlock]);
   }
 }
 

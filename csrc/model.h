@@ -25,11 +25,12 @@ struct ModelConfig {
   int max_batch = 64;      // tokens per forward call (prefill is cut into such chunks)
 };
 
-// The token embedding table: F32 rows, or Q8 rows (natural order, blocks of 32).
+// The token embedding table: F32 rows, or Q8 rows (natural order, blocks of 32,
+// fp16 scales as in kernels/formats.h).
 struct EmbeddingTable {
   WeightFormat format = WeightFormat::F32;
   const void* data = nullptr;
-  const float* scales = nullptr;
+  const uint16_t* scales_f16 = nullptr;
 };
 
 struct LayerWeights {

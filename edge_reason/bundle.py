@@ -6,7 +6,10 @@ architecture, the sha256 of every file, and a tensor table that says where in
 model.onnx.data each of the engine's weights lies. The native engine maps that
 file once and reads its weights in place, as numpy views of the mapping: the
 bytes onnxruntime reads are the bytes the engine computes with, on disk and in
-the page cache.
+the page cache. The one exception is the block scales: stored as float32 (for
+onnxruntime), they are read once at load and kept by the engine as fp16, the
+engine's scale format (csrc/kernels/formats.h), which streams fewer bytes per
+token.
 
 Loading checks every file's size and sha256 first, so a changed or truncated
 file is refused by name; with trusted_keys, the manifest must carry an Ed25519

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _native
+from .errors import ModelFormatError
 from .model_config import ModelConfig
 from .rope import rope_tables
 from .safetensors_io import SafetensorsFolder
@@ -36,19 +37,23 @@ class EngineWeights:
 
 
 def quantized_view(
-    fmt: str, rows: int, cols: int, chunks: Iterable[tuple[int, np.ndarray]]
+    name: str, fmt: str, rows: int, cols: int, chunks: Iterable[tuple[int, np.ndarray]]
 ) -> dict[str, Any]:
-    """A [rows, cols] matrix in q8 or q4, quantized from float32 row chunks.
+    """The [rows, cols] matrix `name` in q8 or q4, quantized from float32 row chunks.
 
     Chunks keep the float32 copy of a large matrix (an embedding table is
     hundreds of MB) from ever existing whole, so peak memory stays near the
-    quantized size.
+    quantized size. The scales are float32 holding fp16 values (the engine's
+    scale format): the engine's conversion at load keeps them exactly.
     """
     blocks = (cols + 31) // 32
     data = np.empty((rows, blocks, 32 if fmt == "q8" else 16), dtype=np.uint8)
     scales = np.empty((rows, blocks), dtype=np.float32)
     for row0, chunk in chunks:
-        d, s = _native.quantize(np.ascontiguousarray(chunk, dtype=np.float32), fmt)
+        try:
+            d, s = _native.quantize(np.ascontiguousarray(chunk, dtype=np.float32), fmt)
+        except ValueError as e:  # weights beyond fp16 scales: say which tensor
+            raise ModelFormatError(f"{name}: {e}") from None
         data[row0 : row0 + len(chunk)] = d
         scales[row0 : row0 + len(chunk)] = s
     return {"format": fmt, "rows": rows, "cols": cols, "data": data, "scales": scales}
@@ -82,7 +87,8 @@ def load_hf_weights(
             view = {"format": "f32", "rows": rows, "cols": cols}
             view["data"] = st.float32(name, (rows, cols))
         else:
-            view = quantized_view(fmt_, rows, cols, st.float32_row_chunks(name, (rows, cols)))
+            chunks = st.float32_row_chunks(name, (rows, cols))
+            view = quantized_view(name, fmt_, rows, cols, chunks)
         total += view_bytes(view)
         return view
 

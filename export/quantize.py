@@ -6,6 +6,11 @@ which are onnxruntime's MatMulNBits inputs for block size 32:
                                     nibble), value = (code - 8) * scale
     scales float32 [N, nb], one per block of 32 along K; symmetric (no zero points)
 
+Every scale is an fp16 value stored as float32: the engine keeps its block
+scales as fp16 (fewer bytes streamed per token) and onnxruntime reads float32,
+so a scale rounded to fp16 first, with the codes chosen against it, means the
+same weights to both.
+
 Methods:
     rtn   round to nearest, scale from the block's largest magnitude (the
           engine's own load-time quantizer, bit for bit);
@@ -51,7 +56,7 @@ class QuantizedMatrix:
     rows: int
     cols: int
     codes: np.ndarray  # uint8 [rows, nb, 32 * bits / 8]
-    scales: np.ndarray  # float32 [rows, nb]
+    scales: np.ndarray  # float32 [rows, nb], each an fp16 value
 
     @property
     def zero_point(self) -> int:
@@ -80,14 +85,21 @@ def _block_scales(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tenso
     """Scales of [rows, 32] blocks (any leading shape) and their inverses, computed
     as csrc/quantize.cpp does (so rounding ties fall the same way): int8 maps the
     largest magnitude to 127; int4 maps the signed extreme to -8, so the code
-    range 0..15 is used in full on the side of the extreme."""
+    range 0..15 is used in full on the side of the extreme. The scale is rounded
+    to fp16 (to nearest, ties to even) and the inverse taken of the rounded one."""
     if bits == 8:
-        amax = w.abs().amax(dim=-1)
-        # a true division: `127.0 / amax` would be amax.reciprocal() * 127 in torch
-        inv = torch.where(amax > 0, torch.full_like(amax, 127.0).div(amax), torch.zeros_like(amax))
-        return amax / 127.0, inv
-    idx = w.abs().argmax(dim=-1, keepdim=True)
-    scale = torch.gather(w, -1, idx).squeeze(-1) / -8.0
+        scale = w.abs().amax(dim=-1) / 127.0
+    else:
+        idx = w.abs().argmax(dim=-1, keepdim=True)
+        scale = torch.gather(w, -1, idx).squeeze(-1) / -8.0
+    half = scale.to(torch.float16)
+    if not torch.isfinite(half).all():
+        raise ValueError(
+            "weights too large for an fp16 block scale, the engine's scale format "
+            "(int8 takes magnitudes below 8321040, int4 below 524160)"
+        )
+    scale = half.to(scale.dtype)
+    # a true division: `1.0 / scale` would be scale.reciprocal() in torch
     inv = torch.where(scale != 0, torch.ones_like(scale).div(scale), torch.zeros_like(scale))
     return scale, inv
 
@@ -232,13 +244,19 @@ def quantize_model(
     if method == "gptq" and hessians is None:
         raise ValueError("gptq needs the calibration Hessians (collect_hessians)")
     bits = BITS[quant]
+
+    def quantize(role: str, w: torch.Tensor, method: str, bits: int) -> QuantizedMatrix:
+        try:
+            if method == "gptq":
+                return quantize_gptq(w, hessians[role], bits)
+            return quantize_rtn(w, bits)
+        except ValueError as e:  # weights beyond fp16 scales: say which matrix
+            raise ValueError(f"{role}: {e}") from None
+
     matrices = {}
     for role, w in linear_weights(model).items():
-        if method == "gptq":
-            matrices[role] = quantize_gptq(w, hessians[role], bits)
-        else:
-            matrices[role] = quantize_rtn(w, bits)
+        matrices[role] = quantize(role, w, method, bits)
         if progress:
             progress(1)
-    embedding = quantize_rtn(model.get_input_embeddings().weight.detach(), 8)
+    embedding = quantize("embedding", model.get_input_embeddings().weight.detach(), "rtn", 8)
     return QuantizedWeights(quant, method, matrices, embedding)

@@ -99,7 +99,7 @@ void row_tile(const WeightMatrix& w, const ActBlocks& x, int n, int t0, float* o
   const int nb = w.blocks();
   const size_t block_bytes = Q4 ? kBlock / 2 : kBlock;
   const uint8_t* wrow = static_cast<const uint8_t*>(w.data) + size_t(n) * nb * block_bytes;
-  const float* sw = w.scales + size_t(n) * nb;
+  const uint16_t* sw = w.scales_f16 + size_t(n) * nb;
   const __m128i low = _mm_set1_epi8(0x0F);
   __m256 acc[TILE];
   for (int i = 0; i < TILE; ++i) acc[i] = _mm256_setzero_ps();
@@ -117,11 +117,12 @@ void row_tile(const WeightMatrix& w, const ActBlocks& x, int n, int t0, float* o
                                _mm256_set1_epi8(char(0x80)));
     }
     const int zp = Q4 ? q4_zero_point(w, n, b) : 0;
+    const float wscale = _cvtsh_ss(sw[b]);  // F16C: exactly half_to_float
     for (int i = 0; i < TILE; ++i) {
       const int t = t0 + i;
       const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.row_q(t) + size_t(b) * kBlock));
       const __m256i dot = Q4 ? block_dot_q4(codes, a, zp, x.row_sum(t)[b]) : block_dot_q8(codes, a);
-      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(sw[b] * x.row_d(t)[b]), acc[i]);
+      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(wscale * x.row_d(t)[b]), acc[i]);
     }
   }
   for (int i = 0; i < TILE; ++i) out[size_t(t0 + i) * ldo + n] = hsum(acc[i]);

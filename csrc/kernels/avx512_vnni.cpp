@@ -137,10 +137,10 @@ inline __m256i load_q8_block(const uint8_t* w) {
 // sum_b sw[b] * z_b * d[b] * sum[b].
 float zero_point_term(const WeightMatrix& w, const PreparedActs& prep, int n, int t) {
   const int nb = w.blocks();
-  const float* sw = w.scales + size_t(n) * nb;
+  const uint16_t* sw = w.scales_f16 + size_t(n) * nb;
   const float* ds = &prep.d_sum[size_t(t) * nb];
   float z = 0.0f;
-  for (int b = 0; b < nb - (nb & 1); ++b) z += sw[b] * float(q4_zero_point(w, n, b)) * ds[b];
+  for (int b = 0; b < nb - (nb & 1); ++b) z += _cvtsh_ss(sw[b]) * float(q4_zero_point(w, n, b)) * ds[b];
   return z;
 }
 
@@ -154,7 +154,7 @@ void tile(const WeightMatrix& w, const ActBlocks& x, const PreparedActs& prep, i
   const size_t block_bytes = Q4 ? kBlock / 2 : kBlock;
   const size_t row_bytes = size_t(nb) * block_bytes;
   const uint8_t* wbase = static_cast<const uint8_t*>(w.data) + size_t(n0) * row_bytes;
-  const float* sbase = w.scales + size_t(n0) * nb;
+  const uint16_t* sbase = w.scales_f16 + size_t(n0) * nb;
   const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
   const bool zero_in_pairs = !(Q4 && w.zero_points);
 
@@ -168,9 +168,8 @@ void tile(const WeightMatrix& w, const ActBlocks& x, const PreparedActs& prep, i
       const uint8_t* wp = wbase + r * row_bytes + size_t(2 * p) * block_bytes;
       _mm_prefetch(reinterpret_cast<const char*>(wp + kPrefetchBytes), _MM_HINT_T0);
       codes[r] = Q4 ? unpack_q4_pair(wp) : load_q8_pair(wp);
-      // Two floats, 4-byte aligned: an unaligned 64-bit integer load.
-      const __m128 pair_scale = _mm_castsi128_ps(
-          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sbase + size_t(r) * nb + 2 * p)));
+      // The pair's two fp16 scales (4 bytes), widened by F16C: exactly half_to_float.
+      const __m128 pair_scale = _mm_cvtph_ps(_mm_loadu_si32(sbase + size_t(r) * nb + 2 * p));
       wscale[r] = _mm512_permutexvar_ps(spread, _mm512_zextps128_ps512(pair_scale));
     }
     for (int i = 0; i < TT; ++i) {
@@ -188,7 +187,7 @@ void tile(const WeightMatrix& w, const ActBlocks& x, const PreparedActs& prep, i
   for (int r = 0; r < R; ++r) {
     const int n = n0 + r;
     const uint8_t* wrow = wbase + r * row_bytes;
-    const float* sw = sbase + size_t(r) * nb;
+    const uint16_t* sw = sbase + size_t(r) * nb;
     for (int i = 0; i < TT; ++i) {
       const int t = t0 + i;
       float tail = 0.0f;
@@ -199,7 +198,7 @@ void tile(const WeightMatrix& w, const ActBlocks& x, const PreparedActs& prep, i
         const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.row_q(t) + size_t(b) * kBlock));
         const __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), codes, a);
         const int zp = Q4 ? q4_zero_point(w, n, b) : 128;
-        tail = float(hsum(dot) - zp * x.row_sum(t)[b]) * (sw[b] * x.row_d(t)[b]);
+        tail = float(hsum(dot) - zp * x.row_sum(t)[b]) * (_cvtsh_ss(sw[b]) * x.row_d(t)[b]);
       }
       const float zero = zero_in_pairs ? 0.0f : zero_point_term(w, prep, n, t);
       out[size_t(t) * ldo + n] = hsum(acc[r][i]) + tail - zero;
@@ -249,7 +248,7 @@ void quad_tile(const WeightMatrix& w, const ActBlocks& x, const QuadActs& acts, 
   const int nb = w.blocks(), quads = nb / 4;
   const size_t row_bytes = size_t(nb) * (kBlock / 2);
   const uint8_t* wbase = static_cast<const uint8_t*>(w.data) + size_t(n0) * row_bytes;
-  const float* sbase = w.scales + size_t(n0) * nb;
+  const uint16_t* sbase = w.scales_f16 + size_t(n0) * nb;
   const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
   const __m512i low = _mm512_set1_epi8(0x0F);
   __m512 acc[R][TT];
@@ -266,8 +265,10 @@ void quad_tile(const WeightMatrix& w, const ActBlocks& x, const QuadActs& acts, 
       const __m512i v = _mm512_loadu_si512(wbase + r * row_bytes + size_t(k) * 64);
       even[r] = _mm512_and_si512(v, low);
       odd[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
-      wscale[r] = _mm512_permutexvar_ps(
-          spread, _mm512_zextps128_ps512(_mm_loadu_ps(sbase + size_t(r) * nb + 4 * k)));
+      // The quad's four fp16 scales (8 bytes), widened by F16C: exactly half_to_float.
+      const __m128 quad_scale =
+          _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sbase + size_t(r) * nb + 4 * k)));
+      wscale[r] = _mm512_permutexvar_ps(spread, _mm512_zextps128_ps512(quad_scale));
     }
     for (int i = 0; i < TT; ++i) {
       const size_t tq = size_t(t0 + i) * quads + k;
@@ -285,14 +286,14 @@ void quad_tile(const WeightMatrix& w, const ActBlocks& x, const QuadActs& acts, 
   }
   for (int r = 0; r < R; ++r) {
     const uint8_t* wrow = wbase + r * row_bytes;
-    const float* sw = sbase + size_t(r) * nb;
+    const uint16_t* sw = sbase + size_t(r) * nb;
     for (int i = 0; i < TT; ++i) {
       const int t = t0 + i;
       float rest = 0.0f;  // the last nb % 4 blocks, one at a time
       for (int b = 4 * quads; b < nb; ++b) {
         const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.row_q(t) + size_t(b) * kBlock));
         const __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), unpack_q4_block(wrow + size_t(b) * 16), a);
-        rest += float(hsum(dot) - 8 * x.row_sum(t)[b]) * (sw[b] * x.row_d(t)[b]);
+        rest += float(hsum(dot) - 8 * x.row_sum(t)[b]) * (_cvtsh_ss(sw[b]) * x.row_d(t)[b]);
       }
       out[size_t(t) * ldo + n0 + r] = hsum(acc[r][i]) + rest;
     }
@@ -392,7 +393,7 @@ void lanes_tile(const WeightMatrix& w, const TokenLanes& lanes, int tokens, int 
       const int n = n0 + r;
       const int zp = Q4 ? q4_zero_point(w, n, b) : 128;
       const __m512i exact = _mm512_sub_epi32(dot[r], _mm512_mullo_epi32(sums, _mm512_set1_epi32(zp)));
-      const __m512 scale = _mm512_mul_ps(dact, _mm512_set1_ps(w.scales[size_t(n) * nb + b]));
+      const __m512 scale = _mm512_mul_ps(dact, _mm512_set1_ps(_cvtsh_ss(w.scales_f16[size_t(n) * nb + b])));
       acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), scale, acc[r]);
     }
   }

@@ -10,18 +10,30 @@
 //   F32   float    [N][K]
 //
 //   Q8    uint8    [N][nb][32]   q = round(w / d) + 128, in 1..255
-//         float    [N][nb]       d (scale)
-//         value  = (q - 128) * d
-//         This is onnxruntime's 8-bit MatMulNBits with its implied zero point.
+//         uint16   [N][nb]       d (scale), IEEE fp16 bits
+//         value  = (q - 128) * half_to_float(d)
+//         The codes are onnxruntime's 8-bit MatMulNBits with its implied zero
+//         point.
 //
 //   Q4    uint8    [N][nb][16]   two 4-bit codes per byte: element 2j of the
 //                                block in the low nibble of byte j, element
 //                                2j+1 in the high nibble; codes 0..15
-//         float    [N][nb]       d (scale)
+//         uint16   [N][nb]       d (scale), IEEE fp16 bits
 //         uint8    [N][ceil(nb/2)] optional zero points, two per byte, block
 //                                2i in the low nibble of byte i (onnxruntime's
 //                                MatMulNBits layout); absent means 8
-//         value  = (code - zero_point) * d
+//         value  = (code - zero_point) * half_to_float(d)
+//
+//   Why fp16 scales (as llama.cpp's Q4_0 and Q8_0): decode streams every
+//   weight once per token and is bound by memory bandwidth, and a float32
+//   scale is 4 of the 20 bytes of a Q4 block (4 of 36 of a Q8 one); fp16 cuts
+//   the bytes per token by 10% (Q4) and 5.5% (Q8). onnxruntime's MatMulNBits
+//   takes float32 scales, so bundles store them so; the engine rounds them to
+//   fp16 (nearest, ties to even) once at load, into memory it owns, and maps
+//   only the codes in place. Widening fp16 to float is exact, so a kernel
+//   computes with a float scale just as before: the scalar reference through
+//   half_to_float (half.h), the SIMD kernels with their conversion
+//   instruction (F16C, FCVT), which gives the same float bit for bit.
 //
 // Activations are quantized per call, one row per token (T rows):
 //
@@ -40,13 +52,15 @@
 //
 // A block dot then is   (d_w * d_a) * (sum(code * q) - zero_point * sum)
 // where the integer part is exact in int32 (32 * 255 * 127 fits easily) and
-// only the two scales are float. Kernels may split the integer part however
-// suits their instructions (u8 x s8 products, then the zero-point term from
-// the block sum), but its value is fixed.
+// only the two scales are float (d_w widened from fp16). Kernels may split the
+// integer part however suits their instructions (u8 x s8 products, then the
+// zero-point term from the block sum), but its value is fixed.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+
+#include "half.h"
 
 namespace edge {
 
@@ -64,7 +78,7 @@ struct WeightMatrix {
   int rows = 0;                           // N, output features
   int cols = 0;                           // K, input features
   const void* data = nullptr;             // F32: float*, Q8/Q4: uint8_t*
-  const float* scales = nullptr;          // [N][nb], quantized formats only
+  const uint16_t* scales_f16 = nullptr;   // [N][nb] fp16 bits, quantized formats only
   const uint8_t* zero_points = nullptr;   // Q4 only, may be null (means 8)
 
   int blocks() const { return num_blocks(cols); }

@@ -98,6 +98,12 @@ void neon_quantize_acts(const float* x, int ldx, int t0, int t1, ActBlocks* out)
 
 // ---- quantized matrix products -----------------------------------------------
 
+// An fp16 block scale as float, by the conversion every aarch64 core has
+// (FCVTL): exactly half_to_float.
+inline float neon_half_to_float(uint16_t h) {
+  return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0);
+}
+
 // One block of weight codes as two int8 vectors, each meeting 16 activations:
 // Q8 re-centred to code - 128 (XOR 0x80 flips the offset binary to two's
 // complement); Q4 codes 0..15 split into low nibbles (activations 0..15 in
@@ -127,7 +133,7 @@ void neon_row_tile(const WeightMatrix& w, const ActBlocks& x, int n, int t0, flo
   const int nb = w.blocks();
   const size_t block_bytes = Q4 ? kBlock / 2 : kBlock;
   const uint8_t* wrow = static_cast<const uint8_t*>(w.data) + size_t(n) * nb * block_bytes;
-  const float* sw = w.scales + size_t(n) * nb;
+  const uint16_t* sw = w.scales_f16 + size_t(n) * nb;
   float32x4_t acc[TILE];
   for (int i = 0; i < TILE; ++i) acc[i] = vdupq_n_f32(0.0f);
   for (int b = 0; b < nb; ++b) {
@@ -136,13 +142,14 @@ void neon_row_tile(const WeightMatrix& w, const ActBlocks& x, int n, int t0, flo
     __builtin_prefetch(wrow + size_t(b) * block_bytes + kNeonPrefetchBytes);
     const BlockCodes codes = load_block_codes<Q4>(wrow + size_t(b) * block_bytes);
     const int zp = Q4 ? q4_zero_point(w, n, b) : 0;
+    const float wscale = neon_half_to_float(sw[b]);
     for (int i = 0; i < TILE; ++i) {
       const int t = t0 + i;
       const int8_t* a = x.row_q(t) + size_t(b) * kBlock;
       int32x4_t dot = Product::dot16(vdupq_n_s32(0), codes.first, vld1q_s8(a));
       dot = Product::dot16(dot, codes.second, vld1q_s8(a + 16));
       if (Q4) dot = vsubq_s32(dot, vsetq_lane_s32(zp * x.row_sum(t)[b], vdupq_n_s32(0), 0));
-      acc[i] = vfmaq_n_f32(acc[i], vcvtq_f32_s32(dot), sw[b] * x.row_d(t)[b]);
+      acc[i] = vfmaq_n_f32(acc[i], vcvtq_f32_s32(dot), wscale * x.row_d(t)[b]);
     }
   }
   for (int i = 0; i < TILE; ++i) out[size_t(t0 + i) * ldo + n] = vaddvq_f32(acc[i]);

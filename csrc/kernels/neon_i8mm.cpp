@@ -32,8 +32,8 @@ void mmla_tile(const WeightMatrix& w, const ActBlocks& x, int n, int t0, float* 
   const size_t block_bytes = Q4 ? kBlock / 2 : kBlock;
   const uint8_t* wrow0 = static_cast<const uint8_t*>(w.data) + size_t(n) * nb * block_bytes;
   const uint8_t* wrow1 = wrow0 + size_t(nb) * block_bytes;
-  const float* sw0 = w.scales + size_t(n) * nb;
-  const float* sw1 = sw0 + nb;
+  const uint16_t* sw0 = w.scales_f16 + size_t(n) * nb;
+  const uint16_t* sw1 = sw0 + nb;
   float32x4_t acc[PAIRS];
   for (int p = 0; p < PAIRS; ++p) acc[p] = vdupq_n_f32(0.0f);
   for (int b = 0; b < nb; ++b) {
@@ -41,7 +41,9 @@ void mmla_tile(const WeightMatrix& w, const ActBlocks& x, int n, int t0, float* 
     const BlockCodes c1 = load_block_codes<Q4>(wrow1 + size_t(b) * block_bytes);
     const RowPairChunks wfirst = interleave_rows(c0.first, c1.first);
     const RowPairChunks wsecond = interleave_rows(c0.second, c1.second);
-    const float32x4_t wscale = vcombine_f32(vdup_n_f32(sw0[b]), vdup_n_f32(sw1[b]));
+    // Both rows' fp16 scales, each on its two lanes, widened by one FCVTL.
+    const uint16x4_t wscale16 = {sw0[b], sw0[b], sw1[b], sw1[b]};
+    const float32x4_t wscale = vcvt_f32_f16(vreinterpret_f16_u16(wscale16));
     const int32x4_t zero_points =
         Q4 ? vcombine_s32(vdup_n_s32(q4_zero_point(w, n, b)), vdup_n_s32(q4_zero_point(w, n + 1, b)))
            : vdupq_n_s32(0);

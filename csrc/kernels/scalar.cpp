@@ -63,7 +63,7 @@ void matmul_quantized(const WeightMatrix& w, const ActBlocks& x, int n0, int n1,
         const uint8_t* wb = wq + (size_t(n) * nb + b) * block_bytes;
         const int8_t* q = x.row_q(t) + size_t(b) * kBlock;
         const int32_t isum = Q4 ? block_dot_q4(wb, q, q4_zero_point(w, n, b)) : block_dot_q8(wb, q);
-        acc += (w.scales[size_t(n) * nb + b] * x.row_d(t)[b]) * float(isum);
+        acc += (half_to_float(w.scales_f16[size_t(n) * nb + b]) * x.row_d(t)[b]) * float(isum);
       }
       out[size_t(t) * ldo + n] = acc;
     }

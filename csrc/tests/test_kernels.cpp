@@ -49,7 +49,8 @@ struct Acts {
 // A quantized weight matrix with its own storage.
 struct Weights {
   std::vector<uint8_t> data, zero_points;
-  std::vector<float> scales, f32;
+  std::vector<uint16_t> scales;  // fp16
+  std::vector<float> f32;
   WeightMatrix w;
   Weights(WeightFormat format, int rows, int cols, bool with_zero_points = false) {
     f32 = random_floats(size_t(rows) * cols);
@@ -68,7 +69,7 @@ struct Weights {
     else
       quantize_rows_q4(f32.data(), rows, cols, data.data(), scales.data());
     w.data = data.data();
-    w.scales = scales.data();
+    w.scales_f16 = scales.data();
     if (with_zero_points) {
       zero_points.resize(size_t(rows) * ((nb + 1) / 2));
       for (uint8_t& z : zero_points) z = uint8_t(rng() & 0xFF);
@@ -76,6 +77,20 @@ struct Weights {
     }
   }
 };
+
+// Rows 1 mod 4 get random subnormal fp16 scales, rows 2 mod 4 random ones from
+// fp16's top binade (32768 to 65504), either sign; the codes stay. Every
+// kernel path then widens both kinds, and a wrong widening shows as an error
+// far beyond the tolerance.
+void use_extreme_scales(Weights& w) {
+  const int nb = w.w.blocks();
+  for (size_t i = 0; i < w.scales.size(); ++i) {
+    const int kind = int(i / nb) % 4;
+    const uint16_t sign = (rng() & 1) ? 0x8000 : 0;
+    if (kind == 1) w.scales[i] = uint16_t(sign | (1 + rng() % 0x3FF));  // 0x001..0x3FF
+    if (kind == 2) w.scales[i] = uint16_t(sign | (0x7800 + rng() % 0x400));  // 2^15..65504
+  }
+}
 
 const int kCols[] = {1, 7, 31, 32, 33, 64, 95, 96, 128, 257, 896, 1000};
 const int kRows[] = {1, 3, 16, 17, 37};
@@ -110,12 +125,85 @@ float magnitude_q(const WeightMatrix& w, const ActBlocks& x, int t, int n) {
       }
       abs_sum += std::abs(value * q[j]);
     }
-    m += std::fabs(w.scales[size_t(n) * nb + b] * x.row_d(t)[b]) * float(abs_sum);
+    m += std::fabs(half_to_float(w.scales_f16[size_t(n) * nb + b]) * x.row_d(t)[b]) * float(abs_sum);
   }
   return m;
 }
 
 }  // namespace
+
+// half.h against binary16's definition, on all 65536 halves: the value
+// (-1)^s 2^(e-15) (1 + m/1024), or (-1)^s 2^-14 m/1024 for e = 0, exactly;
+// back to the same bits; and a float halfway between two neighbouring halves
+// rounds to the one with the even last bit, a float beside it to the nearer.
+TEST(half_conversion_is_exact_and_rounds_to_nearest_even) {
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    const uint32_t e = (h >> 10) & 0x1F, m = h & 0x3FF, sign = h & 0x8000;
+    const float f = half_to_float(uint16_t(h));
+    if (e == 31) {
+      CHECK_MSG(m ? std::isnan(f) : std::isinf(f), "half %04x gives %g", h, f);
+      CHECK_MSG(!half_is_finite(uint16_t(h)), "half %04x is not finite", h);
+      continue;
+    }
+    const float magnitude = e ? std::ldexp(float(1024 + m), int(e) - 25) : std::ldexp(float(m), -24);
+    CHECK_MSG(f == (sign ? -magnitude : magnitude) && std::signbit(f) == bool(sign),
+              "half %04x gives %g, not %g", h, f, magnitude);
+    CHECK_MSG(half_is_finite(uint16_t(h)), "half %04x is finite", h);
+    CHECK_MSG(float_to_half(f) == h, "half %04x does not round-trip", h);
+    if ((h & 0x7FFF) == 0x7BFF) continue;  // the next one up is infinity, checked below
+    const float next = half_to_float(uint16_t(h + 1));
+    const float mid = (f + next) / 2;  // exact: 12 significant bits
+    CHECK_MSG(float_to_half(mid) == ((h & 1) ? h + 1 : h), "tie after half %04x", h);
+    CHECK_MSG(float_to_half(std::nextafter(mid, f)) == h, "below the tie after half %04x", h);
+    CHECK_MSG(float_to_half(std::nextafter(mid, next)) == h + 1, "above the tie after half %04x", h);
+  }
+  // Beyond 65504 by half an ulp (65520: the tie rounds to the even "next", infinity) or more.
+  CHECK(float_to_half(65519.996f) == 0x7BFF);
+  CHECK(float_to_half(65520.0f) == 0x7C00 && float_to_half(-65520.0f) == 0xFC00);
+  CHECK(float_to_half(1e30f) == 0x7C00 && !half_is_finite(float_to_half(1e30f)));
+  CHECK(float_to_half(1e-30f) == 0x0000 && float_to_half(-1e-30f) == 0x8000);
+  CHECK(!half_is_finite(float_to_half(NAN)));
+}
+
+// The quantizer picks every code against the fp16 scale the kernels apply:
+// each value lies within half a step of its code's (Q8; Q4 up to a whole step
+// where code 15 clamps the side opposite the extreme).
+TEST(quantizer_codes_fit_their_fp16_scales) {
+  const int rows = 5, cols = 100, nb = num_blocks(cols);
+  for (WeightFormat format : {WeightFormat::Q8, WeightFormat::Q4}) {
+    Weights w(format, rows, cols);
+    const auto* data = static_cast<const uint8_t*>(w.w.data);
+    for (int n = 0; n < rows; ++n)
+      for (int k = 0; k < cols; ++k) {
+        const int b = k / kBlock, j = k % kBlock;
+        const float d = half_to_float(w.scales[size_t(n) * nb + b]);
+        CHECK(d != 0.0f);
+        int value;
+        if (format == WeightFormat::Q8) {
+          value = int(data[(size_t(n) * nb + b) * kBlock + j]) - 128;
+        } else {
+          const uint8_t byte = data[(size_t(n) * nb + b) * (kBlock / 2) + j / 2];
+          value = int(j & 1 ? byte >> 4 : byte & 0x0F) - 8;
+        }
+        const float err = std::fabs(w.f32[size_t(n) * cols + k] - float(value) * d);
+        const bool clamped = format == WeightFormat::Q4 && value == 7;
+        // (plus a little for the float rounding of w * (1 / d))
+        CHECK_MSG(err <= std::fabs(d) * ((clamped ? 1.0f : 0.5f) + 1e-4f),
+                  "format %d row %d col %d: %g is %g from code %d of scale %g", int(format), n, k,
+                  w.f32[size_t(n) * cols + k], err, value, d);
+      }
+  }
+  // Weights whose scale fp16 cannot hold get an infinite one, for the caller to refuse.
+  std::vector<float> huge(kBlock, 1.0f);
+  huge[3] = 1e7f;  // Q8: 1e7 / 127 > 65504
+  std::vector<uint8_t> data(kBlock);
+  uint16_t scale;
+  quantize_rows_q8(huge.data(), 1, kBlock, data.data(), &scale);
+  CHECK(!half_is_finite(scale));
+  huge[3] = 6e5f;  // Q4: 6e5 / 8 > 65504
+  quantize_rows_q4(huge.data(), 1, kBlock, data.data(), &scale);
+  CHECK(!half_is_finite(scale));
+}
 
 TEST(quantize_acts_matches_reference) {
   for (const KernelTable* k : simd_variants())
@@ -135,8 +223,12 @@ TEST(quantize_acts_matches_reference) {
 
 // Integer-exact setting: every activation block's scale is exactly 1 and the
 // weight scales are powers of two, so every float operation is exact and the
-// variants must agree bit for bit.
+// variants must agree bit for bit. A row's scales are 0.5 or 2 times a power of
+// two of the row's own: 1, 2^-20 (fp16 subnormals 2^-21 and 2^-19) or 2^14
+// (2^13 and 2^15, near fp16's top), so each kernel's fp16 conversion meets
+// subnormal and large scales on every path.
 TEST(quantized_matmul_integer_path_is_exact) {
+  const float row_factor[] = {1.0f, 0x1p-20f, 0x1p14f};
   std::uniform_int_distribution<int> q(-127, 127);
   for (const KernelTable* k : simd_variants())
     for (WeightFormat format : {WeightFormat::Q8, WeightFormat::Q4})
@@ -144,7 +236,9 @@ TEST(quantized_matmul_integer_path_is_exact) {
         for (int tokens : {1, 4, 5, 16, 21}) {
           const int rows = 17;
           Weights w(format, rows, cols, format == WeightFormat::Q4 && cols == 257);
-          for (float& s : w.scales) s = (rng() & 1) ? 0.5f : 2.0f;
+          const int nb = num_blocks(cols);
+          for (size_t i = 0; i < w.scales.size(); ++i)
+            w.scales[i] = float_to_half(((rng() & 1) ? 0.5f : 2.0f) * row_factor[i / nb % 3]);
           std::vector<float> x(size_t(tokens) * cols);
           // 127 opens every block of every row (index within the row, as
           // cols need not be a multiple of 32), making each block scale 1.
@@ -170,6 +264,7 @@ TEST(quantized_matmul_matches_reference) {
           for (int tokens : kTokens) {
             const bool zp = format == WeightFormat::Q4 && (rows + cols) % 2;
             Weights w(format, rows, cols, zp);
+            use_extreme_scales(w);
             std::vector<float> x = random_floats(size_t(tokens) * cols);
             const ActOrder order = format == WeightFormat::Q4 ? ActOrder::Nibble : ActOrder::Natural;
             Acts a(tokens, cols, order);

@@ -38,7 +38,10 @@ BABI_QUESTIONS = [
     "qa11_basic-coreference_train.txt:27001+3",
     "qa12_conjunction_train.txt:27001+3",
     "qa13_compound-coreference_train.txt:27001+3",
-    "qa20_agents-motivations_train.txt:17981+4",
+    # not 17981+4 of the same story, a near tie (confidence 0.49) that tips from "thirsty"
+    # to "hungry" when the engine rounds the block scales to fp16; this one is answered
+    # with confidence 0.996 either way
+    "qa20_agents-motivations_train.txt:17981+14",
 ]
 ADDITIONS = ["5+9", "68+78", "388+740"]
 

@@ -14,7 +14,7 @@ from edge_reason.export.calibration import CalibrationError
 from edge_reason.export.pipeline import ExportRequest, export_bundle
 
 from edge_reason import Engine
-from edge_reason.bundle import ChecksumError, SignatureError
+from edge_reason.bundle import Bundle, ChecksumError, SignatureError
 from edge_reason.cli.export import export as export_command
 from edge_reason.cli.export import keygen
 from edge_reason.errors import ModelFormatError
@@ -107,6 +107,25 @@ def test_changed_file_is_refused(bundle_copy):
     data.write_bytes(bytes(raw))
     with pytest.raises(ChecksumError, match="model.onnx.data: sha256 differs"):
         Engine.load(bundle_copy)
+
+
+def test_scale_beyond_fp16_is_refused(random_model, export, monkeypatch):
+    # the engine keeps block scales as fp16: a float32 one that fp16 cannot hold
+    # (a bundle not written by this exporter) is an error naming the matrix
+    read_weights = Bundle.engine_weights
+
+    def with_huge_scale(self, max_context):
+        weights = read_weights(self, max_context)
+        wq = weights.tensors["layers"][1]["wq"]
+        wq["scales"] = wq["scales"].copy()
+        wq["scales"][2, 1] = 1e5
+        return weights
+
+    monkeypatch.setattr(Bundle, "engine_weights", with_huge_scale)
+    with pytest.raises(
+        ValueError, match=r"layers\.1\.wq\.scales: row 2, block 1: scale 100000 does not"
+    ):
+        Engine.load(export(random_model("llama"), "int4"))
 
 
 def test_missing_file_is_refused(bundle_copy):

@@ -75,6 +75,23 @@ def test_native_engine_reads_the_mapped_onnx_data(random_model, export):
     assert t["embedding"]["offset"] == t["lm_head"]["offset"]
 
 
+def test_engine_streams_fp16_scales(random_model, export):
+    # the bundle's float32 scales are fp16 values (so onnxruntime and the engine
+    # run the same weights), and the engine, which keeps them as fp16, counts 2
+    # bytes per block in what decode streams: every matrix but the embedding
+    folder = export(random_model("llama"), "int4")
+    t = Bundle.open(folder).engine_weights(max_context=64).tensors
+    matrices = [t["lm_head"]] + [
+        m for layer in t["layers"] for m in layer.values() if isinstance(m, dict)
+    ]
+    assert len(matrices) == 1 + 7 * len(t["layers"])
+    for m in matrices:
+        assert m["scales"].dtype == np.float32
+        assert np.array_equal(m["scales"].astype(np.float16).astype(np.float32), m["scales"])
+    want = sum(m["data"].nbytes + 2 * m["scales"].size for m in matrices)
+    assert Engine.load(folder, threads=1).info()["weight_bytes_per_token"] == want
+
+
 def test_manifest_layout(random_model, export):
     folder = export(random_model("qwen3"), "int4")
     manifest = json.loads((folder / "bundle.json").read_text())

@@ -72,6 +72,23 @@ def test_file_shorter_than_its_header(model_dirs, tmp_path) -> None:
         Engine.load(folder)
 
 
+def test_weight_too_large_for_fp16_scales(model_dirs, tmp_path) -> None:
+    # block scales are fp16: |w| = 1e6 fits int8's (1e6 / 127) but not int4's (1e6 / 8)
+    folder = copy_model(model_dirs["llama"], tmp_path / "m")
+    path = weights_file(folder)
+    data = bytearray(path.read_bytes())
+    (n,) = struct.unpack("<Q", data[:8])
+    entry = json.loads(data[8 : 8 + n])["model.layers.1.mlp.down_proj.weight"]
+    assert entry["dtype"] == "F32"
+    struct.pack_into("<f", data, 8 + n + entry["data_offsets"][0], 1e6)
+    path.write_bytes(bytes(data))
+    Engine.load(folder, quant="int8")
+    with pytest.raises(
+        ModelFormatError, match=r"down_proj\.weight: .*too large for an fp16 block scale"
+    ):
+        Engine.load(folder, quant="int4")
+
+
 def test_unknown_architecture(model_dirs, tmp_path) -> None:
     folder = copy_model(model_dirs["llama"], tmp_path / "m")
     config = json.loads((folder / "config.json").read_text())
