@@ -1,7 +1,8 @@
 """How much RAM a quantized model needs, and whether it fits a board.
 
-Weights are stored in blocks of 32 values with one float32 scale per block, so
-int4 costs 0.5 + 4/32 bytes per parameter and int8 1 + 4/32. The KV cache holds
+Weights are stored in blocks of 32 values with one scale per block, which the engine
+holds as fp16 (the bundle's float32 copy leaves memory after load), so int4 costs
+0.5 + 2/32 bytes per parameter and int8 1 + 2/32. The KV cache holds
 a key and a value vector of `kv_dim` numbers per layer and position.
 """
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from .profiles import BoardProfile
 
 _BLOCK = 32
-_SCALE_BYTES = 4
+_SCALE_BYTES = 2  # fp16 in the engine's memory
 BYTES_PER_PARAM: dict[str, float] = {
     "int4": 0.5 + _SCALE_BYTES / _BLOCK,
     "int8": 1.0 + _SCALE_BYTES / _BLOCK,

@@ -148,6 +148,7 @@ class Bundle:
         mapped = _MappedFiles(self.folder)
         where = self.folder / MANIFEST_NAME
         total = 0
+        scale_entries: list[Any] = []
 
         def view(entry: Any, role: str) -> np.ndarray:
             nonlocal total
@@ -164,6 +165,7 @@ class Bundle:
             out["data"] = view(entry, role)
             if fmt != "f32":
                 out["scales"] = view(entry.get("scales"), role + ".scales")
+                scale_entries.append(entry["scales"])
             return out
 
         def vector(role: str) -> np.ndarray:
@@ -186,7 +188,11 @@ class Bundle:
             "rope_cos": cos,
             "rope_sin": sin,
         }
-        return EngineWeights(tensors=tensors, nbytes=total)
+        return EngineWeights(
+            tensors=tensors,
+            nbytes=total,
+            release_copied=lambda: mapped.release(scale_entries),
+        )
 
 
 class _MappedFiles:
@@ -216,6 +222,20 @@ class _MappedFiles:
         if offset % ALIGNMENT:
             raise BundleError(f"{where}: offset {offset} is not {ALIGNMENT}-byte aligned")
         return np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(shape)
+
+    def release(self, entries: list[Any]) -> None:
+        """Drop the pages that lie wholly inside these (already viewed) entries from this
+        process's memory. The mappings are read-only views of a file, so a page read again
+        later is simply read back from it; nothing is lost."""
+        page = mmap.PAGESIZE
+        for entry in entries:
+            data = self.maps[entry["file"]]
+            count = int(np.prod(entry["shape"], dtype=np.int64))
+            nbytes = count * np.dtype(_DTYPES[entry["dtype"]]).itemsize
+            start = -(-entry["offset"] // page) * page
+            end = (entry["offset"] + nbytes) // page * page
+            if end > start:
+                data.madvise(mmap.MADV_DONTNEED, start, end - start)
 
 
 def _verify_files(folder: Path, files: dict[str, Any], where: Path) -> None:

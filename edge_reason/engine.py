@@ -229,6 +229,7 @@ class Engine:
             runner: Backend = _native_engine(
                 config, weights.tensors, threads, max_context, kv_cache
             )
+            weights.release_copied()
             weight_bytes = weights.nbytes
         else:
             runner = open_backend(backend, bundle, threads, max_context)

@@ -7,7 +7,7 @@ calibrated codes in the same formats.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,10 +30,14 @@ QUANT_SCHEMES = {
 
 @dataclass
 class EngineWeights:
-    """What the native engine is built from: the views, and the bytes they hold."""
+    """What the native engine is built from: the views, and the bytes they hold.
+
+    ``release_copied`` is called once the engine is built: the engine keeps its own fp16
+    copy of the block scales, so views it copied from a mapped file can leave memory."""
 
     tensors: dict[str, Any]
     nbytes: int
+    release_copied: Callable[[], None] = lambda: None
 
 
 def quantized_view(

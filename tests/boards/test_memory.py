@@ -34,9 +34,9 @@ def write_config(folder: Path, config: dict) -> Path:
     return folder
 
 
-def test_quantized_weights_include_one_float_scale_per_32_values() -> None:
-    assert weight_bytes(3200, "int4") == 3200 // 2 + 100 * 4
-    assert weight_bytes(3200, "int8") == 3200 + 100 * 4
+def test_quantized_weights_include_one_fp16_scale_per_32_values() -> None:
+    assert weight_bytes(3200, "int4") == 3200 // 2 + 100 * 2
+    assert weight_bytes(3200, "int8") == 3200 + 100 * 2
     with pytest.raises(ValueError, match="unknown quantization 'fp8'"):
         weight_bytes(1, "fp8")
 

@@ -49,7 +49,7 @@ def test_largest_model_is_computed_from_ram_and_is_the_fitting_limit() -> None:
         assert fits(zero, largest, quant, s.context, s.layers, s.kv_dim)
         assert not fits(zero, largest + 1000, quant, s.context, s.layers, s.kv_dim)
     budget = memory_budget(zero) - kv_cache_bytes(s.context, s.layers, s.kv_dim, zero.kv_cache)
-    assert zero.largest_params("int4") == int(budget / (0.5 + 4 / 32))
+    assert zero.largest_params("int4") == int(budget / (0.5 + 2 / 32))
     # Qwen2.5-0.5B (494 M parameters) fits the Zero 2 W at int4 but not at int8.
     assert fits(zero, 494_000_000, "int4", 1024, 24, 128)
     assert not fits(zero, 494_000_000, "int8", 1024, 24, 128)

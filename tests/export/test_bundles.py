@@ -92,6 +92,22 @@ def test_engine_streams_fp16_scales(random_model, export):
     assert Engine.load(folder, threads=1).info()["weight_bytes_per_token"] == want
 
 
+def test_copied_scales_leave_memory_and_read_back_unchanged(tmp_path):
+    # the engine keeps fp16 copies of the block scales; the pages of the float32 arrays it
+    # read them from are dropped from the process after load (only whole pages inside an
+    # array: its neighbours share the others), and a later reader gets the file's values
+    from edge_reason.bundle import _MappedFiles
+
+    values = np.arange(5 * mmap.PAGESIZE // 4, dtype=np.float32)
+    (tmp_path / "model.onnx.data").write_bytes(values.tobytes())
+    entry = {"file": "model.onnx.data", "offset": 64, "shape": [3000], "dtype": "float32"}
+    mapped = _MappedFiles(tmp_path)
+    view = mapped.view(entry, "test")
+    assert view.nbytes > 2 * mmap.PAGESIZE
+    mapped.release([entry])
+    np.testing.assert_array_equal(view, values[16 : 16 + 3000])
+
+
 def test_manifest_layout(random_model, export):
     folder = export(random_model("qwen3"), "int4")
     manifest = json.loads((folder / "bundle.json").read_text())
