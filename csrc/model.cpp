@@ -66,40 +66,60 @@ void Model::embed(const int32_t* tokens, int count) {
   }
 }
 
-// out[t * ldo + n] = W x_t for `rows` rows of x (row stride W.cols).
-void Model::matmul(const WeightMatrix& w, const float* x, int rows, float* out, int ldo,
-                   bool same_input) {
+// Quantizes x (`rows` rows of w.cols floats) into acts_ in the order w's kernel reads.
+void Model::quantize_input(const WeightMatrix& w, const float* x, int rows) {
+  // Versions are unique in the process, so no kernel mistakes another
+  // engine's buffers for these.
+  static std::atomic<uint64_t> versions{0};
+  acts_.rows = rows;
+  acts_.cols = w.cols;
+  acts_.order = w.format == WeightFormat::Q4 ? ActOrder::Nibble : ActOrder::Natural;
+  acts_.q = act_q_.data();
+  acts_.d = act_d_.data();
+  acts_.sum = act_sum_.data();
+  acts_.version = ++versions;
+  if (rows < 4) {
+    kernels_.quantize_acts(x, w.cols, 0, rows, &acts_);
+  } else {
+    parallel_ranges(pool_, rows, 1, [&](int, int t0, int t1) {
+      kernels_.quantize_acts(x, w.cols, t0, t1, &acts_);
+    });
+  }
+}
+
+// out[t * ldo + n] = W x_t for `rows` rows of x (row stride W.cols), for
+// every product.
+void Model::matmul(std::initializer_list<Product> products, const float* x, int rows) {
   // Row groups of 16 keep every worker's range a whole number of SIMD tiles.
   constexpr int kRowAlign = 16;
-  if (w.format == WeightFormat::F32) {
-    parallel_ranges(pool_, w.rows, kRowAlign, [&](int, int n0, int n1) {
-      kernels_.matmul_f32(w, x, w.cols, rows, n0, n1, out, ldo);
-    });
-    return;
-  }
-  const ActOrder order = w.format == WeightFormat::Q4 ? ActOrder::Nibble : ActOrder::Natural;
-  if (!same_input || acts_.order != order || acts_.rows != rows || acts_.cols != w.cols) {
-    // Versions are unique in the process, so no kernel mistakes another
-    // engine's buffers for these.
-    static std::atomic<uint64_t> versions{0};
-    acts_.rows = rows;
-    acts_.cols = w.cols;
-    acts_.order = order;
-    acts_.q = act_q_.data();
-    acts_.d = act_d_.data();
-    acts_.sum = act_sum_.data();
-    acts_.version = ++versions;
-    if (rows < 4) {
-      kernels_.quantize_acts(x, w.cols, 0, rows, &acts_);
-    } else {
-      parallel_ranges(pool_, rows, 1, [&](int, int t0, int t1) {
-        kernels_.quantize_acts(x, w.cols, t0, t1, &acts_);
-      });
+  const WeightMatrix& first = products.begin()->w;
+  for (const Product& p : products) {
+    // One quantized input serves all only if every matrix reads it alike.
+    if (p.w.format != first.format) {
+      for (const Product& one : products) matmul({one}, x, rows);
+      return;
     }
   }
-  const auto kernel = w.format == WeightFormat::Q4 ? kernels_.matmul_q4 : kernels_.matmul_q8;
-  parallel_ranges(pool_, w.rows, kRowAlign,
-                  [&](int, int n0, int n1) { kernel(w, acts_, n0, n1, out, ldo); });
+  if (first.format != WeightFormat::F32) quantize_input(first, x, rows);
+  const auto kernel = first.format == WeightFormat::Q4 ? kernels_.matmul_q4 : kernels_.matmul_q8;
+  // The products' row groups laid end to end: a worker's range of groups may
+  // span the end of one matrix and the start of the next.
+  int groups = 0;
+  for (const Product& p : products) groups += (p.w.rows + kRowAlign - 1) / kRowAlign;
+  parallel_ranges(pool_, groups, 1, [&](int, int g0, int g1) {
+    int start = 0;  // first group of the current product
+    for (const Product& p : products) {
+      const int n0 = std::max(g0 - start, 0) * kRowAlign;
+      const int n1 = std::min((g1 - start) * kRowAlign, p.w.rows);
+      if (n0 < n1) {
+        if (p.w.format == WeightFormat::F32)
+          kernels_.matmul_f32(p.w, x, p.w.cols, rows, n0, n1, p.out, p.ldo);
+        else
+          kernel(p.w, acts_, n0, n1, p.out, p.ldo);
+      }
+      start += (p.w.rows + kRowAlign - 1) / kRowAlign;
+    }
+  });
 }
 
 void Model::attention(int layer, int count, int pos) {
@@ -135,9 +155,8 @@ void Model::forward(const int32_t* tokens, int count, int pos, float* logits, in
     const LayerWeights& w = weights_.layers[l];
     for (int t = 0; t < count; ++t)
       rmsnorm(&xb_[size_t(t) * D], &x_[size_t(t) * D], w.attn_norm, D, c.norm_eps);
-    matmul(w.wq, xb_.data(), count, q_.data(), q_dim);
-    matmul(w.wk, xb_.data(), count, k_.data(), kv_dim, /*same_input=*/true);
-    matmul(w.wv, xb_.data(), count, v_.data(), kv_dim, /*same_input=*/true);
+    matmul({{w.wq, q_.data(), q_dim}, {w.wk, k_.data(), kv_dim}, {w.wv, v_.data(), kv_dim}},
+           xb_.data(), count);
     for (int t = 0; t < count; ++t) {
       float* q = &q_[size_t(t) * q_dim];
       float* k = &k_[size_t(t) * kv_dim];
@@ -160,7 +179,7 @@ void Model::forward(const int32_t* tokens, int count, int pos, float* logits, in
       }
     }
     attention(l, count, pos);
-    matmul(w.wo, att_out_.data(), count, xb_.data(), D);
+    matmul({{w.wo, xb_.data(), D}}, att_out_.data(), count);
     for (int t = 0; t < count; ++t) {
       float* x = &x_[size_t(t) * D];
       const float* o = &xb_[size_t(t) * D];
@@ -170,10 +189,9 @@ void Model::forward(const int32_t* tokens, int count, int pos, float* logits, in
         for (int i = 0; i < D; ++i) x[i] += o[i];
       rmsnorm(&xb_[size_t(t) * D], x, w.ffn_norm, D, c.norm_eps);
     }
-    matmul(w.w_gate, xb_.data(), count, gate_.data(), F);
-    matmul(w.w_up, xb_.data(), count, up_.data(), F, /*same_input=*/true);
+    matmul({{w.w_gate, gate_.data(), F}, {w.w_up, up_.data(), F}}, xb_.data(), count);
     for (int t = 0; t < count; ++t) kernels_.swiglu(&gate_[size_t(t) * F], &up_[size_t(t) * F], F);
-    matmul(w.w_down, gate_.data(), count, xb_.data(), D);
+    matmul({{w.w_down, xb_.data(), D}}, gate_.data(), count);
     for (int t = 0; t < count; ++t) {
       float* x = &x_[size_t(t) * D];
       const float* o = &xb_[size_t(t) * D];
@@ -185,7 +203,7 @@ void Model::forward(const int32_t* tokens, int count, int pos, float* logits, in
   const int first = count - logit_rows;
   for (int t = first; t < count; ++t)
     rmsnorm(&xb_[size_t(t - first) * D], &x_[size_t(t) * D], weights_.final_norm, D, c.norm_eps);
-  matmul(weights_.lm_head, xb_.data(), logit_rows, logits, c.vocab);
+  matmul({{weights_.lm_head, logits, c.vocab}}, xb_.data(), logit_rows);
 }
 
 }  // namespace edge

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <vector>
 
 #include "kernels/kernels.h"
@@ -76,11 +77,18 @@ class Model {
 
  private:
   void embed(const int32_t* tokens, int count);
-  // out = W x for `rows` rows of x. same_input: x is what the previous call
-  // read, unchanged, so its quantized form is reused (q, k and v read one
-  // input; so do gate and up).
-  void matmul(const WeightMatrix& w, const float* x, int rows, float* out, int ldo,
-              bool same_input = false);
+  // One weight matrix of a product and where its outputs go.
+  struct Product {
+    const WeightMatrix& w;
+    float* out;
+    int ldo;
+  };
+  // out = W x for `rows` rows of x, for every product (they share the input
+  // x: q, k and v do; so do gate and up). The products are one job for the
+  // pool: each job costs a round of hand-offs between the threads, which a
+  // decode step pays a few hundred times.
+  void matmul(std::initializer_list<Product> products, const float* x, int rows);
+  void quantize_input(const WeightMatrix& w, const float* x, int rows);
   void attention(int layer, int count, int pos);
 
   ModelConfig config_;
