@@ -6,6 +6,37 @@
 
 namespace edge {
 
+namespace {
+
+// The index of the first largest of n values, as std::max_element finds it
+// (NaN is never chosen unless it comes first). Greedy decoding runs this over
+// the whole vocabulary every token, on one thread while the others wait:
+// std::max_element compares one value at a time (its index dependency keeps
+// the compiler from vectorizing), so it cost 2% of a decode step on a
+// 152k-token vocabulary. Sixteen running maxima vectorize, and the first
+// index holding the maximum is then found in a second, early-exiting pass.
+int argmax(const float* x, int n) {
+  constexpr int kLanes = 16;
+  if (n < 2 * kLanes) return int(std::max_element(x, x + n) - x);
+  float lane_max[kLanes];
+  std::memcpy(lane_max, x, sizeof(lane_max));
+  int i = kLanes;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) lane_max[j] = x[i + j] > lane_max[j] ? x[i + j] : lane_max[j];
+  // A NaN among the first values sticks in its lane (nothing compares above
+  // it) and would hide that lane's later values: keep max_element's answer.
+  for (int j = 0; j < kLanes; ++j)
+    if (lane_max[j] != lane_max[j]) return int(std::max_element(x, x + n) - x);
+  float best = lane_max[0];
+  for (int j = 1; j < kLanes; ++j) best = lane_max[j] > best ? lane_max[j] : best;
+  for (; i < n; ++i) best = x[i] > best ? x[i] : best;
+  for (i = 0; i < n; ++i)
+    if (x[i] == best) return i;
+  return 0;  // unreachable: best is one of the values
+}
+
+}  // namespace
+
 Sampler::Sampler(int vocab) : vocab_(vocab), logits_(vocab), order_(vocab), seen_(vocab, 0) {}
 
 void Sampler::seed(uint64_t seed) {
@@ -28,7 +59,7 @@ float Sampler::next_uniform() {
 int Sampler::sample(const float* logits, const SamplingParams& p, const int32_t* history,
                     int history_len) {
   if (p.temperature <= 0.0f && p.repetition_penalty == 1.0f)  // plain greedy: no copy needed
-    return int(std::max_element(logits, logits + vocab_) - logits);
+    return argmax(logits, vocab_);
   std::memcpy(logits_.data(), logits, size_t(vocab_) * sizeof(float));
   if (p.repetition_penalty != 1.0f) {
     for (int i = 0; i < history_len; ++i) {
@@ -42,7 +73,7 @@ int Sampler::sample(const float* logits, const SamplingParams& p, const int32_t*
       if (history[i] >= 0 && history[i] < vocab_) seen_[history[i]] = 0;
   }
   if (p.temperature <= 0.0f)
-    return int(std::max_element(logits_.begin(), logits_.end()) - logits_.begin());
+    return argmax(logits_.data(), vocab_);
 
   for (float& l : logits_) l /= p.temperature;
   const float mx = *std::max_element(logits_.begin(), logits_.end());

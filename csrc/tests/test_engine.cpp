@@ -1,6 +1,7 @@
 // The engine on a tiny random model: incremental decode equals a full
 // recomputation, threads do not change results, every kernel variant gives
 // the same logits as the scalar one, and bad input is refused.
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <stdexcept>
@@ -226,6 +227,26 @@ TEST(sampler_greedy_and_seeded) {
   for (int x : a) varied |= x != a[0];
   CHECK(varied);
   for (int x : a) CHECK(x == 1 || x == 3 || x == 0);  // top-p 0.9 keeps three tokens
+}
+
+TEST(sampler_greedy_is_the_first_largest_logit) {
+  // Greedy picks what std::max_element picks, on a vocabulary long enough for
+  // the vectorized path, with ties, a tail shorter than a lane group, and NaN.
+  const int vocab = 1000 + 7;
+  Sampler s(vocab);
+  SamplingParams greedy;
+  std::vector<float> logits(vocab);
+  for (int i = 0; i < vocab; ++i) logits[i] = float((i * 7919) % 613) * 0.01f;
+  auto expect = [&] { return int(std::max_element(logits.begin(), logits.end()) - logits.begin()); };
+  CHECK(s.sample(logits.data(), greedy, nullptr, 0) == expect());
+  logits[vocab - 1] = 100.0f;  // the largest in the tail
+  CHECK(s.sample(logits.data(), greedy, nullptr, 0) == vocab - 1);
+  logits[37] = 100.0f;  // a tie: the first one wins
+  CHECK(s.sample(logits.data(), greedy, nullptr, 0) == 37);
+  logits[5] = std::nanf("");  // NaN early in a lane: later values still count
+  CHECK(s.sample(logits.data(), greedy, nullptr, 0) == expect());
+  logits[0] = std::nanf("");
+  CHECK(s.sample(logits.data(), greedy, nullptr, 0) == expect());
 }
 
 int main() { return edge_test::run_all(); }
