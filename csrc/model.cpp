@@ -106,6 +106,11 @@ void Model::matmul(std::initializer_list<Product> products, const float* x, int 
   // span the end of one matrix and the start of the next.
   int groups = 0;
   for (const Product& p : products) groups += (p.w.rows + kRowAlign - 1) / kRowAlign;
+  // Decode streams the weights once for one token and is bound by memory: one
+  // range per thread (measured on the Qwen2.5-0.5B bench model at 2 threads:
+  // int4 decode 10-16% faster than 4 ranges per thread). Prefill computes
+  // more per byte and gains from the finer balance of 4 (4% faster).
+  const int per_thread = rows == 1 ? 1 : 4;
   parallel_ranges(pool_, groups, 1, [&](int, int g0, int g1) {
     int start = 0;  // first group of the current product
     for (const Product& p : products) {
@@ -119,7 +124,7 @@ void Model::matmul(std::initializer_list<Product> products, const float* x, int 
       }
       start += (p.w.rows + kRowAlign - 1) / kRowAlign;
     }
-  });
+  }, per_thread);
 }
 
 void Model::attention(int layer, int count, int pos) {

@@ -1,10 +1,10 @@
 // One persistent pool of worker threads. The caller of run() is worker 0, so
 // a pool of N threads starts N - 1 OS threads.
 //
-// A job is cut into more chunks than there are threads, and every thread,
-// the caller included, takes the next chunk until none is left. A worker the
-// OS has not scheduled (a busy board, a big.LITTLE core) then delays at most
-// the chunk it holds, not the whole job: the caller finishes the rest itself.
+// A job is cut into chunks, and every thread, the caller included, takes the
+// next chunk until none is left. A worker the OS has not scheduled (a busy
+// board, a big.LITTLE core) then does not hold the job up: the caller takes
+// the chunks it has not started.
 // Workers spin briefly before they sleep, because a decode step hands out a
 // few hundred small jobs per token and waking a sleeping thread each time
 // would cost more than the jobs.
@@ -61,14 +61,15 @@ class ThreadPool {
   std::atomic<int> done_chunks_{0};  // chunks finished
 };
 
-// Splits [0, n) into ranges with boundaries at multiples of `align` (so SIMD
-// kernels see whole row groups), a few per thread, and runs
-// fn(worker, begin, end) on each.
+// Splits [0, n) into `per_thread` ranges per thread, with boundaries at
+// multiples of `align` (so SIMD kernels see whole row groups), and runs
+// fn(worker, begin, end) on each. More ranges even out threads that run at
+// different speeds; one range per thread lets each stream one long stretch of
+// a weight matrix, which the prefetchers follow best.
 template <class Fn>
-void parallel_ranges(ThreadPool& pool, int n, int align, Fn&& fn) {
-  constexpr int kChunksPerThread = 4;
+void parallel_ranges(ThreadPool& pool, int n, int align, Fn&& fn, int per_thread = 4) {
   const int units = (n + align - 1) / align;
-  const int chunks = pool.size() == 1 ? 1 : std::min(units, pool.size() * kChunksPerThread);
+  const int chunks = std::min(units, pool.size() * per_thread);
   if (chunks <= 1) {
     if (n > 0) fn(0, 0, n);
     return;
