@@ -148,7 +148,7 @@ class Bundle:
         mapped = _MappedFiles(self.folder)
         where = self.folder / MANIFEST_NAME
         total = 0
-        scale_entries: list[Any] = []
+        scales: list[tuple[dict[str, Any], np.ndarray]] = []  # (entry, its view)
 
         def view(entry: Any, role: str) -> np.ndarray:
             nonlocal total
@@ -165,7 +165,7 @@ class Bundle:
             out["data"] = view(entry, role)
             if fmt != "f32":
                 out["scales"] = view(entry.get("scales"), role + ".scales")
-                scale_entries.append(entry["scales"])
+                scales.append((entry["scales"], out["scales"]))
             return out
 
         def vector(role: str) -> np.ndarray:
@@ -191,7 +191,7 @@ class Bundle:
         return EngineWeights(
             tensors=tensors,
             nbytes=total,
-            release_copied=lambda: mapped.release(scale_entries),
+            release_copied=lambda: mapped.release(scales),
         )
 
 
@@ -223,19 +223,16 @@ class _MappedFiles:
             raise BundleError(f"{where}: offset {offset} is not {ALIGNMENT}-byte aligned")
         return np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(shape)
 
-    def release(self, entries: list[Any]) -> None:
-        """Drop the pages that lie wholly inside these (already viewed) entries from this
-        process's memory. The mappings are read-only views of a file, so a page read again
-        later is simply read back from it; nothing is lost."""
+    def release(self, viewed: list[tuple[dict[str, Any], np.ndarray]]) -> None:
+        """Drop the pages that lie wholly inside these views (each with the entry ``view``
+        made it from) from this process's memory. The mappings are read-only views of a
+        file, so a page read again later is simply read back from it; nothing is lost."""
         page = mmap.PAGESIZE
-        for entry in entries:
-            data = self.maps[entry["file"]]
-            count = int(np.prod(entry["shape"], dtype=np.int64))
-            nbytes = count * np.dtype(_DTYPES[entry["dtype"]]).itemsize
+        for entry, array in viewed:
             start = -(-entry["offset"] // page) * page
-            end = (entry["offset"] + nbytes) // page * page
+            end = (entry["offset"] + array.nbytes) // page * page
             if end > start:
-                data.madvise(mmap.MADV_DONTNEED, start, end - start)
+                self.maps[entry["file"]].madvise(mmap.MADV_DONTNEED, start, end - start)
 
 
 def _verify_files(folder: Path, files: dict[str, Any], where: Path) -> None:

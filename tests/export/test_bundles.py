@@ -104,7 +104,7 @@ def test_copied_scales_leave_memory_and_read_back_unchanged(tmp_path):
     mapped = _MappedFiles(tmp_path)
     view = mapped.view(entry, "test")
     assert view.nbytes > 2 * mmap.PAGESIZE
-    mapped.release([entry])
+    mapped.release([(entry, view)])
     np.testing.assert_array_equal(view, values[16 : 16 + 3000])
 
 
