@@ -112,12 +112,16 @@ def run_cases(
 ) -> dict[str, Any]:
     """Measure every case, interleaved, and return the schema-1 report.
 
+    The read bandwidth is measured at the start of every round, beside the decodes it
+    bounds: on a shared machine it drifts (on this project's VM between 42 and 64 GB/s from
+    one minute to the next), so each decode is compared with the bandwidth of its own round.
+
     With a `power` sensor, each result also has decode_j_per_token: the mean
     power during its decodes over its decode rate (median over the repeats).
     """
     sampler = PowerSampler(power) if power is not None else None
-    bandwidth = measure_bandwidth([c.threads for c in cases])
-    progress("read bandwidth measured")
+    thread_counts = [c.threads for c in cases]
+    bandwidths: list[dict[int, float]] = []  # per measured round
     workers: list[Worker] = []
     failed: list[dict[str, Any]] = []  # cases whose backend could not load the model
     try:
@@ -132,6 +136,8 @@ def run_cases(
         samples: dict[int, list[dict[str, float]]] = {i: [] for i in range(len(workers))}
         with sampler or contextlib.nullcontext():
             for round_ in range(repeats + 1):  # round 0 warms up
+                if round_ > 0:
+                    bandwidths.append(measure_bandwidth(thread_counts))
                 for i, w in enumerate(workers):
                     r = w.ask(cmd="run", prompt_tokens=prompt_tokens, gen_tokens=gen_tokens)
                     if round_ > 0:
@@ -148,7 +154,8 @@ def run_cases(
         prefill = [s["prefill_tps"] for s in samples[i]]
         median_decode = statistics.median(decode)
         bytes_per_token = stats[i]["bytes_per_token"]
-        roof = bandwidth[w.case.threads]
+        roofs = [b[w.case.threads] for b in bandwidths]
+        fractions = [tps * bytes_per_token / roof for tps, roof in zip(decode, roofs, strict=True)]
         result = {
             "backend": w.case.backend,
             "quant": w.case.quant,
@@ -161,10 +168,9 @@ def run_cases(
             "load_s": w.load["load_s"],
             "peak_rss_mb": stats[i]["peak_rss_mb"],
             "bytes_per_token": bytes_per_token,
-            "roofline_tps": roof / bytes_per_token if bytes_per_token else None,
-            "roofline_fraction": median_decode * bytes_per_token / roof
-            if bytes_per_token
-            else None,
+            "roofline_tps": statistics.median(roofs) / bytes_per_token if bytes_per_token else None,
+            # each decode against its own round's bandwidth, then the median
+            "roofline_fraction": statistics.median(fractions) if bytes_per_token else None,
         }
         if sampler is not None:
             watts = [sampler.mean_watts(s["ended"] - s["decode_s"], s["ended"]) for s in samples[i]]
@@ -177,7 +183,10 @@ def run_cases(
         "schema": SCHEMA,
         "machine": {
             **machine_info(),
-            "read_bandwidth_gbs": {str(t): b / 1e9 for t, b in bandwidth.items()},
+            # median over the rounds, and the lowest and highest round
+            "read_bandwidth_gbs": _per_threads(bandwidths, statistics.median),
+            "read_bandwidth_gbs_min": _per_threads(bandwidths, min),
+            "read_bandwidth_gbs_max": _per_threads(bandwidths, max),
             "power_sensor": power.name if power is not None else None,
             "power_sensor_error": sampler.error if sampler is not None else None,
         },
@@ -185,6 +194,15 @@ def run_cases(
         "results": results,
         "failed": failed,
     }
+
+
+def _per_threads(
+    rounds: list[dict[int, float]], reduce: Callable[[list[float]], float]
+) -> dict[str, float]:
+    """Bandwidth in GB/s per thread count, reduced over the rounds."""
+    if not rounds:
+        return {}
+    return {str(t): reduce([r[t] for r in rounds]) / 1e9 for t in rounds[0]}
 
 
 def format_table(report: dict[str, Any], baseline: str = "native") -> str:
@@ -230,10 +248,14 @@ def format_table(report: dict[str, Any], baseline: str = "native") -> str:
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     out.append("  ".join("-" * w for w in widths))
     out += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in lines]
+    machine = report["machine"]
+    low, high = machine.get("read_bandwidth_gbs_min", {}), machine.get("read_bandwidth_gbs_max", {})
     bw = ", ".join(
-        f"{t} thr {g:.1f} GB/s" for t, g in report["machine"]["read_bandwidth_gbs"].items()
+        f"{t} thr {g:.1f} GB/s"
+        + (f" ({low[t]:.1f}-{high[t]:.1f})" if t in low and t in high else "")
+        for t, g in machine["read_bandwidth_gbs"].items()
     )
-    out.append(f"read bandwidth: {bw}")
+    out.append(f"read bandwidth, median of the rounds: {bw}")
     out.append(f"energy: {sensor}" if sensor else "energy: no power sensors found")
     if report["machine"].get("power_sensor_error"):
         out.append(f"energy: sampling stopped early ({report['machine']['power_sensor_error']})")

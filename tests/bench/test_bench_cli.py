@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edge_reason.bench import prepare
-from edge_reason.bench.runner import format_table
+from edge_reason.bench import prepare, runner
+from edge_reason.bench.runner import Case, format_table
 from edge_reason.cli import main
 
 RESULT_FIELDS = {
@@ -75,6 +75,8 @@ def test_bench_writes_a_schema_1_report_and_a_plot_and_lists_what_it_skipped(
 
     data = json.loads(out_json.read_text())
     assert data["schema"] == 1 and data["machine"]["read_bandwidth_gbs"]["1"] > 0
+    bandwidth = [data["machine"][f"read_bandwidth_gbs{k}"]["1"] for k in ("_min", "", "_max")]
+    assert bandwidth == sorted(bandwidth)
     measured = {r["backend"] for r in data["results"]}
     assert measured == ({"native", "llama.cpp"} if HAS_LLAMA_CPP else {"native"})
     for r in data["results"]:
@@ -93,6 +95,43 @@ def test_bench_writes_a_schema_1_report_and_a_plot_and_lists_what_it_skipped(
     assert "skipped torch int4: torch eager has f32 and dynamic int8" in result.stdout
     assert "loaded native int4 x1" in result.stderr  # progress goes to stderr
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class ScriptedWorker:
+    """A worker whose decode rate is scripted per round (2 tokens/s, then 4, ...)."""
+
+    def __init__(self, case: Case, max_context: int) -> None:
+        self.case, self.load, self.rounds = case, {"cold_start_s": 0.1, "load_s": 0.1}, 0
+
+    def ask(self, cmd: str, **_request: object) -> dict[str, float]:
+        if cmd == "stats":
+            return {"bytes_per_token": 1e9, "peak_rss_mb": 1.0}
+        self.rounds += 1
+        return {"decode_tps": 2.0 * self.rounds, "prefill_tps": 1.0}
+
+    def close(self) -> None:
+        pass
+
+
+def test_each_decode_is_held_against_the_bandwidth_of_its_own_round(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the machine's bandwidth doubles every round, as the decode rate does: every round's
+    # decode reads the same fraction of it, which one bandwidth for the run would not show
+    measured = iter([4e9, 8e9, 16e9])
+    monkeypatch.setattr(runner, "Worker", ScriptedWorker)
+    monkeypatch.setattr(runner, "measure_bandwidth", lambda threads: {1: next(measured)})
+    report = runner.run_cases([Case("native", "int4", 1, "model")], repeats=3)
+    (result,) = report["results"]
+    # rounds 1-3 decode 4, 6, 8 tokens/s (round 0, 2 tokens/s, warms up) of 1 GB each
+    assert result["decode_tps"] == 6.0
+    assert result["roofline_fraction"] == pytest.approx(0.75)  # median of 1.0, 0.75, 0.5
+    machine = report["machine"]
+    assert (machine["read_bandwidth_gbs_min"], machine["read_bandwidth_gbs"]) == (
+        {"1": 4.0},
+        {"1": 8.0},
+    )
+    assert machine["read_bandwidth_gbs_max"] == {"1": 16.0}
 
 
 def test_json_dash_prints_only_the_report_on_stdout(tiny_models: dict[str, Path]) -> None:
