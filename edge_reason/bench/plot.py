@@ -91,7 +91,9 @@ def plot_report(report: dict[str, Any], path: str | Path) -> None:
                     x + width / 2,
                     colors="black",
                     linewidth=2.5,
-                    label=None if roofline_drawn else "roofline (bandwidth / bytes per token)",
+                    label=None
+                    if roofline_drawn
+                    else "roofline (median round bandwidth / bytes per token)",
                 )
                 roofline_drawn = True
 

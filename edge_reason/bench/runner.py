@@ -164,6 +164,7 @@ def run_cases(
             "decode_tps": median_decode,
             "decode_tps_min": min(decode),
             "decode_tps_max": max(decode),
+            "decode_tps_rounds": decode,  # in round order, beside the machine's bandwidth rounds
             "cold_start_s": w.load["cold_start_s"],
             "load_s": w.load["load_s"],
             "peak_rss_mb": stats[i]["peak_rss_mb"],
@@ -187,6 +188,9 @@ def run_cases(
             "read_bandwidth_gbs": _per_threads(bandwidths, statistics.median),
             "read_bandwidth_gbs_min": _per_threads(bandwidths, min),
             "read_bandwidth_gbs_max": _per_threads(bandwidths, max),
+            "read_bandwidth_gbs_rounds": {
+                str(t): [b[t] / 1e9 for b in bandwidths] for t in sorted(set(thread_counts))
+            },
             "power_sensor": power.name if power is not None else None,
             "power_sensor_error": sampler.error if sampler is not None else None,
         },

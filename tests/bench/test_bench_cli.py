@@ -132,6 +132,8 @@ def test_each_decode_is_held_against_the_bandwidth_of_its_own_round(
         {"1": 8.0},
     )
     assert machine["read_bandwidth_gbs_max"] == {"1": 16.0}
+    assert machine["read_bandwidth_gbs_rounds"] == {"1": [4.0, 8.0, 16.0]}
+    assert result["decode_tps_rounds"] == [4.0, 6.0, 8.0]
 
 
 def test_json_dash_prints_only_the_report_on_stdout(tiny_models: dict[str, Path]) -> None:
