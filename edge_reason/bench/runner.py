@@ -113,12 +113,14 @@ def run_cases(
     """Measure every case, interleaved, and return the schema-1 report.
 
     The read bandwidth is measured at the start of every round, beside the decodes it
-    bounds: on a shared machine it drifts (on this project's VM between 42 and 64 GB/s from
-    one minute to the next), so each decode is compared with the bandwidth of its own round.
+    bounds: on a shared machine it drifts (on this project's VM between 39 and 73 GB/s in the
+    rounds of one run), so each decode is compared with the bandwidth of its own round.
 
     With a `power` sensor, each result also has decode_j_per_token: the mean
     power during its decodes over its decode rate (median over the repeats).
     """
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
     sampler = PowerSampler(power) if power is not None else None
     thread_counts = [c.threads for c in cases]
     bandwidths: list[dict[int, float]] = []  # per measured round
@@ -180,17 +182,16 @@ def run_cases(
             ]
             result["decode_j_per_token"] = statistics.median(joules) if joules else None
         results.append(result)
+    # GB/s per thread count, every round in order
+    rounds_gbs = {str(t): [b[t] / 1e9 for b in bandwidths] for t in sorted(set(thread_counts))}
     return {
         "schema": SCHEMA,
         "machine": {
             **machine_info(),
-            # median over the rounds, and the lowest and highest round
-            "read_bandwidth_gbs": _per_threads(bandwidths, statistics.median),
-            "read_bandwidth_gbs_min": _per_threads(bandwidths, min),
-            "read_bandwidth_gbs_max": _per_threads(bandwidths, max),
-            "read_bandwidth_gbs_rounds": {
-                str(t): [b[t] / 1e9 for b in bandwidths] for t in sorted(set(thread_counts))
-            },
+            "read_bandwidth_gbs": {t: statistics.median(g) for t, g in rounds_gbs.items()},
+            "read_bandwidth_gbs_min": {t: min(g) for t, g in rounds_gbs.items()},
+            "read_bandwidth_gbs_max": {t: max(g) for t, g in rounds_gbs.items()},
+            "read_bandwidth_gbs_rounds": rounds_gbs,
             "power_sensor": power.name if power is not None else None,
             "power_sensor_error": sampler.error if sampler is not None else None,
         },
@@ -198,15 +199,6 @@ def run_cases(
         "results": results,
         "failed": failed,
     }
-
-
-def _per_threads(
-    rounds: list[dict[int, float]], reduce: Callable[[list[float]], float]
-) -> dict[str, float]:
-    """Bandwidth in GB/s per thread count, reduced over the rounds."""
-    if not rounds:
-        return {}
-    return {str(t): reduce([r[t] for r in rounds]) / 1e9 for t in rounds[0]}
 
 
 def format_table(report: dict[str, Any], baseline: str = "native") -> str:

@@ -136,6 +136,14 @@ def test_each_decode_is_held_against_the_bandwidth_of_its_own_round(
     assert result["decode_tps_rounds"] == [4.0, 6.0, 8.0]
 
 
+def test_run_cases_refuses_zero_repeats_before_starting_a_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runner, "Worker", ScriptedWorker)
+    with pytest.raises(ValueError, match="repeats must be at least 1, got 0"):
+        runner.run_cases([Case("native", "int4", 1, "model")], repeats=0)
+
+
 def test_json_dash_prints_only_the_report_on_stdout(tiny_models: dict[str, Path]) -> None:
     args = ["bench", str(tiny_models["llama"]), "--backends", "native", "--quant", "int8"]
     result = CliRunner().invoke(main, [*args, *QUICK, "--json", "-"])
