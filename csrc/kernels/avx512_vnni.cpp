@@ -260,8 +260,10 @@ void quad_tile(const WeightMatrix& w, const ActBlocks& x, const QuadActs& acts, 
     for (int r = 0; r < R; ++r) {
       // Ask for the bytes this stream reaches a few row groups later: the
       // hardware prefetcher alone leaves a core well below the memory's rate.
+      // Non-temporal: the weights are read once per token, and keeping them
+      // out of the outer caches measured up to 7% faster Q4 decode here.
       _mm_prefetch(reinterpret_cast<const char*>(wbase + r * row_bytes + size_t(k) * 64 + kPrefetchBytes),
-                   _MM_HINT_T0);
+                   _MM_HINT_NTA);
       const __m512i v = _mm512_loadu_si512(wbase + r * row_bytes + size_t(k) * 64);
       even[r] = _mm512_and_si512(v, low);
       odd[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
@@ -305,9 +307,18 @@ void matmul_q4_quads(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, 
   thread_local uint64_t prepared = 0;
   if (x.version == 0 || x.version != prepared) acts.prepare(x);
   prepared = x.version;
-  constexpr int kRows = 4;
   const int T = x.rows;
   int n = n0;
+  if (T == 1) {
+    // Decode: two rows at a time. Four interleaved rows read the weights in
+    // four strided streams, which the prefetchers follow worse than two; one
+    // row has too little work between loads (measured on the Qwen2.5-0.5B
+    // shape, 2 threads, relative to four rows: two 1.00-1.12, one 0.88-1.20).
+    for (; n + 2 <= n1; n += 2) quad_tile<2, 1>(w, x, acts, n, 0, out, ldo);
+    if (n < n1) quad_tile<1, 1>(w, x, acts, n, 0, out, ldo);
+    return;
+  }
+  constexpr int kRows = 4;
   for (; n + kRows <= n1; n += kRows) {
     int t = 0;
     for (; t + 2 <= T; t += 2) quad_tile<kRows, 2>(w, x, acts, n, t, out, ldo);
@@ -427,9 +438,17 @@ void matmul_quantized(const WeightMatrix& w, const ActBlocks& x, int n0, int n1,
   if (Q4 && !w.zero_points) return matmul_q4_quads(w, x, n0, n1, out, ldo);
   thread_local PreparedActs prep;
   prep.prepare(x, Q4 ? 8 : 128);
-  constexpr int kRows = 4;
   const int T = x.rows;
   int n = n0;
+  if (T == 1) {
+    // Decode: one row after another, so each thread reads its weights as one
+    // sequential stream. Four interleaved rows (the prefill tile) make four
+    // strided streams: one row at a time decoded Q8 17-30% faster (measured
+    // on the Qwen2.5-0.5B shape, 2 threads, both tiles alternated in one process).
+    for (; n < n1; ++n) tile<1, 1, Q4>(w, x, prep, n, 0, out, ldo);
+    return;
+  }
+  constexpr int kRows = 4;
   for (; n + kRows <= n1; n += kRows) {
     int t = 0;
     for (; t + kTile <= T; t += kTile) tile<kRows, kTile, Q4>(w, x, prep, n, t, out, ldo);
