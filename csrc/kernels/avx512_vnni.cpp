@@ -366,27 +366,16 @@ struct TokenLanes {
 };
 
 // Rows [n0, n0 + R) for the 16 tokens of `tile`; writes the valid tokens.
+// `codes` holds the R rows as 8-bit codes, [R][nb][32]: a Q8 matrix in place,
+// a Q4 one unpacked by the caller.
 template <int R, bool Q4>
-void lanes_tile(const WeightMatrix& w, const TokenLanes& lanes, int tokens, int n0, int tile,
-                float* out, int ldo) {
+void lanes_tile(const WeightMatrix& w, const uint8_t* codes, const TokenLanes& lanes, int tokens,
+                int n0, int tile, float* out, int ldo) {
   const int nb = w.blocks();
-  const size_t block_bytes = Q4 ? kBlock / 2 : kBlock;
-  const uint8_t* wbase = static_cast<const uint8_t*>(w.data) + size_t(n0) * nb * block_bytes;
-  alignas(64) uint8_t codes[R][kBlock];
   __m512 acc[R];
   for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
   for (int b = 0; b < nb; ++b) {
     const size_t tb = size_t(tile) * nb + b;
-    const uint8_t* wcodes[R];
-    for (int r = 0; r < R; ++r) {
-      const uint8_t* wb = wbase + (size_t(r) * nb + b) * block_bytes;
-      if (Q4) {
-        _mm256_store_si256(reinterpret_cast<__m256i*>(codes[r]), unpack_q4_block(wb));
-        wcodes[r] = codes[r];
-      } else {
-        wcodes[r] = wb;
-      }
-    }
     __m512i dot[R];
     for (int r = 0; r < R; ++r) dot[r] = _mm512_setzero_si512();
     const int8_t* a = &lanes.q[tb * kBlock * kLanes];
@@ -394,7 +383,7 @@ void lanes_tile(const WeightMatrix& w, const TokenLanes& lanes, int tokens, int 
       const __m512i av = _mm512_loadu_si512(a + g * kLanes * 4);
       for (int r = 0; r < R; ++r) {
         int32_t four;
-        std::memcpy(&four, wcodes[r] + 4 * g, 4);
+        std::memcpy(&four, codes + (size_t(r) * nb + b) * kBlock + 4 * g, 4);
         dot[r] = _mm512_dpbusd_epi32(dot[r], _mm512_set1_epi32(four), av);
       }
     }
@@ -416,20 +405,38 @@ void lanes_tile(const WeightMatrix& w, const TokenLanes& lanes, int tokens, int 
   }
 }
 
+// Rows [n, n + R) of w as 8-bit codes, [R][nb][32]: in place for Q8; for Q4
+// unpacked into `unpacked` once, for all the token tiles that follow.
+template <int R, bool Q4>
+const uint8_t* row_codes(const WeightMatrix& w, int n, std::vector<uint8_t>& unpacked) {
+  const int nb = w.blocks();
+  if (!Q4) return static_cast<const uint8_t*>(w.data) + size_t(n) * nb * kBlock;
+  unpacked.resize(size_t(R) * nb * kBlock);
+  const uint8_t* packed = static_cast<const uint8_t*>(w.data) + size_t(n) * nb * (kBlock / 2);
+  for (size_t b = 0; b < size_t(R) * nb; ++b)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(&unpacked[b * kBlock]), unpack_q4_block(packed + b * (kBlock / 2)));
+  return unpacked.data();
+}
+
 template <bool Q4>
 void matmul_token_lanes(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out,
                         int ldo) {
   thread_local TokenLanes lanes;
   thread_local uint64_t prepared = 0;
+  thread_local std::vector<uint8_t> unpacked;
   if (x.version == 0 || x.version != prepared) lanes.prepare(x);
   prepared = x.version;
   constexpr int kRows = 4;
   const int tiles = (x.rows + kLanes - 1) / kLanes;
   int n = n0;
-  for (; n + kRows <= n1; n += kRows)
-    for (int tile = 0; tile < tiles; ++tile) lanes_tile<kRows, Q4>(w, lanes, x.rows, n, tile, out, ldo);
-  for (; n < n1; ++n)
-    for (int tile = 0; tile < tiles; ++tile) lanes_tile<1, Q4>(w, lanes, x.rows, n, tile, out, ldo);
+  for (; n + kRows <= n1; n += kRows) {
+    const uint8_t* codes = row_codes<kRows, Q4>(w, n, unpacked);
+    for (int tile = 0; tile < tiles; ++tile) lanes_tile<kRows, Q4>(w, codes, lanes, x.rows, n, tile, out, ldo);
+  }
+  for (; n < n1; ++n) {
+    const uint8_t* codes = row_codes<1, Q4>(w, n, unpacked);
+    for (int tile = 0; tile < tiles; ++tile) lanes_tile<1, Q4>(w, codes, lanes, x.rows, n, tile, out, ldo);
+  }
 }
 
 template <bool Q4>
