@@ -93,7 +93,7 @@ def plot_report(report: dict[str, Any], path: str | Path) -> None:
                     linewidth=2.5,
                     label=None
                     if roofline_drawn
-                    else "roofline (median round bandwidth / bytes per token)",
+                    else "roofline (median measured bandwidth / bytes per token)",
                 )
                 roofline_drawn = True
 

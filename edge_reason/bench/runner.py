@@ -93,11 +93,17 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-def measure_bandwidth(threads: Sequence[int], megabytes: int = 1024) -> dict[int, float]:
-    """Read bandwidth in bytes/s per thread count: the decode roofline."""
+def measure_bandwidth(threads: int) -> float:
+    """Read bandwidth in bytes/s with `threads` threads: the decode roofline.
+
+    The buffer is 1 GiB, or a quarter of the memory on a smaller board (a Raspberry Pi
+    Zero 2 W has 512 MB). It must dwarf the caches: this VM's host reports a 480 MiB L3, and
+    a freshly written 256 MB buffer once read back at 83 GB/s while 1 GiB read at 50-53.
+    """
     from .. import _native
 
-    return {t: _native.read_bandwidth(megabytes, t, 5) for t in sorted(set(threads))}
+    ram_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    return _native.read_bandwidth(min(1024, ram_mb // 4), threads, 5)
 
 
 def run_cases(
@@ -112,9 +118,9 @@ def run_cases(
 ) -> dict[str, Any]:
     """Measure every case, interleaved, and return the schema-1 report.
 
-    The read bandwidth is measured at the start of every round, beside the decodes it
-    bounds: on a shared machine it drifts (on this project's VM between 39 and 73 GB/s in the
-    rounds of one run), so each decode is compared with the bandwidth of its own round.
+    The read bandwidth is measured right before every decode, at that decode's thread count:
+    on a shared machine it drifts (on this project's VM between 34 and 72 GB/s within one run,
+    changing within a round), so each decode is compared with the bandwidth just measured.
 
     With a `power` sensor, each result also has decode_j_per_token: the mean
     power during its decodes over its decode rate (median over the repeats).
@@ -122,8 +128,6 @@ def run_cases(
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
     sampler = PowerSampler(power) if power is not None else None
-    thread_counts = [c.threads for c in cases]
-    bandwidths: list[dict[int, float]] = []  # per measured round
     workers: list[Worker] = []
     failed: list[dict[str, Any]] = []  # cases whose backend could not load the model
     try:
@@ -136,11 +140,12 @@ def run_cases(
                 continue
             progress(f"loaded {case.backend} {case.quant} x{case.threads}")
         samples: dict[int, list[dict[str, float]]] = {i: [] for i in range(len(workers))}
+        bandwidths: dict[int, list[float]] = {i: [] for i in range(len(workers))}  # bytes/s
         with sampler or contextlib.nullcontext():
             for round_ in range(repeats + 1):  # round 0 warms up
-                if round_ > 0:
-                    bandwidths.append(measure_bandwidth(thread_counts))
                 for i, w in enumerate(workers):
+                    if round_ > 0:
+                        bandwidths[i].append(measure_bandwidth(w.case.threads))
                     r = w.ask(cmd="run", prompt_tokens=prompt_tokens, gen_tokens=gen_tokens)
                     if round_ > 0:
                         samples[i].append(r)
@@ -156,7 +161,7 @@ def run_cases(
         prefill = [s["prefill_tps"] for s in samples[i]]
         median_decode = statistics.median(decode)
         bytes_per_token = stats[i]["bytes_per_token"]
-        roofs = [b[w.case.threads] for b in bandwidths]
+        roofs = bandwidths[i]
         fractions = [tps * bytes_per_token / roof for tps, roof in zip(decode, roofs, strict=True)]
         result = {
             "backend": w.case.backend,
@@ -166,13 +171,14 @@ def run_cases(
             "decode_tps": median_decode,
             "decode_tps_min": min(decode),
             "decode_tps_max": max(decode),
-            "decode_tps_rounds": decode,  # in round order, beside the machine's bandwidth rounds
+            "decode_tps_rounds": decode,  # in round order
+            "read_bandwidth_gbs_rounds": [b / 1e9 for b in roofs],  # each just before its decode
             "cold_start_s": w.load["cold_start_s"],
             "load_s": w.load["load_s"],
             "peak_rss_mb": stats[i]["peak_rss_mb"],
             "bytes_per_token": bytes_per_token,
             "roofline_tps": statistics.median(roofs) / bytes_per_token if bytes_per_token else None,
-            # each decode against its own round's bandwidth, then the median
+            # each decode against the bandwidth measured just before it, then the median
             "roofline_fraction": statistics.median(fractions) if bytes_per_token else None,
         }
         if sampler is not None:
@@ -182,8 +188,10 @@ def run_cases(
             ]
             result["decode_j_per_token"] = statistics.median(joules) if joules else None
         results.append(result)
-    # GB/s per thread count, every round in order
-    rounds_gbs = {str(t): [b[t] / 1e9 for b in bandwidths] for t in sorted(set(thread_counts))}
+    # GB/s per thread count: every measurement, in the order taken
+    rounds_gbs: dict[str, list[float]] = {}
+    for i, w in enumerate(workers):
+        rounds_gbs.setdefault(str(w.case.threads), []).extend(b / 1e9 for b in bandwidths[i])
     return {
         "schema": SCHEMA,
         "machine": {
@@ -251,7 +259,7 @@ def format_table(report: dict[str, Any], baseline: str = "native") -> str:
         + (f" ({low[t]:.1f}-{high[t]:.1f})" if t in low and t in high else "")
         for t, g in machine["read_bandwidth_gbs"].items()
     )
-    out.append(f"read bandwidth, median of the rounds: {bw}")
+    out.append(f"read bandwidth, median of the measurements: {bw}")
     out.append(f"energy: {sensor}" if sensor else "energy: no power sensors found")
     if report["machine"].get("power_sensor_error"):
         out.append(f"energy: sampling stopped early ({report['machine']['power_sensor_error']})")

@@ -113,27 +113,37 @@ class ScriptedWorker:
         pass
 
 
-def test_each_decode_is_held_against_the_bandwidth_of_its_own_round(
+def test_each_decode_is_held_against_the_bandwidth_measured_just_before_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # the machine's bandwidth doubles every round, as the decode rate does: every round's
-    # decode reads the same fraction of it, which one bandwidth for the run would not show
-    measured = iter([4e9, 8e9, 16e9])
+    # the machine's bandwidth doubles at every measurement; the decodes of the two cases
+    # alternate with the measurements, so each case must be held against its own
+    measured = iter(float(2**k) * 1e9 for k in range(2, 8))  # 4, 8, ..., 128 GB/s
+    calls: list[int] = []
+
+    def bandwidth(threads: int) -> float:
+        calls.append(threads)
+        return next(measured)
+
     monkeypatch.setattr(runner, "Worker", ScriptedWorker)
-    monkeypatch.setattr(runner, "measure_bandwidth", lambda threads: {1: next(measured)})
-    report = runner.run_cases([Case("native", "int4", 1, "model")], repeats=3)
-    (result,) = report["results"]
+    monkeypatch.setattr(runner, "measure_bandwidth", bandwidth)
+    cases = [Case("native", "int4", 1, "model"), Case("native", "int8", 2, "model")]
+    report = runner.run_cases(cases, repeats=3)
+    assert calls == [1, 2] * 3  # one measurement per decode, at its thread count
+    one, two = report["results"]
     # rounds 1-3 decode 4, 6, 8 tokens/s (round 0, 2 tokens/s, warms up) of 1 GB each
-    assert result["decode_tps"] == 6.0
-    assert result["roofline_fraction"] == pytest.approx(0.75)  # median of 1.0, 0.75, 0.5
+    assert one["decode_tps_rounds"] == two["decode_tps_rounds"] == [4.0, 6.0, 8.0]
+    assert one["read_bandwidth_gbs_rounds"] == [4.0, 16.0, 64.0]
+    assert two["read_bandwidth_gbs_rounds"] == [8.0, 32.0, 128.0]
+    assert one["roofline_fraction"] == pytest.approx(6 / 16)  # median of 1, 6/16, 8/64
+    assert two["roofline_fraction"] == pytest.approx(6 / 32)  # median of 1/2, 6/32, 8/128
     machine = report["machine"]
+    assert machine["read_bandwidth_gbs_rounds"] == {"1": [4.0, 16.0, 64.0], "2": [8.0, 32.0, 128.0]}
     assert (machine["read_bandwidth_gbs_min"], machine["read_bandwidth_gbs"]) == (
-        {"1": 4.0},
-        {"1": 8.0},
+        {"1": 4.0, "2": 8.0},
+        {"1": 16.0, "2": 32.0},
     )
-    assert machine["read_bandwidth_gbs_max"] == {"1": 16.0}
-    assert machine["read_bandwidth_gbs_rounds"] == {"1": [4.0, 8.0, 16.0]}
-    assert result["decode_tps_rounds"] == [4.0, 6.0, 8.0]
+    assert machine["read_bandwidth_gbs_max"] == {"1": 64.0, "2": 128.0}
 
 
 def test_run_cases_refuses_zero_repeats_before_starting_a_worker(
