@@ -365,44 +365,63 @@ struct TokenLanes {
   }
 };
 
-// Rows [n0, n0 + R) for the 16 tokens of `tile`; writes the valid tokens.
-// `codes` holds the R rows as 8-bit codes, [R][nb][32]: a Q8 matrix in place,
-// a Q4 one unpacked by the caller.
-template <int R, bool Q4>
+// Rows [n0, n0 + R) for the 16 * TILES tokens of tiles [tile0, tile0 + TILES);
+// writes the valid tokens. `codes` holds the R rows as 8-bit codes,
+// [R][nb][32]: a Q8 matrix in place, a Q4 one unpacked by the caller. Each
+// broadcast weight group serves TILES tiles and each activation load R rows.
+template <int R, int TILES, bool Q4>
 void lanes_tile(const WeightMatrix& w, const uint8_t* codes, const TokenLanes& lanes, int tokens,
-                int n0, int tile, float* out, int ldo) {
+                int n0, int tile0, float* out, int ldo) {
   const int nb = w.blocks();
-  __m512 acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  __m512 acc[R][TILES];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < TILES; ++j) acc[r][j] = _mm512_setzero_ps();
   for (int b = 0; b < nb; ++b) {
-    const size_t tb = size_t(tile) * nb + b;
-    __m512i dot[R];
-    for (int r = 0; r < R; ++r) dot[r] = _mm512_setzero_si512();
-    const int8_t* a = &lanes.q[tb * kBlock * kLanes];
+    __m512i dot[R][TILES];
+    for (int r = 0; r < R; ++r)
+      for (int j = 0; j < TILES; ++j) dot[r][j] = _mm512_setzero_si512();
     for (int g = 0; g < kBlock / 4; ++g) {
-      const __m512i av = _mm512_loadu_si512(a + g * kLanes * 4);
+      __m512i av[TILES];
+      for (int j = 0; j < TILES; ++j)
+        av[j] = _mm512_loadu_si512(&lanes.q[((size_t(tile0 + j) * nb + b) * 8 + g) * kLanes * 4]);
       for (int r = 0; r < R; ++r) {
         int32_t four;
         std::memcpy(&four, codes + (size_t(r) * nb + b) * kBlock + 4 * g, 4);
-        dot[r] = _mm512_dpbusd_epi32(dot[r], _mm512_set1_epi32(four), av);
+        const __m512i wv = _mm512_set1_epi32(four);
+        for (int j = 0; j < TILES; ++j) dot[r][j] = _mm512_dpbusd_epi32(dot[r][j], wv, av[j]);
       }
     }
-    const __m512i sums = _mm512_loadu_si512(&lanes.sum[tb * kLanes]);
-    const __m512 dact = _mm512_loadu_ps(&lanes.d[tb * kLanes]);
     for (int r = 0; r < R; ++r) {
       const int n = n0 + r;
-      const int zp = Q4 ? q4_zero_point(w, n, b) : 128;
-      const __m512i exact = _mm512_sub_epi32(dot[r], _mm512_mullo_epi32(sums, _mm512_set1_epi32(zp)));
-      const __m512 scale = _mm512_mul_ps(dact, _mm512_set1_ps(_cvtsh_ss(w.scales_f16[size_t(n) * nb + b])));
-      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), scale, acc[r]);
+      const __m512i zp = _mm512_set1_epi32(Q4 ? q4_zero_point(w, n, b) : 128);
+      const __m512 wscale = _mm512_set1_ps(_cvtsh_ss(w.scales_f16[size_t(n) * nb + b]));
+      for (int j = 0; j < TILES; ++j) {
+        const size_t tb = size_t(tile0 + j) * nb + b;
+        const __m512i sums = _mm512_loadu_si512(&lanes.sum[tb * kLanes]);
+        const __m512 dact = _mm512_loadu_ps(&lanes.d[tb * kLanes]);
+        const __m512i exact = _mm512_sub_epi32(dot[r][j], _mm512_mullo_epi32(sums, zp));
+        acc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), _mm512_mul_ps(dact, wscale), acc[r][j]);
+      }
     }
   }
-  const int valid = std::min(kLanes, tokens - tile * kLanes);
-  for (int r = 0; r < R; ++r) {
-    alignas(64) float result[kLanes];
-    _mm512_store_ps(result, acc[r]);
-    for (int i = 0; i < valid; ++i) out[size_t(tile * kLanes + i) * ldo + n0 + r] = result[i];
+  for (int j = 0; j < TILES; ++j) {
+    const int tile = tile0 + j, valid = std::min(kLanes, tokens - tile * kLanes);
+    for (int r = 0; r < R; ++r) {
+      alignas(64) float result[kLanes];
+      _mm512_store_ps(result, acc[r][j]);
+      for (int i = 0; i < valid; ++i) out[size_t(tile * kLanes + i) * ldo + n0 + r] = result[i];
+    }
   }
+}
+
+// All token tiles for rows [n, n + R): two tiles per pass, then the odd one.
+template <int R, bool Q4>
+void lanes_rows(const WeightMatrix& w, const uint8_t* codes, const TokenLanes& lanes, int tokens,
+                int n, float* out, int ldo) {
+  const int tiles = (tokens + kLanes - 1) / kLanes;
+  int tile = 0;
+  for (; tile + 2 <= tiles; tile += 2) lanes_tile<R, 2, Q4>(w, codes, lanes, tokens, n, tile, out, ldo);
+  if (tile < tiles) lanes_tile<R, 1, Q4>(w, codes, lanes, tokens, n, tile, out, ldo);
 }
 
 // Rows [n, n + R) of w as 8-bit codes, [R][nb][32]: in place for Q8; for Q4
@@ -427,16 +446,10 @@ void matmul_token_lanes(const WeightMatrix& w, const ActBlocks& x, int n0, int n
   if (x.version == 0 || x.version != prepared) lanes.prepare(x);
   prepared = x.version;
   constexpr int kRows = 4;
-  const int tiles = (x.rows + kLanes - 1) / kLanes;
   int n = n0;
-  for (; n + kRows <= n1; n += kRows) {
-    const uint8_t* codes = row_codes<kRows, Q4>(w, n, unpacked);
-    for (int tile = 0; tile < tiles; ++tile) lanes_tile<kRows, Q4>(w, codes, lanes, x.rows, n, tile, out, ldo);
-  }
-  for (; n < n1; ++n) {
-    const uint8_t* codes = row_codes<1, Q4>(w, n, unpacked);
-    for (int tile = 0; tile < tiles; ++tile) lanes_tile<1, Q4>(w, codes, lanes, x.rows, n, tile, out, ldo);
-  }
+  for (; n + kRows <= n1; n += kRows)
+    lanes_rows<kRows, Q4>(w, row_codes<kRows, Q4>(w, n, unpacked), lanes, x.rows, n, out, ldo);
+  for (; n < n1; ++n) lanes_rows<1, Q4>(w, row_codes<1, Q4>(w, n, unpacked), lanes, x.rows, n, out, ldo);
 }
 
 template <bool Q4>

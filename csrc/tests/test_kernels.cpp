@@ -94,9 +94,10 @@ void use_extreme_scales(Weights& w) {
 
 const int kCols[] = {1, 7, 31, 32, 33, 64, 95, 96, 128, 257, 896, 1000};
 const int kRows[] = {1, 3, 16, 17, 37};
-// 8 and more tokens take the token-lane prefill path of the AVX-512 kernels;
-// 13 and 21 end in a partial tile of 16.
-const int kTokens[] = {1, 2, 3, 4, 5, 8, 13, 21};
+// 8 and more tokens take the token-lane prefill path of the AVX-512 kernels,
+// which goes two tiles of 16 at a time: 13 and 21 end in a partial tile, 37
+// in a partial third tile after a pair.
+const int kTokens[] = {1, 2, 3, 4, 5, 8, 13, 21, 37};
 
 // Both results of one output, with the tolerance the float path allows.
 void check_close(float got, float want, float magnitude, const char* what, const char* variant,
@@ -233,7 +234,7 @@ TEST(quantized_matmul_integer_path_is_exact) {
   for (const KernelTable* k : simd_variants())
     for (WeightFormat format : {WeightFormat::Q8, WeightFormat::Q4})
       for (int cols : {33, 96, 257, 896})
-        for (int tokens : {1, 4, 5, 16, 21}) {
+        for (int tokens : {1, 4, 5, 16, 21, 40}) {
           const int rows = 17;
           Weights w(format, rows, cols, format == WeightFormat::Q4 && cols == 257);
           const int nb = num_blocks(cols);
