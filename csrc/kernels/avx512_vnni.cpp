@@ -433,7 +433,8 @@ const uint8_t* row_codes(const WeightMatrix& w, int n, std::vector<uint8_t>& unp
   unpacked.resize(size_t(R) * nb * kBlock);
   const uint8_t* packed = static_cast<const uint8_t*>(w.data) + size_t(n) * nb * (kBlock / 2);
   for (size_t b = 0; b < size_t(R) * nb; ++b)
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(&unpacked[b * kBlock]), unpack_q4_block(packed + b * (kBlock / 2)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(&unpacked[b * kBlock]),
+                        unpack_q4_block(packed + b * (kBlock / 2)));
   return unpacked.data();
 }
 
