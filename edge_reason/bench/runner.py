@@ -119,7 +119,7 @@ def run_cases(
     """Measure every case, interleaved, and return the schema-1 report.
 
     The read bandwidth is measured right before every decode, at that decode's thread count:
-    on a shared machine it drifts (on this project's VM between 34 and 72 GB/s within one run,
+    on a shared machine it drifts (on this project's VM between 34 and 82 GB/s within one run,
     changing within a round), so each decode is compared with the bandwidth just measured.
 
     With a `power` sensor, each result also has decode_j_per_token: the mean
