@@ -47,54 +47,59 @@ ThreadPool::~ThreadPool() {
   for (std::thread& t : workers_) t.join();
 }
 
-void ThreadPool::work_on(const Job& job, int worker) {
-  for (int c = next_chunk_.fetch_add(1, std::memory_order_relaxed); c < job.chunks;
-       c = next_chunk_.fetch_add(1, std::memory_order_relaxed)) {
-    job.fn(job.ctx, worker, c);
-    done_chunks_.fetch_add(1, std::memory_order_release);
+void ThreadPool::work_on(Slot& slot, int worker) {
+  for (int c = slot.next_chunk.fetch_add(1, std::memory_order_relaxed); c < slot.chunks;
+       c = slot.next_chunk.fetch_add(1, std::memory_order_relaxed)) {
+    slot.fn(slot.ctx, worker, c);
+    slot.done_chunks.fetch_add(1, std::memory_order_release);
   }
 }
 
 void ThreadPool::run_impl(int chunks, void (*fn)(void*, int, int), void* ctx) {
   if (chunks <= 0) return;
-  Job job{chunks, fn, ctx};
-  {
-    std::unique_lock<std::mutex> lock(mutex_);
-    // A late worker may still be inside the previous job (finding no chunk).
-    for (int spins = 0; active_.load(std::memory_order_acquire) != 0; ++spins) {
-      lock.unlock();
-      wait_step(spins);
-      lock.lock();
-    }
-    job_ = job;
-    next_chunk_.store(0, std::memory_order_relaxed);
-    done_chunks_.store(0, std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_release);
+  const uint64_t g = generation_.load(std::memory_order_relaxed) + 1;
+  Slot& slot = slots_[g % 2];
+  // A late worker may still be inside job g - 2 (finding no chunk left).
+  for (int spins = 0; slot.active.load() != 0; ++spins) wait_step(spins);
+  slot.chunks = chunks;
+  slot.fn = fn;
+  slot.ctx = ctx;
+  slot.next_chunk.store(0, std::memory_order_relaxed);
+  slot.done_chunks.store(0, std::memory_order_relaxed);
+  generation_.store(g);  // sequentially consistent: publishes the slot, and orders the
+                         // sleepers_ check below against a worker going to sleep
+  if (sleepers_.load() > 0) {
+    { std::lock_guard<std::mutex> lock(mutex_); }
+    wake_.notify_all();
   }
-  wake_.notify_all();
-  work_on(job, 0);
-  for (int spins = 0; done_chunks_.load(std::memory_order_acquire) != chunks; ++spins)
+  work_on(slot, 0);
+  for (int spins = 0; slot.done_chunks.load(std::memory_order_acquire) != chunks; ++spins)
     wait_step(spins);
 }
 
 void ThreadPool::worker_loop(int worker) {
   uint64_t seen = 0;
   for (;;) {
-    for (int spins = 0; generation_.load(std::memory_order_acquire) == seen && !stop_.load() &&
-                        spins < kSpinIterations;
-         ++spins)
+    uint64_t g = generation_.load(std::memory_order_acquire);
+    for (int spins = 0; g == seen && spins < kSpinIterations; ++spins) {
       cpu_relax();
-    Job job;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return generation_.load() != seen || stop_.load(); });
-      if (stop_.load()) return;
-      seen = generation_.load();
-      job = job_;
-      active_.fetch_add(1, std::memory_order_acq_rel);
+      g = generation_.load(std::memory_order_acquire);
     }
-    work_on(job, worker);
-    active_.fetch_sub(1, std::memory_order_release);
+    if (g == seen) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      sleepers_.fetch_add(1);
+      wake_.wait(lock, [&] { return generation_.load() != seen || stop_.load(); });
+      sleepers_.fetch_sub(1);
+      if (stop_.load()) return;
+      continue;
+    }
+    seen = g;
+    // Join job g: count ourselves in its slot, then check that the caller has
+    // not moved on (it reuses the slot for g + 2 only with no one inside).
+    Slot& slot = slots_[g % 2];
+    slot.active.fetch_add(1);
+    if (generation_.load() == g) work_on(slot, worker);
+    slot.active.fetch_sub(1, std::memory_order_release);
   }
 }
 
