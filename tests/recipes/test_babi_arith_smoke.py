@@ -41,6 +41,7 @@ def test_smoke_run_writes_a_bundle_that_loads_and_carries_its_evaluation(
         "evaluate",
         "bundle",
     ]
+    assert summaries["student"]["result"]["init"] == "pruned"  # cut from the teacher
     bundle = Bundle.open(work / "bundle" / "model")  # checksums verify
     assert bundle.quant == "int4"
     evaluation = bundle.manifest["quality"]["evaluation"]

@@ -158,6 +158,7 @@ class Batch:
     mask: torch.Tensor
     targets: torch.Tensor  # bool [B, L]
     answers: torch.Tensor  # bool [B, L]
+    real: torch.Tensor  # bool [B, L]: not padding
     tokens: int  # non-padding tokens
 
     def model_inputs(self) -> dict[str, torch.Tensor]:
@@ -168,6 +169,7 @@ def make_batch(sequences: PackedSequences, rows: np.ndarray) -> Batch:
     import torch
 
     groups = torch.from_numpy(sequences.groups[rows])
+    real = groups != PADDING_GROUP
     blocks = torch.from_numpy(sequences.blocks[rows])
     length = sequences.length
     causal = torch.ones(length, length, dtype=torch.bool).tril()
@@ -181,7 +183,8 @@ def make_batch(sequences: PackedSequences, rows: np.ndarray) -> Batch:
         mask=mask[:, None],
         targets=torch.from_numpy(sequences.targets[rows]),
         answers=torch.from_numpy(sequences.answers[rows]),
-        tokens=int((sequences.groups[rows] != PADDING_GROUP).sum()),
+        real=real,
+        tokens=int(real.sum()),
     )
 
 

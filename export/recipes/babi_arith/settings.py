@@ -22,6 +22,7 @@ except ModuleNotFoundError:  # Python 3.10
 DEFAULT_CONFIG = Path(__file__).with_name("recipe.toml")
 QUANT_SCHEMES = ("int8", "int4")
 QUANT_METHODS = ("rtn", "gptq")
+STUDENT_INITS = ("pruned", "random")
 
 
 class SettingsError(ValueError):
@@ -60,6 +61,8 @@ class TrainingSettings:
 class DistillationSettings:
     temperature: float
     alpha: float
+    init: str  # the student's first weights: "pruned" (cut from the teacher) or "random"
+    importance_batches: int  # training batches the teacher runs to rank what to keep
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,8 @@ def load_settings(path: Path = DEFAULT_CONFIG, *, smoke: bool = False) -> Recipe
         distillation=DistillationSettings(
             temperature=reader.number("student.distillation", "temperature", 0.0, math.inf),
             alpha=reader.number("student.distillation", "alpha", 0.0, 1.0, inclusive=True),
+            init=reader.choice("student.distillation", "init", STUDENT_INITS),
+            importance_batches=reader.count("student.distillation", "importance_batches"),
         ),
         quantize=QuantizeSettings(
             quant=reader.choice("quantize", "quant", QUANT_SCHEMES),

@@ -17,10 +17,11 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .checkpoint import latest_checkpoint
 from .documents import Document, read_documents
 from .settings import ModelSpec, RecipeSettings
 
@@ -159,11 +160,16 @@ def _student(recipe: Recipe, resume: bool) -> dict[str, Any]:
     spec, distillation = recipe.settings.student, recipe.settings.distillation
     teacher = _load_model(recipe.folder("teacher") / "model")
     objective = Distillation(teacher, distillation.temperature, distillation.alpha)
-    model = _new_model(recipe, spec)
-    summary = train(
-        _job(recipe, "student", spec, model, objective), resume=resume, progress=recipe.progress
-    )
-    return {**summary, "teacher_parameters": sum(p.numel() for p in teacher.parameters())}
+    job = _job(recipe, "student", spec, _new_model(recipe, spec), objective)
+    # a resumed run takes its weights from the checkpoint: no cut to make
+    if distillation.init == "pruned" and latest_checkpoint(job.folder) is None:
+        job = replace(job, model=_pruned_student(recipe, job, teacher))
+    summary = train(job, resume=resume, progress=recipe.progress)
+    return {
+        **summary,
+        "init": distillation.init,
+        "teacher_parameters": sum(p.numel() for p in teacher.parameters()),
+    }
 
 
 def _quantize(recipe: Recipe, resume: bool) -> dict[str, Any]:
@@ -298,6 +304,24 @@ def _job(recipe: Recipe, role: str, spec: ModelSpec, model: Any, objective: Any)
         curve=ValidationCurve(curve_documents, buckets),
         tokenizer_file=tokenizer_file,
     )
+
+
+def _pruned_student(recipe: Recipe, job: Any, teacher: Any) -> Any:
+    """The student cut from the teacher (export/prune.py), ranked on the first
+    ``importance_batches`` batches the student will train on."""
+    from ...prune import PruneError, measure_importance, prune
+    from .packing import make_batch
+
+    count = min(recipe.settings.distillation.importance_batches, job.schedule.per_epoch)
+    batches = (make_batch(*job.schedule.batch(step)) for step in range(count))
+    importance = measure_importance(teacher, ((b.model_inputs(), b.real) for b in batches))
+    try:
+        return prune(teacher, job.model.config, importance)
+    except PruneError as error:
+        where = recipe.settings.source
+        raise StageError(
+            f"{where}: [student.model] cannot be cut from the teacher ({error})"
+        ) from None
 
 
 def _new_model(recipe: Recipe, spec: ModelSpec) -> Any:
