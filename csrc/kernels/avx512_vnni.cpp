@@ -89,8 +89,13 @@ struct PreparedActs {
   std::vector<float> pair_scales;  // [T][nb / 2][16]
   std::vector<float> pair_zero;    // [T][nb / 2][16]
   std::vector<float> d_sum;        // [T][nb]
+  uint64_t version = 0;            // of the activations prepared (0: none)
+  int zero_point = 0;
 
-  void prepare(const ActBlocks& x, int zero_point) {
+  void prepare(const ActBlocks& x, int zp) {
+    if (x.version != 0 && x.version == version && zp == zero_point) return;
+    version = x.version;
+    zero_point = zp;
     const int nb = x.blocks(), pairs = nb / 2;
     pair_scales.resize(size_t(x.rows) * pairs * 16);
     pair_zero.resize(size_t(x.rows) * pairs * 16);
@@ -104,7 +109,7 @@ struct PreparedActs {
         for (int half = 0; half < 2; ++half) {
           const int b = 2 * p + half;
           std::fill(scale + 8 * half, scale + 8 * half + 8, d[b]);
-          std::fill(zero + 8 * half, zero + 8 * half + 8, float(zero_point) * d_sum[size_t(t) * nb + b] / 8.0f);
+          std::fill(zero + 8 * half, zero + 8 * half + 8, float(zp) * d_sum[size_t(t) * nb + b] / 8.0f);
         }
       }
     }
@@ -218,8 +223,11 @@ struct QuadActs {
   std::vector<int8_t> q;     // [T][nb / 4][2][64]
   std::vector<float> scale;  // [T][nb / 4][16]: d of each block, on its 4 lanes
   std::vector<float> zero;   // [T][nb / 4][16]: 8 * d * sum / 4 on each lane
+  uint64_t version = 0;      // of the activations prepared (0: none)
 
   void prepare(const ActBlocks& x) {
+    if (x.version != 0 && x.version == version) return;
+    version = x.version;
     const int nb = x.blocks(), quads = nb / 4;
     q.resize(size_t(x.rows) * quads * 128);
     scale.resize(size_t(x.rows) * quads * 16);
@@ -302,11 +310,9 @@ void quad_tile(const WeightMatrix& w, const ActBlocks& x, const QuadActs& acts, 
   }
 }
 
-void matmul_q4_quads(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {
-  thread_local QuadActs acts;
-  thread_local uint64_t prepared = 0;
-  if (x.version == 0 || x.version != prepared) acts.prepare(x);
-  prepared = x.version;
+void matmul_q4_quads(const WeightMatrix& w, const ActBlocks& x, QuadActs& acts, int n0, int n1, float* out,
+                     int ldo) {
+  acts.prepare(x);
   const int T = x.rows;
   int n = n0;
   if (T == 1) {
@@ -344,8 +350,11 @@ struct TokenLanes {
   std::vector<int8_t> q;    // [tiles][nb][8][16][4]
   std::vector<float> d;     // [tiles][nb][16], 0 for padding tokens
   std::vector<int32_t> sum; // [tiles][nb][16]
+  uint64_t version = 0;     // of the activations prepared (0: none)
 
   void prepare(const ActBlocks& x) {
+    if (x.version != 0 && x.version == version) return;
+    version = x.version;
     const int nb = x.blocks(), tiles = (x.rows + kLanes - 1) / kLanes;
     q.assign(size_t(tiles) * nb * kBlock * kLanes, 0);
     d.assign(size_t(tiles) * nb * kLanes, 0.0f);
@@ -439,13 +448,9 @@ const uint8_t* row_codes(const WeightMatrix& w, int n, std::vector<uint8_t>& unp
 }
 
 template <bool Q4>
-void matmul_token_lanes(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out,
-                        int ldo) {
-  thread_local TokenLanes lanes;
-  thread_local uint64_t prepared = 0;
-  thread_local std::vector<uint8_t> unpacked;
-  if (x.version == 0 || x.version != prepared) lanes.prepare(x);
-  prepared = x.version;
+void matmul_token_lanes(const WeightMatrix& w, const ActBlocks& x, TokenLanes& lanes,
+                        std::vector<uint8_t>& unpacked, int n0, int n1, float* out, int ldo) {
+  lanes.prepare(x);
   constexpr int kRows = 4;
   int n = n0;
   for (; n + kRows <= n1; n += kRows)
@@ -453,11 +458,30 @@ void matmul_token_lanes(const WeightMatrix& w, const ActBlocks& x, int n0, int n
   for (; n < n1; ++n) lanes_rows<1, Q4>(w, row_codes<1, Q4>(w, n, unpacked), lanes, x.rows, n, out, ldo);
 }
 
+// Each thread's scratch: the activations re-laid out for the path in use, kept
+// while their version stays (q, k and v share one input), and a Q4 row group
+// unpacked for prefill. In a shared library every access to a thread_local
+// calls __tls_get_addr (1.4% of int8 decode samples, with one per access), so
+// one call fetches all of it.
+struct ThreadScratch {
+  PreparedActs pairs;
+  QuadActs quads;
+  TokenLanes lanes;
+  std::vector<uint8_t> unpacked;
+};
+
+__attribute__((noinline)) ThreadScratch& thread_scratch() {
+  thread_local ThreadScratch scratch;
+  return scratch;
+}
+
 template <bool Q4>
 void matmul_quantized(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {
-  if (x.rows >= kMinTokensForLanes) return matmul_token_lanes<Q4>(w, x, n0, n1, out, ldo);
-  if (Q4 && !w.zero_points) return matmul_q4_quads(w, x, n0, n1, out, ldo);
-  thread_local PreparedActs prep;
+  ThreadScratch& scratch = thread_scratch();
+  if (x.rows >= kMinTokensForLanes)
+    return matmul_token_lanes<Q4>(w, x, scratch.lanes, scratch.unpacked, n0, n1, out, ldo);
+  if (Q4 && !w.zero_points) return matmul_q4_quads(w, x, scratch.quads, n0, n1, out, ldo);
+  PreparedActs& prep = scratch.pairs;
   prep.prepare(x, Q4 ? 8 : 128);
   const int T = x.rows;
   int n = n0;
