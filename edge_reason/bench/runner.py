@@ -17,6 +17,9 @@ from typing import Any
 from .energy import PowerSampler, PowerSensor
 
 SCHEMA = 1
+# A round whose bandwidth measured after the decode differs from the one before it by more
+# than this share changed state during the decode: it is not held against the roofline.
+STEADY_TOLERANCE = 0.15
 
 
 @dataclass(frozen=True)
@@ -118,9 +121,12 @@ def run_cases(
 ) -> dict[str, Any]:
     """Measure every case, interleaved, and return the schema-1 report.
 
-    The read bandwidth is measured right before every decode, at that decode's thread count:
-    on a shared machine it drifts (on this project's VM between 34 and 82 GB/s within one run,
-    changing within a round), so each decode is compared with the bandwidth just measured.
+    The read bandwidth is measured right before and right after every decode, at that
+    decode's thread count: on a shared machine it drifts (on this project's VM it flips between
+    about 50 and 80 GB/s within seconds), so each decode is compared with the mean of the two.
+    A round whose two measurements differ by more than STEADY_TOLERANCE changed state while it
+    ran and is compared with neither: the roofline fraction is the median over the steady
+    rounds (over all, if none was steady; `roofline_steady_rounds` says how many were).
 
     With a `power` sensor, each result also has decode_j_per_token: the mean
     power during its decodes over its decode rate (median over the repeats).
@@ -140,14 +146,15 @@ def run_cases(
                 continue
             progress(f"loaded {case.backend} {case.quant} x{case.threads}")
         samples: dict[int, list[dict[str, float]]] = {i: [] for i in range(len(workers))}
-        bandwidths: dict[int, list[float]] = {i: [] for i in range(len(workers))}  # bytes/s
+        # bytes/s before and after each decode
+        bandwidths: dict[int, list[tuple[float, float]]] = {i: [] for i in range(len(workers))}
         with sampler or contextlib.nullcontext():
             for round_ in range(repeats + 1):  # round 0 warms up
                 for i, w in enumerate(workers):
-                    if round_ > 0:
-                        bandwidths[i].append(measure_bandwidth(w.case.threads))
+                    before = measure_bandwidth(w.case.threads) if round_ > 0 else 0.0
                     r = w.ask(cmd="run", prompt_tokens=prompt_tokens, gen_tokens=gen_tokens)
                     if round_ > 0:
+                        bandwidths[i].append((before, measure_bandwidth(w.case.threads)))
                         samples[i].append(r)
                 progress(f"round {round_}/{repeats}")
         stats = [w.ask(cmd="stats") for w in workers]
@@ -161,8 +168,14 @@ def run_cases(
         prefill = [s["prefill_tps"] for s in samples[i]]
         median_decode = statistics.median(decode)
         bytes_per_token = stats[i]["bytes_per_token"]
-        roofs = bandwidths[i]
+        pairs = bandwidths[i]
+        roofs = [(before + after) / 2 for before, after in pairs]
         fractions = [tps * bytes_per_token / roof for tps, roof in zip(decode, roofs, strict=True)]
+        steady = [
+            f
+            for f, (before, after) in zip(fractions, pairs, strict=True)
+            if abs(before - after) <= STEADY_TOLERANCE * max(before, after)
+        ]
         result = {
             "backend": w.case.backend,
             "quant": w.case.quant,
@@ -172,14 +185,18 @@ def run_cases(
             "decode_tps_min": min(decode),
             "decode_tps_max": max(decode),
             "decode_tps_rounds": decode,  # in round order
-            "read_bandwidth_gbs_rounds": [b / 1e9 for b in roofs],  # each just before its decode
+            "read_bandwidth_gbs_rounds": [b / 1e9 for b, _ in pairs],  # just before each decode
+            "read_bandwidth_gbs_after_rounds": [a / 1e9 for _, a in pairs],  # just after
             "cold_start_s": w.load["cold_start_s"],
             "load_s": w.load["load_s"],
             "peak_rss_mb": stats[i]["peak_rss_mb"],
             "bytes_per_token": bytes_per_token,
             "roofline_tps": statistics.median(roofs) / bytes_per_token if bytes_per_token else None,
-            # each decode against the bandwidth measured just before it, then the median
-            "roofline_fraction": statistics.median(fractions) if bytes_per_token else None,
+            # each decode against the bandwidth around it, then the median (steady rounds)
+            "roofline_fraction": statistics.median(steady or fractions)
+            if bytes_per_token
+            else None,
+            "roofline_steady_rounds": len(steady),
         }
         if sampler is not None:
             watts = [sampler.mean_watts(s["ended"] - s["decode_s"], s["ended"]) for s in samples[i]]
@@ -191,7 +208,8 @@ def run_cases(
     # GB/s per thread count: every measurement, in the order taken
     rounds_gbs: dict[str, list[float]] = {}
     for i, w in enumerate(workers):
-        rounds_gbs.setdefault(str(w.case.threads), []).extend(b / 1e9 for b in bandwidths[i])
+        taken = rounds_gbs.setdefault(str(w.case.threads), [])
+        taken.extend(b / 1e9 for pair in bandwidths[i] for b in pair)
     return {
         "schema": SCHEMA,
         "machine": {
@@ -209,6 +227,14 @@ def run_cases(
     }
 
 
+def _roofline_cell(r: dict[str, Any]) -> str:
+    """The roofline fraction and how many rounds it stands on (steady / all)."""
+    if r["roofline_fraction"] is None:
+        return "-"
+    rounds = len(r["decode_tps_rounds"])
+    return f"{r['roofline_fraction']:.0%} ({r['roofline_steady_rounds']}/{rounds})"
+
+
 def format_table(report: dict[str, Any], baseline: str = "native") -> str:
     """The report as an aligned text table, with decode ratios against `baseline`."""
     rows = report["results"]
@@ -220,7 +246,7 @@ def format_table(report: dict[str, Any], baseline: str = "native") -> str:
         "prefill t/s",
         "decode t/s (min-max)",
         "vs " + baseline,
-        "roofline",
+        "roofline (steady)",
         "cold s",
         "load s",
         "RSS MB",
@@ -236,7 +262,7 @@ def format_table(report: dict[str, Any], baseline: str = "native") -> str:
                 f"{r['prefill_tps']:.1f}",
                 f"{r['decode_tps']:.1f} ({r['decode_tps_min']:.1f}-{r['decode_tps_max']:.1f})",
                 f"{r['decode_tps'] / ref:.2f}x" if ref else "-",
-                f"{r['roofline_fraction']:.0%}" if r["roofline_fraction"] is not None else "-",
+                _roofline_cell(r),
                 f"{r['cold_start_s']:.2f}",
                 f"{r['load_s']:.2f}",
                 f"{r['peak_rss_mb']:.0f}",

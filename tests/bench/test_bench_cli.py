@@ -50,10 +50,12 @@ def row(backend: str, quant: str, decode: float, **extra: float) -> dict:
         "decode_tps": decode,
         "decode_tps_min": decode - 1,
         "decode_tps_max": decode + 1,
+        "decode_tps_rounds": [decode - 1, decode, decode + 1],
         "cold_start_s": 0.5,
         "load_s": 0.4,
         "peak_rss_mb": 100.0,
         "roofline_fraction": 0.5,
+        "roofline_steady_rounds": 2,
         "roofline_tps": 2 * decode,
         **extra,
     }
@@ -113,12 +115,9 @@ class ScriptedWorker:
         pass
 
 
-def test_each_decode_is_held_against_the_bandwidth_measured_just_before_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # the machine's bandwidth doubles at every measurement; the decodes of the two cases
-    # alternate with the measurements, so each case must be held against its own
-    measured = iter(float(2**k) * 1e9 for k in range(2, 8))  # 4, 8, ..., 128 GB/s
+def _scripted_bandwidth(monkeypatch: pytest.MonkeyPatch, gbs: list[float]) -> list[int]:
+    """Bandwidth measurements return `gbs` in turn; the thread counts asked are recorded."""
+    measured = iter(g * 1e9 for g in gbs)
     calls: list[int] = []
 
     def bandwidth(threads: int) -> float:
@@ -127,23 +126,43 @@ def test_each_decode_is_held_against_the_bandwidth_measured_just_before_it(
 
     monkeypatch.setattr(runner, "Worker", ScriptedWorker)
     monkeypatch.setattr(runner, "measure_bandwidth", bandwidth)
+    return calls
+
+
+def test_each_decode_is_held_against_the_bandwidth_around_it_in_steady_rounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # before and after each decode, the two cases alternating; round 2 of the first case
+    # and round 3 of the second change state during the decode
+    calls = _scripted_bandwidth(monkeypatch, [10, 10, 20, 20, 10, 40, 20, 20, 10, 10, 40, 20])
     cases = [Case("native", "int4", 1, "model"), Case("native", "int8", 2, "model")]
     report = runner.run_cases(cases, repeats=3)
-    assert calls == [1, 2] * 3  # one measurement per decode, at its thread count
+    assert calls == [1, 1, 2, 2] * 3  # around every decode, at its thread count
     one, two = report["results"]
     # rounds 1-3 decode 4, 6, 8 tokens/s (round 0, 2 tokens/s, warms up) of 1 GB each
     assert one["decode_tps_rounds"] == two["decode_tps_rounds"] == [4.0, 6.0, 8.0]
-    assert one["read_bandwidth_gbs_rounds"] == [4.0, 16.0, 64.0]
-    assert two["read_bandwidth_gbs_rounds"] == [8.0, 32.0, 128.0]
-    assert one["roofline_fraction"] == pytest.approx(6 / 16)  # median of 1, 6/16, 8/64
-    assert two["roofline_fraction"] == pytest.approx(6 / 32)  # median of 1/2, 6/32, 8/128
+    assert one["read_bandwidth_gbs_rounds"] == [10.0, 10.0, 10.0]
+    assert one["read_bandwidth_gbs_after_rounds"] == [10.0, 40.0, 10.0]
+    assert two["read_bandwidth_gbs_rounds"] == [20.0, 20.0, 40.0]
+    assert two["read_bandwidth_gbs_after_rounds"] == [20.0, 20.0, 20.0]
+    assert one["roofline_fraction"] == pytest.approx(0.6)  # median of 4/10, 8/10
+    assert one["roofline_steady_rounds"] == 2
+    assert two["roofline_fraction"] == pytest.approx(0.25)  # median of 4/20, 6/20
+    assert two["roofline_steady_rounds"] == 2
     machine = report["machine"]
-    assert machine["read_bandwidth_gbs_rounds"] == {"1": [4.0, 16.0, 64.0], "2": [8.0, 32.0, 128.0]}
-    assert (machine["read_bandwidth_gbs_min"], machine["read_bandwidth_gbs"]) == (
-        {"1": 4.0, "2": 8.0},
-        {"1": 16.0, "2": 32.0},
-    )
-    assert machine["read_bandwidth_gbs_max"] == {"1": 64.0, "2": 128.0}
+    assert machine["read_bandwidth_gbs_rounds"] == {
+        "1": [10.0, 10.0, 10.0, 40.0, 10.0, 10.0],
+        "2": [20.0, 20.0, 20.0, 20.0, 40.0, 20.0],
+    }
+    assert machine["read_bandwidth_gbs_min"] == {"1": 10.0, "2": 20.0}
+    assert machine["read_bandwidth_gbs_max"] == {"1": 40.0, "2": 40.0}
+
+
+def test_without_a_steady_round_every_round_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    _scripted_bandwidth(monkeypatch, [4, 8, 16, 32, 64, 128])  # doubles every time
+    (result,) = runner.run_cases([Case("native", "int4", 1, "model")], repeats=3)["results"]
+    assert result["roofline_steady_rounds"] == 0
+    assert result["roofline_fraction"] == pytest.approx(6 / 24)  # median of 4/6, 6/24, 8/96
 
 
 def test_run_cases_refuses_zero_repeats_before_starting_a_worker(
@@ -233,6 +252,7 @@ def test_table_gives_ratios_to_native_and_energy_when_a_sensor_was_read() -> Non
     lines = table.splitlines()
     assert "J/token" in lines[0]
     assert "0.80x" in lines[3] and lines[2].rstrip().endswith("0.200")
+    assert "50% (2/3)" in lines[2]  # the roofline and the steady rounds it stands on
     assert lines[3].rstrip().endswith("-")
     assert "energy: INA3221 (VDD_IN)" in table
 
