@@ -111,25 +111,19 @@ def prune(teacher: Any, student_config: Any, importance: Importance) -> Any:
     head_dim = _head_dim(t)
     per_group = t.num_attention_heads // t.num_key_value_heads
     keep_hidden = _top(importance.hidden, s.hidden_size)
-    weights = teacher.state_dict()
-    cut: dict[str, torch.Tensor] = {}
-    for name, tensor in weights.items():
-        if name.startswith("model.layers."):
-            continue
-        if name in ("model.embed_tokens.weight", "lm_head.weight"):
-            cut[name] = tensor[:, keep_hidden]
-        elif name == "model.norm.weight":
-            cut[name] = tensor[keep_hidden]
-        else:
-            raise PruneError(f"teacher weight {name!r}: not a Llama-family weight this cut knows")
+    # which teacher rows and columns each student weight keeps (None: all)
+    keep: dict[str, tuple[torch.Tensor | None, torch.Tensor | None]] = {
+        "model.embed_tokens.weight": (None, keep_hidden),
+        "lm_head.weight": (None, keep_hidden),
+        "model.norm.weight": (keep_hidden, None),
+    }
     for index in range(t.num_hidden_layers):
         groups = _top(importance.kv_groups[index], s.num_key_value_heads)
         kv_rows = _rows_of(groups, head_dim)
         heads = (groups[:, None] * per_group + torch.arange(per_group)).reshape(-1)
         q_rows = _rows_of(heads, head_dim)
         neurons = _top(importance.neurons[index], s.intermediate_size)
-        # which teacher rows and columns each student weight keeps (None: all)
-        keep: dict[str, tuple[torch.Tensor | None, torch.Tensor | None]] = {
+        layer = {
             "input_layernorm.weight": (keep_hidden, None),
             "post_attention_layernorm.weight": (keep_hidden, None),
             "self_attn.q_proj.weight": (q_rows, keep_hidden),
@@ -146,25 +140,19 @@ def prune(teacher: Any, student_config: Any, importance: Importance) -> Any:
             "mlp.up_proj.weight": (neurons, keep_hidden),
             "mlp.down_proj.weight": (keep_hidden, neurons),
         }
-        prefix = f"model.layers.{index}."
-        for name, tensor in weights.items():
-            if not name.startswith(prefix):
-                continue
-            short = name[len(prefix) :]
-            if short not in keep:
-                raise PruneError(
-                    f"teacher weight {name!r}: not a Llama-family weight this cut knows"
-                )
-            rows, columns = keep[short]
-            if rows is not None:
-                tensor = tensor[rows]
-            if columns is not None:
-                tensor = tensor[:, columns]
-            cut[name] = tensor
+        keep.update({f"model.layers.{index}.{name}": cut for name, cut in layer.items()})
+    cut: dict[str, torch.Tensor] = {}
+    for name, tensor in teacher.state_dict().items():
+        if name not in keep:
+            raise PruneError(f"teacher weight {name!r}: not a Llama-family weight this cut knows")
+        rows, columns = keep[name]
+        if rows is not None:
+            tensor = tensor[rows]
+        if columns is not None:
+            tensor = tensor[:, columns]
+        cut[name] = tensor.clone()
     student = transformers.AutoModelForCausalLM.from_config(student_config, dtype=torch.float32)
-    missing, unexpected = student.load_state_dict(
-        {name: tensor.clone() for name, tensor in cut.items()}, strict=False
-    )
+    missing, unexpected = student.load_state_dict(cut, strict=False)
     # a tied head is one tensor with the embedding: the state dict may name it once
     missing = [m for m in missing if not (m == "lm_head.weight" and s.tie_word_embeddings)]
     if missing or unexpected:

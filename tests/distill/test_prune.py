@@ -116,3 +116,11 @@ def test_a_student_that_is_not_a_narrower_copy_is_refused(
     importance = measure_importance(teacher, _batches(teacher.config.vocab_size))
     with pytest.raises(PruneError, match=named):
         prune(teacher, _student_config(teacher, **fields), importance)
+
+
+def test_a_weight_the_cut_does_not_know_is_refused_by_name(tmp_path: Path) -> None:
+    teacher = load_reference(build_model(tmp_path / "llama", "llama"))
+    teacher.model.register_parameter("adapter", torch.nn.Parameter(torch.zeros(3)))
+    importance = measure_importance(teacher, _batches(teacher.config.vocab_size))
+    with pytest.raises(PruneError, match="'model.adapter': not a Llama-family weight"):
+        prune(teacher, teacher.config, importance)
