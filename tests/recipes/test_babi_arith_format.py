@@ -140,6 +140,9 @@ def test_settings_errors_name_file_and_line(tmp_path: Path) -> None:
     line = text.splitlines().index("validation_fraction = 0.1") + 1
     with pytest.raises(SettingsError, match=rf"recipe.toml:{line}: \[data\] validation_fraction"):
         load_settings(bad)
+    bad.write_text(text.replace('init = "pruned"', 'init = "distilled"'))
+    with pytest.raises(SettingsError, match=r"\[student.distillation\] init: must be one of"):
+        load_settings(bad)
     bad.write_text(text + "\n[smoke.quantize.extra]\nx = 1\n")
     with pytest.raises(SettingsError, match="smoke override 'quantize.extra' has no base"):
         load_settings(bad, smoke=True)
