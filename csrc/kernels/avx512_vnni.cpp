@@ -78,6 +78,15 @@ void quantize_acts(const float* x, int ldx, int t0, int t1, ActBlocks* out) {
 
 // ---- quantized matrix products -----------------------------------------------
 
+// Whether buffers last prepared from activations of version `prepared` hold
+// x's already (then they are kept); otherwise records x's version. Version 0
+// is never kept: it marks activations nobody numbered.
+inline bool holds(uint64_t& prepared, const ActBlocks& x) {
+  if (x.version != 0 && x.version == prepared) return true;
+  prepared = x.version;
+  return false;
+}
+
 // Per-call preparation of the activations, so the inner loop only loads.
 // For each pair of blocks, spread over the 16 lanes they apply to: the two
 // block scales d, and the zero-point term z * d * sum / 8 (the 8 lanes of a
@@ -93,8 +102,7 @@ struct PreparedActs {
   int zero_point = 0;
 
   void prepare(const ActBlocks& x, int zp) {
-    if (x.version != 0 && x.version == version && zp == zero_point) return;
-    version = x.version;
+    if (holds(version, x) && zp == zero_point) return;
     zero_point = zp;
     const int nb = x.blocks(), pairs = nb / 2;
     pair_scales.resize(size_t(x.rows) * pairs * 16);
@@ -226,8 +234,7 @@ struct QuadActs {
   uint64_t version = 0;      // of the activations prepared (0: none)
 
   void prepare(const ActBlocks& x) {
-    if (x.version != 0 && x.version == version) return;
-    version = x.version;
+    if (holds(version, x)) return;
     const int nb = x.blocks(), quads = nb / 4;
     q.resize(size_t(x.rows) * quads * 128);
     scale.resize(size_t(x.rows) * quads * 16);
@@ -353,8 +360,7 @@ struct TokenLanes {
   uint64_t version = 0;     // of the activations prepared (0: none)
 
   void prepare(const ActBlocks& x) {
-    if (x.version != 0 && x.version == version) return;
-    version = x.version;
+    if (holds(version, x)) return;
     const int nb = x.blocks(), tiles = (x.rows + kLanes - 1) / kLanes;
     q.assign(size_t(tiles) * nb * kBlock * kLanes, 0);
     d.assign(size_t(tiles) * nb * kLanes, 0.0f);
