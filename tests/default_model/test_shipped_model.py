@@ -71,8 +71,8 @@ def test_the_model_loads_from_the_installed_package(bundle: Bundle) -> None:
 
 
 def test_the_committed_recipe_is_the_one_that_made_it(bundle: Bundle, tmp_path: Path) -> None:
-    # The README's stage times and numbers are those of `recipe.toml` as committed: a changed
-    # setting must come with a new model (or a note that the shipped one predates it).
+    # The READMEs give this run's stage times and numbers as those of `recipe.toml` as
+    # committed: a changed setting must come with a model made by it.
     recipe = Recipe(work=tmp_path, data_root=DATA, settings=load_settings())
     assert bundle.manifest["recipe"]["settings_digest"] == recipe.digest("bundle")
 
