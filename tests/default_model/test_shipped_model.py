@@ -45,7 +45,7 @@ BABI_QUESTIONS = [
     "qa12_conjunction_train.txt:27001+3",
     "qa13_compound-coreference_train.txt:27001+3",
     "qa14_time-reasoning_train.txt:30063+8",
-    "qa15_basic-deduction_train.txt:27001+9",
+    "qa15_basic-deduction_train.txt:27001+11",
     "qa16_basic-induction_train.txt:90011+10",
     "qa20_agents-motivations_train.txt:17981+4",
 ]

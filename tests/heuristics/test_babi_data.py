@@ -38,6 +38,7 @@ def first_questions(file_name: str, limit: int) -> list[tuple[str, str, str, tup
         "qa1_single-supporting-fact_train.txt",
         "qa2_two-supporting-facts_train.txt",
         "qa6_yes-no-questions_train.txt",
+        "qa15_basic-deduction_train.txt",
     ],
 )
 def test_babi_pack_answers_every_question(file_name: str) -> None:
@@ -57,3 +58,10 @@ def test_babi_pack_cites_the_supporting_fact_on_qa1() -> None:
     ):
         answer = pack.answer_question(question, story)
         assert answer is not None and answer.sources == support, question
+
+
+def test_babi_pack_cites_the_kind_and_its_fear_on_qa15() -> None:
+    pack = load_builtin("babi")
+    for story, question, _, support in first_questions("qa15_basic-deduction_train.txt", QUESTIONS):
+        answer = pack.answer_question(question, story)
+        assert answer is not None and set(answer.sources) == set(support), question
