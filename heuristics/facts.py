@@ -31,9 +31,11 @@ class Support:
 class FactBase:
     """Facts grouped by relation, in the order they were added.
 
-    A relation named in ``functional`` holds at most one fact per first argument: adding
-    ``at mary garden`` replaces ``at mary kitchen``. That is how a story's "latest wins" facts
-    (where someone is) are kept without time stamps.
+    In a relation named in ``functional`` the last argument is a function of the others: it
+    holds at most one fact per combination of the other arguments, so adding ``at mary garden``
+    replaces ``at mary kitchen``, and ``gave fred football bill`` replaces ``gave fred football
+    jeff`` but not ``gave fred milk jeff``. That is how a story's "latest wins" facts (where
+    someone is, whom someone last gave a thing) are kept without time stamps.
     """
 
     def __init__(self, functional: Iterable[str] = ()) -> None:
@@ -49,7 +51,7 @@ class FactBase:
         if fact in relation:
             return False
         if fact[0] in self._functional and len(fact) > 1:
-            for old in [old for old in relation if old[1] == fact[1]]:
+            for old in [old for old in relation if old[:-1] == fact[:-1]]:
                 del relation[old]
         relation[fact] = support
         return True

@@ -126,6 +126,20 @@ def _convert(value: Value, source: Value, target: Value) -> Quantity:
     )
 
 
+_NUMBER_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty"
+).split()
+
+
+def _spelled(value: Value) -> str:
+    """A whole number from 0 to 20 in words, as stories answer counts ("two")."""
+    number = _number(value, "spelled")
+    if number != int(number) or not 0 <= number < len(_NUMBER_WORDS):
+        raise ExpressionError(f"spelled() takes a whole number from 0 to 20, got {number}")
+    return _NUMBER_WORDS[int(number)]
+
+
 def _magnitude_of(value: Value) -> Number:
     """The bare number of a quantity (``value(5 km)`` is 5), to compare against plain numbers."""
     return _magnitude(value, "value")
@@ -144,6 +158,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., Value], int, int]] = {
     "clock": (_clock, 1, 1),
     "convert": (_convert, 3, 3),
     "value": (_magnitude_of, 1, 1),
+    "spelled": (_spelled, 1, 1),
 }
 
 # Functions the evaluator implements itself because they need the evaluator (calc parses text).

@@ -447,7 +447,7 @@ class _Loader:
             answer = self.template(
                 (*path, "answer"),
                 table.get("answer"),
-                groups | set(ask.names_of(Variable) if ask else ()),
+                groups | (set(ask.names_of(Variable)) | {"count"} if ask else set()),
             )
             none = (
                 self.template((*path, "none"), table["none"], groups) if "none" in table else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from .chaining import forward_chain
 from .controller import given_facts
 from .facts import FactBase, Support
@@ -58,7 +60,10 @@ def _answer(
         text, value = spec.none.render(names)
         trace = (f"{asked}; no fact matches '{query}', so {text}",)
         return RuleAnswer(text, value, spec.id, spec.priority, trace)
-    rendered = [spec.answer.render({**names, **bindings}) for bindings, _ in matches]
+    count = Fraction(len({tuple(sorted(bindings.items())) for bindings, _ in matches}))
+    rendered = [
+        spec.answer.render({**names, **bindings, "count": count}) for bindings, _ in matches
+    ]
     texts = list(dict.fromkeys(text for text, _ in rendered))
     text = spec.join.join(texts)
     value = rendered[0][1] if len(texts) == 1 else text

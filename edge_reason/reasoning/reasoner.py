@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from edge_reason.default_model import load_default_engine
+from edge_reason.errors import ModelFormatError
 
 from .answer import Answer, Citation, Step, StepStatus
 from .arithmetic import evaluate
@@ -54,6 +55,19 @@ def _declared_formats(engine: Engine | None) -> dict[str, PromptFormat]:
     return {f.name: f for f in formats}
 
 
+def _declared_policy(engine: Engine | None) -> Policy:
+    """The default policy, with the revisions a bundle declares in bundle.json."""
+    manifest = getattr(engine, "manifest", None) or {}
+    declared = manifest.get("reasoning", {})
+    where = f"{getattr(engine, 'path', '<bundle>')}/bundle.json: reasoning"
+    if not isinstance(declared, dict) or not set(declared) <= {"max_revisions"}:
+        raise ModelFormatError(f"{where} must be a table with at most max_revisions")
+    try:
+        return Policy(**declared)
+    except ValueError as error:
+        raise ModelFormatError(f"{where}: {error}") from None
+
+
 class Reasoner:
     """Answers questions with checked reasoning.
 
@@ -65,7 +79,9 @@ class Reasoner:
     retriever: a :class:`DocumentStore` whose best passages go into the prompt.
     tools: a :class:`ToolRegistry` (default: calculator and unit conversion); pass an empty
     registry to switch tool calls off.
-    policy: a :class:`Policy` (thresholds, revisions, measured token rates).
+    policy: a :class:`Policy` (thresholds, revisions, measured token rates); default: the
+    defaults, with the revisions a bundle declares (``"reasoning": {"max_revisions": N}`` in
+    bundle.json, the policy its model was measured with).
 
     ``formats`` (task family -> PromptFormat), ``model_families`` (the families the model is
     asked: a bundle's declared formats, else all) and ``verifier`` may be replaced or extended
@@ -88,7 +104,7 @@ class Reasoner:
         self.rules = _load_rules(rules)
         self.retriever = retriever
         self.tools = tools if tools is not None else ToolRegistry.default()
-        self.policy = policy if policy is not None else Policy()
+        self.policy = policy if policy is not None else _declared_policy(self.engine)
         declared = _declared_formats(self.engine)
         self.formats: dict[str, PromptFormat] = {**BUILTIN_FORMATS, **declared}
         # a bundle that declares its formats is asked only questions of those families

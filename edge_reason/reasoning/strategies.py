@@ -4,7 +4,8 @@
   but nothing is revised.
 * cot: one greedy chain, verified; on a failure it is repaired (the wrong value replaced by the
   computed one, generation continued from there) or, when there is no value to substitute,
-  generated again with the failure stated, at most ``Policy.max_revisions`` times.
+  generated again with the failure stated, at most ``Policy.max_revisions`` times. If no chain
+  verifies, the one with the fewest failed checks answers (the earliest of those).
 * self_consistency: the prompt is prefilled once and every sample resumes from that cache
   state; chains that fail verification do not vote; sampling stops early once the leader
   cannot be overtaken, or when the time budget runs out.
@@ -105,6 +106,7 @@ class StrategyRunner:
         generated = self._sample(state, temperature=0.0, seed=None, deadline=question.deadline)
         chain, tokens = generated.text, generated.tokens
         answer, check = self._judge(question, chain)
+        best = (state, chain, answer, check)
         first_failure = _failure(check)
         revisions: list[Revision] = []
         while not check.ok and len(revisions) < self.policy.max_revisions:
@@ -131,6 +133,12 @@ class StrategyRunner:
                 revisions.append(Revision("regenerate", failure.detail))
             tokens += generated.tokens
             answer, check = self._judge(question, chain)
+            if _failures(check) < _failures(best[3]):
+                best = (state, chain, answer, check)
+        if not check.ok:
+            # No chain verified: answer with the one that failed fewest checks, the earliest
+            # of those (the greedy chain is the model's own best guess; a redraw is one sample).
+            state, chain, answer, check = best
         return ModelResult(
             answer=answer,
             chain=chain,
@@ -212,6 +220,10 @@ class StrategyRunner:
             return 0.0
         probability = answer_probability(self.engine, state, chain, answer)
         return probability if probability is not None else 0.0
+
+
+def _failures(check: Verification) -> int:
+    return sum(not finding.ok for finding in check.findings)
 
 
 def _failure(check: Verification) -> str | None:

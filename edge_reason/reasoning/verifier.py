@@ -338,10 +338,13 @@ class FactCitations:
     ) -> Finding | None:
         cited = ", ".join(str(i) for i in ids)
         truth = self.pack.answer_question(chain.question, chain.context) if self.pack else None
+        if truth is not None and normalize_answer(truth.answer) != normalize_answer(answer):
+            # an answer from no line ("no", "nothing") comes from the whole story: the pack
+            # reads every sentence or does not answer
+            where = f"line {', '.join(map(str, truth.sources))}" if truth.sources else "the story"
+            return Finding(span, False, f"{where} says {truth.answer!r}, not {answer!r}")
         if truth is not None and truth.sources:
             needed = ", ".join(str(i) for i in truth.sources)
-            if normalize_answer(truth.answer) != normalize_answer(answer):
-                return Finding(span, False, f"line {needed} says {truth.answer!r}, not {answer!r}")
             if set(truth.sources) <= set(ids):
                 return Finding(span, True, f"line {cited} supports {answer!r}")
             if self._derives_alone(chain.question, answer, ids, story, truth.sources):

@@ -40,14 +40,16 @@ BABI_QUESTIONS = [
     "qa4_two-arg-relations_train.txt:27001+3",
     "qa5_three-arg-relations_train.txt:57903+21",
     "qa6_yes-no-questions_train.txt:27547+5",
+    "qa7_counting_train.txt:32399+3",
     "qa9_simple-negation_train.txt:27001+3",
+    "qa10_indefinite-knowledge_train.txt:27001+3",
     "qa11_basic-coreference_train.txt:27001+3",
     "qa12_conjunction_train.txt:27001+3",
     "qa13_compound-coreference_train.txt:27001+3",
-    "qa14_time-reasoning_train.txt:30063+8",
-    "qa15_basic-deduction_train.txt:27001+11",
+    "qa14_time-reasoning_train.txt:30063+5",
+    "qa15_basic-deduction_train.txt:27001+9",
     "qa16_basic-induction_train.txt:90011+10",
-    "qa20_agents-motivations_train.txt:17981+4",
+    "qa20_agents-motivations_train.txt:17981+2",
 ]
 ADDITIONS = ["8+0", "38+37", "388+740"]
 

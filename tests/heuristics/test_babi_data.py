@@ -9,6 +9,10 @@ from edge_reason.heuristics import load_builtin
 
 BABI = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "babi" / "train"
 QUESTIONS = 200
+# Where the data disagrees with the story: (file, question, data's answer). In one task-5 story
+# Bill hands Jeff the apple (line 10) and later the football (line 13); the data answers
+# "What did Bill give to Jeff?" with the apple, twice.
+DATA_DISAGREES = {("qa5_three-arg-relations_train.txt", "What did Bill give to Jeff? ", "apple")}
 
 
 def first_questions(file_name: str, limit: int) -> list[tuple[str, str, str, tuple[int, ...]]]:
@@ -37,16 +41,27 @@ def first_questions(file_name: str, limit: int) -> list[tuple[str, str, str, tup
     [
         "qa1_single-supporting-fact_train.txt",
         "qa2_two-supporting-facts_train.txt",
+        "qa5_three-arg-relations_train.txt",
         "qa6_yes-no-questions_train.txt",
+        "qa7_counting_train.txt",
+        "qa9_simple-negation_train.txt",
+        "qa10_indefinite-knowledge_train.txt",
+        "qa14_time-reasoning_train.txt",
         "qa15_basic-deduction_train.txt",
+        "qa18_size-reasoning_train.txt",
+        "qa19_path-finding_train.txt",
+        "qa20_agents-motivations_train.txt",
     ],
 )
 def test_babi_pack_answers_every_question(file_name: str) -> None:
     pack = load_builtin("babi")
     wrong = []
     for story, question, expected, _ in first_questions(file_name, QUESTIONS):
+        if (file_name, question, expected) in DATA_DISAGREES:
+            continue
         answer = pack.answer_question(question, story)
-        if answer is None or answer.answer != expected:
+        # the pack keeps words lower-cased (task 5 answers with names: "Fred")
+        if answer is None or answer.answer != expected.lower():
             wrong.append(f"{question} -> {answer.answer if answer else None}, want {expected}")
     assert not wrong, f"{len(wrong)}/{QUESTIONS} wrong:\n" + "\n".join(wrong[:10])
 
@@ -60,8 +75,20 @@ def test_babi_pack_cites_the_supporting_fact_on_qa1() -> None:
         assert answer is not None and answer.sources == support, question
 
 
-def test_babi_pack_cites_the_kind_and_its_fear_on_qa15() -> None:
+@pytest.mark.parametrize(
+    "file_name",
+    [
+        "qa5_three-arg-relations_train.txt",  # the giving asked about
+        "qa14_time-reasoning_train.txt",  # both visits
+        "qa15_basic-deduction_train.txt",  # the kind and its fear
+        "qa19_path-finding_train.txt",  # both steps
+        "qa20_agents-motivations_train.txt",  # the need
+    ],
+)
+def test_babi_pack_cites_exactly_the_supporting_facts(file_name: str) -> None:
     pack = load_builtin("babi")
-    for story, question, _, support in first_questions("qa15_basic-deduction_train.txt", QUESTIONS):
+    for story, question, expected, support in first_questions(file_name, QUESTIONS):
+        if (file_name, question, expected) in DATA_DISAGREES:
+            continue
         answer = pack.answer_question(question, story)
         assert answer is not None and set(answer.sources) == set(support), question

@@ -69,3 +69,40 @@ def test_a_statement_retracts_every_fact_its_variables_match() -> None:
         for a, b in [("ash", "birch"), ("ash", "elm"), ("birch", "elm")]
     }
     assert asked == {("ash", "birch"): "no", ("ash", "elm"): "no", ("birch", "elm"): "yes"}
+
+
+GIFTS = """
+[pack]
+name = "gifts"
+
+[relations]
+gave = { args = ["giver", "receiver", "thing"], functional = true }
+
+[[statement]]
+id = "gives"
+pattern = '(?P<giver>\\w+) gave (?P<receiver>\\w+) the (?P<thing>\\w+)\\.'
+assert = ["gave {giver} {receiver} {thing}"]
+
+[[question]]
+id = "what"
+pattern = 'what did (?P<giver>\\w+) give (?P<receiver>\\w+)\\?'
+ask = "gave {giver} {receiver} ?thing"
+answer = "{thing}"
+
+[[question]]
+id = "how_many"
+pattern = 'how many people did (?P<giver>\\w+) give something\\?'
+ask = "gave {giver} ?receiver ?thing"
+answer = "{spelled(count)}"
+none = "none"
+"""
+
+
+def test_a_functional_relation_keeps_one_last_argument_per_combination_of_the_others() -> None:
+    pack = RulePack.from_string(GIFTS, name="gifts.toml")
+    story = "Ann gave Bo the pen.\nAnn gave Cy the cup.\nAnn gave Bo the hat."
+    answer = pack.answer_question("What did Ann give Bo?", story)
+    assert (answer.answer, answer.sources) == ("hat", (3,))  # the pen was replaced
+    assert pack.answer_question("What did Ann give Cy?", story).answer == "cup"  # kept
+    assert pack.answer_question("How many people did Ann give something?", story).answer == "two"
+    assert pack.answer_question("How many people did Bo give something?", story).answer == "none"

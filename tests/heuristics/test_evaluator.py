@@ -117,3 +117,10 @@ def test_errors_carry_the_position() -> None:
         calculate("1 + 2 * a.b")
     assert caught.value.position == 9
     assert "at column 10" in str(caught.value)
+
+
+def test_spelled_writes_small_counts_in_words() -> None:
+    assert [calculate(f"spelled({n})") for n in (0, 2, 20)] == ["zero", "two", "twenty"]
+    for bad in ("spelled(21)", "spelled(1.5)", "spelled(-1)", "spelled('two')"):
+        with pytest.raises(ExpressionError, match="spelled"):
+            calculate(bad)

@@ -116,6 +116,17 @@ def test_revisions_are_bounded(fake_engine) -> None:
     assert "verifier rejected every chain" in answer.reason
 
 
+def test_when_no_chain_verifies_the_one_failing_fewest_checks_answers(fake_engine) -> None:
+    # greedy and the first redraw (seed 0) cite line 2; the second redraw (seed 1) a line the
+    # story lacks: one failure each, so the greedy chain (the model's own best guess) answers
+    engine = fake_engine(by_seed("Facts: 2.\nAnswer: hallway", "Facts: 9.\nAnswer: office"))
+    reasoner = Reasoner(engine, rules=[], policy=Policy(max_revisions=2))
+    reasoner.formats["babi"] = replace(reasoner.formats["babi"], max_new_tokens=64)
+    answer = reasoner.ask("Where is Mary?", context=STORY, strategy="cot")
+    assert len(engine.generations) == 3 and answer.answer == "hallway"
+    assert [c.ref for c in answer.citations] == ["line 2"]
+
+
 def test_calculator_results_are_inserted_while_generating(fake_engine) -> None:
     def model(prompt: str, written: str, temperature: float, seed: int | None) -> str:
         if written.endswith(">>"):
@@ -184,3 +195,23 @@ def test_auto_picks_the_strategy_that_fits_the_budget(fake_engine) -> None:
 def test_bad_arguments_are_rejected(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Reasoner(None).ask("What is 1 + 1?", **kwargs)
+
+
+def test_a_bundle_declares_the_revisions_its_model_was_measured_with(fake_engine) -> None:
+    from edge_reason.errors import ModelFormatError
+
+    engine = fake_engine(by_seed("Facts: 2.\nAnswer: hallway"))
+    engine.path = "model-bundle"
+    engine.manifest = {"reasoning": {"max_revisions": 5}}
+    assert Reasoner(engine).policy.max_revisions == 5
+    assert Reasoner(engine, policy=Policy(max_revisions=1)).policy.max_revisions == 1
+    for bad, says in (
+        ({"max_revisions": -1}, "max_revisions must be an integer >= 0"),
+        ({"revisions": 3}, "must be a table with at most max_revisions"),
+        ([3], "must be a table"),
+    ):
+        engine.manifest = {"reasoning": bad}
+        with pytest.raises(
+            ModelFormatError, match=rf"model-bundle/bundle\.json: reasoning.*{says}"
+        ):
+            Reasoner(engine)

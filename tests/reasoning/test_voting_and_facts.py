@@ -50,6 +50,13 @@ def test_fact_citation_failures_say_what_is_wrong() -> None:
     assert verify("Answer: office")[0].detail == "the chain cites no story facts"
 
 
+def test_an_answer_the_story_contradicts_fails_even_when_no_line_states_the_truth() -> None:
+    # "no" rests on no line (nothing says Daniel is in the garden): the pack read every sentence
+    [wrong] = verify("Facts: 5.\nAnswer: yes", question="Is Daniel in the garden?", answer="yes")
+    assert not wrong.ok and wrong.detail == "the story says 'no', not 'yes'"
+    assert verify("Facts: 8.\nAnswer: no", question="Is Daniel in the garden?", answer="no") == []
+
+
 DROP_STORY = (
     "1 Mary moved to the bathroom.\n3 Sandra got the football there.\n"
     "6 Sandra journeyed to the bathroom.\n7 Mary went to the kitchen.\n"

@@ -3,7 +3,8 @@
 Each model (teacher f32, student f32, student INT4 bundle) runs on the engine with
 ``Reasoner(engine, rules=[], tools=<none>)`` in the formats the bundle declares, so every
 answer is the model's own: no rule pack or calculator can step in when the verifier rejects a
-chain. Scoring is the reasoning
+chain (the model draws a new one, up to the recipe's ``max_revisions`` times, and the bundle
+declares that policy). Scoring is the reasoning
 layer's ``evaluate_reasoner``; this module picks the questions and condenses the reports:
 per-task error and tasks passed for bAbI, accuracy by number of digits for addition
 (including one digit more than training saw), the share of bAbI answers whose cited facts
@@ -54,6 +55,7 @@ def evaluate_models(
         "training_digits": list(training_digits),
         "pass_error": PASS_ERROR,
         "threads": settings.threads,
+        "max_revisions": settings.max_revisions,
         "models": results,
         "summary": {
             name: {
@@ -81,12 +83,14 @@ def _evaluate_model(
 
     from edge_reason.engine import Engine
     from edge_reason.reasoning.evaluation import evaluate_reasoner
+    from edge_reason.reasoning.policy import Policy
     from edge_reason.reasoning.reasoner import Reasoner
     from edge_reason.reasoning.tools import ToolRegistry
 
     context = _max_positions(path)
     engine = Engine.load(path, threads=settings.threads, max_context=context)
-    reasoner = Reasoner(engine, rules=[], tools=ToolRegistry())
+    policy = Policy(max_revisions=settings.max_revisions)
+    reasoner = Reasoner(engine, rules=[], tools=ToolRegistry(), policy=policy)
     # the f32 models carry no declared formats: ask every model as the bundle will be asked
     reasoner.formats.update(trained_formats())
     reasoner.model_families = frozenset(trained_formats())

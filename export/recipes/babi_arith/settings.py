@@ -85,6 +85,7 @@ class EvaluationSettings:
     questions_per_task: int  # 0: all
     additions_per_length: int  # 0: all
     self_consistency_samples: int
+    max_revisions: int  # the Reasoner's policy; the bundle declares it
     latency_questions: int
     threads: int
     seed: int
@@ -171,6 +172,7 @@ def load_settings(path: Path = DEFAULT_CONFIG, *, smoke: bool = False) -> Recipe
             questions_per_task=reader.count("evaluation", "questions_per_task", minimum=0),
             additions_per_length=reader.count("evaluation", "additions_per_length", minimum=0),
             self_consistency_samples=reader.count("evaluation", "self_consistency_samples"),
+            max_revisions=reader.count("evaluation", "max_revisions", minimum=0),
             latency_questions=reader.count("evaluation", "latency_questions"),
             threads=reader.count("evaluation", "threads"),
             seed=reader.count("evaluation", "seed", minimum=0),

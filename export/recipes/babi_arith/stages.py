@@ -231,6 +231,8 @@ def _bundle(recipe: Recipe, resume: bool) -> dict[str, Any]:
     manifest["quality"]["evaluation"] = report
     # the Reasoner asks the model exactly as it was trained, whatever its built-ins become
     manifest["prompt_formats"] = [f.to_dict() for f in trained_formats().values()]
+    # and with the policy it was measured with
+    manifest["reasoning"] = {"max_revisions": recipe.settings.evaluation.max_revisions}
     manifest["recipe"] = {
         "name": "babi_arith",
         "settings_digest": recipe.digest("bundle"),
