@@ -47,7 +47,9 @@ def resolve_values(pack: PackSpec, inputs: Mapping[str, object]) -> dict[str, Va
 
 def given_facts(pack: PackSpec, facts: Iterable[str]) -> FactBase:
     """A fact base holding the caller's flags (each must be declared under [facts])."""
-    base = FactBase(name for name, relation in pack.relations.items() if relation.functional)
+    functional = [name for name, relation in pack.relations.items() if relation.functional]
+    previous = {name: r.previous for name, r in pack.relations.items() if r.previous}
+    base = FactBase(functional, previous)
     for flag in facts:
         relation = pack.relations.get(flag)
         if relation is None or relation.arity != 0:

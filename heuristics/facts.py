@@ -36,10 +36,18 @@ class FactBase:
     replaces ``at mary kitchen``, and ``gave fred football bill`` replaces ``gave fred football
     jeff`` but not ``gave fred milk jeff``. That is how a story's "latest wins" facts (where
     someone is, whom someone last gave a thing) are kept without time stamps.
+
+    ``previous`` maps a functional relation to one that remembers what a replacement replaced:
+    with ``{"at": "came_from"}``, ``at ball garden`` replacing ``at ball kitchen`` also adds
+    ``came_from ball garden kitchen``, resting on both facts' support. That is the one piece of
+    history a story question needs ("Where was the ball before the garden?").
     """
 
-    def __init__(self, functional: Iterable[str] = ()) -> None:
+    def __init__(
+        self, functional: Iterable[str] = (), previous: Mapping[str, str] | None = None
+    ) -> None:
         self._functional = frozenset(functional)
+        self._previous = dict(previous or {})
         self._facts: dict[str, dict[Fact, Support]] = {}
 
     def __contains__(self, fact: Fact) -> bool:
@@ -52,7 +60,11 @@ class FactBase:
             return False
         if fact[0] in self._functional and len(fact) > 1:
             for old in [old for old in relation if old[:-1] == fact[:-1]]:
-                del relation[old]
+                replaced = relation.pop(old)
+                if fact[0] in self._previous:
+                    history = (self._previous[fact[0]], *fact[1:], old[-1])
+                    step = f"{' '.join(fact)} replaced {' '.join(old)}"
+                    self.add(history, Support.combine((replaced, support), step))
         relation[fact] = support
         return True
 

@@ -232,7 +232,7 @@ class _Loader:
         }  # fmt: skip
         for name, raw in self.section("relations").items():
             path = ("relations", name)
-            table = self.table(path, raw, ("args", "functional", "description"))
+            table = self.table(path, raw, ("args", "functional", "previous", "description"))
             args = self.strings((*path, "args"), table.get("args"))
             if not args:
                 raise self.fail(path, f"relation {name!r} needs at least one argument name")
@@ -245,10 +245,26 @@ class _Loader:
                 functional=self.typed(
                     (*path, "functional"), table.get("functional", False), bool, "true or false"
                 ),
+                previous=self.typed(
+                    (*path, "previous"), table.get("previous", ""), str, "a relation name"
+                ),
                 description=self.typed(
                     (*path, "description"), table.get("description", ""), str, "a string"
                 ),
             )
+        for name, relation in relations.items():
+            if not relation.previous:
+                continue
+            path = ("relations", name, "previous")
+            if not relation.functional:
+                raise self.fail(path, f"only a functional relation has a previous value: {name!r}")
+            history = relations.get(relation.previous)
+            if history is None or history.arity != relation.arity + 1:
+                raise self.fail(
+                    path,
+                    f"{relation.previous!r} must be a relation with {relation.arity + 1} arguments "
+                    f"(those of {name!r}, then the value replaced)",
+                )
         return relations
 
     def derived(

@@ -36,6 +36,7 @@ class RelationSpec:
     arity: int
     line: int
     functional: bool = False
+    previous: str = ""  # the relation that records what a replacement replaced (functional only)
     description: str = ""
 
 

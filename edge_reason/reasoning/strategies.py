@@ -7,8 +7,8 @@
   generated again with the failure stated, at most ``Policy.max_revisions`` times. If no chain
   verifies, the one with the fewest failed checks answers (the earliest of those).
 * self_consistency: the prompt is prefilled once and every sample resumes from that cache
-  state; chains that fail verification do not vote; sampling stops early once the leader
-  cannot be overtaken, or when the time budget runs out.
+  state; chains that fail verification do not vote (if none verifies, all of them do);
+  sampling stops early once the leader cannot be overtaken, or when the time budget runs out.
 """
 
 from __future__ import annotations
@@ -103,6 +103,7 @@ class StrategyRunner:
     def chain_of_thought(self, question: Question) -> ModelResult:
         prompt = self._prompt(question) + self.format.chain_cue
         state = self.generator.prefill(prompt)
+        first_state = state
         generated = self._sample(state, temperature=0.0, seed=None, deadline=question.deadline)
         chain, tokens = generated.text, generated.tokens
         answer, check = self._judge(question, chain)
@@ -122,7 +123,8 @@ class StrategyRunner:
                 revisions.append(Revision("repair", failure.detail))
             else:
                 failed = self._prompt(question, failure=failure.detail) + self.format.chain_cue
-                state = self.generator.prefill(failed)
+                # a format without feedback asks again in the same words: reuse the cache
+                state = first_state if failed == prompt else self.generator.prefill(failed)
                 generated = self._sample(
                     state,
                     temperature=self.policy.temperature,
@@ -154,7 +156,10 @@ class StrategyRunner:
     def self_consistency(self, question: Question, samples: int) -> ModelResult:
         state = self.generator.prefill(self._prompt(question) + self.format.chain_cue)
         ballot = Ballot()
-        chains: dict[str, tuple[str, Verification]] = {}  # normalized answer -> first chain
+        unchecked = Ballot()  # every answer, verified or not: the vote if none verifies
+        # normalized answer -> its first chain, among the verified ones and among all
+        verified: dict[str, tuple[str, Verification]] = {}
+        drawn_chains: dict[str, tuple[str, Verification]] = {}
         tokens, drawn, first_failure, note = 0, 0, None, ""
         for index in range(samples):
             if index and question.deadline is not None and time.perf_counter() > question.deadline:
@@ -166,17 +171,22 @@ class StrategyRunner:
             drawn += 1
             tokens += generated.tokens
             answer, check = self._judge(question, generated.text)
+            if answer is not None:
+                unchecked.add(answer)
+                drawn_chains.setdefault(normalize_answer(answer), (generated.text, check))
             if answer is None or not check.ok:
                 ballot.abstain()
                 first_failure = first_failure or _failure(check) or "no answer found"
             else:
                 ballot.add(answer)
-                chains.setdefault(normalize_answer(answer), (generated.text, check))
+                verified.setdefault(normalize_answer(answer), (generated.text, check))
             if ballot.decided(samples - drawn):
                 if drawn < samples:
                     note = f"stopped early after {drawn} of {samples} samples"
                 break
-        leader = ballot.leader
+        leader, chains = ballot.leader, verified
+        if leader is None:  # no chain verified: the plain majority, as without a verifier
+            leader, chains = unchecked.leader, drawn_chains
         chain, check = chains[normalize_answer(leader)] if leader is not None else ("", None)
         return ModelResult(
             answer=leader,

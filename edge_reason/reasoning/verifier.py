@@ -29,7 +29,7 @@ from .errors import CalculationError
 from .extract import normalize_answer
 
 if TYPE_CHECKING:
-    from edge_reason.heuristics import RulePack
+    from edge_reason.heuristics import RuleAnswer, RulePack
 
 
 @dataclass(frozen=True)
@@ -303,6 +303,9 @@ class FactCitations:
         a chain could pass by leaving out the one thing that can be checked)."""
         self.pack = pack
         self.required = required
+        # the pack's reading of the last story asked about: a rejected chain is drawn again
+        # and checked against the same story, up to Policy.max_revisions times
+        self._last_truth: tuple[str, str, RuleAnswer | None] | None = None
 
     def __call__(self, chain: Chain) -> list[Finding]:
         if not chain.context:
@@ -337,17 +340,20 @@ class FactCitations:
         span: tuple[int, int],
     ) -> Finding | None:
         cited = ", ".join(str(i) for i in ids)
-        truth = self.pack.answer_question(chain.question, chain.context) if self.pack else None
+        truth = self._truth(chain.question, chain.context)
         if truth is not None and normalize_answer(truth.answer) != normalize_answer(answer):
             # an answer from no line ("no", "nothing") comes from the whole story: the pack
             # reads every sentence or does not answer
             where = f"line {', '.join(map(str, truth.sources))}" if truth.sources else "the story"
             return Finding(span, False, f"{where} says {truth.answer!r}, not {answer!r}")
-        if truth is not None and truth.sources:
+        if truth is not None and not truth.sources:
+            # right, and resting on no line ("no": nothing says so): no citation can be checked
+            return None
+        if truth is not None:
             needed = ", ".join(str(i) for i in truth.sources)
             if set(truth.sources) <= set(ids):
                 return Finding(span, True, f"line {cited} supports {answer!r}")
-            if self._derives_alone(chain.question, answer, ids, story, truth.sources):
+            if self._derives_alone(chain.question, answer, ids, story):
                 return Finding(span, True, f"line {cited} alone give {answer!r}")
             return Finding(span, False, f"'{answer}' rests on line {needed}, not {cited}")
         words = normalize_answer(answer).split(",")
@@ -359,21 +365,29 @@ class FactCitations:
         # an answer no line states (yes, no, a count) cannot be checked by mention
         return None
 
+    def _truth(self, question: str, context: str) -> RuleAnswer | None:
+        if self.pack is None:
+            return None
+        if self._last_truth is None or self._last_truth[:2] != (question, context):
+            self._last_truth = (question, context, self.pack.answer_question(question, context))
+        return self._last_truth[2]
+
     def _derives_alone(
-        self,
-        question: str,
-        answer: str,
-        ids: list[int],
-        story: dict[int, str],
-        needed: frozenset[int],
+        self, question: str, answer: str, ids: list[int], story: dict[int, str]
     ) -> bool:
         """Whether the cited lines, read on their own, give ``answer`` (a story often says a
         thing twice: "took the ball, went to the garden" and "went to the garden, dropped the
-        ball" both place the ball). Lines older than the pack's own evidence do not count:
+        ball" both place the ball; "the box is bigger than the chocolate" may be said outright
+        or follow from two sizes), and no later line overturns them, alone or with the rest:
         "Mary went to the kitchen" does not support "kitchen" when she left it and came back."""
         assert self.pack is not None  # only called with the pack's answer in hand
-        if max(ids) < max(needed):
-            return False
-        cited = "\n".join(f"{i} {story[i]}" for i in sorted(set(ids)))
-        alone = self.pack.answer_question(question, cited)
-        return alone is not None and normalize_answer(alone.answer) == normalize_answer(answer)
+        cited = sorted(set(ids))
+        later = [i for i in story if i > cited[-1]]
+        readings = [cited, cited + later] + [[*cited, i] for i in later]
+        return all(self._gives(question, answer, lines, story) for lines in readings)
+
+    def _gives(self, question: str, answer: str, lines: list[int], story: dict[int, str]) -> bool:
+        assert self.pack is not None
+        text = "\n".join(f"{i} {story[i]}" for i in lines)
+        given = self.pack.answer_question(question, text)
+        return given is not None and normalize_answer(given.answer) == normalize_answer(answer)

@@ -36,12 +36,10 @@ MAX_BYTES = 16_000_000
 BABI_QUESTIONS = [
     "qa1_single-supporting-fact_train.txt:27001+3",
     "qa2_two-supporting-facts_train.txt:48609+7",
-    "qa3_three-supporting-facts_train-extra.txt:14541+26",
     "qa4_two-arg-relations_train.txt:27001+3",
     "qa5_three-arg-relations_train.txt:57903+21",
     "qa6_yes-no-questions_train.txt:27547+5",
     "qa7_counting_train.txt:32399+3",
-    "qa9_simple-negation_train.txt:27001+3",
     "qa10_indefinite-knowledge_train.txt:27001+3",
     "qa11_basic-coreference_train.txt:27001+3",
     "qa12_conjunction_train.txt:27001+3",

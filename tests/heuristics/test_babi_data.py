@@ -41,6 +41,7 @@ def first_questions(file_name: str, limit: int) -> list[tuple[str, str, str, tup
     [
         "qa1_single-supporting-fact_train.txt",
         "qa2_two-supporting-facts_train.txt",
+        "qa3_three-supporting-facts_train.txt",
         "qa5_three-arg-relations_train.txt",
         "qa6_yes-no-questions_train.txt",
         "qa7_counting_train.txt",

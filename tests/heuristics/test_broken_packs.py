@@ -152,3 +152,30 @@ def test_other_structural_errors_are_located(body: str, line: int, message: str)
 def test_missing_file_is_a_pack_error(tmp_path: Path) -> None:
     with pytest.raises(PackError, match="cannot read rule pack"):
         RulePack.load(tmp_path / "absent.toml")
+
+
+@pytest.mark.parametrize(
+    ("relations", "message"),
+    [
+        (
+            'at = { args = ["who", "where"], previous = "came_from" }\n'
+            'came_from = { args = ["who", "where", "before"] }\n',
+            "only a functional relation has a previous value: 'at'",
+        ),
+        (
+            'at = { args = ["who", "where"], functional = true, previous = "came_from" }\n'
+            'came_from = { args = ["who", "before"] }\n',
+            "'came_from' must be a relation with 3 arguments (those of 'at', then the value "
+            "replaced)",
+        ),
+        (
+            'at = { args = ["who", "where"], functional = true, previous = "gone" }\n',
+            "'gone' must be a relation with 3 arguments",
+        ),
+    ],
+)
+def test_a_previous_value_needs_a_functional_relation_and_a_wider_one(
+    relations: str, message: str
+) -> None:
+    error = refused("[relations]\n" + relations)
+    assert message in str(error) and error.line == 8

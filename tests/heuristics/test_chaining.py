@@ -106,3 +106,34 @@ def test_a_functional_relation_keeps_one_last_argument_per_combination_of_the_ot
     assert pack.answer_question("What did Ann give Cy?", story).answer == "cup"  # kept
     assert pack.answer_question("How many people did Ann give something?", story).answer == "two"
     assert pack.answer_question("How many people did Bo give something?", story).answer == "none"
+
+
+def test_a_replaced_value_is_remembered_where_the_pack_asks_for_it() -> None:
+    pack = RulePack.from_string(
+        """
+[pack]
+name = "moves"
+
+[relations]
+at = { args = ["who", "where"], functional = true, previous = "came_from" }
+came_from = { args = ["who", "where", "before"], functional = true }
+
+[[statement]]
+id = "goes"
+pattern = '(?P<who>\\w+) goes to (?P<where>\\w+)\\.'
+assert = ["at {who} {where}"]
+
+[[question]]
+id = "before"
+pattern = 'where was (?P<who>\\w+) before (?P<where>\\w+)\\?'
+ask = "came_from {who} {where} ?before"
+answer = "{before}"
+""",
+        name="moves.toml",
+    )
+    story = "Ann goes to Rome.\nBo goes to Oslo.\nAnn goes to Pisa.\nAnn goes to Rome."
+    answer = pack.answer_question("Where was Ann before Pisa?", story)
+    assert (answer.answer, answer.sources) == ("rome", (1, 3))
+    assert "at ann pisa replaced at ann rome" in answer.trace
+    assert pack.answer_question("Where was Ann before Rome?", story).answer == "pisa"
+    assert pack.answer_question("Where was Bo before Oslo?", story) is None

@@ -99,11 +99,13 @@ def test_a_format_without_feedback_regenerates_from_the_same_prompt(fake_engine)
         chain = "Facts: 3.\nAnswer: garden" if temperature else "Facts: 1.\nAnswer: kitchen"
         return chain[len(written) :]
 
-    reasoner = Reasoner(fake_engine(model, peak="g"), rules=[])
+    engine = fake_engine(model, peak="g")
+    reasoner = Reasoner(engine, rules=[])
     reasoner.formats["babi"] = replace(reasoner.formats["babi"], max_new_tokens=64, feedback="")
     answer = reasoner.ask("Where is Mary?", context=STORY, strategy="cot")
     assert answer.answer == "garden" and [r.kind for r in answer.revisions] == ["regenerate"]
     assert len(set(prompts)) == 1 and "previous attempt" not in prompts[0]
+    assert len(engine.prompts) == 1  # prefilled once: the redraw resumes from its cache state
 
 
 def test_revisions_are_bounded(fake_engine) -> None:
@@ -125,6 +127,16 @@ def test_when_no_chain_verifies_the_one_failing_fewest_checks_answers(fake_engin
     answer = reasoner.ask("Where is Mary?", context=STORY, strategy="cot")
     assert len(engine.generations) == 3 and answer.answer == "hallway"
     assert [c.ref for c in answer.citations] == ["line 2"]
+
+
+def test_self_consistency_votes_unverified_chains_when_none_verifies(fake_engine) -> None:
+    chains = ("Facts: 2.\nAnswer: hallway", "Facts: 1.\nAnswer: kitchen")
+    engine = fake_engine(by_seed(chains[0], chains[1], chains[0]))
+    reasoner = Reasoner(engine, rules=[])
+    reasoner.formats["babi"] = replace(reasoner.formats["babi"], max_new_tokens=64)
+    answer = reasoner.ask("Where is Mary?", context=STORY, strategy="self_consistency", samples=3)
+    assert answer.answer == "hallway" and answer.source == "model"
+    assert answer.votes == {} and "verifier rejected every chain" in answer.reason
 
 
 def test_calculator_results_are_inserted_while_generating(fake_engine) -> None:

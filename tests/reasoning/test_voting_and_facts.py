@@ -87,6 +87,18 @@ def test_another_set_of_lines_that_gives_the_answer_on_its_own_verifies() -> Non
     assert finding("11", "Where is Mary?", "kitchen").ok
 
 
+def test_older_lines_verify_when_no_later_line_overturns_them() -> None:
+    # sizes do not change: the chest holds the chocolate by lines 1 and 2 as by line 3
+    story = (
+        "1 The box is bigger than the chocolate.\n2 The chest is bigger than the box.\n"
+        "3 The chocolate fits inside the chest.\n4 The suitcase is bigger than the chest."
+    )
+    checker = FactCitations(load_builtin("babi"))
+    question = "Does the chocolate fit in the chest?"
+    [found] = checker(Chain("Facts: 1 2.\nAnswer: yes", question, story, "yes"))
+    assert found.ok and found.detail == "line 1, 2 alone give 'yes'"
+
+
 def test_without_a_tracking_pack_a_cited_line_must_mention_the_answer() -> None:
     checker = FactCitations(None)
     good = checker(Chain("Facts: 7.\nAnswer: office", "Where is John?", STORY, "office"))
