@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from .patterns import Fact, Pattern, Variable
+from .patterns import Fact, Pattern, Variable, format_fact
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,8 @@ class FactBase:
                 replaced = relation.pop(old)
                 if fact[0] in self._previous:
                     history = (self._previous[fact[0]], *fact[1:], old[-1])
-                    step = f"{' '.join(fact)} replaced {' '.join(old)}"
+                    step = f"{format_fact(fact)} replaced {format_fact(old)}"
+                    self.remove(history)  # a replacement seen again rests on its latest lines
                     self.add(history, Support.combine((replaced, support), step))
         relation[fact] = support
         return True
