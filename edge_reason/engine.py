@@ -30,7 +30,7 @@ from .errors import ModelFormatError
 from .hf_weights import QUANT_SCHEMES, load_hf_weights
 from .model_config import ModelConfig
 from .system import physical_cores
-from .text_stream import TextStream
+from .text_stream import TextStream, first_stop
 
 DEFAULT_MAX_CONTEXT = 2048
 # Tokens per forward call in prefill: larger chunks reuse each weight block
@@ -358,9 +358,17 @@ class Engine:
             self._native.rewind(n, state.logits)
             del self._sequence[n:]
             return 0
-        # The cache was overwritten since the state was taken: run it again.
-        self._append(list(state.token_ids), reset=True)
-        return n
+        # The cache was overwritten since the state was taken: keep what it still shares
+        # with the state (a prompt, and the start of a chain that branched) and run the rest.
+        shared = 0
+        for held, wanted in zip(self._sequence, state.token_ids[: n - 1], strict=False):
+            if held != wanted:
+                break
+            shared += 1
+        self._native.rewind(shared, state.logits)  # placeholder: the append replaces them
+        del self._sequence[shared:]
+        self._append(list(state.token_ids[shared:]), reset=False)
+        return n - shared
 
     def _append(self, ids: list[int], *, reset: bool) -> None:
         if reset:
@@ -466,7 +474,7 @@ class Engine:
                     break
                 if stream is not None:
                     text += stream.push(token)
-                    cut = _first_stop(text, p.stop)
+                    cut = first_stop(text, p.stop)
                     if cut is not None:
                         text, finish = text[:cut], "stop"
                         if cut > released:
@@ -484,7 +492,7 @@ class Engine:
                     self._append([token], reset=False)
             if finish in ("length", "time") and stream is not None:
                 text += stream.flush()
-                cut = _first_stop(text, p.stop)
+                cut = first_stop(text, p.stop)
                 if cut is not None:
                     text, finish = text[:cut], "stop"
             if stream is not None and len(text) > released:
@@ -546,11 +554,6 @@ def _sampling(
         stops,
         time_limit_s,
     )
-
-
-def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
-    hits = [i for i in (text.find(s) for s in stops) if i >= 0]
-    return min(hits) if hits else None
 
 
 def _native_engine(

@@ -41,3 +41,9 @@ class TextStream:
         after = decode(self._ids[self._prefix :], skip_special_tokens=True)
         self._prefix = self._read = len(self._ids)
         return after[len(before) :] if len(after) > len(before) else ""
+
+
+def first_stop(text: str, stops: tuple[str, ...]) -> int | None:
+    """Where the earliest of ``stops`` starts in ``text``, or None."""
+    hits = [i for i in (text.find(s) for s in stops) if i >= 0]
+    return min(hits) if hits else None

@@ -84,7 +84,7 @@ class ChainGenerator:
             tokens += result.stats.generated_tokens
             if not pausing or not self._paused_at_equals(result):
                 break
-            inserted = self._after_equals(text)
+            inserted = self.after_equals(text)
             calls += inserted != "="
             current = self.prefill(result.text + inserted, prefix=current)
             text += inserted
@@ -101,7 +101,7 @@ class ChainGenerator:
             return False
         return "=" in self.engine.decode(result.token_ids[-1:])
 
-    def _after_equals(self, text: str) -> str:
+    def after_equals(self, text: str) -> str:
         """What follows a generated ``=``: a tool's result and ``>>`` inside ``<<``, else
         the ``=`` alone (also when the tool fails: the verifier will judge the step)."""
         opened = text.rfind("<<")

@@ -74,7 +74,8 @@ class Policy:
 
     confidence_threshold: a model answer below it goes to rules/tools (kept if they cannot
     answer). max_revisions: repair or regeneration rounds after a failed verification.
-    temperature: sampling temperature for self-consistency and regeneration.
+    temperature: sampling temperature for self-consistency and for regeneration after a prompt
+    that states the failure.
     """
 
     def __init__(

@@ -4,8 +4,10 @@
   but nothing is revised.
 * cot: one greedy chain, verified; on a failure it is repaired (the wrong value replaced by the
   computed one, generation continued from there) or, when there is no value to substitute,
-  generated again with the failure stated, at most ``Policy.max_revisions`` times. If no chain
-  verifies, the one with the fewest failed checks answers (the earliest of those).
+  generated again, at most ``Policy.max_revisions`` times: sampled after a prompt that states
+  the failure, or, in a format without feedback, the model's next most likely chain
+  (``ChainSearch``). If no chain verifies, the one with the fewest failed checks answers (the
+  earliest of those).
 * self_consistency: the prompt is prefilled once and every sample resumes from that cache
   state; chains that fail verification do not vote (if none verifies, all of them do);
   sampling stops early once the leader cannot be overtaken, or when the time budget runs out.
@@ -23,6 +25,7 @@ from .generation import ChainGenerator, GeneratedChain, answer_probability
 from .policy import Policy
 from .prompts import PromptFormat
 from .retrieval import Passage
+from .search import ChainSearch
 from .verifier import Verification, Verifier
 from .voting import Ballot
 
@@ -101,10 +104,21 @@ class StrategyRunner:
         )
 
     def chain_of_thought(self, question: Question) -> ModelResult:
-        prompt = self._prompt(question) + self.format.chain_cue
-        state = self.generator.prefill(prompt)
-        first_state = state
-        generated = self._sample(state, temperature=0.0, seed=None, deadline=question.deadline)
+        state = self.generator.prefill(self._prompt(question) + self.format.chain_cue)
+        # A format without feedback would ask again in the same words: its redraws are the
+        # model's next most likely chains (ChainSearch), not samples that repeat themselves.
+        search = None
+        if not self.format.feedback:
+            search = ChainSearch(
+                self.generator,
+                state,
+                max_new_tokens=self.format.max_new_tokens,
+                stop=self.format.stop,
+            )
+            generated = search.next(question.deadline)
+            assert generated is not None  # a search's first chain always exists
+        else:
+            generated = self._sample(state, temperature=0.0, seed=None, deadline=question.deadline)
         chain, tokens = generated.text, generated.tokens
         answer, check = self._judge(question, chain)
         best = (state, chain, answer, check)
@@ -121,10 +135,15 @@ class StrategyRunner:
                 )
                 chain = corrected + generated.text
                 revisions.append(Revision("repair", failure.detail))
+            elif search is not None:
+                redrawn = search.next(question.deadline)
+                if redrawn is None:  # the model has no other chain
+                    break
+                generated, chain = redrawn, redrawn.text
+                revisions.append(Revision("regenerate", failure.detail))
             else:
                 failed = self._prompt(question, failure=failure.detail) + self.format.chain_cue
-                # a format without feedback asks again in the same words: reuse the cache
-                state = first_state if failed == prompt else self.generator.prefill(failed)
+                state = self.generator.prefill(failed)
                 generated = self._sample(
                     state,
                     temperature=self.policy.temperature,
@@ -139,7 +158,7 @@ class StrategyRunner:
                 best = (state, chain, answer, check)
         if not check.ok:
             # No chain verified: answer with the one that failed fewest checks, the earliest
-            # of those (the greedy chain is the model's own best guess; a redraw is one sample).
+            # of those (the greedy chain is the model's own best guess).
             state, chain, answer, check = best
         return ModelResult(
             answer=answer,

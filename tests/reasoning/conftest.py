@@ -144,11 +144,15 @@ class FakeEngine:
     ``write(prompt, written, temperature, seed)`` returns what the "model" writes next, given
     the prompt (the last text prefilled from scratch) and what it has written after it so far.
     ``peak`` is the character the logits strongly favour (None: flat, so the model is unsure
-    of everything)."""
+    of everything). ``next_logits(prompt, written)``, if given, gives the logits instead, as
+    ``chain_distribution`` makes them."""
 
-    def __init__(self, write, peak: str | None = None) -> None:
+    eos_token_ids = frozenset({0})
+
+    def __init__(self, write, peak: str | None = None, next_logits=None) -> None:
         self.write = write
         self.peak = peak
+        self.next_logits = next_logits
         self.tokens_evaluated = 0
         self.generations: list[Generation] = []
         self.prompts: list[str] = []
@@ -174,12 +178,19 @@ class FakeEngine:
         before = prefix.token_ids if prefix is not None else ()
         if prefix is None:
             self.prompts.append(self.decode(ids))
-        return PromptState(tuple(before) + tuple(ids), self._logits())
+        state = PromptState(tuple(before) + tuple(ids), self._logits())
+        if self.next_logits is not None:
+            state = PromptState(state.token_ids, self.next_logits(*self._split(state)))
+        return state
 
-    def generate(self, state: PromptState, *, max_new_tokens, temperature, seed, stop, **_):
+    def _split(self, state: PromptState) -> tuple[str, str]:
+        """(prompt, written after it) for a state."""
         sequence = self.decode(state.token_ids)
         prompt = max((p for p in self.prompts if sequence.startswith(p)), key=len)
-        written = sequence[len(prompt) :]
+        return prompt, sequence[len(prompt) :]
+
+    def generate(self, state: PromptState, *, max_new_tokens, temperature, seed, stop, **_):
+        prompt, written = self._split(state)
         text = self.write(prompt, written, temperature, seed)[:max_new_tokens]
         cuts = [(text.find(s), s) for s in stop if s in text]
         finish, ids = "eos", self.encode(text)
@@ -193,7 +204,30 @@ class FakeEngine:
         return generation
 
 
+def chain_distribution(chains: dict[str, float]):
+    """A model that writes one of ``chains`` (any prompt) with the given probabilities, as
+    FakeEngine's ``next_logits``: after a written prefix, each next character (or the end, id
+    0) has the summed probability of the chains that continue that way."""
+
+    def next_logits(prompt: str, written: str) -> np.ndarray:
+        mass = np.full(256, 1e-9)
+        for chain, probability in chains.items():
+            if chain == written:
+                mass[0] += probability
+            elif chain.startswith(written):
+                mass[ord(chain[len(written)])] += probability
+        return np.log(mass).astype(np.float32)
+
+    return next_logits
+
+
 @pytest.fixture
 def fake_engine():
     """The FakeEngine class (tests build one with their own script)."""
     return FakeEngine
+
+
+@pytest.fixture
+def chain_model():
+    """chain_distribution, for FakeEngine's ``next_logits``."""
+    return chain_distribution

@@ -91,21 +91,21 @@ def test_cot_regenerates_with_the_failure_stated(fake_engine) -> None:
     assert [c.ref for c in answer.citations] == ["line 3"]
 
 
-def test_a_format_without_feedback_regenerates_from_the_same_prompt(fake_engine) -> None:
-    prompts: list[str] = []
-
-    def model(prompt: str, written: str, temperature: float, seed: int | None) -> str:
-        prompts.append(prompt)
-        chain = "Facts: 3.\nAnswer: garden" if temperature else "Facts: 1.\nAnswer: kitchen"
-        return chain[len(written) :]
-
-    engine = fake_engine(model, peak="g")
-    reasoner = Reasoner(engine, rules=[])
+def test_a_format_without_feedback_redraws_the_models_next_most_likely_chain(
+    fake_engine, chain_model
+) -> None:
+    chains = {
+        "Facts: 1.\nAnswer: kitchen": 0.6,  # greedy: rejected, line 3 moves Mary
+        "Facts: 2.\nAnswer: hallway": 0.1,
+        "Facts: 3.\nAnswer: garden": 0.3,  # the runner-up at the cited line
+    }
+    engine = fake_engine(None, next_logits=chain_model(chains))
+    reasoner = Reasoner(engine, rules=[], policy=Policy(confidence_threshold=0.0))
     reasoner.formats["babi"] = replace(reasoner.formats["babi"], max_new_tokens=64, feedback="")
     answer = reasoner.ask("Where is Mary?", context=STORY, strategy="cot")
     assert answer.answer == "garden" and [r.kind for r in answer.revisions] == ["regenerate"]
-    assert len(set(prompts)) == 1 and "previous attempt" not in prompts[0]
     assert len(engine.prompts) == 1  # prefilled once: the redraw resumes from its cache state
+    assert engine.generations == []  # every chain came from the search, none from sampling
 
 
 def test_revisions_are_bounded(fake_engine) -> None:

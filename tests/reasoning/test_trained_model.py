@@ -10,8 +10,10 @@ import pytest
 from edge_reason import Engine, Reasoner
 from edge_reason.reasoning.datasets import Problem
 from edge_reason.reasoning.extract import normalize_answer
-from edge_reason.reasoning.policy import Policy
+from edge_reason.reasoning.generation import ChainGenerator
+from edge_reason.reasoning.policy import Policy, TokenRates
 from edge_reason.reasoning.prompts import BUILTIN_FORMATS
+from edge_reason.reasoning.search import ChainSearch
 
 QUESTIONS = 200
 # Measured with conftest.RECIPE (500 steps, about 160 CPU-seconds of training) on these 200
@@ -119,3 +121,17 @@ def test_the_time_budget_uses_the_measured_token_rates(
     hurried = reasoner.ask(problem.question, context=problem.context, budget_ms=0.01)
     assert hurried.source == "rules" and correct(problem, hurried.answer)
     assert "the time budget would be exceeded" in hurried.reason
+
+
+def test_the_searchs_first_chain_is_the_engines_greedy_chain(
+    engine: Engine, questions: list[Problem]
+) -> None:
+    babi = BUILTIN_FORMATS["babi"]
+    generator = ChainGenerator(engine, None, TokenRates())
+    for problem in questions[:10]:
+        root = generator.prefill(babi.render(problem.question, problem.context))
+        greedy = engine.generate(root, max_new_tokens=babi.max_new_tokens, temperature=0.0)
+        search = ChainSearch(generator, root, max_new_tokens=babi.max_new_tokens, stop=())
+        chains = [search.next().text for _ in range(5)]
+        assert chains[0] == greedy.text, problem.where
+        assert len(set(chains)) == 5, problem.where

@@ -99,6 +99,21 @@ def test_older_lines_verify_when_no_later_line_overturns_them() -> None:
     assert found.ok and found.detail == "line 1, 2 alone give 'yes'"
 
 
+def test_cited_lines_that_contradict_each_other_do_not_verify() -> None:
+    # without lines 2-4, John carries the apple to the hallway (1, 7) while Mary leaves it in
+    # the garden (6, 8): rules that move carried things and keep dropped ones keep
+    # overturning each other, which gives nothing
+    story = (
+        "1 John took the apple there.\n2 John went to the office.\n3 John left the apple.\n"
+        "4 Mary got the apple there.\n5 Mary went to the bathroom.\n6 Mary went to the garden.\n"
+        "7 John went to the hallway.\n8 Mary left the apple."
+    )
+    checker = FactCitations(load_builtin("babi"))
+    question = "Where was the apple before the garden?"
+    [found] = checker(Chain("Facts: 1 5 6 7 8.\nAnswer: bathroom", question, story, "bathroom"))
+    assert not found.ok and found.detail.startswith("'bathroom' rests on line")
+
+
 def test_without_a_tracking_pack_a_cited_line_must_mention_the_answer() -> None:
     checker = FactCitations(None)
     good = checker(Chain("Facts: 7.\nAnswer: office", "Where is John?", STORY, "office"))

@@ -100,6 +100,16 @@ def test_overwritten_state_is_rerun(engine) -> None:
     assert g.token_ids == engine.generate([4, 5, 6, 7], max_new_tokens=3).token_ids
 
 
+def test_a_state_reruns_only_what_the_cache_no_longer_shares(engine) -> None:
+    branch = engine.prefill([4, 5, 6, 7, 8])
+    engine.prefill([4, 5, 9, 9])  # same first two tokens, then another branch
+    g = engine.generate(branch, max_new_tokens=3)
+    assert g.stats.prefilled_tokens == 3  # 6, 7, 8
+    assert g.token_ids == engine.generate([4, 5, 6, 7, 8], max_new_tokens=3).token_ids
+    engine.prefill([4, 5, 6, 7, 8, 9])  # holds the whole state and more
+    assert engine.generate(branch, max_new_tokens=3).stats.prefilled_tokens == 0
+
+
 def test_prefill_extends_a_prefix(engine) -> None:
     head = engine.prefill([10, 11, 12])
     both = engine.prefill([13, 14], prefix=head)
