@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 STRATEGIES = ("direct", "cot", "self_consistency", "auto")
+_BY_COST = ("self_consistency", "cot", "direct")  # the model strategies, costliest first
 
 
 @dataclass
@@ -75,7 +76,9 @@ class Policy:
     confidence_threshold: a model answer below it goes to rules/tools (kept if they cannot
     answer). max_revisions: repair or regeneration rounds after a failed verification.
     temperature: sampling temperature for self-consistency and for regeneration after a prompt
-    that states the failure.
+    that states the failure. best_strategy: the strategy ``auto`` runs when it fits the budget,
+    before the cheaper ones (None: self-consistency, then cot, then direct); a bundle declares
+    the one its model was measured best with.
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class Policy:
         max_revisions: int = 2,
         temperature: float = 0.7,
         rates: TokenRates | None = None,
+        best_strategy: str | None = None,
     ) -> None:
         if not 0.0 <= confidence_threshold <= 1.0:
             raise ValueError(f"confidence_threshold must be in [0, 1], got {confidence_threshold}")
@@ -91,6 +95,11 @@ class Policy:
             raise ValueError(f"max_revisions must be an integer >= 0, got {max_revisions!r}")
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        if best_strategy is not None and best_strategy not in _BY_COST:
+            raise ValueError(
+                f"best_strategy must be one of {', '.join(_BY_COST)}, got {best_strategy!r}"
+            )
+        self.best_strategy = best_strategy
         self.confidence_threshold = confidence_threshold
         self.max_revisions = max_revisions
         self.temperature = temperature
@@ -120,11 +129,18 @@ class Policy:
             if budget_ms is not None and cost is not None and cost > budget_ms:
                 return Plan(None, self._over_budget(strategy, cost, budget_ms))
             return Plan(strategy, f"{strategy} requested")
-        preferred = ["self_consistency", "cot", "direct"] if samples > 1 else ["cot", "direct"]
+        preferred = list(_BY_COST if samples > 1 else _BY_COST[1:])
+        if self.best_strategy in preferred:
+            # the costlier strategies measured worse: not worth their time
+            preferred = preferred[preferred.index(self.best_strategy) :]
         if budget_ms is None:
-            return Plan(preferred[0], f"auto: {preferred[0]} (no time budget)")
+            why = (
+                "the model's best measured strategy, " if self.best_strategy == preferred[0] else ""
+            )
+            return Plan(preferred[0], f"auto: {preferred[0]} ({why}no time budget)")
         if self.rates.prefill_per_second is None or self.rates.decode_per_second is None:
-            return Plan("cot", "auto: cot (no token rates measured yet to plan more samples)")
+            first = "cot" if "cot" in preferred else preferred[0]  # one chain, checked
+            return Plan(first, f"auto: {first} (no token rates measured yet to plan more samples)")
         for name in preferred:
             cost = estimate(name)
             if cost is not None and cost <= budget_ms:

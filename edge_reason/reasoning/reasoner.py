@@ -56,12 +56,15 @@ def _declared_formats(engine: Engine | None) -> dict[str, PromptFormat]:
 
 
 def _declared_policy(engine: Engine | None) -> Policy:
-    """The default policy, with the revisions a bundle declares in bundle.json."""
+    """The default policy, with the revisions and the best strategy a bundle declares in
+    bundle.json."""
     manifest = getattr(engine, "manifest", None) or {}
     declared = manifest.get("reasoning", {})
     where = f"{getattr(engine, 'path', '<bundle>')}/bundle.json: reasoning"
-    if not isinstance(declared, dict) or not set(declared) <= {"max_revisions"}:
-        raise ModelFormatError(f"{where} must be a table with at most max_revisions")
+    if not isinstance(declared, dict) or not set(declared) <= {"max_revisions", "best_strategy"}:
+        raise ModelFormatError(
+            f"{where} must be a table with at most max_revisions and best_strategy"
+        )
     try:
         return Policy(**declared)
     except ValueError as error:
@@ -80,8 +83,9 @@ class Reasoner:
     tools: a :class:`ToolRegistry` (default: calculator and unit conversion); pass an empty
     registry to switch tool calls off.
     policy: a :class:`Policy` (thresholds, revisions, measured token rates); default: the
-    defaults, with the revisions a bundle declares (``"reasoning": {"max_revisions": N}`` in
-    bundle.json, the policy its model was measured with).
+    defaults, with what a bundle declares (``"reasoning": {"max_revisions": N,
+    "best_strategy": "cot"}`` in bundle.json: the policy its model was measured with, and the
+    strategy that measured best).
 
     ``formats`` (task family -> PromptFormat), ``model_families`` (the families the model is
     asked: a bundle's declared formats, else all) and ``verifier`` may be replaced or extended

@@ -209,17 +209,19 @@ def test_bad_arguments_are_rejected(kwargs: dict, message: str) -> None:
         Reasoner(None).ask("What is 1 + 1?", **kwargs)
 
 
-def test_a_bundle_declares_the_revisions_its_model_was_measured_with(fake_engine) -> None:
+def test_a_bundle_declares_the_policy_its_model_was_measured_with(fake_engine) -> None:
     from edge_reason.errors import ModelFormatError
 
     engine = fake_engine(by_seed("Facts: 2.\nAnswer: hallway"))
     engine.path = "model-bundle"
-    engine.manifest = {"reasoning": {"max_revisions": 5}}
+    engine.manifest = {"reasoning": {"max_revisions": 5, "best_strategy": "cot"}}
     assert Reasoner(engine).policy.max_revisions == 5
+    assert Reasoner(engine).policy.best_strategy == "cot"
     assert Reasoner(engine, policy=Policy(max_revisions=1)).policy.max_revisions == 1
     for bad, says in (
         ({"max_revisions": -1}, "max_revisions must be an integer >= 0"),
-        ({"revisions": 3}, "must be a table with at most max_revisions"),
+        ({"best_strategy": "vote"}, "best_strategy must be one of self_consistency, cot, direct"),
+        ({"revisions": 3}, "must be a table with at most max_revisions and best_strategy"),
         ([3], "must be a table"),
     ):
         engine.manifest = {"reasoning": bad}
@@ -227,3 +229,34 @@ def test_a_bundle_declares_the_revisions_its_model_was_measured_with(fake_engine
             ModelFormatError, match=rf"model-bundle/bundle\.json: reasoning.*{says}"
         ):
             Reasoner(engine)
+
+
+def test_auto_runs_the_declared_best_strategy_and_only_cheaper_ones() -> None:
+    def plan(policy: Policy, budget_ms: float | None) -> str | None:
+        return auto_plan(policy, budget_ms).strategy
+
+    def auto_plan(policy: Policy, budget_ms: float | None):
+        return policy.plan(
+            has_engine=True,
+            strategy="auto",
+            samples=5,
+            budget_ms=budget_ms,
+            prompt_tokens=100,
+            max_chain_tokens=20,
+        )
+
+    assert plan(Policy(), None) == "self_consistency"
+    assert plan(Policy(best_strategy="cot"), None) == "cot"
+    assert auto_plan(Policy(best_strategy="cot"), None).reason == (
+        "auto: cot (the model's best measured strategy, no time budget)"
+    )
+    assert plan(Policy(best_strategy="direct"), None) == "direct"
+    # no rates yet: one checked chain, unless the best is cheaper still
+    assert plan(Policy(best_strategy="direct"), 1000.0) == "direct"
+    rates = TokenRates()
+    rates.record_prefill(100, 0.01)  # 10 ms per prompt
+    rates.record_decode(20, 0.01)  # 10 ms per chain
+    assert plan(Policy(rates=rates, best_strategy="cot"), 1000.0) == "cot"
+    assert plan(Policy(rates=rates, best_strategy="cot"), 15.0) is None  # a chain needs 20 ms
+    assert plan(Policy(rates=rates), 1000.0) == "self_consistency"
+    assert plan(Policy(rates=rates), 30.0) == "cot"  # five samples need 60 ms

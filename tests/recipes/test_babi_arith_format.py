@@ -11,6 +11,7 @@ import torch
 import transformers
 from edge_reason.export.recipes.babi_arith.addition import read_additions
 from edge_reason.export.recipes.babi_arith.documents import addition_document, story_document
+from edge_reason.export.recipes.babi_arith.evaluation import best_strategy
 from edge_reason.export.recipes.babi_arith.packing import encode_document, make_batch, pack
 from edge_reason.export.recipes.babi_arith.settings import (
     DEFAULT_CONFIG,
@@ -187,4 +188,26 @@ def test_a_checkpoint_survives_a_new_run_length_but_a_finished_stage_does_not(
     other = _recipe_with(tmp_path, "lr = 1e-3", "lr = 2e-3")
     assert other.digest("teacher", ignore_run_lengths=True) != base.digest(
         "teacher", ignore_run_lengths=True
+    )
+
+
+def test_the_best_strategy_passes_most_tasks_then_errs_least_then_costs_least() -> None:
+    def report(**scores: tuple[int, float]) -> dict:
+        strategies = {
+            name: {"babi": {"tasks_passed": passed, "mean_error": error}}
+            for name, (passed, error) in scores.items()
+        }
+        return {"models": {"m": {"strategies": strategies}}}
+
+    assert (
+        best_strategy(report(direct=(7, 0.3), cot=(13, 0.1), self_consistency=(9, 0.2)), "m")
+        == "cot"
+    )
+    assert (
+        best_strategy(report(direct=(7, 0.3), cot=(9, 0.1), self_consistency=(9, 0.2)), "m")
+        == "cot"
+    )
+    assert (
+        best_strategy(report(direct=(9, 0.1), cot=(9, 0.1), self_consistency=(9, 0.1)), "m")
+        == "direct"
     )

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from edge_reason.export.recipes.babi_arith.evaluation import best_strategy
 
 from edge_reason.bundle import Bundle
 from edge_reason.cli import main
@@ -61,6 +62,12 @@ def test_smoke_run_writes_a_bundle_that_loads_and_carries_its_evaluation(
     assert Reasoner(engine).formats["babi"] == PromptFormat.from_dict(declared["babi"])
     assert set(declared) == {"babi", "gsm8k"}
     assert all(f["feedback"] == "" for f in declared.values())  # no training text has one
+    # and the policy it was measured with, and the strategy that measured best
+    assert bundle.manifest["reasoning"] == {
+        "max_revisions": evaluation["max_revisions"],
+        "best_strategy": best_strategy(evaluation, "student_int4"),
+    }
+    assert Reasoner(engine).policy.best_strategy in int4
 
     # the README's tables are printed from the report
     tables = CliRunner().invoke(main, ["recipe", "babi-arith", "report", "--work", str(work)])

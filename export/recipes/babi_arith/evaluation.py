@@ -126,6 +126,18 @@ def _evaluate_model(
     }
 
 
+def best_strategy(report: dict[str, Any], model: str) -> str:
+    """The strategy with which ``model`` passed the most bAbI tasks in an evaluation report
+    (ties: the lower mean error, then the cheaper strategy)."""
+    strategies = report["models"][model]["strategies"]
+
+    def rank(name: str) -> tuple[int, float, int]:  # STRATEGIES go cheapest first
+        babi = strategies[name]["babi"]
+        return (-babi["tasks_passed"], babi["mean_error"], STRATEGIES.index(name))
+
+    return min(strategies, key=rank)
+
+
 def _babi_summary(report: dict[str, Any]) -> dict[str, Any]:
     errors = {task: 1.0 - v["accuracy"] for task, v in report["per_task"].items()}
     return {

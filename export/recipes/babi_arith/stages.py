@@ -202,7 +202,7 @@ def _evaluate(recipe: Recipe, resume: bool) -> dict[str, Any]:
     models = {
         "teacher_f32": recipe.folder("teacher") / "model",
         "student_f32": recipe.folder("student") / "model",
-        f"student_{recipe.settings.quantize.quant}": recipe.folder("quantize") / QUANTIZED,
+        _shipped_name(recipe): recipe.folder("quantize") / QUANTIZED,
     }
     report = evaluate_models(
         models,
@@ -215,11 +215,17 @@ def _evaluate(recipe: Recipe, resume: bool) -> dict[str, Any]:
     return {"report": str(recipe.folder("evaluate") / REPORT), "summary": report["summary"]}
 
 
+def _shipped_name(recipe: Recipe) -> str:
+    """The quantized student's name in the evaluation report."""
+    return f"student_{recipe.settings.quantize.quant}"
+
+
 def _bundle(recipe: Recipe, resume: bool) -> dict[str, Any]:
     from edge_reason.bundle import MANIFEST_NAME, Bundle
     from edge_reason.engine import Engine
 
     from .documents import trained_formats
+    from .evaluation import best_strategy
     from .split import MANIFEST
 
     folder = recipe.folder("bundle")
@@ -231,8 +237,11 @@ def _bundle(recipe: Recipe, resume: bool) -> dict[str, Any]:
     manifest["quality"]["evaluation"] = report
     # the Reasoner asks the model exactly as it was trained, whatever its built-ins become
     manifest["prompt_formats"] = [f.to_dict() for f in trained_formats().values()]
-    # and with the policy it was measured with
-    manifest["reasoning"] = {"max_revisions": recipe.settings.evaluation.max_revisions}
+    # with the policy it was measured with, and by default in the way that measured best
+    manifest["reasoning"] = {
+        "max_revisions": recipe.settings.evaluation.max_revisions,
+        "best_strategy": best_strategy(report, _shipped_name(recipe)),
+    }
     manifest["recipe"] = {
         "name": "babi_arith",
         "settings_digest": recipe.digest("bundle"),
