@@ -105,18 +105,19 @@ class ChainSearch:
     ) -> tuple[int, float]:
         """The greedy token after ``state`` and the chain's score with it; the runners-up
         become branch points."""
-        logits = state.logits.astype(np.float64)
-        log_probs = logits - logits.max()
-        log_probs -= np.log(np.exp(log_probs).sum())
-        count = min(ALTERNATIVES + 1, log_probs.size)
-        ranked = np.argpartition(-log_probs, count - 1)[:count]
-        ranked = ranked[np.argsort(-log_probs[ranked], kind="stable")]
+        logits = state.logits
+        top = logits.max()
+        # log-probability = logit - log(sum(exp(logits))); the logits alone rank the tokens
+        normalizer = float(top) + float(np.log(np.exp(logits - top).sum(dtype=np.float64)))
+        count = min(ALTERNATIVES + 1, logits.size)
+        ranked = np.argpartition(logits, logits.size - count)[logits.size - count :]
+        ranked = ranked[np.argsort(-logits[ranked], kind="stable")]
         for alternative in ranked[1:]:
-            score_with = score + float(log_probs[alternative])
+            score_with = score + float(logits[alternative]) - normalizer
             entry = (-score_with, next(self._order), state, int(alternative), tokens, calls)
             heapq.heappush(self._branches, entry)
         best = int(ranked[0])
-        return best, score + float(log_probs[best])
+        return best, score + float(logits[best]) - normalizer
 
     def _append(self, state: PromptState, token: int, text: str) -> tuple[PromptState, bool]:
         """``state`` with ``token`` after it, and whether a tool's result came with it: a
