@@ -125,6 +125,8 @@ class StrategyRunner:
         first_failure = _failure(check)
         revisions: list[Revision] = []
         while not check.ok and len(revisions) < self.policy.max_revisions:
+            if question.deadline is not None and time.perf_counter() > question.deadline:
+                break  # no new chain starts after the deadline
             failure = check.first_failure
             assert failure is not None  # check.ok is False
             if failure.repair is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pytest
@@ -106,6 +107,20 @@ def test_a_format_without_feedback_redraws_the_models_next_most_likely_chain(
     assert answer.answer == "garden" and [r.kind for r in answer.revisions] == ["regenerate"]
     assert len(engine.prompts) == 1  # prefilled once: the redraw resumes from its cache state
     assert engine.generations == []  # every chain came from the search, none from sampling
+
+
+def test_no_chain_is_redrawn_after_the_deadline(fake_engine, chain_model) -> None:
+    likely = chain_model({"Facts: 1.\nAnswer: kitchen": 0.6, "Facts: 3.\nAnswer: garden": 0.4})
+
+    def slow(prompt: str, written: str):
+        time.sleep(0.002)  # a model that needs 2 ms per token
+        return likely(prompt, written)
+
+    engine = fake_engine(None, next_logits=slow)
+    reasoner = Reasoner(engine, rules=[], policy=Policy(confidence_threshold=0.0))
+    reasoner.formats["babi"] = replace(reasoner.formats["babi"], max_new_tokens=64, feedback="")
+    answer = reasoner.ask("Where is Mary?", context=STORY, strategy="cot", budget_ms=10)
+    assert answer.revisions == ()  # the first chain was cut at the deadline, and none followed
 
 
 def test_revisions_are_bounded(fake_engine) -> None:
