@@ -340,34 +340,38 @@ class Engine:
     def prefill(
         self, prompt: str | Sequence[int], *, prefix: PromptState | None = None
     ) -> PromptState:
-        """Run a prompt (after `prefix`, if given) and mark the result for reuse."""
+        """Run a prompt (after `prefix`, if given) and mark the result for reuse. Only what
+        the cache does not already hold is run: after a prefix, any of its tokens and the
+        prompt's that the cache still has from an earlier call are kept."""
         ids = self._prompt_ids(prompt)
         with self._exclusive():
-            if prefix is not None:
-                self._restore(prefix)
-                ids = list(prefix.token_ids) + ids
-            self._append(
-                ids[len(self._sequence) :] if prefix is not None else ids, reset=prefix is None
-            )
-            return PromptState(tuple(ids), self._native.last_logits())
+            if prefix is None:
+                self._append(ids, reset=True)
+                return PromptState(tuple(ids), self._native.last_logits())
+            whole = (*prefix.token_ids, *ids)
+            self._hold(whole, None if ids else prefix.logits)
+            return PromptState(whole, self._native.last_logits())
 
-    def _restore(self, state: PromptState) -> int:
-        """Make the cache hold exactly state's tokens; return how many had to be run."""
-        n = len(state.token_ids)
-        if tuple(self._sequence[:n]) == state.token_ids:
-            self._native.rewind(n, state.logits)
+    def _hold(self, ids: Sequence[int], logits: np.ndarray | None) -> int:
+        """Make the cache hold exactly ``ids`` and return how many tokens had to be run.
+        ``logits``: those that follow ``ids``, if known; then a cache that holds ``ids``
+        already runs nothing."""
+        n = len(ids)
+        if logits is not None and tuple(self._sequence[:n]) == tuple(ids):
+            self._native.rewind(n, logits)
             del self._sequence[n:]
             return 0
-        # The cache was overwritten since the state was taken: keep what it still shares
-        # with the state (a prompt, and the start of a chain that branched) and run the rest.
+        # Keep what the cache shares with ids (a prompt, the start of a chain that branched)
+        # and run the rest: at least the last token, whose logits are wanted.
         shared = 0
-        for held, wanted in zip(self._sequence, state.token_ids[: n - 1], strict=False):
+        for held, wanted in zip(self._sequence, ids[: n - 1], strict=False):
             if held != wanted:
                 break
             shared += 1
-        self._native.rewind(shared, state.logits)  # placeholder: the append replaces them
+        # the logits passed are a placeholder: the append replaces them
+        self._native.rewind(shared, self._native.last_logits())
         del self._sequence[shared:]
-        self._append(list(state.token_ids[shared:]), reset=False)
+        self._append(list(ids[shared:]), reset=False)
         return n - shared
 
     def _append(self, ids: list[int], *, reset: bool) -> None:
@@ -447,7 +451,7 @@ class Engine:
         with self._exclusive():
             t0 = time.perf_counter()
             if state is not None:
-                prefilled = self._restore(state)
+                prefilled = self._hold(state.token_ids, state.logits)
             else:
                 self._append(ids, reset=True)
                 prefilled = len(ids)

@@ -52,8 +52,10 @@ class ChainSearch:
         self.root = root
         self.room = min(max_new_tokens, generator.max_context - len(root.token_ids))
         self.stop = stop
-        # (-score, tie-break, state before the token, the token, model tokens, tool calls)
-        self._branches: list[tuple[float, int, PromptState, int, int, int]] = []
+        # (-score, tie-break, the chain's ids before the token, the token, model tokens, tool
+        # calls). Ids, not states: a state carries a vocabulary of logits, and a long chain
+        # of a large vocabulary would hold hundreds of MB of them.
+        self._branches: list[tuple[float, int, tuple[int, ...], int, int, int]] = []
         self._order = itertools.count()
         self._started = False
 
@@ -65,7 +67,9 @@ class ChainSearch:
             return self._complete(self.root, None, 0.0, 0, 0, deadline)
         if not self._branches:
             return None
-        negative, _, state, token, tokens, calls = heapq.heappop(self._branches)
+        negative, _, before, token, tokens, calls = heapq.heappop(self._branches)
+        # the engine runs only what its cache no longer shares with this chain
+        state = self.engine.prefill(before, prefix=self.root) if before else self.root
         return self._complete(state, token, -negative, tokens, calls, deadline)
 
     def _complete(
@@ -112,9 +116,10 @@ class ChainSearch:
         count = min(ALTERNATIVES + 1, logits.size)
         ranked = np.argpartition(logits, logits.size - count)[logits.size - count :]
         ranked = ranked[np.argsort(-logits[ranked], kind="stable")]
+        before = state.token_ids[len(self.root.token_ids) :]
         for alternative in ranked[1:]:
             score_with = score + float(logits[alternative]) - normalizer
-            entry = (-score_with, next(self._order), state, int(alternative), tokens, calls)
+            entry = (-score_with, next(self._order), before, int(alternative), tokens, calls)
             heapq.heappush(self._branches, entry)
         best = int(ranked[0])
         return best, score + float(logits[best]) - normalizer

@@ -110,6 +110,18 @@ def test_a_state_reruns_only_what_the_cache_no_longer_shares(engine) -> None:
     assert engine.generate(branch, max_new_tokens=3).stats.prefilled_tokens == 0
 
 
+def test_prefill_after_a_prefix_runs_only_what_the_cache_lacks(engine) -> None:
+    root = engine.prefill([4, 5])
+    engine.prefill([6, 7, 8], prefix=root)  # the cache holds 4 5 6 7 8
+    before = engine.tokens_evaluated
+    branch = engine.prefill([6, 7, 9], prefix=root)
+    assert engine.tokens_evaluated - before == 1  # 9 alone
+    assert branch.token_ids == (4, 5, 6, 7, 9)
+    np.testing.assert_allclose(
+        branch.logits, engine.logits([4, 5, 6, 7, 9])[-1], rtol=1e-5, atol=1e-5
+    )
+
+
 def test_prefill_extends_a_prefix(engine) -> None:
     head = engine.prefill([10, 11, 12])
     both = engine.prefill([13, 14], prefix=head)
