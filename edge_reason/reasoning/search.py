@@ -1,8 +1,9 @@
 """Chains in the order the model ranks them: the greedy chain first, then its best deviations.
 
 Why not redraw at a temperature: a small model puts most of its mass on a few chains, so
-samples repeat themselves (16 redraws at 0.7 of the shipped model often hold 3 distinct
-chains) while the right one sits at the model's second or third choice of a single token.
+samples repeat themselves (16 samples at 0.7 of the shipped model held a median of 4, 3 and 6
+distinct chains on bAbI tasks 2, 8 and 14) while the right one often sits at the model's
+second or third choice of a single token.
 The search walks each chain token by token and keeps, at every position, the next
 ``ALTERNATIVES`` most likely tokens as branch points, scored by the log-probability of the
 prefix plus the token's own. The next chain is the greedy completion of the best branch
