@@ -363,14 +363,11 @@ class Engine:
             return 0
         # Keep what the cache shares with ids (a prompt, the start of a chain that branched)
         # and run the rest: at least the last token, whose logits are wanted.
-        shared = 0
-        for held, wanted in zip(self._sequence, ids[: n - 1], strict=False):
-            if held != wanted:
-                break
-            shared += 1
-        # the logits passed are a placeholder: the append replaces them
-        self._native.rewind(shared, self._native.last_logits())
-        del self._sequence[shared:]
+        shared = _shared_prefix(self._sequence, ids, n - 1)
+        if shared < len(self._sequence):
+            # the logits passed are a placeholder: the append replaces them
+            self._native.rewind(shared, self._native.last_logits())
+            del self._sequence[shared:]
         self._append(list(ids[shared:]), reset=False)
         return n - shared
 
@@ -558,6 +555,15 @@ def _sampling(
         stops,
         time_limit_s,
     )
+
+
+def _shared_prefix(held: list[int], wanted: Sequence[int], limit: int) -> int:
+    """How many leading tokens ``held`` and ``wanted[:limit]`` have in common. The usual
+    case, ``held`` a prefix of ``wanted`` (a chain growing by a token), is one comparison."""
+    m = min(len(held), limit)
+    if held[:m] == list(wanted[:m]):
+        return m
+    return next(i for i in range(m) if held[i] != wanted[i])
 
 
 def _native_engine(
