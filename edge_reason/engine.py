@@ -348,8 +348,8 @@ class Engine:
             if prefix is None:
                 self._append(ids, reset=True)
                 return PromptState(tuple(ids), self._native.last_logits())
-            whole = (*prefix.token_ids, *ids)
-            self._hold(whole, None if ids else prefix.logits)
+            whole = (*prefix.token_ids, *ids)  # ids is never empty: its logits are wanted
+            self._hold(whole, None)
             return PromptState(whole, self._native.last_logits())
 
     def _hold(self, ids: Sequence[int], logits: np.ndarray | None) -> int:
