@@ -144,7 +144,7 @@ void Model::attention(int layer, int count, int pos) {
       const float* q = &q_[(size_t(t) * c.heads + h) * hd];
       const float* keys = cache_.keys(layer, kvh, start, end, convert);
       kernels_.attn_scores(q, keys, n, hd, scale, scores);
-      softmax(scores, n);
+      kernels_.softmax(scores, n);
       const float* values = cache_.values(layer, kvh, start, end, convert);
       kernels_.attn_values(scores, values, n, hd, &att_out_[(size_t(t) * c.heads + h) * hd]);
     }

@@ -9,7 +9,5 @@ void rmsnorm(float* out, const float* x, const float* weight, int n, float eps);
 // Rotary embedding in the "rotate half" convention of Hugging Face Llama:
 // element i pairs with element i + n/2, both turned by the angle of frequency i.
 void rope(float* x, const float* cos, const float* sin, int n);
-// In place: x = exp(x - max) / sum.
-void softmax(float* x, int n);
 
 }  // namespace edge

@@ -27,6 +27,13 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+inline float hmax(__m256 v) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
 inline int32_t hsum(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
@@ -206,6 +213,26 @@ inline __m256 exp8(__m256 x) {
   return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
 }
 
+void softmax(float* x, int n) {
+  // Masked loads read 0 past n; a max over them would be wrong, so the
+  // partial last register keeps the running max in its empty lanes.
+  __m256 mx = _mm256_set1_ps(x[0]);
+  for (int i = 0; i < n; i += 8)
+    mx = _mm256_max_ps(mx, _mm256_blendv_ps(mx, _mm256_maskload_ps(x + i, lanes(n - i)),
+                                            _mm256_castsi256_ps(lanes(n - i))));
+  const __m256 top = _mm256_set1_ps(hmax(mx));
+  __m256 sum = _mm256_setzero_ps();
+  for (int i = 0; i < n; i += 8) {
+    const __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, lanes(n - i)), top)),
+                                   _mm256_castsi256_ps(lanes(n - i)));
+    _mm256_maskstore_ps(x + i, lanes(n - i), e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  const __m256 inv = _mm256_set1_ps(1.0f / hsum(sum));
+  for (int i = 0; i < n; i += 8)
+    _mm256_maskstore_ps(x + i, lanes(n - i), _mm256_mul_ps(_mm256_maskload_ps(x + i, lanes(n - i)), inv));
+}
+
 void swiglu(float* gate, const float* up, int n) {
   const __m256 one = _mm256_set1_ps(1.0f);
   int i = 0;
@@ -218,7 +245,7 @@ void swiglu(float* gate, const float* up, int n) {
 }
 
 constexpr KernelTable kTable = {
-    "avx2", quantize_acts, matmul_q8, matmul_q4, Float::matmul_f32, Float::attn_scores, attn_values, swiglu,
+    "avx2", quantize_acts, matmul_q8, matmul_q4, Float::matmul_f32, Float::attn_scores, attn_values, softmax, swiglu,
 };
 
 }  // namespace

@@ -546,22 +546,69 @@ struct F32RowTile {
 };
 using Float = FloatPaths<F32RowTile, kTile>;
 
-// The output row lives in registers, 64 floats at a time, across all positions.
+// The sixteen horizontal sums of v[0..15] in one register, by halving the width
+// four times, each step folding two registers into one: lane 4k + m of the
+// result is the sum of v[4m + k] (callers put their sixteen sums in that order).
+// About 3 instructions per sum, where a reduction of each register takes 8.
+inline __m512 sum16(const __m512 v[16]) {
+  __m512 halves[8], quarters[4], pairs[2];
+  for (int i = 0; i < 8; ++i)  // [v 8 sums | v' 8 sums]
+    halves[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
+                              _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
+  for (int i = 0; i < 4; ++i)  // 128-bit lane j: 4 sums of v[4i + j]
+    quarters[i] = _mm512_add_ps(_mm512_shuffle_f32x4(halves[2 * i], halves[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                _mm512_shuffle_f32x4(halves[2 * i], halves[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+  for (int i = 0; i < 2; ++i)  // lane j: 2 sums each of v[8i + j], v[8i + 4 + j]
+    pairs[i] = _mm512_add_ps(_mm512_unpacklo_ps(quarters[2 * i], quarters[2 * i + 1]),
+                             _mm512_unpackhi_ps(quarters[2 * i], quarters[2 * i + 1]));
+  return _mm512_add_ps(_mm512_shuffle_ps(pairs[0], pairs[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                       _mm512_shuffle_ps(pairs[0], pairs[1], _MM_SHUFFLE(3, 2, 3, 2)));
+}
+
+// scores[p] = scale * (q . keys[p]). Where the head is whole registers, sixteen
+// positions at a time share one reduction (sum16); the rest one at a time.
+void attn_scores(const float* q, const float* keys, int n, int head_dim, float scale, float* scores) {
+  int p = 0;
+  if (head_dim % 16 == 0) {
+    for (; p + 16 <= n; p += 16) {
+      __m512 dots[16];
+      for (int j = 0; j < 16; ++j) {
+        const float* key = keys + size_t(p + 4 * (j % 4) + j / 4) * head_dim;  // sum16's order
+        __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(q), _mm512_loadu_ps(key));
+        for (int i = 16; i < head_dim; i += 16)
+          acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), _mm512_loadu_ps(key + i), acc);
+        dots[j] = acc;
+      }
+      _mm512_storeu_ps(scores + p, _mm512_mul_ps(sum16(dots), _mm512_set1_ps(scale)));
+    }
+  }
+  Float::attn_scores(q, keys + size_t(p) * head_dim, n - p, head_dim, scale, scores + p);
+}
+
+// The output row lives in registers, 64 floats at a time, across all positions;
+// even and odd positions add into separate registers, so that two chains of
+// fused multiply-adds run at once instead of waiting on one another.
 void attn_values(const float* weights, const float* values, int n, int head_dim, float* out) {
   for (int i0 = 0; i0 < head_dim; i0 += 64) {
     __mmask16 m[4];
-    __m512 acc[4];
+    __m512 even[4], odd[4];
     for (int j = 0; j < 4; ++j) {
       const int left = head_dim - i0 - 16 * j;
       m[j] = left >= 16 ? __mmask16(0xFFFF) : left > 0 ? __mmask16((1u << left) - 1) : __mmask16(0);
-      acc[j] = _mm512_setzero_ps();
+      even[j] = odd[j] = _mm512_setzero_ps();
     }
-    for (int p = 0; p < n; ++p) {
+    auto add = [&](__m512* acc, int p) {
       const __m512 wp = _mm512_set1_ps(weights[p]);
       const float* v = values + size_t(p) * head_dim + i0;
       for (int j = 0; j < 4; ++j) acc[j] = _mm512_fmadd_ps(wp, _mm512_maskz_loadu_ps(m[j], v + 16 * j), acc[j]);
+    };
+    int p = 0;
+    for (; p + 2 <= n; p += 2) {
+      add(even, p);
+      add(odd, p + 1);
     }
-    for (int j = 0; j < 4; ++j) _mm512_mask_storeu_ps(out + i0 + 16 * j, m[j], acc[j]);
+    if (p < n) add(even, p);
+    for (int j = 0; j < 4; ++j) _mm512_mask_storeu_ps(out + i0 + 16 * j, m[j], _mm512_add_ps(even[j], odd[j]));
   }
 }
 
@@ -578,6 +625,22 @@ inline __m512 exp16(__m512 x) {
   return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
 }
 
+void softmax(float* x, int n) {
+  auto tail = [&](int i) { return n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1); };
+  __m512 mx = _mm512_set1_ps(x[0]);
+  for (int i = 0; i < n; i += 16) mx = _mm512_mask_max_ps(mx, tail(i), mx, _mm512_maskz_loadu_ps(tail(i), x + i));
+  const __m512 top = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+  __m512 sum = _mm512_setzero_ps();
+  for (int i = 0; i < n; i += 16) {
+    const __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail(i), x + i), top));
+    _mm512_mask_storeu_ps(x + i, tail(i), e);
+    sum = _mm512_mask_add_ps(sum, tail(i), sum, e);
+  }
+  const __m512 inv = _mm512_set1_ps(1.0f / hsum(sum));
+  for (int i = 0; i < n; i += 16)
+    _mm512_mask_storeu_ps(x + i, tail(i), _mm512_mul_ps(_mm512_maskz_loadu_ps(tail(i), x + i), inv));
+}
+
 void swiglu(float* gate, const float* up, int n) {
   const __m512 one = _mm512_set1_ps(1.0f);
   for (int i = 0; i < n; i += 16) {
@@ -590,7 +653,7 @@ void swiglu(float* gate, const float* up, int n) {
 }
 
 constexpr KernelTable kTable = {
-    "avx512_vnni", quantize_acts, matmul_q8, matmul_q4, Float::matmul_f32, Float::attn_scores, attn_values, swiglu,
+    "avx512_vnni", quantize_acts, matmul_q8, matmul_q4, Float::matmul_f32, attn_scores, attn_values, softmax, swiglu,
 };
 
 }  // namespace

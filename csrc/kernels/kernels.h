@@ -34,6 +34,10 @@ struct KernelTable {
   void (*attn_scores)(const float* q, const float* keys, int n, int head_dim, float scale,
                       float* scores);
   void (*attn_values)(const float* weights, const float* values, int n, int head_dim, float* out);
+  // The attention weights from the scores, in place: x[p] = exp(x[p] - max) / sum, with
+  // exp as in exp_approx.h (so the exponentials agree bit for bit; only the order of
+  // the sum differs between variants).
+  void (*softmax)(float* x, int n);
 
   // The feed-forward activation, in place: gate[i] = silu(gate[i]) * up[i],
   // with exp as in exp_approx.h.

@@ -229,6 +229,28 @@ inline float32x4_t neon_exp4(float32x4_t x) {
   return vmulq_f32(p, vreinterpretq_f32_s32(bits));
 }
 
+void neon_softmax(float* x, int n) {
+  float32x4_t mx = vdupq_n_f32(x[0]);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) mx = vmaxq_f32(mx, vld1q_f32(x + i));
+  float top = vmaxvq_f32(mx);
+  for (int j = i; j < n; ++j) top = x[j] > top ? x[j] : top;
+  float32x4_t sum4 = vdupq_n_f32(0.0f);
+  for (i = 0; i + 4 <= n; i += 4) {
+    const float32x4_t e = neon_exp4(vsubq_f32(vld1q_f32(x + i), vdupq_n_f32(top)));
+    vst1q_f32(x + i, e);
+    sum4 = vaddq_f32(sum4, e);
+  }
+  float sum = vaddvq_f32(sum4);
+  for (int j = i; j < n; ++j) {
+    x[j] = exp_approx(x[j] - top);
+    sum += x[j];
+  }
+  const float inv = 1.0f / sum;
+  for (i = 0; i + 4 <= n; i += 4) vst1q_f32(x + i, vmulq_n_f32(vld1q_f32(x + i), inv));
+  for (; i < n; ++i) x[i] *= inv;
+}
+
 void neon_swiglu(float* gate, const float* up, int n) {
   const float32x4_t one = vdupq_n_f32(1.0f);
   int i = 0;

@@ -94,6 +94,18 @@ void attn_values(const float* weights, const float* values, int n, int head_dim,
     for (int i = 0; i < head_dim; ++i) out[i] += weights[p] * values[size_t(p) * head_dim + i];
 }
 
+void softmax(float* x, int n) {
+  float mx = x[0];
+  for (int i = 1; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  float sum = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    x[i] = exp_approx(x[i] - mx);
+    sum += x[i];
+  }
+  const float inv = 1.0f / sum;
+  for (int i = 0; i < n; ++i) x[i] *= inv;
+}
+
 void swiglu(float* gate, const float* up, int n) {
   for (int i = 0; i < n; ++i) gate[i] = swiglu_one(gate[i], up[i]);
 }
@@ -107,7 +119,7 @@ void matmul_f32(const WeightMatrix& w, const float* x, int ldx, int rows, int n0
 }
 
 constexpr KernelTable kTable = {
-    "scalar", quantize_acts, matmul_q8, matmul_q4, matmul_f32, attn_scores, attn_values, swiglu,
+    "scalar", quantize_acts, matmul_q8, matmul_q4, matmul_f32, attn_scores, attn_values, softmax, swiglu,
 };
 
 }  // namespace

@@ -338,6 +338,22 @@ TEST(attention_pieces_match_reference) {
       }
 }
 
+// The exponentials agree bit for bit (exp_approx.h); only the order of the sum
+// differs, so each weight may differ from the reference by rounding of the sum.
+TEST(softmax_matches_reference) {
+  for (const KernelTable* k : simd_variants())
+    for (int n : {1, 2, 7, 16, 33, 100, 515}) {
+      std::vector<float> x = random_floats(n + 1, 30.0f);
+      x[n] = 5.0f;  // beyond n: must stay untouched
+      if (n > 3) x[3] = -200.0f;  // exp underflows to the clamp
+      std::vector<float> want = x, got = x;
+      scalar_kernels().softmax(want.data(), n);
+      k->softmax(got.data(), n);
+      CHECK_MSG(got[n] == 5.0f, "%s softmax wrote past n=%d", k->name, n);
+      for (int p = 0; p < n; ++p) check_close(got[p], want[p], want[p], "softmax", k->name, n, 0, 0, p);
+    }
+}
+
 // The vector exp repeats the scalar one operation for operation, so SwiGLU is
 // expected to agree bit for bit, including clamped extremes and odd tails.
 TEST(swiglu_matches_reference_bit_for_bit) {
