@@ -273,11 +273,15 @@ void quad_tile(const WeightMatrix& w, const ActBlocks& x, const QuadActs& acts, 
     __m512i even[R], odd[R];
     __m512 wscale[R];
     for (int r = 0; r < R; ++r) {
-      // Ask for the bytes this stream reaches a few row groups later: the
-      // hardware prefetcher alone leaves a core well below the memory's rate.
+      // Ask for the bytes this tile reaches a little later: the hardware
+      // prefetcher alone leaves a core well below the memory's rate. The R
+      // rows lie end to end and the tile eats R lines per step, so the
+      // prefetches sweep that span linearly; one stream per row instead left
+      // the first (distance mod row length) bytes of every row unasked for
+      // (the FFN down projection's 2,432-byte rows: 37% of their bytes).
       // Non-temporal: the weights are read once per token, and keeping them
       // out of the outer caches measured up to 7% faster Q4 decode here.
-      _mm_prefetch(reinterpret_cast<const char*>(wbase + r * row_bytes + size_t(k) * 64 + kPrefetchBytes),
+      _mm_prefetch(reinterpret_cast<const char*>(wbase + (size_t(k) * R + r) * 64 + kPrefetchBytes),
                    _MM_HINT_NTA);
       const __m512i v = _mm512_loadu_si512(wbase + r * row_bytes + size_t(k) * 64);
       even[r] = _mm512_and_si512(v, low);
