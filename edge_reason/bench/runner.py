@@ -150,7 +150,11 @@ def run_cases(
         bandwidths: dict[int, list[tuple[float, float]]] = {i: [] for i in range(len(workers))}
         with sampler or contextlib.nullcontext():
             for round_ in range(repeats + 1):  # round 0 warms up
-                for i, w in enumerate(workers):
+                # Each round starts one case further on, so that no case always runs
+                # right after the same other one, nor always first after the pause.
+                start = round_ % len(workers) if workers else 0
+                for i in [*range(start, len(workers)), *range(start)]:
+                    w = workers[i]
                     before = measure_bandwidth(w.case.threads) if round_ > 0 else 0.0
                     r = w.ask(cmd="run", prompt_tokens=prompt_tokens, gen_tokens=gen_tokens)
                     if round_ > 0:

@@ -132,12 +132,13 @@ def _scripted_bandwidth(monkeypatch: pytest.MonkeyPatch, gbs: list[float]) -> li
 def test_each_decode_is_held_against_the_bandwidth_around_it_in_steady_rounds(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # before and after each decode, the two cases alternating; round 2 of the first case
-    # and round 3 of the second change state during the decode
-    calls = _scripted_bandwidth(monkeypatch, [10, 10, 20, 20, 10, 40, 20, 20, 10, 10, 40, 20])
+    # before and after each decode, the two cases alternating, each round starting one case
+    # further on (two-one, one-two, two-one); round 2 of the first case and round 3 of the
+    # second change state during the decode
+    calls = _scripted_bandwidth(monkeypatch, [20, 20, 10, 10, 10, 40, 20, 20, 40, 20, 10, 10])
     cases = [Case("native", "int4", 1, "model"), Case("native", "int8", 2, "model")]
     report = runner.run_cases(cases, repeats=3)
-    assert calls == [1, 1, 2, 2] * 3  # around every decode, at its thread count
+    assert calls == [2, 2, 1, 1, 1, 1, 2, 2, 2, 2, 1, 1]  # around every decode, at its threads
     one, two = report["results"]
     # rounds 1-3 decode 4, 6, 8 tokens/s (round 0, 2 tokens/s, warms up) of 1 GB each
     assert one["decode_tps_rounds"] == two["decode_tps_rounds"] == [4.0, 6.0, 8.0]
