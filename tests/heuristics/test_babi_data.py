@@ -49,6 +49,7 @@ def first_questions(file_name: str, limit: int) -> list[tuple[str, str, str, tup
         "qa10_indefinite-knowledge_train.txt",
         "qa14_time-reasoning_train.txt",
         "qa15_basic-deduction_train.txt",
+        "qa17_positional-reasoning_train.txt",
         "qa18_size-reasoning_train.txt",
         "qa19_path-finding_train.txt",
         "qa20_agents-motivations_train.txt",
