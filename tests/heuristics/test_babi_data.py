@@ -12,7 +12,13 @@ QUESTIONS = 200
 # Where the data disagrees with the story: (file, question, data's answer). In one task-5 story
 # Bill hands Jeff the apple (line 10) and later the football (line 13); the data answers
 # "What did Bill give to Jeff?" with the apple, twice.
-DATA_DISAGREES = {("qa5_three-arg-relations_train.txt", "What did Bill give to Jeff? ", "apple")}
+# Task 16 is induction, which a story with two animals of one kind in different colours does not
+# settle: the pack takes the colour told last of the kind, as 9,938 of the 10,000 training
+# questions do; in this one (the 200 read here) the data takes Lily's green over Julius's yellow.
+DATA_DISAGREES = {
+    ("qa5_three-arg-relations_train.txt", "What did Bill give to Jeff? ", "apple"),
+    ("qa16_basic-induction_train.txt", "What color is Brian?", "green"),
+}
 
 
 def first_questions(file_name: str, limit: int) -> list[tuple[str, str, str, tuple[int, ...]]]:
@@ -49,6 +55,7 @@ def first_questions(file_name: str, limit: int) -> list[tuple[str, str, str, tup
         "qa10_indefinite-knowledge_train.txt",
         "qa14_time-reasoning_train.txt",
         "qa15_basic-deduction_train.txt",
+        "qa16_basic-induction_train.txt",
         "qa17_positional-reasoning_train.txt",
         "qa18_size-reasoning_train.txt",
         "qa19_path-finding_train.txt",
