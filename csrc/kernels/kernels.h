@@ -36,7 +36,7 @@ struct KernelTable {
   void (*attn_values)(const float* weights, const float* values, int n, int head_dim, float* out);
   // The attention weights from the scores, in place: x[p] = exp(x[p] - max) / sum, with
   // exp as in exp_approx.h (so the exponentials agree bit for bit; only the order of
-  // the sum differs between variants).
+  // the sum differs between variants). n >= 1: a position always attends to itself.
   void (*softmax)(float* x, int n);
 
   // The feed-forward activation, in place: gate[i] = silu(gate[i]) * up[i],
