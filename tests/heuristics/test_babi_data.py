@@ -9,15 +9,16 @@ from edge_reason.heuristics import load_builtin
 
 BABI = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "babi" / "train"
 QUESTIONS = 200
-# Where the data disagrees with the story: (file, question, data's answer). In one task-5 story
-# Bill hands Jeff the apple (line 10) and later the football (line 13); the data answers
-# "What did Bill give to Jeff?" with the apple, twice.
+# Where the data and the pack part ways: (file, number of the question in the file, from 1).
+# In one task-5 story Bill hands Jeff the apple (line 10) and later the football (line 13); the
+# data answers "What did Bill give to Jeff?" with the apple, twice (questions 39 and 40).
 # Task 16 is induction, which a story with two animals of one kind in different colours does not
 # settle: the pack takes the colour told last of the kind, as 9,938 of the 10,000 training
-# questions do; in this one (the 200 read here) the data takes Lily's green over Julius's yellow.
+# questions do; in question 6 the data takes Lily's green over Julius's yellow.
 DATA_DISAGREES = {
-    ("qa5_three-arg-relations_train.txt", "What did Bill give to Jeff? ", "apple"),
-    ("qa16_basic-induction_train.txt", "What color is Brian?", "green"),
+    ("qa5_three-arg-relations_train.txt", 39),
+    ("qa5_three-arg-relations_train.txt", 40),
+    ("qa16_basic-induction_train.txt", 6),
 }
 
 
@@ -65,8 +66,10 @@ def first_questions(file_name: str, limit: int) -> list[tuple[str, str, str, tup
 def test_babi_pack_answers_every_question(file_name: str) -> None:
     pack = load_builtin("babi")
     wrong = []
-    for story, question, expected, _ in first_questions(file_name, QUESTIONS):
-        if (file_name, question, expected) in DATA_DISAGREES:
+    for number, (story, question, expected, _) in enumerate(
+        first_questions(file_name, QUESTIONS), 1
+    ):
+        if (file_name, number) in DATA_DISAGREES:
             continue
         answer = pack.answer_question(question, story)
         # the pack keeps words lower-cased (task 5 answers with names: "Fred")
@@ -96,8 +99,10 @@ def test_babi_pack_cites_the_supporting_fact_on_qa1() -> None:
 )
 def test_babi_pack_cites_exactly_the_supporting_facts(file_name: str) -> None:
     pack = load_builtin("babi")
-    for story, question, expected, support in first_questions(file_name, QUESTIONS):
-        if (file_name, question, expected) in DATA_DISAGREES:
+    for number, (story, question, _, support) in enumerate(
+        first_questions(file_name, QUESTIONS), 1
+    ):
+        if (file_name, number) in DATA_DISAGREES:
             continue
         answer = pack.answer_question(question, story)
         assert answer is not None and set(answer.sources) == set(support), question
