@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from .energy import PowerSampler, PowerSensor
@@ -77,6 +78,34 @@ class Worker:
         self.proc.wait(timeout=30)
 
 
+# /proc/cpuinfo fields that name the core: x86 family/model/stepping, ARM implementer/part.
+CPU_ID_FIELDS = ("cpu family", "model", "stepping", "CPU implementer", "CPU part")
+
+
+CPUINFO = Path("/proc/cpuinfo")
+CPU0_CACHES = Path("/sys/devices/system/cpu/cpu0/cache")
+
+
+def first_cpu_fields() -> dict[str, str]:
+    """The first processor's "key: value" lines of /proc/cpuinfo ({} where there is none)."""
+    try:
+        with open(CPUINFO) as f:
+            first = f.read().split("\n\n", 1)[0]
+    except OSError:
+        return {}
+    pairs = (line.partition(":") for line in first.splitlines())
+    return {key.strip(): value.strip() for key, sep, value in pairs if sep}
+
+
+def last_level_cache() -> str | None:
+    """The size of cpu0's last cache level as sysfs gives it ("32768K"), or None."""
+    levels = sorted(CPU0_CACHES.glob("index*/size"))
+    try:
+        return max(levels, key=lambda p: int(p.with_name("level").read_text())).read_text().strip()
+    except (OSError, ValueError):
+        return None
+
+
 def machine_info() -> dict[str, Any]:
     from .. import _native
 
@@ -87,12 +116,16 @@ def machine_info() -> dict[str, Any]:
         "kernel": _native.selected_kernel(),
         "python": platform.python_version(),
     }
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-        info["cpu"] = names[0] if names else platform.processor()
-    except OSError:
-        info["cpu"] = platform.processor()
+    # Two VMs may both call themselves "AMD EPYC": the family and model (x86) or the part
+    # number (ARM), and the last-level cache, tell which core and memory a run measured.
+    fields = first_cpu_fields()
+    info["cpu"] = fields.get("model name") or platform.processor()
+    ids = {key: fields[key] for key in CPU_ID_FIELDS if key in fields}
+    if ids:
+        info["cpu_id"] = ids
+    cache = last_level_cache()
+    if cache:
+        info["last_level_cache"] = cache
     return info
 
 

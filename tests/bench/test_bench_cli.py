@@ -275,3 +275,29 @@ def test_torch_baseline_runs_f32_and_dynamic_int8(tiny_models: dict[str, Path]) 
     assert int8.bytes_per_token == f32.bytes_per_token // 4
     with pytest.raises(ValueError, match="torch eager runs quant f32 or int8, not 'int4'"):
         TorchBackend(tiny_models["qwen2"], "int4", threads=1)
+
+
+def test_machine_info_names_the_core_and_its_last_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    first = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n"
+    cpuinfo.write_text(
+        first + "model name\t: AMD EPYC\nstepping\t: 1\n\nprocessor\t: 1\nmodel\t\t: 99\n"
+    )
+    caches = tmp_path / "cache"
+    for index, (level, size) in enumerate([(1, "32K"), (2, "1024K"), (3, "32768K")]):
+        (caches / f"index{index}").mkdir(parents=True)
+        (caches / f"index{index}" / "level").write_text(f"{level}\n")
+        (caches / f"index{index}" / "size").write_text(f"{size}\n")
+    monkeypatch.setattr(runner, "CPUINFO", cpuinfo)
+    monkeypatch.setattr(runner, "CPU0_CACHES", caches)
+    info = runner.machine_info()
+    assert info["cpu"] == "AMD EPYC"
+    assert info["cpu_id"] == {"cpu family": "25", "model": "17", "stepping": "1"}
+    assert info["last_level_cache"] == "32768K"
+
+    monkeypatch.setattr(runner, "CPUINFO", tmp_path / "missing")
+    monkeypatch.setattr(runner, "CPU0_CACHES", tmp_path / "missing")
+    info = runner.machine_info()
+    assert "cpu_id" not in info and "last_level_cache" not in info
