@@ -78,19 +78,17 @@ class Worker:
         self.proc.wait(timeout=30)
 
 
-# /proc/cpuinfo fields that name the core: x86 family/model/stepping, ARM implementer/part.
-CPU_ID_FIELDS = ("cpu family", "model", "stepping", "CPU implementer", "CPU part")
-
-
+# Where the machine describes its cores, and the /proc/cpuinfo fields that name one:
+# x86 family/model/stepping, ARM implementer/part.
 CPUINFO = Path("/proc/cpuinfo")
 CPU0_CACHES = Path("/sys/devices/system/cpu/cpu0/cache")
+CPU_ID_FIELDS = ("cpu family", "model", "stepping", "CPU implementer", "CPU part")
 
 
 def first_cpu_fields() -> dict[str, str]:
     """The first processor's "key: value" lines of /proc/cpuinfo ({} where there is none)."""
     try:
-        with open(CPUINFO) as f:
-            first = f.read().split("\n\n", 1)[0]
+        first = CPUINFO.read_text().split("\n\n", 1)[0]
     except OSError:
         return {}
     pairs = (line.partition(":") for line in first.splitlines())
@@ -99,7 +97,7 @@ def first_cpu_fields() -> dict[str, str]:
 
 def last_level_cache() -> str | None:
     """The size of cpu0's last cache level as sysfs gives it ("32768K"), or None."""
-    levels = sorted(CPU0_CACHES.glob("index*/size"))
+    levels = CPU0_CACHES.glob("index*/size")
     try:
         return max(levels, key=lambda p: int(p.with_name("level").read_text())).read_text().strip()
     except (OSError, ValueError):
