@@ -18,7 +18,7 @@ tokens are parsed (llama.cpp's `special=True`; here the default, or
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -27,16 +27,20 @@ from tokenizers.processors import TemplateProcessing
 
 from .errors import ModelFormatError
 from .gguf_pretokenizers import RULES, PreTokenizerRule
+from .gguf_special_names import CONTROL_BY_NAME, END_OF_GENERATION, FILL_IN_MIDDLE_STOPS
 
 KEY = "tokenizer.ggml."
 # llama.cpp's token types (gguf.TokenType)
 UNKNOWN, CONTROL, USER_DEFINED = 2, 3, 4
 SPACE = "▁"  # SentencePiece's visible space
+# ids of tokens that end a turn, beside EOS
+END_OF_TURN_KEYS = ("eot_token_id", "eom_token_id")
 
 
 @dataclass(frozen=True)
 class GgufTokenizer:
-    """The tokenizer and what a runtime needs beside it: BOS/EOS and whether they are added.
+    """The tokenizer and what a runtime needs beside it: BOS/EOS, whether they are added, and
+    the tokens that end generation (llama.cpp's EOG set: EOS, EOT and end-of-turn markers).
 
     The token strings are those chat templates use as `bos_token` / `eos_token`.
     """
@@ -48,6 +52,7 @@ class GgufTokenizer:
     eos_token: str | None
     add_bos: bool  # llama.cpp puts BOS before a prompt
     add_eos: bool
+    end_of_generation_ids: frozenset[int]
 
 
 def tokenizer_from_gguf(metadata: Mapping[str, Any], where: str) -> GgufTokenizer:
@@ -60,27 +65,28 @@ def tokenizer_from_gguf(metadata: Mapping[str, Any], where: str) -> GgufTokenize
     fields = _Fields(metadata, where)
     kind = fields.get("model", str)
     tokens = _token_texts(fields)
+    vocab = {text: i for i, text in enumerate(tokens)}
     token_types = fields.get_list("token_type", int, len(tokens), default=[1] * len(tokens))
     if kind == "gpt2":
         pre = fields.get("pre", str, default="default")
         rule = RULES.get(pre)
         if rule is None:
             fields.fail("pre", f"pre-tokenizer {pre!r} is not one this runtime implements")
-        tokenizer = _byte_level_bpe(tokens, _merge_pairs(fields, tokens), rule)
+        tokenizer = _byte_level_bpe(vocab, _merge_pairs(fields, vocab), rule)
         default_bos = default_eos = None
         adds_bos_by_default = rule.add_bos
     elif kind == "llama":
         scores = fields.get_list("scores", float, len(tokens))
         add_space_prefix = fields.get("add_space_prefix", bool, default=True)
         unknown = fields.token_id("unknown_token_id", len(tokens), default=0)
-        tokenizer = _sentencepiece_bpe(tokens, scores, add_space_prefix, unknown)
+        tokenizer = _sentencepiece_bpe(tokens, scores, vocab, add_space_prefix, unknown)
         # llama.cpp's defaults for this model, where the file does not name them
         default_bos, default_eos = 1, 2
         adds_bos_by_default = True
     else:
         fields.fail("model", f"tokenizer model {kind!r} is not supported (only 'gpt2', 'llama')")
 
-    _add_whole_tokens(tokenizer, tokens, token_types)
+    _add_whole_tokens(tokenizer, tokens, token_types, vocab)
     bos = fields.token_id("bos_token_id", len(tokens), default=default_bos)
     eos = fields.token_id("eos_token_id", len(tokens), default=default_eos)
     add_bos = fields.get("add_bos_token", bool, default=adds_bos_by_default)
@@ -92,6 +98,8 @@ def tokenizer_from_gguf(metadata: Mapping[str, Any], where: str) -> GgufTokenize
     tokenizer.post_processor = _bos_eos_template(
         tokens, bos if add_bos else None, eos if add_eos else None
     )
+    ends_of_turn = [fields.token_id(name, len(tokens), None) for name in END_OF_TURN_KEYS]
+    stops_by_name = (vocab.get(text) for text in END_OF_GENERATION | FILL_IN_MIDDLE_STOPS)
     return GgufTokenizer(
         tokenizer=tokenizer,
         bos_token_id=bos,
@@ -100,6 +108,7 @@ def tokenizer_from_gguf(metadata: Mapping[str, Any], where: str) -> GgufTokenize
         eos_token=None if eos is None else tokens[eos],
         add_bos=add_bos,
         add_eos=add_eos,
+        end_of_generation_ids=frozenset({eos, *ends_of_turn, *stops_by_name} - {None}),
     )
 
 
@@ -121,12 +130,14 @@ class _Fields:
             self.fail(name, f"expected {kind.__name__}, got {type(value).__name__}")
         return value
 
-    def get_list(self, name: str, kind: type, length: int, default: Any = ...) -> list[Any]:
+    def get_list(self, name: str, kind: type, length: int | None, default: Any = ...) -> list[Any]:
         values = self.get(name, list, default)
-        if len(values) != length:
+        if length is not None and len(values) != length:
             self.fail(name, f"{len(values)} entries for {length} tokens")
-        bad = next((i for i, v in enumerate(values) if not _is_a(v, kind)), None)
-        if bad is not None:
+        allowed = _ALLOWED_TYPES.get(kind, (kind,))
+        # one pass in C for the common case; the loop only runs to name a bad entry
+        if not set(map(type, values)) <= set(allowed):
+            bad = next(i for i, v in enumerate(values) if type(v) not in allowed)
             self.fail(name, f"entry {bad} is {values[bad]!r}, not a {kind.__name__}")
         return values
 
@@ -137,52 +148,51 @@ class _Fields:
         return token
 
 
+# exact types: a bool is no token id, an int is a fine score
+_ALLOWED_TYPES = {float: (float, int), int: (int,)}
+
+
 def _is_a(value: Any, kind: type) -> bool:
-    if kind is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, kind)
+    return type(value) in _ALLOWED_TYPES.get(kind, (kind,))
 
 
 def _token_texts(fields: _Fields) -> list[str]:
     tokens = fields.get("tokens", list)
     if not tokens:
         fields.fail("tokens", "empty")
-    tokens = fields.get_list("tokens", str, len(tokens))
+    tokens = fields.get_list("tokens", str, None)
     # llama.cpp keeps an empty token under a placeholder name so later ids stay in place
     tokens = [text or f"[EMPTY_{i}]" for i, text in enumerate(tokens)]
-    first_id: dict[str, int] = {}
-    for i, text in enumerate(tokens):
-        if first_id.setdefault(text, i) != i:
-            fields.fail("tokens", f"token {i} {text!r} repeats token {first_id[text]}")
+    if len(set(tokens)) != len(tokens):
+        first_id: dict[str, int] = {}
+        repeat = next(i for i, text in enumerate(tokens) if first_id.setdefault(text, i) != i)
+        first = first_id[tokens[repeat]]
+        fields.fail("tokens", f"token {repeat} {tokens[repeat]!r} repeats token {first}")
     return tokens
 
 
-def _merge_pairs(fields: _Fields, tokens: list[str]) -> list[tuple[str, str]]:
+def _merge_pairs(fields: _Fields, known: Mapping[str, int]) -> list[tuple[str, str]]:
     """The merges as (left, right) pairs, highest priority first.
 
     A merge whose pieces are not all tokens can only join pieces that are never emitted, so it
     is dropped (llama.cpp keeps it unused; the export writes one when there are no merges).
     """
     entries = fields.get("merges", list)
-    known = set(tokens)
-    pairs = []
-    for i, entry in enumerate(entries):
-        # the left piece is never empty, so the separator is the first space after it
-        cut = entry.find(" ", 1) if isinstance(entry, str) else -1
-        if cut < 0 or cut == len(entry) - 1:
-            fields.fail("merges", f"entry {i} {entry!r} is not two symbols separated by a space")
-        left, right = entry[:cut], entry[cut + 1 :]
-        if left in known and right in known and left + right in known:
-            pairs.append((left, right))
-    return pairs
+    # the left piece is never empty, so the separator is the first space after its first letter
+    halves = [entry[1:].partition(" ") if type(entry) is str else ("", "", "") for entry in entries]
+    bad = next((i for i, (_, space, right) in enumerate(halves) if not (space and right)), None)
+    if bad is not None:
+        fields.fail(
+            "merges", f"entry {bad} {entries[bad]!r} is not two symbols separated by a space"
+        )
+    firsts = (entry[0] for entry in entries)
+    pairs = [(first + left, right) for first, (left, _, right) in zip(firsts, halves, strict=True)]
+    return [(a, b) for a, b in pairs if a in known and b in known and a + b in known]
 
 
 def _byte_level_bpe(
-    tokens: list[str], merges: list[tuple[str, str]], rule: PreTokenizerRule
+    vocab: dict[str, int], merges: list[tuple[str, str]], rule: PreTokenizerRule
 ) -> Tokenizer:
-    vocab = {text: i for i, text in enumerate(tokens)}
     tokenizer = Tokenizer(models.BPE(vocab, merges, ignore_merges=rule.ignore_merges))
     splits = [pre_tokenizers.Split(Regex(p), behavior="isolated") for p in rule.patterns]
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
@@ -193,9 +203,12 @@ def _byte_level_bpe(
 
 
 def _sentencepiece_bpe(
-    tokens: list[str], scores: list[float], add_space_prefix: bool, unknown: int | None
+    tokens: list[str],
+    scores: list[float],
+    vocab: dict[str, int],
+    add_space_prefix: bool,
+    unknown: int | None,
 ) -> Tokenizer:
-    vocab = {text: i for i, text in enumerate(tokens)}
     model = models.BPE(
         vocab,
         _merges_by_score(tokens, scores, vocab),
@@ -222,24 +235,31 @@ def _merges_by_score(
     llama.cpp joins the neighbouring pair whose union is the best-scoring token; BPE applies
     the earliest merge present, so ranking each token's splits by its score is the same rule.
     """
-    merges = []
-    for merged in sorted(range(len(tokens)), key=lambda i: -scores[i]):
-        text = tokens[merged]
-        for cut in range(1, len(text)):
-            if text[:cut] in vocab and text[cut:] in vocab:
-                merges.append((text[:cut], text[cut:]))
-    return merges
+    best_first = sorted(range(len(tokens)), key=scores.__getitem__, reverse=True)
+    splits = (
+        (text[:cut], text[cut:])
+        for text in map(tokens.__getitem__, best_first)
+        for cut in range(1, len(text))
+    )
+    return [(left, right) for left, right in splits if left in vocab and right in vocab]
 
 
-def _add_whole_tokens(tokenizer: Tokenizer, tokens: list[str], token_types: list[int]) -> None:
-    """Control, unknown and user-defined tokens: matched as a whole, as llama.cpp does."""
+def _add_whole_tokens(
+    tokenizer: Tokenizer, tokens: list[str], token_types: list[int], vocab: Mapping[str, int]
+) -> None:
+    """Control, unknown and user-defined tokens: matched as a whole, as llama.cpp does.
 
-    def whole(ids: Sequence[int], special: bool) -> list[AddedToken]:
+    Tokens llama.cpp knows by name are control tokens whatever their type says.
+    """
+    named = {vocab[text] for text in CONTROL_BY_NAME if text in vocab}
+    control = named.union(i for i, kind in enumerate(token_types) if kind in (CONTROL, UNKNOWN))
+    user_defined = [i for i, kind in enumerate(token_types) if kind == USER_DEFINED]
+
+    def whole(ids: Iterable[int], special: bool) -> list[AddedToken]:
         return [AddedToken(tokens[i], special=special, normalized=False) for i in ids]
 
-    kinds = list(enumerate(token_types))
-    tokenizer.add_special_tokens(whole([i for i, t in kinds if t in (CONTROL, UNKNOWN)], True))
-    tokenizer.add_tokens(whole([i for i, t in kinds if t == USER_DEFINED], False))
+    tokenizer.add_special_tokens(whole(sorted(control), True))
+    tokenizer.add_tokens(whole((i for i in user_defined if i not in control), False))
 
 
 def _bos_eos_template(tokens: list[str], bos: int | None, eos: int | None) -> TemplateProcessing:
