@@ -40,6 +40,15 @@ def test_smollm2_reports_its_special_tokens(smollm2_metadata):
     assert (smollm2.eos_token_id, smollm2.eos_token) == (2, "<|im_end|>")
     assert (smollm2.add_bos, smollm2.add_eos) == (False, False)
     assert smollm2.tokenizer.get_vocab_size() == 49152
+    # <|endoftext|>, <|im_end|> and <reponame>, a fill-in-the-middle marker
+    assert smollm2.end_of_generation_ids == {0, 2, 4}
+
+
+def test_markers_known_by_name_are_control_tokens_whatever_their_type(smollm2_metadata):
+    all_normal = broken(smollm2_metadata, "token_type", [1] * 49152)
+    tokenizer = tokenizer_from_gguf(all_normal, "smollm2.gguf").tokenizer
+    assert tokenizer.encode("<|im_end|>").ids == [2]
+    assert len(tokenizer.encode("<|im_start|>").ids) > 1
 
 
 def test_sentencepiece_defaults_add_bos(sentencepiece_metadata):
@@ -59,8 +68,10 @@ def test_byte_level_decoding_inverts_encoding(vocabulary, request):
         assert tokenizer.decode(ids, skip_special_tokens=False) == text
 
 
-def test_sentencepiece_decoding_inverts_encoding(sentencepiece_metadata):
-    tokenizer = tokenizer_from_gguf(sentencepiece_metadata, "spm.gguf").tokenizer
+@pytest.mark.parametrize("space_prefix", [True, False])
+def test_sentencepiece_decoding_inverts_encoding(sentencepiece_metadata, space_prefix):
+    metadata = broken(sentencepiece_metadata, "add_space_prefix", space_prefix)
+    tokenizer = tokenizer_from_gguf(metadata, "spm.gguf").tokenizer
     # after a whole token, the text resumes with the "▁" llama.cpp puts before every span
     plain = [t for t in corpus() if not any(s in t for s in SPECIAL_TEXTS + ["<unk>"])]
     assert len(plain) > 400

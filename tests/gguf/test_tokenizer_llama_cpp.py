@@ -46,7 +46,12 @@ PRE_TOKENIZERS = [
 ]
 
 
-VOCABULARIES = ["smollm2", "sentencepiece", *(f"gpt2/{pre}" for pre in PRE_TOKENIZERS)]
+VOCABULARIES = [
+    "smollm2",
+    "sentencepiece",
+    "sentencepiece without a space prefix",
+    *(f"gpt2/{pre}" for pre in PRE_TOKENIZERS),
+]
 
 
 @pytest.fixture(params=VOCABULARIES)
@@ -54,8 +59,9 @@ def vocabulary(request, tmp_path) -> Path:
     """A GGUF file: the real SmolLM2 one, or a vocabulary trained here."""
     if request.param == "smollm2":
         return smollm2_gguf()
-    if request.param == "sentencepiece":
-        return write_sentencepiece_gguf(tmp_path / "spm.gguf")
+    if request.param.startswith("sentencepiece"):
+        prefix = request.param == "sentencepiece"
+        return write_sentencepiece_gguf(tmp_path / "spm.gguf", add_space_prefix=prefix)
     return write_byte_level_bpe_gguf(tmp_path / "bpe.gguf", request.param.split("/")[1])
 
 

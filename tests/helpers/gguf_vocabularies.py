@@ -67,11 +67,11 @@ def _byte_level_bpe(vocab_size: int = 3000) -> tuple[list[str], list[str]]:
     return _tokens_and_merges(trained)
 
 
-def write_sentencepiece_gguf(path: Path, vocab_size: int = 2500) -> Path:
+def write_sentencepiece_gguf(path: Path, add_space_prefix: bool = True) -> Path:
     """A "llama" vocabulary: <unk> <s> </s>, byte tokens, scored pieces, then the extras."""
     trained = _train(
         models.BPE(),
-        trainers.BpeTrainer(vocab_size=vocab_size, limit_alphabet=200, show_progress=False),
+        trainers.BpeTrainer(vocab_size=2500, limit_alphabet=200, show_progress=False),
         normalizer=normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")]),
         pre_tokenizer=pre_tokenizers.Metaspace(prepend_scheme="never"),
     )
@@ -94,7 +94,7 @@ def write_sentencepiece_gguf(path: Path, vocab_size: int = 2500) -> Path:
         writer.add_unk_token_id(0)
         writer.add_bos_token_id(1)
         writer.add_eos_token_id(2)
-        writer.add_add_space_prefix(True)
+        writer.add_add_space_prefix(add_space_prefix)
         writer.add_add_bos_token(True)
 
     return _write(path, vocabulary)
