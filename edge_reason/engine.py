@@ -29,6 +29,7 @@ from .bundle import Bundle, is_bundle
 from .errors import ModelFormatError
 from .gguf_config import gguf_model_config
 from .gguf_file import GgufFile
+from .gguf_tokenizer import tokenizer_from_gguf
 from .gguf_weights import GGUF_QUANTS, load_gguf_weights
 from .hf_weights import QUANT_SCHEMES, load_hf_weights
 from .model_config import ModelConfig
@@ -210,7 +211,7 @@ class Engine:
         threads = physical_cores() if threads is None else threads
         if not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
-        bundle = None
+        bundle, conversions = None, None
         if is_bundle(folder):
             bundle = Bundle.open(folder, None if trusted_keys is None else list(trusted_keys))
             if quant not in (None, bundle.quant):
@@ -244,6 +245,7 @@ class Engine:
                 weights = bundle.engine_weights(max_context)
             elif gguf is not None:
                 weights = load_gguf_weights(gguf, config, quant, max_context)
+                conversions = weights.conversions
                 quant = _scheme_of(weights.tensors)
             else:
                 weights = load_hf_weights(folder, config, quant, max_context)
@@ -255,9 +257,10 @@ class Engine:
         else:
             runner = open_backend(backend, bundle, threads, max_context)
             weight_bytes = runner.info()["weight_bytes_per_token"]
+        vocabulary = None
         if gguf is not None:
-            metadata, where = gguf.metadata, str(folder)
-            tokenizer: Any = lambda: _gguf_tokenizer(metadata, where)  # noqa: E731
+            vocabulary = tokenizer_from_gguf(gguf.metadata, str(folder))
+            tokenizer: Any = vocabulary.tokenizer
         elif (folder / "tokenizer.json").is_file():
             tokenizer = folder / "tokenizer.json"
         else:
@@ -272,7 +275,9 @@ class Engine:
             load_seconds=time.perf_counter() - start,
         )
         engine.manifest = bundle.manifest if bundle is not None else None
-        engine.weight_conversions = getattr(weights, "conversions", None) if gguf else None
+        if vocabulary is not None:
+            engine.weight_conversions = conversions
+            engine.eos_token_ids |= vocabulary.end_of_generation_ids
         return engine
 
     # ---- information ----------------------------------------------------------------
@@ -311,8 +316,6 @@ class Engine:
         """
         if isinstance(self._tokenizer, Path):
             self._tokenizer = _load_tokenizer(self._tokenizer)
-        elif callable(self._tokenizer):  # built from a GGUF file's vocabulary
-            self._tokenizer = self._tokenizer()
         return self._tokenizer
 
     def encode(self, text: str) -> list[int]:
@@ -618,12 +621,6 @@ def _native_engine(
         return _native.NativeEngine(native_config, tensors, threads, "", kv_cache)
     except RuntimeError as e:  # e.g. EDGE_REASON_KERNEL names a kernel this CPU lacks
         raise RuntimeError(f"cannot start the engine: {e}") from e
-
-
-def _gguf_tokenizer(metadata: Any, where: str) -> Any:
-    from .gguf_tokenizer import tokenizer_from_gguf
-
-    return tokenizer_from_gguf(metadata, where)
 
 
 def _scheme_of(tensors: dict[str, Any]) -> str:
