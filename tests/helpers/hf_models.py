@@ -7,6 +7,7 @@ differences). Shapes are deliberately not multiples of 32.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -76,21 +77,30 @@ CONFIGS = {
 }
 
 
-def train_tokenizer(path: Path, vocab_size: int = 320) -> Tokenizer:
+def train_tokenizer(
+    path: Path, vocab_size: int = 320, special_tokens: Sequence[str] = ("<eos>",)
+) -> Tokenizer:
+    """special_tokens take the first ids, inside vocab_size (the first is the eos)."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        special_tokens=["<eos>"],
+        special_tokens=list(special_tokens),
     )
     tok.train_from_iterator(CORPUS * 4, trainer)
     tok.save(str(path))
     return tok
 
 
-def build_model(folder: Path, name: str, vocab_size: int = 320, seed: int = 0) -> Path:
+def build_model(
+    folder: Path,
+    name: str,
+    vocab_size: int = 320,
+    seed: int = 0,
+    special_tokens: Sequence[str] = ("<eos>",),
+) -> Path:
     """Write a random-weight model `name` (a key of CONFIGS) with a tokenizer."""
     import transformers
 
@@ -120,7 +130,7 @@ def build_model(folder: Path, name: str, vocab_size: int = 320, seed: int = 0) -
                 p.copy_(0.1 * torch.randn_like(p))
         model.get_input_embeddings().weight.mul_(3.0)
     model.save_pretrained(folder, safe_serialization=True)
-    train_tokenizer(folder / "tokenizer.json", vocab_size)
+    train_tokenizer(folder / "tokenizer.json", vocab_size, special_tokens)
     return folder
 
 
