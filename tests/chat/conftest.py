@@ -33,3 +33,8 @@ def chat_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path
         return built[style]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def model_dirs_without_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_model(tmp_path_factory.mktemp("plain") / "qwen2", "qwen2")
