@@ -53,10 +53,13 @@ def chat_pieces(
     """Split generated text into reasoning and answer pieces; once it ends, replace the
     Generation in `result` by one whose text is the answer and reasoning the reasoning."""
     parts: dict[str, list[str]] = {"reasoning": [], "answer": []}
-    for text in pieces:
-        for piece in splitter.feed(text):
-            parts[piece.kind].append(piece.text)
-            yield piece
+    try:
+        for text in pieces:
+            for piece in splitter.feed(text):
+                parts[piece.kind].append(piece.text)
+                yield piece
+    finally:
+        pieces.close()  # type: ignore[attr-defined]  # closing this stream frees the engine
     for piece in splitter.flush():
         parts[piece.kind].append(piece.text)
         yield piece

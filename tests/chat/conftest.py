@@ -38,3 +38,11 @@ def chat_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path
 @pytest.fixture(scope="session")
 def model_dirs_without_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_model(tmp_path_factory.mktemp("plain") / "qwen2", "qwen2")
+
+
+@pytest.fixture(scope="session")
+def model_without_thinking_tags(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Llama-3-style template, and a tokenizer without <think> tokens."""
+    folder = build_model(tmp_path_factory.mktemp("no-tags") / "qwen2", "qwen2")
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config("llama3")))
+    return folder
