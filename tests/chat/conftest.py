@@ -27,7 +27,8 @@ def chat_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path
 
     def get(style: str) -> Path:
         if style not in built:
-            folder = build_model(root / style, "qwen3", special_tokens=SPECIAL_TOKENS)
+            folder = build_model(root / style, "qwen3")
+            train_tokenizer(folder / "tokenizer.json", special_tokens=SPECIAL_TOKENS)
             (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config(style)))
             built[style] = folder
         return built[style]

@@ -94,13 +94,7 @@ def train_tokenizer(
     return tok
 
 
-def build_model(
-    folder: Path,
-    name: str,
-    vocab_size: int = 320,
-    seed: int = 0,
-    special_tokens: Sequence[str] = ("<eos>",),
-) -> Path:
+def build_model(folder: Path, name: str, vocab_size: int = 320, seed: int = 0) -> Path:
     """Write a random-weight model `name` (a key of CONFIGS) with a tokenizer."""
     import transformers
 
@@ -130,7 +124,7 @@ def build_model(
                 p.copy_(0.1 * torch.randn_like(p))
         model.get_input_embeddings().weight.mul_(3.0)
     model.save_pretrained(folder, safe_serialization=True)
-    train_tokenizer(folder / "tokenizer.json", vocab_size, special_tokens)
+    train_tokenizer(folder / "tokenizer.json", vocab_size)
     return folder
 
 
