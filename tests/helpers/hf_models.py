@@ -94,12 +94,15 @@ def train_tokenizer(
     return tok
 
 
-def build_model(folder: Path, name: str, vocab_size: int = 320, seed: int = 0) -> Path:
-    """Write a random-weight model `name` (a key of CONFIGS) with a tokenizer."""
+def build_model(
+    folder: Path, name: str, vocab_size: int = 320, seed: int = 0, **overrides: object
+) -> Path:
+    """Write a random-weight model `name` (a key of CONFIGS, its fields replaced by
+    `overrides`) with a tokenizer."""
     import transformers
 
     folder.mkdir(parents=True, exist_ok=True)
-    fields = dict(CONFIGS[name])
+    fields = {**CONFIGS[name], **overrides}
     arch = fields.pop("architectures")[0]
     model_type = fields.pop("model_type")
     config = transformers.AutoConfig.for_model(
