@@ -52,8 +52,9 @@ class ChatFormat:
     def __init__(self, template: ChatTemplate, tokenizer: Any, eos_token_ids: frozenset[int]):
         self.template = template
         self._tokenizer = tokenizer
-        added = {t.content: i for i, t in tokenizer.get_added_tokens_decoder().items()}
-        special = {i for i, t in tokenizer.get_added_tokens_decoder().items() if t.special}
+        decoder = tokenizer.get_added_tokens_decoder()  # id -> AddedToken
+        added = {t.content: i for i, t in decoder.items()}
+        special = {i for i, t in decoder.items() if t.special}
         self.thinking = find_thinking_tags(template.source, added)
         tag_ids = {added[t] for t in _tag_texts(self.thinking) if t in added}
         # Decoding skips special tokens; thinking tags that are special must stay visible.

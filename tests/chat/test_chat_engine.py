@@ -177,3 +177,14 @@ def test_a_random_model_chats_end_to_end(chat_model) -> None:
     ids = engine.tokenizer.encode(prompt, add_special_tokens=False).ids + reply.token_ids[:4]
     assert engine.generate(ids, max_new_tokens=5).token_ids == reply.token_ids[4:]
     assert reply.text == engine.decode(reply.token_ids[4:]).strip()
+
+
+def test_enable_thinking_reaches_the_template(chat_model) -> None:
+    engine, backend = scripted_engine(
+        chat_model("qwen3_thinking"), "qwen3_thinking", ["Mary", "<|im_end|>"]
+    )
+    prompt = engine.apply_chat_template(QUESTION, enable_thinking=False)
+    assert prompt.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    reply = engine.chat(QUESTION, enable_thinking=False)
+    assert backend.appended[0] == engine.tokenizer.encode(prompt).ids
+    assert (reply.reasoning, reply.text) == ("", "Mary")
