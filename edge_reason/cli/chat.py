@@ -102,15 +102,19 @@ class _Conversation:
         it said so far."""
         self.turns.append({"role": "user", "content": text})
         answer: list[str] = []
+        thought = False  # reasoning was shown
         try:
             with api_errors():
                 stream = engine.chat_stream(self.messages(), **options)
                 try:
                     for piece in stream:
                         if piece.kind == "answer":
+                            if interactive and answer == [] and thought:
+                                click.echo()  # the answer starts below the reasoning
                             answer.append(piece.text)
                             click.echo(piece.text, nl=False)
                         elif interactive:
+                            thought = True
                             click.echo(click.style(piece.text, dim=True), nl=False)
                         sys.stdout.flush()
                 finally:
