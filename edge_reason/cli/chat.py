@@ -64,7 +64,12 @@ def chat(
     thinking_budget: int | None,
     as_json: bool,
 ) -> None:
-    """Chat with the model at MODEL (its chat template formats the conversation)."""
+    """Chat with the model at MODEL (its chat template formats the conversation).
+
+    At a terminal: type a message; /reset, /system TEXT, /exit (or Ctrl-D); Ctrl-C stops a
+    reply. Piped: one user message per line, answers on stdout, speeds on stderr. --json:
+    a JSON list of messages on stdin; the list with the reply appended on stdout.
+    """
     engine = load_engine(model, quant, threads)
     options = {
         "enable_thinking": think,
