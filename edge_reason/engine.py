@@ -33,7 +33,7 @@ from .chat_template import WHERE_TEMPLATES_ARE, ChatTemplate, find_chat_template
 from .errors import ModelFormatError
 from .gguf_config import gguf_model_config
 from .gguf_file import GgufFile
-from .gguf_tokenizer import tokenizer_from_gguf
+from .gguf_tokenizer import GgufTokenizer, tokenizer_from_gguf
 from .gguf_weights import GGUF_QUANTS, load_gguf_weights
 from .hf_weights import QUANT_SCHEMES, load_hf_weights
 from .model_config import ModelConfig
@@ -276,10 +276,11 @@ class Engine:
         if gguf is not None:
             vocabulary = tokenizer_from_gguf(gguf.metadata, str(folder))
             tokenizer: Any = vocabulary.tokenizer
-        elif (folder / "tokenizer.json").is_file():
-            tokenizer = folder / "tokenizer.json"
+            template = _gguf_chat_template(gguf, vocabulary)
         else:
-            tokenizer = None
+            json_file = folder / "tokenizer.json"
+            tokenizer = json_file if json_file.is_file() else None
+            template = bundle.chat_template() if bundle else find_chat_template(folder)
         engine = cls(
             runner,
             config,
@@ -288,7 +289,7 @@ class Engine:
             weight_bytes=weight_bytes,
             path=folder,
             load_seconds=time.perf_counter() - start,
-            chat_template=bundle.chat_template() if bundle else find_chat_template(folder),
+            chat_template=template,
         )
         engine.manifest = bundle.manifest if bundle is not None else None
         if vocabulary is not None:
@@ -509,7 +510,8 @@ class Engine:
         apply_chat_template(..., tokenize=False)). tools: JSON-schema dicts.
         enable_thinking: passed to the template unless None; extra: more template variables."""
         if self._chat_template is None:
-            raise ModelFormatError(f"{self.path} has no chat template ({WHERE_TEMPLATES_ARE})")
+            where = "no tokenizer.chat_template" if self.path.is_file() else WHERE_TEMPLATES_ARE
+            raise ModelFormatError(f"{self.path} has no chat template ({where})")
         if enable_thinking is not None:
             extra["enable_thinking"] = enable_thinking
         return self._chat_template.render(
@@ -759,6 +761,18 @@ def _native_engine(
         return _native.NativeEngine(native_config, tensors, threads, "", kv_cache)
     except RuntimeError as e:  # e.g. EDGE_REASON_KERNEL names a kernel this CPU lacks
         raise RuntimeError(f"cannot start the engine: {e}") from e
+
+
+def _gguf_chat_template(gguf: GgufFile, vocabulary: GgufTokenizer) -> ChatTemplate | None:
+    key = "tokenizer.chat_template"
+    if key not in gguf.metadata:
+        return None
+    return ChatTemplate(
+        gguf.value(key, str),
+        bos_token=vocabulary.bos_token,
+        eos_token=vocabulary.eos_token,
+        origin=f"{gguf.path} ({key})",
+    )
 
 
 def _scheme_of(tensors: dict[str, Any]) -> str:

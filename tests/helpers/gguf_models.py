@@ -14,7 +14,10 @@ from edge_reason.export.gguf_export import write_gguf
 GGUF_TYPES = ("F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q5_K", "Q6_K")
 _OWN_WRITER = {"F32": "f32", "F16": "f16", "Q8_0": "q8_0", "Q4_0": "q4_0"}
 # llama.cpp's llama_ftype for a file whose matrices are all of one type
-_LLAMA_FTYPE = {"BF16": 32, "Q4_1": 3, "Q4_K": 15, "Q5_K": 17, "Q6_K": 18}
+_LLAMA_FTYPE = {
+    **{"F16": 1, "Q4_0": 2, "Q8_0": 7},
+    **{"BF16": 32, "Q4_1": 3, "Q4_K": 15, "Q5_K": 17, "Q6_K": 18},
+}
 
 # Shapes that split into K-quant super-blocks (256 values) and into 32-value blocks.
 GGUF_SHAPES = dict(hidden_size=256, intermediate_size=512, num_attention_heads=4)
