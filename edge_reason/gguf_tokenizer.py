@@ -157,10 +157,9 @@ def _is_a(value: Any, kind: type) -> bool:
 
 
 def _token_texts(fields: _Fields) -> list[str]:
-    tokens = fields.get("tokens", list)
+    tokens = fields.get_list("tokens", str, None)
     if not tokens:
         fields.fail("tokens", "empty")
-    tokens = fields.get_list("tokens", str, None)
     # llama.cpp keeps an empty token under a placeholder name so later ids stay in place
     tokens = [text or f"[EMPTY_{i}]" for i, text in enumerate(tokens)]
     if len(set(tokens)) != len(tokens):

@@ -43,6 +43,14 @@ PRE_TOKENIZERS = [
     "ufakzeka",
     "bloom",
     "viking",
+    "chatglm-bpe",
+    "glm4",
+    "jais-2",
+    "minicpm5",
+    "laguna",
+    "bailingmoe",
+    "minimax-m2",
+    "hunyuan-dense",
 ]
 
 
