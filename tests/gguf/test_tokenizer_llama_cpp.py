@@ -19,12 +19,14 @@ from helpers.gguf_vocabularies import (
 from helpers.real_models import smollm2_gguf
 from helpers.tokenizer_corpus import corpus
 
+from edge_reason.gguf_pretokenizers import RULES
 from edge_reason.gguf_tokenizer import tokenizer_from_gguf
 
 llama_cpp = pytest.importorskip(
     "llama_cpp", reason="llama-cpp-python (the reference tokenizer) is not installed"
 )
 
+# every distinct rule under at least one of its names, and some aliases
 PRE_TOKENIZERS = [
     "default",
     "gpt-2",
@@ -71,6 +73,10 @@ def vocabulary(request, tmp_path) -> Path:
         prefix = request.param == "sentencepiece"
         return write_sentencepiece_gguf(tmp_path / "spm.gguf", add_space_prefix=prefix)
     return write_byte_level_bpe_gguf(tmp_path / "bpe.gguf", request.param.split("/")[1])
+
+
+def test_every_pre_tokenizer_rule_is_compared():
+    assert {RULES[name] for name in PRE_TOKENIZERS} == set(RULES.values())
 
 
 def test_the_corpus_has_over_500_strings():
