@@ -14,6 +14,10 @@ Control (token type 3) and unknown (2) tokens are matched whole in the text when
 tokens are parsed (llama.cpp's `special=True`; here the default, or
 `encode_special_tokens = False`); user-defined (4) tokens are always matched whole.
 `encode(text)` adds BOS/EOS where llama.cpp's `add_special` would.
+
+Where two "llama" merges score the same, llama.cpp takes the leftmost pair in the text; ranked
+merges cannot say that, so a vocabulary whose scores repeat (converters that lack the
+SentencePiece model file write -1000 for every token) can tokenize differently.
 """
 
 from __future__ import annotations
