@@ -59,7 +59,12 @@ class GgufTokenizer:
     end_of_generation_ids: frozenset[int]
 
 
-def tokenizer_from_gguf(metadata: Mapping[str, Any], where: str) -> GgufTokenizer:
+def tokenizer_from_gguf(metadata: Mapping[str, Any], where: str) -> Tokenizer:
+    """The tokenizer alone: build_gguf_tokenizer(metadata, where).tokenizer."""
+    return build_gguf_tokenizer(metadata, where).tokenizer
+
+
+def build_gguf_tokenizer(metadata: Mapping[str, Any], where: str) -> GgufTokenizer:
     """Build the tokenizer that `metadata` (GGUF keys -> plain values) describes.
 
     where: the file it came from, for error messages. Raises ModelFormatError naming the key

@@ -20,7 +20,7 @@ from helpers.real_models import smollm2_gguf
 from helpers.tokenizer_corpus import corpus
 
 from edge_reason.gguf_pretokenizers import RULES
-from edge_reason.gguf_tokenizer import tokenizer_from_gguf
+from edge_reason.gguf_tokenizer import build_gguf_tokenizer, tokenizer_from_gguf
 
 llama_cpp = pytest.importorskip(
     "llama_cpp", reason="llama-cpp-python (the reference tokenizer) is not installed"
@@ -84,7 +84,7 @@ def test_the_corpus_has_over_500_strings():
 
 
 def test_ids_match_llama_cpp(vocabulary):
-    ours = tokenizer_from_gguf(read_metadata(vocabulary), str(vocabulary)).tokenizer
+    ours = tokenizer_from_gguf(read_metadata(vocabulary), str(vocabulary))
     reference = llama_cpp.Llama(model_path=str(vocabulary), vocab_only=True, verbose=False)
     differ = []  # (text, special, add_bos, llama.cpp's ids, ours)
     for special in (True, False):
@@ -100,7 +100,7 @@ def test_ids_match_llama_cpp(vocabulary):
 
 
 def test_special_tokens_match_llama_cpp(vocabulary):
-    ours = tokenizer_from_gguf(read_metadata(vocabulary), str(vocabulary))
+    ours = build_gguf_tokenizer(read_metadata(vocabulary), str(vocabulary))
     reference = llama_cpp.Llama(model_path=str(vocabulary), vocab_only=True, verbose=False)
     vocab = llama_cpp.llama_model_get_vocab(reference.model)
     assert ours.bos_token_id == reference.token_bos()
