@@ -37,7 +37,7 @@ _LETTER_RUNS = (
 )
 _LLAMA3 = _LETTER_RUNS.replace("{digits}", "{1,3}")
 _QWEN2 = _LETTER_RUNS.replace("{digits}", "")
-_ANY_DIGITS = _LETTER_RUNS.replace("{digits}", "+")
+_ANY_DIGITS = _LETTER_RUNS.replace("{digits}", "+")  # MiniCPM 5, after its own 3-digit split
 # Jais 2: Llama 3's split, but a run of spaces before a word breaks into power-of-two pieces
 _JAIS2 = (
     _LLAMA3.replace(
@@ -66,6 +66,7 @@ _TEKKEN = (
     rf"|[^\r\n\p{{L}}\p{{N}}]?{_UPPER}+{_LOWER}*"
     r"|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
+# DeepSeek V3: one ASCII punctuation mark may lead a Latin word; letters keep their marks
 _DEEPSEEK3 = (
     r"[!-/:-@\[-`{-~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+"
     r"| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
