@@ -37,6 +37,16 @@ _LETTER_RUNS = (
 )
 _LLAMA3 = _LETTER_RUNS.replace("{digits}", "{1,3}")
 _QWEN2 = _LETTER_RUNS.replace("{digits}", "")
+_ANY_DIGITS = _LETTER_RUNS.replace("{digits}", "+")  # MiniCPM 5, after its own 3-digit split
+# Jais 2: Llama 3's split, but a run of spaces before a word breaks into power-of-two pieces
+_JAIS2 = (
+    _LLAMA3.replace(
+        r"\s+(?!\S)",
+        "|".join(rf"\s{{{n}}}(?!\S)" for n in (512, 256, 128, 64, 32, 16, 8, 4))
+        + r"|\s{1,2}(?!\S)",
+    ).removesuffix(r"|\s+")
+    + r"|\s{1}"
+)
 # Qwen 3.5: combining marks count as letters
 _QWEN35 = (
     _CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}"
@@ -56,6 +66,7 @@ _TEKKEN = (
     rf"|[^\r\n\p{{L}}\p{{N}}]?{_UPPER}+{_LOWER}*"
     r"|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
+# DeepSeek V3: one ASCII punctuation mark may lead a Latin word; letters keep their marks
 _DEEPSEEK3 = (
     r"[!-/:-@\[-`{-~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+"
     r"| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
@@ -82,7 +93,17 @@ RULES: dict[str, PreTokenizerRule] = {
         ("llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2"),
         _LLAMA3_RULE,
     ),
-    **dict.fromkeys(("dbrx", "smaug-bpe"), PreTokenizerRule((_LLAMA3,))),
+    **dict.fromkeys(("dbrx", "smaug-bpe", "chatglm-bpe"), PreTokenizerRule((_LLAMA3,))),
+    **dict.fromkeys(("glm4", "glm5"), PreTokenizerRule((_LLAMA3,), ignore_merges=True)),
+    "jais-2": PreTokenizerRule((_JAIS2,)),
+    "minicpm5": PreTokenizerRule((r"\p{N}{1,3}", _ANY_DIGITS), ignore_merges=True),
+    "laguna": PreTokenizerRule((r"[^\n]+|[\n]+", _QWEN2)),
+    "bailingmoe": PreTokenizerRule(
+        (
+            r"'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+            r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+",
+        )
+    ),
     **dict.fromkeys(
         ("qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez", "stablelm2", "hunyuan"),
         _QWEN2_RULE,
@@ -94,7 +115,9 @@ RULES: dict[str, PreTokenizerRule] = {
         _DIGITS_THEN_GPT2,
     ),
     "mellum2": _DIGITS_THEN_GPT2,
-    **dict.fromkeys(("gpt-4o", "llama4", "kanana2", "talkie"), PreTokenizerRule((_GPT4O,))),
+    **dict.fromkeys(
+        ("gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2"), PreTokenizerRule((_GPT4O,))
+    ),
     "tekken": PreTokenizerRule((_TEKKEN,), ignore_merges=True, add_bos=True),
     "falcon": PreTokenizerRule(
         (
@@ -106,7 +129,10 @@ RULES: dict[str, PreTokenizerRule] = {
     "deepseek-coder": PreTokenizerRule(
         (r"[\r\n]", r"\s?\p{L}+", r"\s?\p{P}+", r"[一-龥ࠀ-一가-퟿]+", r"\p{N}")
     ),
-    "deepseek-v3": PreTokenizerRule((r"\p{N}{1,3}", r"[一-龥぀-ゟ゠-ヿ]+", _DEEPSEEK3)),
+    **dict.fromkeys(
+        ("deepseek-v3", "hunyuan-dense", "joyai-llm", "hy_v4"),
+        PreTokenizerRule((r"\p{N}{1,3}", r"[一-龥぀-ゟ゠-ヿ]+", _DEEPSEEK3)),
+    ),
     "seed-coder": PreTokenizerRule(
         (
             _CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+"

@@ -14,6 +14,10 @@ Control (token type 3) and unknown (2) tokens are matched whole in the text when
 tokens are parsed (llama.cpp's `special=True`; here the default, or
 `encode_special_tokens = False`); user-defined (4) tokens are always matched whole.
 `encode(text)` adds BOS/EOS where llama.cpp's `add_special` would.
+
+Where two "llama" merges score the same, llama.cpp takes the leftmost pair in the text; ranked
+merges cannot say that, so a vocabulary whose scores repeat (converters that lack the
+SentencePiece model file write -1000 for every token) can tokenize differently.
 """
 
 from __future__ import annotations
@@ -55,7 +59,12 @@ class GgufTokenizer:
     end_of_generation_ids: frozenset[int]
 
 
-def tokenizer_from_gguf(metadata: Mapping[str, Any], where: str) -> GgufTokenizer:
+def tokenizer_from_gguf(metadata: Mapping[str, Any], where: str) -> Tokenizer:
+    """The tokenizer alone: build_gguf_tokenizer(metadata, where).tokenizer."""
+    return build_gguf_tokenizer(metadata, where).tokenizer
+
+
+def build_gguf_tokenizer(metadata: Mapping[str, Any], where: str) -> GgufTokenizer:
     """Build the tokenizer that `metadata` (GGUF keys -> plain values) describes.
 
     where: the file it came from, for error messages. Raises ModelFormatError naming the key
@@ -157,10 +166,9 @@ def _is_a(value: Any, kind: type) -> bool:
 
 
 def _token_texts(fields: _Fields) -> list[str]:
-    tokens = fields.get("tokens", list)
+    tokens = fields.get_list("tokens", str, None)
     if not tokens:
         fields.fail("tokens", "empty")
-    tokens = fields.get_list("tokens", str, None)
     # llama.cpp keeps an empty token under a placeholder name so later ids stay in place
     tokens = [text or f"[EMPTY_{i}]" for i, text in enumerate(tokens)]
     if len(set(tokens)) != len(tokens):

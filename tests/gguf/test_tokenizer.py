@@ -15,7 +15,7 @@ from helpers.real_models import smollm2_gguf
 from helpers.tokenizer_corpus import SPECIAL_TEXTS, corpus
 
 from edge_reason.errors import ModelFormatError
-from edge_reason.gguf_tokenizer import tokenizer_from_gguf
+from edge_reason.gguf_tokenizer import build_gguf_tokenizer, tokenizer_from_gguf
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def qwen2_metadata(tmp_path_factory):
 
 
 def test_smollm2_reports_its_special_tokens(smollm2_metadata):
-    smollm2 = tokenizer_from_gguf(smollm2_metadata, "smollm2.gguf")
+    smollm2 = build_gguf_tokenizer(smollm2_metadata, "smollm2.gguf")
     assert (smollm2.bos_token_id, smollm2.bos_token) == (1, "<|im_start|>")
     assert (smollm2.eos_token_id, smollm2.eos_token) == (2, "<|im_end|>")
     assert (smollm2.add_bos, smollm2.add_eos) == (False, False)
@@ -46,7 +46,7 @@ def test_smollm2_reports_its_special_tokens(smollm2_metadata):
 
 def test_markers_known_by_name_are_control_tokens_whatever_their_type(smollm2_metadata):
     all_normal = broken(smollm2_metadata, "token_type", [1] * 49152)
-    tokenizer = tokenizer_from_gguf(all_normal, "smollm2.gguf").tokenizer
+    tokenizer = tokenizer_from_gguf(all_normal, "smollm2.gguf")
     assert tokenizer.encode("<|im_end|>").ids == [2]
     assert len(tokenizer.encode("<|im_start|>").ids) > 1
 
@@ -54,7 +54,7 @@ def test_markers_known_by_name_are_control_tokens_whatever_their_type(smollm2_me
 def test_sentencepiece_defaults_add_bos(sentencepiece_metadata):
     metadata = dict(sentencepiece_metadata)
     del metadata["tokenizer.ggml.add_bos_token"], metadata["tokenizer.ggml.bos_token_id"]
-    spm = tokenizer_from_gguf(metadata, "spm.gguf")
+    spm = build_gguf_tokenizer(metadata, "spm.gguf")
     # llama.cpp's defaults for a "llama" vocabulary: BOS is token 1 and is added
     assert (spm.bos_token_id, spm.bos_token, spm.add_bos) == (1, "<s>", True)
     assert spm.tokenizer.encode("hi").ids[0] == 1
@@ -62,7 +62,7 @@ def test_sentencepiece_defaults_add_bos(sentencepiece_metadata):
 
 @pytest.mark.parametrize("vocabulary", ["smollm2_metadata", "qwen2_metadata"])
 def test_byte_level_decoding_inverts_encoding(vocabulary, request):
-    tokenizer = tokenizer_from_gguf(request.getfixturevalue(vocabulary), "v.gguf").tokenizer
+    tokenizer = tokenizer_from_gguf(request.getfixturevalue(vocabulary), "v.gguf")
     for text in corpus():
         ids = tokenizer.encode(text, add_special_tokens=False).ids
         assert tokenizer.decode(ids, skip_special_tokens=False) == text
@@ -71,7 +71,7 @@ def test_byte_level_decoding_inverts_encoding(vocabulary, request):
 @pytest.mark.parametrize("space_prefix", [True, False])
 def test_sentencepiece_decoding_inverts_encoding(sentencepiece_metadata, space_prefix):
     metadata = broken(sentencepiece_metadata, "add_space_prefix", space_prefix)
-    tokenizer = tokenizer_from_gguf(metadata, "spm.gguf").tokenizer
+    tokenizer = tokenizer_from_gguf(metadata, "spm.gguf")
     # after a whole token, the text resumes with the "▁" llama.cpp puts before every span
     plain = [t for t in corpus() if not any(s in t for s in SPECIAL_TEXTS + ["<unk>"])]
     assert len(plain) > 400
@@ -81,7 +81,7 @@ def test_sentencepiece_decoding_inverts_encoding(sentencepiece_metadata, space_p
 
 
 def test_sentencepiece_falls_back_to_bytes(sentencepiece_metadata):
-    tokenizer = tokenizer_from_gguf(sentencepiece_metadata, "spm.gguf").tokenizer
+    tokenizer = tokenizer_from_gguf(sentencepiece_metadata, "spm.gguf")
     rare = "\U0001d11e"  # a musical symbol the training text never had
     assert tokenizer.encode(rare, add_special_tokens=False).tokens == [
         "▁",
@@ -93,7 +93,7 @@ def test_sentencepiece_falls_back_to_bytes(sentencepiece_metadata):
 
 
 def test_user_defined_tokens_match_even_without_special_parsing(qwen2_metadata):
-    tokenizer = tokenizer_from_gguf(qwen2_metadata, "v.gguf").tokenizer
+    tokenizer = tokenizer_from_gguf(qwen2_metadata, "v.gguf")
     tokenizer.encode_special_tokens = True
     tokens = tokenizer.encode("<tool_call><|im_start|>", add_special_tokens=False).tokens
     assert tokens[0] == USER_DEFINED_TOKENS[0]

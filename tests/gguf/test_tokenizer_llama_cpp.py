@@ -19,12 +19,14 @@ from helpers.gguf_vocabularies import (
 from helpers.real_models import smollm2_gguf
 from helpers.tokenizer_corpus import corpus
 
-from edge_reason.gguf_tokenizer import tokenizer_from_gguf
+from edge_reason.gguf_pretokenizers import RULES
+from edge_reason.gguf_tokenizer import build_gguf_tokenizer, tokenizer_from_gguf
 
 llama_cpp = pytest.importorskip(
     "llama_cpp", reason="llama-cpp-python (the reference tokenizer) is not installed"
 )
 
+# every distinct rule under at least one of its names, and some aliases
 PRE_TOKENIZERS = [
     "default",
     "gpt-2",
@@ -43,6 +45,14 @@ PRE_TOKENIZERS = [
     "ufakzeka",
     "bloom",
     "viking",
+    "chatglm-bpe",
+    "glm4",
+    "jais-2",
+    "minicpm5",
+    "laguna",
+    "bailingmoe",
+    "minimax-m2",
+    "hunyuan-dense",
 ]
 
 
@@ -65,12 +75,16 @@ def vocabulary(request, tmp_path) -> Path:
     return write_byte_level_bpe_gguf(tmp_path / "bpe.gguf", request.param.split("/")[1])
 
 
+def test_every_pre_tokenizer_rule_is_compared():
+    assert {RULES[name] for name in PRE_TOKENIZERS} == set(RULES.values())
+
+
 def test_the_corpus_has_over_500_strings():
     assert len(set(corpus())) > 500
 
 
 def test_ids_match_llama_cpp(vocabulary):
-    ours = tokenizer_from_gguf(read_metadata(vocabulary), str(vocabulary)).tokenizer
+    ours = tokenizer_from_gguf(read_metadata(vocabulary), str(vocabulary))
     reference = llama_cpp.Llama(model_path=str(vocabulary), vocab_only=True, verbose=False)
     differ = []  # (text, special, add_bos, llama.cpp's ids, ours)
     for special in (True, False):
@@ -86,7 +100,7 @@ def test_ids_match_llama_cpp(vocabulary):
 
 
 def test_special_tokens_match_llama_cpp(vocabulary):
-    ours = tokenizer_from_gguf(read_metadata(vocabulary), str(vocabulary))
+    ours = build_gguf_tokenizer(read_metadata(vocabulary), str(vocabulary))
     reference = llama_cpp.Llama(model_path=str(vocabulary), vocab_only=True, verbose=False)
     vocab = llama_cpp.llama_model_get_vocab(reference.model)
     assert ours.bos_token_id == reference.token_bos()

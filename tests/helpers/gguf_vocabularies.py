@@ -53,11 +53,11 @@ def write_byte_level_bpe_gguf(path: Path, pre: str) -> Path:
 
 
 @cache
-def _byte_level_bpe(vocab_size: int = 3000) -> tuple[list[str], list[str]]:
+def _byte_level_bpe() -> tuple[list[str], list[str]]:
     trained = _train(
         models.BPE(),
         trainers.BpeTrainer(
-            vocab_size=vocab_size,
+            vocab_size=3000,
             special_tokens=CONTROL_TOKENS + USER_DEFINED_TOKENS,
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
             show_progress=False,
