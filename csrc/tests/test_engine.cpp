@@ -68,6 +68,16 @@ struct TinyModel {
     config.max_batch = 8;
     weights.embedding.format = WeightFormat::F32;
     weights.embedding.data = random(size_t(config.vocab) * config.dim, 1.0f);
+    const int half = config.head_dim / 2;
+    // Every layer shares one table (reserve() above keeps these references valid).
+    std::vector<float>& cos = floats.emplace_back(size_t(config.max_context) * half);
+    std::vector<float>& sin = floats.emplace_back(size_t(config.max_context) * half);
+    for (int p = 0; p < config.max_context; ++p)
+      for (int i = 0; i < half; ++i) {
+        const float angle = float(p) * std::pow(10000.0f, -2.0f * i / config.head_dim);
+        cos[size_t(p) * half + i] = std::cos(angle);
+        sin[size_t(p) * half + i] = std::sin(angle);
+      }
     const int q = config.heads * config.head_dim, kv = config.kv_heads * config.head_dim;
     for (int l = 0; l < config.layers; ++l) {
       LayerWeights lw;
@@ -85,23 +95,12 @@ struct TinyModel {
       lw.bv = random(kv, 0.1f);
       lw.q_norm = random(config.head_dim, 0.1f, 1.0f);
       lw.k_norm = random(config.head_dim, 0.1f, 1.0f);
+      lw.rope_cos = cos.data();
+      lw.rope_sin = sin.data();
       weights.layers.push_back(lw);
     }
     weights.final_norm = random(config.dim, 0.1f, 1.0f);
     weights.lm_head = matrix(format, config.vocab, config.dim);
-    const int half = config.head_dim / 2;
-    floats.emplace_back(size_t(config.max_context) * half);
-    floats.emplace_back(size_t(config.max_context) * half);
-    std::vector<float>& cos = floats[floats.size() - 2];
-    std::vector<float>& sin = floats.back();
-    for (int p = 0; p < config.max_context; ++p)
-      for (int i = 0; i < half; ++i) {
-        const float angle = float(p) * std::pow(10000.0f, -2.0f * i / config.head_dim);
-        cos[size_t(p) * half + i] = std::cos(angle);
-        sin[size_t(p) * half + i] = std::sin(angle);
-      }
-    weights.rope_cos = cos.data();
-    weights.rope_sin = sin.data();
   }
 };
 

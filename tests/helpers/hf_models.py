@@ -73,6 +73,24 @@ CONFIGS = {
         tie_word_embeddings=False,
         sliding_window=24,
     ),
+    "gemma3": dict(
+        architectures=["Gemma3ForCausalLM"],
+        model_type="gemma3_text",
+        hidden_size=56,
+        head_dim=18,
+        intermediate_size=76,
+        num_hidden_layers=6,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+        # Every third layer full: both kinds, with a window the test prompts cross.
+        sliding_window=12,
+        sliding_window_pattern=3,
+        query_pre_attn_scalar=24,
+        rope_theta=20000.0,
+        rope_local_base_freq=100.0,
+        rope_scaling=dict(rope_type="linear", factor=4.0),
+    ),
 }
 
 
@@ -90,18 +108,20 @@ def train_tokenizer(path: Path, vocab_size: int = 320) -> Tokenizer:
     return tok
 
 
-def build_model(folder: Path, name: str, vocab_size: int = 320, seed: int = 0) -> Path:
-    """Write a random-weight model `name` (a key of CONFIGS) with a tokenizer."""
+def build_model(
+    folder: Path, name: str, vocab_size: int = 320, seed: int = 0, **overrides: object
+) -> Path:
+    """Write a random-weight model `name` (a key of CONFIGS) with a tokenizer;
+    `overrides` replace config fields."""
     import transformers
 
     folder.mkdir(parents=True, exist_ok=True)
-    fields = dict(CONFIGS[name])
+    fields = {"max_position_embeddings": 512, **CONFIGS[name], **overrides}
     arch = fields.pop("architectures")[0]
     model_type = fields.pop("model_type")
     config = transformers.AutoConfig.for_model(
         model_type,
         vocab_size=vocab_size,
-        max_position_embeddings=512,
         rms_norm_eps=1e-5,
         eos_token_id=0,
         bos_token_id=None,

@@ -101,9 +101,9 @@ def test_unknown_architecture(model_dirs, tmp_path) -> None:
 def test_unsupported_config_field_is_named(model_dirs, tmp_path) -> None:
     folder = copy_model(model_dirs["llama"], tmp_path / "m")
     config = json.loads((folder / "config.json").read_text())
-    config["rope_scaling"] = {"rope_type": "yarn", "factor": 4.0}
+    config["rope_scaling"] = {"rope_type": "longrope", "factor": 4.0}
     (folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ModelFormatError, match=r"rope_scaling type 'yarn'"):
+    with pytest.raises(ModelFormatError, match=r"rope_scaling type 'longrope'"):
         Engine.load(folder)
 
 
