@@ -130,10 +130,12 @@ def build_model(
     )
     torch.manual_seed(seed)
     model = getattr(transformers, arch)(config).eval()
+    # Gemma's RMSNorm scales by (1 + w): the same effective scales as the others.
+    norm_center = 0.0 if model_type.startswith("gemma") else 1.0
     with torch.no_grad():
         for pname, p in model.named_parameters():
             if pname.endswith("norm.weight"):
-                p.copy_(1.0 + 0.1 * torch.randn_like(p))
+                p.copy_(norm_center + 0.1 * torch.randn_like(p))
             elif p.ndim == 2:
                 p.copy_(torch.randn_like(p) / p.shape[1] ** 0.5)
             else:  # biases
