@@ -144,7 +144,8 @@ class PyEngine {
     if (cfg.contains("activation")) c.activation = parse_activation(cfg["activation"].cast<std::string>());
     if (cfg.contains("embedding_scale")) c.embedding_scale = cfg["embedding_scale"].cast<float>();
     if (cfg.contains("attention_scale")) c.attention_scale = cfg["attention_scale"].cast<float>();
-    if (!(c.attention_scale >= 0.0f) || !std::isfinite(c.embedding_scale))
+    if (!std::isfinite(c.attention_scale) || c.attention_scale < 0.0f ||
+        !std::isfinite(c.embedding_scale))
       throw std::invalid_argument("model config: attention_scale and embedding_scale must be finite, "
                                   "attention_scale positive (0: 1/sqrt(head_dim))");
     // Which layers attend through the window: the listed ones, else all (Mistral).

@@ -10,18 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..bundle import BUNDLE_ARCHITECTURES
 from ..errors import ModelFormatError
 from ..model_config import ModelConfig
 from ..rope_scaling import DynamicScaling
-
-# What the bundle's tensor table (tensor_table.py) and the export's tests
-# cover. Gemma 3's extra norms and per-layer RoPE tables have no place there.
-EXPORTABLE_ARCHITECTURES = (
-    "LlamaForCausalLM",
-    "MistralForCausalLM",
-    "Qwen2ForCausalLM",
-    "Qwen3ForCausalLM",
-)
 
 
 def check_source(hf_dir: Path) -> ModelConfig:
@@ -29,10 +21,10 @@ def check_source(hf_dir: Path) -> ModelConfig:
     if not hf_dir.is_dir():
         raise ModelFormatError(f"{hf_dir}: not a folder (expected a Hugging Face model folder)")
     config = ModelConfig.from_folder(hf_dir)  # names a missing or unsupported field
-    if config.architecture not in EXPORTABLE_ARCHITECTURES:
+    if config.architecture not in BUNDLE_ARCHITECTURES:
         raise ModelFormatError(
             f"{hf_dir}: the export does not support {config.architecture} "
-            f"(it exports {', '.join(EXPORTABLE_ARCHITECTURES)}); "
+            f"(it exports {', '.join(BUNDLE_ARCHITECTURES)}); "
             "the engine runs it from the Hugging Face folder"
         )
     # dynamic's frequencies follow the sequence length; a traced graph does not.
