@@ -12,10 +12,13 @@ config.json -> ModelConfig (what a loader of another format maps onto):
                             Gemma 3: 256)
     rms_norm_eps            rms_norm_eps
     rope_scaling            rope_scaling: a typed description (rope_scaling.py)
-    attention_bias          qkv_bias (Qwen2: always), o_bias
+    attention_bias          qkv_bias (Qwen2: always); o_bias (Llama, Qwen3, Gemma 3)
+    eos_token_id, bos_token_id
+                            eos_token_ids (a tuple), bos_token_id
     sliding_window          sliding_window (Mistral: every layer; Gemma 3: the
                             layers marked sliding in sliding_layers)
-Gemma 3 (Gemma3ForCausalLM, model_type gemma3_text) only:
+Gemma 3 (Gemma3ForCausalLM, model_type gemma3_text) only; absent fields take
+Gemma3TextConfig's defaults (GEMMA3_DEFAULTS), as transformers does:
     layer_types, or sliding_window_pattern when layer_types is null (every
     pattern-th layer full, the others sliding)
                             sliding_layers: one bool per layer
@@ -30,9 +33,11 @@ Gemma 3 (Gemma3ForCausalLM, model_type gemma3_text) only:
                             inputs (input_layernorm, pre_feedforward_layernorm)
     (always)                norm_weight_offset = 1: Gemma's RMSNorm scales by
                             (1 + weight); added to the weights at load
-    (always)                embedding_scale = sqrt(hidden_size), rounded to
-                            the model's dtype (torch_dtype) as transformers'
-                            embedding multiplies in that dtype
+    torch_dtype (or dtype)  embedding_scale = sqrt(hidden_size), rounded to
+                            that dtype, as transformers' embedding multiplies
+                            in the model's dtype (bfloat16 Gemma: sqrt(640) = 25.25)
+    final_logit_softcapping, attn_logit_softcapping, use_bidirectional_attention:
+                            refused when set (Gemma 3 sets none of them)
 """
 
 from __future__ import annotations
