@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_reason import Engine, ModelFormatError
+from edge_reason import Engine, ModelFormatError, bundle
 
 
 def copy_model(src: Path, dst: Path) -> Path:
@@ -160,3 +160,24 @@ def test_bad_load_arguments(model_dirs) -> None:
         Engine.load(model_dirs["llama"], quant="int3")
     with pytest.raises(ValueError, match="threads must be a positive integer"):
         Engine.load(model_dirs["llama"], threads=0)
+
+
+def test_bundle_cannot_hold_gemma3(model_dirs, tmp_path) -> None:
+    # A well-formed manifest whose architecture no bundle's tensors describe.
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    files = {}
+    for name in (bundle.ONNX_FILE, bundle.DATA_FILE):
+        (folder / name).write_bytes(b"x")
+        files[name] = {"bytes": 1, "sha256": bundle.file_sha256(folder / name)}
+    manifest = {
+        "format": bundle.FORMAT_NAME,
+        "version": bundle.FORMAT_VERSION,
+        "architecture": json.loads((model_dirs["gemma3"] / "config.json").read_text()),
+        "quantization": {"scheme": "int8"},
+        "tensors": {},
+        "files": files,
+    }
+    (folder / bundle.MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(bundle.BundleError, match="cannot hold Gemma3ForCausalLM"):
+        bundle.Bundle.open(folder)
