@@ -27,6 +27,9 @@ from . import _native
 from .backends import BACKENDS, open_backend
 from .bundle import Bundle, is_bundle
 from .errors import ModelFormatError
+from .gguf_config import gguf_model_config
+from .gguf_file import GgufFile
+from .gguf_weights import GGUF_QUANTS, load_gguf_weights
 from .hf_weights import QUANT_SCHEMES, load_hf_weights
 from .model_config import ModelConfig
 from .system import physical_cores
@@ -161,6 +164,8 @@ class Engine:
         self._sequence: list[int] = []  # the tokens in the cache, in order
         # bundle.json of a bundle (its prompt formats, quality report, ...), else None
         self.manifest: dict[str, Any] | None = None
+        # for a GGUF file: "GGML type->engine format" -> tensors converted so
+        self.weight_conversions: dict[str, int] | None = None
         self._lock = threading.Lock()
         self._owner: int | None = None  # thread inside a call (a stream may hold it long)
         self.eos_token_ids = frozenset(config.eos_token_ids)
@@ -194,8 +199,12 @@ class Engine:
         """
         start = time.perf_counter()
         folder = Path(path)
-        if not folder.is_dir():
-            raise ModelFormatError(f"{folder}: not a folder (expected a Hugging Face model folder)")
+        gguf = GgufFile.open(folder) if folder.is_file() else None
+        if gguf is None and not folder.is_dir():
+            raise ModelFormatError(
+                f"{folder}: not a folder or a file (expected a Hugging Face model folder, "
+                "a bundle folder or a GGUF file)"
+            )
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         threads = physical_cores() if threads is None else threads
@@ -207,6 +216,15 @@ class Engine:
             if quant not in (None, bundle.quant):
                 raise ValueError(f"{folder} is an {bundle.quant} bundle; it cannot load as {quant}")
             quant, config = bundle.quant, bundle.config
+        elif gguf is not None:
+            if backend != "native" or trusted_keys is not None:
+                raise ValueError(
+                    f"{folder}: backend={backend!r} and trusted_keys need a bundle; "
+                    "`edge-reason export` turns a GGUF file into one"
+                )
+            if quant not in GGUF_QUANTS:
+                raise ValueError(f"quant must be one of {GGUF_QUANTS[1:]} or None, got {quant!r}")
+            config = gguf_model_config(gguf)
         else:
             if backend != "native" or trusted_keys is not None:
                 raise ValueError(
@@ -224,6 +242,9 @@ class Engine:
         if backend == "native":
             if bundle is not None:
                 weights = bundle.engine_weights(max_context)
+            elif gguf is not None:
+                weights = load_gguf_weights(gguf, config, quant, max_context)
+                quant = _scheme_of(weights.tensors)
             else:
                 weights = load_hf_weights(folder, config, quant, max_context)
             runner: Backend = _native_engine(
@@ -234,16 +255,24 @@ class Engine:
         else:
             runner = open_backend(backend, bundle, threads, max_context)
             weight_bytes = runner.info()["weight_bytes_per_token"]
+        if gguf is not None:
+            metadata, where = gguf.metadata, str(folder)
+            tokenizer: Any = lambda: _gguf_tokenizer(metadata, where)  # noqa: E731
+        elif (folder / "tokenizer.json").is_file():
+            tokenizer = folder / "tokenizer.json"
+        else:
+            tokenizer = None
         engine = cls(
             runner,
             config,
-            tokenizer=folder / "tokenizer.json" if (folder / "tokenizer.json").is_file() else None,
+            tokenizer=tokenizer,
             quant=quant,
             weight_bytes=weight_bytes,
             path=folder,
             load_seconds=time.perf_counter() - start,
         )
         engine.manifest = bundle.manifest if bundle is not None else None
+        engine.weight_conversions = getattr(weights, "conversions", None) if gguf else None
         return engine
 
     # ---- information ----------------------------------------------------------------
@@ -263,6 +292,7 @@ class Engine:
             "kv_cache_bytes": native["kv_cache_bytes"],
             "load_seconds": self._load_seconds,
             "tokens_evaluated": self._native.tokens_evaluated,
+            **({"gguf_conversions": self.weight_conversions} if self.weight_conversions else {}),
         }
 
     @property
@@ -281,6 +311,8 @@ class Engine:
         """
         if isinstance(self._tokenizer, Path):
             self._tokenizer = _load_tokenizer(self._tokenizer)
+        elif callable(self._tokenizer):  # built from a GGUF file's vocabulary
+            self._tokenizer = self._tokenizer()
         return self._tokenizer
 
     def encode(self, text: str) -> list[int]:
@@ -592,6 +624,20 @@ def _native_engine(
         return _native.NativeEngine(native_config, tensors, threads, "", kv_cache)
     except RuntimeError as e:  # e.g. EDGE_REASON_KERNEL names a kernel this CPU lacks
         raise RuntimeError(f"cannot start the engine: {e}") from e
+
+
+def _gguf_tokenizer(metadata: Any, where: str) -> Any:
+    from .gguf_tokenizer import tokenizer_from_gguf
+
+    return tokenizer_from_gguf(metadata, where)
+
+
+def _scheme_of(tensors: dict[str, Any]) -> str:
+    """ "int8", "int4" or "f32" when every matrix is in that scheme's format, else "mixed"."""
+    formats = {m["format"] for layer in tensors["layers"] for k, m in layer.items() if k[0] == "w"}
+    formats.add(tensors["lm_head"]["format"])
+    by_format = {frozenset({"q8"}): "int8", frozenset({"q4"}): "int4", frozenset({"f32"}): "f32"}
+    return by_format.get(frozenset(formats), "mixed")
 
 
 def _load_tokenizer(path: Path) -> Any:

@@ -86,8 +86,8 @@ def _yarn(s: YarnScaling, theta: float, dim: int) -> np.ndarray:
     return (interpolated * (1 - keep) + extrapolated * keep).astype(np.float32)
 
 
-def _dynamic_angles(config: ModelConfig, s: DynamicScaling, positions: int) -> np.ndarray:
-    """[positions, head_dim / 2]: position p at the frequencies of max(p + 1, limit) tokens."""
+def _dynamic_frequencies(config: ModelConfig, s: DynamicScaling, positions: int) -> np.ndarray:
+    """[positions, head_dim / 2]: position p's at the length max(p + 1, limit)."""
     dim, limit = config.head_dim, s.max_position_embeddings
     inv = np.broadcast_to(_plain(config.rope_theta, dim), (positions, dim // 2)).copy()
     if positions > limit:
@@ -99,21 +99,27 @@ def _dynamic_angles(config: ModelConfig, s: DynamicScaling, positions: int) -> n
             np.float32
         )
         inv[limit:] = np.float32(1.0) / (base[:, None] ** _exponents(dim)[None, :])
-    return np.arange(positions, dtype=np.float32)[:, None] * inv
+    return inv
 
 
-def rope_tables(config: ModelConfig, positions: int) -> tuple[np.ndarray, np.ndarray]:
+def rope_tables(
+    config: ModelConfig, positions: int, divisors: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """cos and sin, each float32 [positions, head_dim / 2].
 
-    YaRN's attention factor multiplies both, as transformers multiplies its
-    cos and sin: q and k each carry it, so attention logits carry its square.
+    `divisors` (one per frequency) divide the frequencies after the config's
+    scaling: a GGUF file's rope_freqs tensor, which carries Llama-3 scaling.
+    YaRN's attention factor multiplies cos and sin, as transformers multiplies
+    its own: q and k each carry it, so attention logits carry its square.
     """
     s = config.rope_scaling
     if isinstance(s, DynamicScaling):
-        angles = _dynamic_angles(config, s, positions)
+        inv = _dynamic_frequencies(config, s, positions)
     else:
-        inv = inverse_frequencies(config)
-        angles = np.arange(positions, dtype=np.float32)[:, None] * inv[None, :]
+        inv = inverse_frequencies(config)[None, :]
+    if divisors is not None:
+        inv = (inv / divisors).astype(np.float32)
+    angles = np.arange(positions, dtype=np.float32)[:, None] * inv
     cos, sin = np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)
     if isinstance(s, YarnScaling):
         cos *= np.float32(s.attention_factor)

@@ -1,4 +1,4 @@
-"""A Hugging Face Llama or Qwen2 folder as one GGUF file, for llama.cpp as a benchmark baseline.
+"""A Hugging Face Llama, Qwen2 or Qwen3 folder as one GGUF file (llama.cpp as a baseline).
 
 Written from the GGUF format as the `gguf` package exposes it (GGUFWriter, its
 tensor-name table and its numpy block quantizers), not from llama.cpp's own
@@ -7,7 +7,7 @@ converter. What llama.cpp needs beyond the plain tensors:
 - names `token_embd`, `blk.N.attn_q`, ... and the architecture's metadata keys;
 - for the "llama" architecture, q and k rows reordered per head: llama.cpp
   rotates adjacent pairs (x[2i], x[2i+1]) where Hugging Face rotates
-  (x[i], x[i + head_dim/2]); Qwen2 runs the rotate-half form in llama.cpp too;
+  (x[i], x[i + head_dim/2]); Qwen2 and Qwen3 run the rotate-half form in llama.cpp too;
 - a tied output head is simply absent: llama.cpp then reads token_embd;
 - Llama-3 frequency scaling as a `rope_freqs` tensor of per-pair divisors;
 - a "gpt2" (byte-level BPE) vocabulary: tokens, token types, merges, eos.
@@ -39,7 +39,11 @@ from ..rope_scaling import Llama3Scaling
 from ..safetensors_io import SafetensorsFolder
 
 # Hugging Face architecture -> llama.cpp architecture
-ARCHITECTURES = {"LlamaForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2"}
+ARCHITECTURES = {
+    "LlamaForCausalLM": "llama",
+    "Qwen2ForCausalLM": "qwen2",
+    "Qwen3ForCausalLM": "qwen3",
+}
 QUANTS = ("f32", "f16", "q8_0", "q4_0")
 
 # A GGUF "gpt2" vocabulary must carry a merges array and the gguf writer refuses
@@ -146,9 +150,8 @@ def _llama_cpp_architecture(config: ModelConfig, folder: Path) -> str:
         what
         for what, present in (
             (f"architecture {config.architecture}", arch is None),
-            ("per-head q/k norms", config.qk_norm),
             ("a sliding attention window", config.sliding_window > 0),
-            ("rope_scaling on Qwen2", arch == "qwen2" and config.rope_scaling is not None),
+            ("rope_scaling on Qwen", arch != "llama" and config.rope_scaling is not None),
             (
                 "rope_scaling other than llama3",
                 config.rope_scaling is not None
@@ -302,6 +305,9 @@ def _gguf_tensors(config: ModelConfig, st: SafetensorsFolder, arch: str) -> Any:
             if c.qkv_bias:
                 b = st.float32(p + f"self_attn.{hf}.bias", (rows,))
                 yield gguf_name(t, "bias"), pairs_adjacent(b, heads) if heads else b
+        if c.qk_norm:
+            yield gguf_name(T.ATTN_Q_NORM), st.float32(p + "self_attn.q_norm.weight", (hd,))
+            yield gguf_name(T.ATTN_K_NORM), st.float32(p + "self_attn.k_norm.weight", (hd,))
         yield gguf_name(T.ATTN_OUT), st.float32(p + "self_attn.o_proj.weight", (D, q_dim))
         if c.o_bias:
             yield gguf_name(T.ATTN_OUT, "bias"), st.float32(p + "self_attn.o_proj.bias", (D,))

@@ -8,12 +8,11 @@ from helpers.hf_models import build_model
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Random-weight Llama (untied head, Llama-3 RoPE scaling) and Qwen2 (q/k/v biases,
-    tied head) folders: the two architectures the GGUF converter handles."""
+    """Random-weight Llama (untied head, Llama-3 RoPE scaling), Qwen2 (q/k/v biases,
+    tied head) and Qwen3 (q/k norms) folders: the architectures the GGUF converter handles."""
     root = tmp_path_factory.mktemp("bench_models")
-    return {
-        name: build_model(root / name, name, seed=i) for i, name in enumerate(("llama", "qwen2"))
-    }
+    names = ("llama", "qwen2", "qwen3")
+    return {name: build_model(root / name, name, seed=i) for i, name in enumerate(names)}
 
 
 @pytest.fixture(autouse=True)

@@ -111,8 +111,8 @@ def train_tokenizer(path: Path, vocab_size: int = 320) -> Tokenizer:
 def build_model(
     folder: Path, name: str, vocab_size: int = 320, seed: int = 0, **overrides: object
 ) -> Path:
-    """Write a random-weight model `name` (a key of CONFIGS) with a tokenizer;
-    `overrides` replace config fields."""
+    """Write a random-weight model `name` (a key of CONFIGS, its fields replaced by
+    `overrides`) with a tokenizer."""
     import transformers
 
     folder.mkdir(parents=True, exist_ok=True)

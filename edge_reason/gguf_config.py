@@ -1,0 +1,143 @@
+"""A GGUF file's metadata as the engine's ModelConfig.
+
+The metadata is translated into the Hugging Face config.json fields it stands for,
+and those go through ModelConfig.from_dict: one set of checks for both formats, so
+a feature the engine lacks is refused by the same name either way.
+
+    GGUF key ({arch}.…)                     config.json field
+    block_count                             num_hidden_layers
+    embedding_length                        hidden_size
+    feed_forward_length                     intermediate_size
+    attention.head_count                    num_attention_heads
+    attention.head_count_kv                 num_key_value_heads (default: head_count)
+    attention.key_length                    head_dim (default: hidden / heads)
+    attention.value_length                  must equal head_dim
+    rope.dimension_count                    must equal head_dim (partial RoPE is refused)
+    context_length                          max_position_embeddings
+    attention.layer_norm_rms_epsilon        rms_norm_eps
+    rope.freq_base                          rope_theta (default 10000)
+    rope.scaling.type / factor /            rope_scaling {rope_type, factor,
+      original_context_length                 original_max_position_embeddings}
+    attention.sliding_window                sliding_window
+    (tensor token_embd rows)                vocab_size
+    (no tensor output)                      tie_word_embeddings
+    (tensor blk.0.attn_q.bias)              attention_bias
+    tokenizer.ggml.eos_token_id, eot_token_id, eom_token_id   eos_token_id (all of them)
+    tokenizer.ggml.bos_token_id             bos_token_id
+
+Llama-3 frequency scaling travels as a tensor, `rope_freqs` (one divisor per
+frequency), not as metadata: the weights loader applies it to the RoPE tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import ModelFormatError
+from .gguf_file import GgufFile
+from .model_config import ModelConfig
+
+# llama.cpp architecture -> Hugging Face architecture. Mistral files use "llama".
+ARCHITECTURES = {
+    "llama": "LlamaForCausalLM",
+    "qwen2": "Qwen2ForCausalLM",
+    "qwen3": "Qwen3ForCausalLM",
+}
+
+# llama.cpp architectures whose q and k rows the converter reorders so that RoPE
+# rotates adjacent pairs (x[2i], x[2i+1]); the engine rotates (x[i], x[i + d/2]).
+PERMUTED_QK = frozenset({"llama"})
+
+_ROPE_TYPES = {"none": None, "linear": "linear", "yarn": "yarn"}
+
+
+def gguf_architecture(gf: GgufFile) -> str:
+    arch = gf.value("general.architecture", str)
+    if arch not in ARCHITECTURES:
+        raise ModelFormatError(
+            f"{gf.path}: architecture {arch!r} is not supported "
+            f"(supported: {', '.join(sorted(ARCHITECTURES))})"
+        )
+    return arch
+
+
+def hf_config_dict(gf: GgufFile) -> dict[str, Any]:
+    """The config.json fields that the file's metadata and tensors stand for."""
+    arch = gguf_architecture(gf)
+
+    def meta(key: str, kind: type = int, default: Any = ...) -> Any:
+        return gf.value(f"{arch}.{key}", kind, default)
+
+    hidden = meta("embedding_length")
+    heads = meta("attention.head_count")
+    if not (isinstance(heads, int) and heads > 0 and hidden > 0):
+        raise ModelFormatError(f"{gf.path}: embedding_length and head_count must be positive")
+    head_dim = meta("attention.key_length", int, hidden // heads)
+    if meta("attention.value_length", int, head_dim) != head_dim:
+        raise ModelFormatError(f"{gf.path}: {arch}.attention.value_length differs from key_length")
+    rope_dims = meta("rope.dimension_count", int, head_dim)
+    if rope_dims != head_dim:
+        raise ModelFormatError(
+            f"{gf.path}: {arch}.rope.dimension_count={rope_dims} rotates part of each head "
+            f"(head_dim={head_dim}); partial RoPE is not supported"
+        )
+    embedding = gf.tensors.get("token_embd.weight")
+    if embedding is None or len(embedding.shape) != 2:
+        raise ModelFormatError(f"{gf.path}: tensor 'token_embd.weight' is missing or not a matrix")
+    raw: dict[str, Any] = {
+        "architectures": [ARCHITECTURES[arch]],
+        "hidden_size": hidden,
+        "intermediate_size": meta("feed_forward_length"),
+        "num_hidden_layers": meta("block_count"),
+        "num_attention_heads": heads,
+        "num_key_value_heads": meta("attention.head_count_kv", int, heads),
+        "head_dim": head_dim,
+        "vocab_size": embedding.rows,
+        "max_position_embeddings": meta("context_length"),
+        "rms_norm_eps": meta("attention.layer_norm_rms_epsilon", float),
+        "rope_theta": meta("rope.freq_base", float, 10000.0),
+        "tie_word_embeddings": "output.weight" not in gf.tensors,
+        "attention_bias": "blk.0.attn_q.bias" in gf.tensors,
+        "rope_scaling": _rope_scaling(gf, arch),
+        "eos_token_id": _end_tokens(gf),
+        "bos_token_id": gf.value("tokenizer.ggml.bos_token_id", int, None),
+    }
+    window = meta("attention.sliding_window", int, 0)
+    if window:
+        if arch != "llama":
+            raise ModelFormatError(f"{gf.path}: {arch}.attention.sliding_window is not supported")
+        raw["architectures"] = ["MistralForCausalLM"]
+        raw["sliding_window"] = window
+    return raw
+
+
+def gguf_model_config(gf: GgufFile) -> ModelConfig:
+    return ModelConfig.from_dict(hf_config_dict(gf), where=str(gf.path))
+
+
+def _rope_scaling(gf: GgufFile, arch: str) -> dict[str, Any] | None:
+    kind = gf.value(f"{arch}.rope.scaling.type", str, "none")
+    if kind not in _ROPE_TYPES:
+        raise ModelFormatError(
+            f"{gf.path}: {arch}.rope.scaling.type {kind!r} is not supported "
+            f"(supported: {', '.join(_ROPE_TYPES)})"
+        )
+    if _ROPE_TYPES[kind] is None:
+        return None
+    scaling: dict[str, Any] = {
+        "rope_type": _ROPE_TYPES[kind],
+        "factor": gf.value(f"{arch}.rope.scaling.factor", float),
+    }
+    original = gf.value(f"{arch}.rope.scaling.original_context_length", int, None)
+    if original is not None:
+        scaling["original_max_position_embeddings"] = original
+    return scaling
+
+
+def _end_tokens(gf: GgufFile) -> list[int]:
+    ids = []
+    for key in ("eos_token_id", "eot_token_id", "eom_token_id"):
+        value = gf.value(f"tokenizer.ggml.{key}", int, None)
+        if value is not None and value not in ids:
+            ids.append(value)
+    return ids
