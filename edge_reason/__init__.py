@@ -22,6 +22,8 @@ _EXPORTS = {
     "Generation": "edge_reason.engine",
     "GenerationStats": "edge_reason.engine",
     "PromptState": "edge_reason.engine",
+    "ChatPiece": "edge_reason.thinking",
+    "ChatTemplate": "edge_reason.chat_template",
     "EdgeReasonError": "edge_reason.errors",
     "ModelFormatError": "edge_reason.errors",
     "Reasoner": "edge_reason.reasoning.reasoner",
@@ -30,6 +32,8 @@ _EXPORTS = {
 
 __all__ = [
     "Answer",
+    "ChatPiece",
+    "ChatTemplate",
     "EdgeReasonError",
     "Engine",
     "Generation",
@@ -40,10 +44,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from .chat_template import ChatTemplate
     from .engine import Engine, Generation, GenerationStats, PromptState
     from .errors import EdgeReasonError, ModelFormatError
     from .reasoning.answer import Answer
     from .reasoning.reasoner import Reasoner
+    from .thinking import ChatPiece
 
 
 def __getattr__(name: str) -> Any:

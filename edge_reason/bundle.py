@@ -1,7 +1,9 @@
 """Model bundles written by `edge-reason export`: open, verify, and map the weights.
 
 A bundle folder holds model.onnx + model.onnx.data (the graph onnxruntime runs),
-tokenizer.json, optionally model.tflite, and bundle.json: the manifest with the
+tokenizer.json, optionally model.tflite, the model's chat template if it has one
+(chat_template.jinja, with its special token strings in special_tokens_map.json), and
+bundle.json: the manifest with the
 architecture, the sha256 of every file, and a tensor table that says where in
 model.onnx.data each of the engine's weights lies. The native engine maps that
 file once and reads its weights in place, as numpy views of the mapping: the
@@ -28,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .chat_template import ChatTemplate, find_chat_template
 from .errors import EdgeReasonError
 from .hf_weights import QUANT_SCHEMES, EngineWeights
 from .model_config import ModelConfig
@@ -150,6 +153,10 @@ class Bundle:
         if config.architecture not in BUNDLE_ARCHITECTURES:
             raise BundleError(f"{where}: a bundle cannot hold {config.architecture}")
         return cls(folder, manifest, config)
+
+    def chat_template(self) -> ChatTemplate | None:
+        """The chat template the bundle lists (only checksummed files are read)."""
+        return find_chat_template(self.folder, readable=self.manifest["files"])
 
     def engine_weights(self, max_context: int) -> EngineWeights:
         """The native engine's weight views, read in place from the mapped data file."""

@@ -3,6 +3,8 @@
     >>> engine = Engine.load("models/smollm2-135m", quant="int4", threads=2)
     >>> g = engine.generate("The capital of France is", max_new_tokens=8)
     >>> g.text, g.stats.decode_seconds
+    >>> reply = engine.chat([{"role": "user", "content": "What is 2+2?"}], thinking_budget=64)
+    >>> reply.reasoning, reply.text
 
 One Engine holds one token sequence in its KV cache. A :class:`PromptState`
 marks a prefix of that sequence: generation can restart from it without
@@ -26,14 +28,19 @@ import numpy as np
 from . import _native
 from .backends import BACKENDS, open_backend
 from .bundle import Bundle, is_bundle
+from .chat import ChatFormat, ChatTurn
+from .chat_template import WHERE_TEMPLATES_ARE, ChatTemplate, find_chat_template
 from .errors import ModelFormatError
 from .gguf_config import gguf_model_config
 from .gguf_file import GgufFile
+from .gguf_tokenizer import tokenizer_from_gguf
 from .gguf_weights import GGUF_QUANTS, load_gguf_weights
 from .hf_weights import QUANT_SCHEMES, load_hf_weights
 from .model_config import ModelConfig
+from .streaming import Stream, chat_pieces
 from .system import physical_cores
 from .text_stream import TextStream, first_stop
+from .thinking import ChatPiece
 
 DEFAULT_MAX_CONTEXT = 2048
 # Tokens per forward call in prefill: larger chunks reuse each weight block
@@ -62,12 +69,14 @@ class Generation:
     """The result of one generate call.
 
     token_ids: the generated tokens (an end-of-sequence token included);
-    finish_reason: "length", "eos", "stop" or "time"; text: the generated text. The
+    finish_reason: "length", "eos" (an end-of-sequence or end-of-turn token), "stop" or
+    "time"; text: the generated text (for chat, the answer); reasoning: for chat, the
+    text the model wrote between its thinking tags ("" when none). The
     text of a call that neither streamed nor used stop strings is decoded on
     first access, so runs on token ids never load the tokenizer.
     """
 
-    __slots__ = ("_text", "token_ids", "stats", "finish_reason")
+    __slots__ = ("_text", "token_ids", "stats", "finish_reason", "reasoning")
 
     def __init__(
         self,
@@ -75,11 +84,14 @@ class Generation:
         token_ids: list[int],
         stats: GenerationStats,
         finish_reason: str = "length",
+        *,
+        reasoning: str = "",
     ) -> None:
         self._text = text
         self.token_ids = token_ids
         self.stats = stats
         self.finish_reason = finish_reason
+        self.reasoning = reasoning
 
     @property
     def text(self) -> str:
@@ -90,7 +102,8 @@ class Generation:
     def __repr__(self) -> str:
         return (
             f"Generation(text={self.text!r}, token_ids={self.token_ids!r}, "
-            f"stats={self.stats!r}, finish_reason={self.finish_reason!r})"
+            f"stats={self.stats!r}, finish_reason={self.finish_reason!r}, "
+            f"reasoning={self.reasoning!r})"
         )
 
 
@@ -153,6 +166,7 @@ class Engine:
         weight_bytes: int,
         path: Path,
         load_seconds: float,
+        chat_template: ChatTemplate | None = None,
     ) -> None:
         self._native = native
         self.config = config
@@ -169,6 +183,8 @@ class Engine:
         self._lock = threading.Lock()
         self._owner: int | None = None  # thread inside a call (a stream may hold it long)
         self.eos_token_ids = frozenset(config.eos_token_ids)
+        self._chat_template = chat_template
+        self._chat_format: ChatFormat | None = None  # built on first chat (needs the tokenizer)
 
     # ---- loading ------------------------------------------------------------------
 
@@ -210,7 +226,7 @@ class Engine:
         threads = physical_cores() if threads is None else threads
         if not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
-        bundle = None
+        bundle, conversions = None, None
         if is_bundle(folder):
             bundle = Bundle.open(folder, None if trusted_keys is None else list(trusted_keys))
             if quant not in (None, bundle.quant):
@@ -244,6 +260,7 @@ class Engine:
                 weights = bundle.engine_weights(max_context)
             elif gguf is not None:
                 weights = load_gguf_weights(gguf, config, quant, max_context)
+                conversions = weights.conversions
                 quant = _scheme_of(weights.tensors)
             else:
                 weights = load_hf_weights(folder, config, quant, max_context)
@@ -255,9 +272,10 @@ class Engine:
         else:
             runner = open_backend(backend, bundle, threads, max_context)
             weight_bytes = runner.info()["weight_bytes_per_token"]
+        vocabulary = None
         if gguf is not None:
-            metadata, where = gguf.metadata, str(folder)
-            tokenizer: Any = lambda: _gguf_tokenizer(metadata, where)  # noqa: E731
+            vocabulary = tokenizer_from_gguf(gguf.metadata, str(folder))
+            tokenizer: Any = vocabulary.tokenizer
         elif (folder / "tokenizer.json").is_file():
             tokenizer = folder / "tokenizer.json"
         else:
@@ -270,9 +288,12 @@ class Engine:
             weight_bytes=weight_bytes,
             path=folder,
             load_seconds=time.perf_counter() - start,
+            chat_template=bundle.chat_template() if bundle else find_chat_template(folder),
         )
         engine.manifest = bundle.manifest if bundle is not None else None
-        engine.weight_conversions = getattr(weights, "conversions", None) if gguf else None
+        if vocabulary is not None:
+            engine.weight_conversions = conversions
+            engine.eos_token_ids |= vocabulary.end_of_generation_ids
         return engine
 
     # ---- information ----------------------------------------------------------------
@@ -293,7 +314,16 @@ class Engine:
             "load_seconds": self._load_seconds,
             "tokens_evaluated": self._native.tokens_evaluated,
             **({"gguf_conversions": self.weight_conversions} if self.weight_conversions else {}),
+            "chat_template": self._chat_template.origin if self._chat_template else None,
+            "thinking_tags": self._thinking_tags(),
         }
+
+    def _thinking_tags(self) -> str | None:
+        """The thinking tags as "<open> <close>", or None (the rule: edge_reason/thinking.py)."""
+        if self._chat_template is None or self.tokenizer is None:
+            return None
+        tags = self._chat().thinking
+        return f"{tags.open} {tags.close}" if tags else None
 
     @property
     def tokens_evaluated(self) -> int:
@@ -311,8 +341,6 @@ class Engine:
         """
         if isinstance(self._tokenizer, Path):
             self._tokenizer = _load_tokenizer(self._tokenizer)
-        elif callable(self._tokenizer):  # built from a GGUF file's vocabulary
-            self._tokenizer = self._tokenizer()
         return self._tokenizer
 
     def encode(self, text: str) -> list[int]:
@@ -450,14 +478,106 @@ class Engine:
         seed: int | None = None,
         stop: str | Sequence[str] | None = None,
         time_limit_s: float | None = None,
-    ) -> Iterator[str]:
-        """Like generate, yielding text pieces as they are produced (whole characters only)."""
+    ) -> Stream[str]:
+        """Like generate, yielding text pieces as they are produced (whole characters only);
+        the stream's `generation` holds the result (stats included) once it is exhausted."""
         if self.tokenizer is None:
             raise ValueError(f"{self.path} has no tokenizer.json: stream needs one to make text")
         params = _sampling(
             max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop, time_limit_s
         )
-        return self._run(prompt, params, [], incremental=True)
+        result: list[Generation] = []
+        return Stream(self._run(prompt, params, result, incremental=True), result)
+
+    # ---- chat ------------------------------------------------------------------------
+
+    @property
+    def chat_template(self) -> str | None:
+        """The Jinja source of the model's chat template, or None if it has none."""
+        return self._chat_template.source if self._chat_template else None
+
+    def apply_chat_template(
+        self,
+        messages: Sequence[dict[str, Any]],
+        *,
+        tools: Sequence[dict[str, Any]] | None = None,
+        add_generation_prompt: bool = True,
+        enable_thinking: bool | None = None,
+        **extra: Any,
+    ) -> str:
+        """The prompt text the model's template makes of `messages` (as transformers'
+        apply_chat_template(..., tokenize=False)). tools: JSON-schema dicts.
+        enable_thinking: passed to the template unless None; extra: more template variables."""
+        if self._chat_template is None:
+            raise ModelFormatError(f"{self.path} has no chat template ({WHERE_TEMPLATES_ARE})")
+        if enable_thinking is not None:
+            extra["enable_thinking"] = enable_thinking
+        return self._chat_template.render(
+            messages, tools=tools, add_generation_prompt=add_generation_prompt, **extra
+        )
+
+    def chat(
+        self,
+        messages: Sequence[dict[str, Any]],
+        *,
+        tools: Sequence[dict[str, Any]] | None = None,
+        add_generation_prompt: bool = True,
+        enable_thinking: bool | None = None,
+        thinking_budget: int | None = None,
+        **sampling: Any,
+    ) -> Generation:
+        """The model's reply to a conversation: text is the answer, reasoning what it wrote
+        between its thinking tags. Generation stops at an end-of-turn token.
+
+        thinking_budget: close the thinking after this many tokens of it (budget forcing).
+        sampling: generate's keyword arguments (max_new_tokens, temperature, ...).
+        """
+        stream = self.chat_stream(
+            messages,
+            tools=tools,
+            add_generation_prompt=add_generation_prompt,
+            enable_thinking=enable_thinking,
+            thinking_budget=thinking_budget,
+            **sampling,
+        )
+        for _ in stream:
+            pass
+        return stream.generation
+
+    def chat_stream(
+        self,
+        messages: Sequence[dict[str, Any]],
+        *,
+        tools: Sequence[dict[str, Any]] | None = None,
+        add_generation_prompt: bool = True,
+        enable_thinking: bool | None = None,
+        thinking_budget: int | None = None,
+        **sampling: Any,
+    ) -> Stream[ChatPiece]:
+        """Like chat, yielding ChatPiece(text, kind="reasoning" | "answer") as they are made."""
+        prompt = self.apply_chat_template(
+            messages,
+            tools=tools,
+            add_generation_prompt=add_generation_prompt,
+            enable_thinking=enable_thinking,
+        )
+        if self.tokenizer is None:
+            raise ValueError(f"{self.path} has no tokenizer.json: chat needs one")
+        chat = self._chat()
+        turn = chat.turn(prompt, thinking_budget)
+        unknown = sorted(set(sampling) - set(_SAMPLING_DEFAULTS))
+        if unknown:
+            raise TypeError(f"unknown sampling arguments {unknown}: use {list(_SAMPLING_DEFAULTS)}")
+        params = _sampling(**{**_SAMPLING_DEFAULTS, **sampling})
+        result: list[Generation] = []
+        pieces = self._run(chat.encode(prompt), params, result, incremental=True, turn=turn)
+        return Stream(chat_pieces(pieces, turn.splitter(), result), result)
+
+    def _chat(self) -> ChatFormat:
+        if self._chat_format is None:
+            assert self._chat_template is not None
+            self._chat_format = ChatFormat(self._chat_template, self.tokenizer, self.eos_token_ids)
+        return self._chat_format
 
     def _run(
         self,
@@ -466,13 +586,16 @@ class Engine:
         result: list[Generation],
         *,
         incremental: bool,
+        turn: ChatTurn | None = None,
     ) -> Iterator[str]:
         """Generate, yielding text pieces when `incremental` (streaming, or stop
-        strings to watch for); otherwise the text is decoded when first read."""
+        strings to watch for); otherwise the text is decoded when first read.
+        turn: a chat reply's end-of-turn tokens, decoding and thinking budget."""
         state = prompt if isinstance(prompt, PromptState) else None
         ids = list(state.token_ids) if state else self._prompt_ids(prompt)  # type: ignore[arg-type]
         limit = self._native.info()["max_context"]
-        if len(ids) + p.max_new_tokens - 1 > limit:
+        reserved = turn.reserved_tokens if turn else 0
+        if len(ids) + p.max_new_tokens - 1 + reserved > limit:
             raise ValueError(
                 f"prompt ({len(ids)} tokens) + max_new_tokens ({p.max_new_tokens}) exceeds "
                 f"max_context ({limit}): shorten them or load with a larger max_context"
@@ -487,7 +610,9 @@ class Engine:
             t1 = time.perf_counter()
             if p.seed is not None:
                 self._native.seed(p.seed)
-            stream = TextStream(self.tokenizer) if incremental and self.tokenizer else None
+            stop_ids = turn.stop_token_ids if turn else self.eos_token_ids
+            detokenizer = turn.detokenizer if turn else self.tokenizer
+            stream = TextStream(detokenizer) if incremental and detokenizer else None
             generated: list[int] = []
             text, released, finish = "", 0, "length"
             hold = (
@@ -495,18 +620,22 @@ class Engine:
             )  # chars a stop string may still claim
             history = np.asarray(ids, dtype=np.int32)
             limit_at = None if p.time_limit_s is None else t1 + p.time_limit_s
-            for _ in range(p.max_new_tokens):
+            for step in range(p.max_new_tokens):
                 token = self._native.sample(
                     p.temperature, p.top_k, p.top_p, p.repetition_penalty, history
                 )
                 generated.append(token)
                 if p.repetition_penalty != 1.0:
                     history = np.append(history, np.int32(token))
-                if token in self.eos_token_ids:
+                if token in stop_ids:
                     finish = "eos"
                     break
+                forced: list[int] = []  # tokens a chat turn inserts (budget forcing)
                 if stream is not None:
-                    text += stream.push(token)
+                    piece = stream.push(token)
+                    forced = turn.forced_tokens(piece) if turn else []
+                    text += piece + "".join(stream.push(t) for t in forced)
+                    generated.extend(forced)
                     cut = first_stop(text, p.stop)
                     if cut is not None:
                         text, finish = text[:cut], "stop"
@@ -518,11 +647,11 @@ class Engine:
                     if safe > released:
                         yield text[released:safe]
                         released = safe
-                if len(generated) < p.max_new_tokens:
+                if step + 1 < p.max_new_tokens:
                     if limit_at is not None and time.perf_counter() >= limit_at:
                         finish = "time"
                         break
-                    self._append([token], reset=False)
+                    self._append([token, *forced], reset=False)
             if finish in ("length", "time") and stream is not None:
                 text += stream.flush()
                 cut = first_stop(text, p.stop)
@@ -532,7 +661,7 @@ class Engine:
                 yield text[released:]
             t2 = time.perf_counter()
             if stream is None:
-                body = [t for t in generated if t not in self.eos_token_ids]
+                body = [t for t in generated if t not in stop_ids]
                 text = (lambda: self.decode(body)) if self._tokenizer is not None else ""
             result.append(
                 Generation(
@@ -548,6 +677,18 @@ class Engine:
                     finish_reason=finish,
                 )
             )
+
+
+_SAMPLING_DEFAULTS: dict[str, Any] = {
+    "max_new_tokens": 128,
+    "temperature": 0.0,
+    "top_k": 0,
+    "top_p": 1.0,
+    "repetition_penalty": 1.0,
+    "seed": None,
+    "stop": None,
+    "time_limit_s": None,
+}
 
 
 def _sampling(
@@ -624,12 +765,6 @@ def _native_engine(
         return _native.NativeEngine(native_config, tensors, threads, "", kv_cache)
     except RuntimeError as e:  # e.g. EDGE_REASON_KERNEL names a kernel this CPU lacks
         raise RuntimeError(f"cannot start the engine: {e}") from e
-
-
-def _gguf_tokenizer(metadata: Any, where: str) -> Any:
-    from .gguf_tokenizer import tokenizer_from_gguf
-
-    return tokenizer_from_gguf(metadata, where)
 
 
 def _scheme_of(tensors: dict[str, Any]) -> str:

@@ -135,6 +135,10 @@ class BundleWriter:
         """Copy a file (e.g. tokenizer.json) into the bundle as `name`."""
         shutil.copyfile(source, self.folder / name)
 
+    def add_text(self, name: str, text: str) -> None:
+        """Write a UTF-8 text file (e.g. the chat template) into the bundle as `name`."""
+        (self.folder / name).write_text(text, encoding="utf-8")
+
     def finish(self, manifest: dict[str, Any], signer: Any | None = None) -> dict[str, Any]:
         """Checksum every file in the bundle folder (whoever wrote it: model.tflite
         comes from the TFLite exporter), write bundle.json, sign it with `signer`

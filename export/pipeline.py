@@ -3,7 +3,8 @@
 Steps: check the source; read the calibration text; quantize every matrix
 (and, for comparison, round-to-nearest); measure quality on the held-out text;
 export the f32 ONNX decoder and swap in the quantized weights; write the
-bundle (plus model.tflite through a caller's hook) and publish it.
+bundle (tokenizer.json, the chat template if the model has one, plus model.tflite
+through a caller's hook) and publish it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 import transformers
 from tokenizers import Tokenizer
 
+from ..chat_template import SPECIAL_TOKENS_FILE, TEMPLATE_FILE, find_chat_template
 from .bundle import BundleWriter
 from .calibration import load_calibration
 from .onnx_export import check_source, export_f32
@@ -101,7 +103,8 @@ def export_bundle(
             f"--block-size {r.block_size}: the engine's formats use blocks of {BLOCK} only"
         )
     check_source(r.hf_dir)
-    # A bad key or calibration file fails before the long work.
+    # A bad key, calibration file or chat template fails before the long work.
+    chat_template = find_chat_template(r.hf_dir)
     signer = load_private_key(r.sign_key) if r.sign_key is not None else None
     calibration = load_calibration(
         r.calibration, Tokenizer.from_file(str(r.hf_dir / "tokenizer.json"))
@@ -128,6 +131,10 @@ def export_bundle(
             shutil.rmtree(f32_dir)
             step(1)
         writer.add_file("tokenizer.json", r.hf_dir / "tokenizer.json")
+        if chat_template is not None:  # as the runtime reads it: edge_reason/chat_template.py
+            writer.add_text(TEMPLATE_FILE, chat_template.source)
+            tokens = json.dumps(chat_template.special_tokens(), indent=1, ensure_ascii=False)
+            writer.add_text(SPECIAL_TOKENS_FILE, tokens + "\n")
         manifest: dict[str, Any] = {
             "architecture": json.loads((r.hf_dir / "config.json").read_text()),
             "quantization": {

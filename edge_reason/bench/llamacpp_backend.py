@@ -93,6 +93,27 @@ class LlamaCppBackend:
         t2 = time.perf_counter()
         return t1 - t0, t2 - t1, gen_tokens
 
+    def greedy(self, prompt: list[int], gen_tokens: int) -> list[int]:
+        """The `gen_tokens` tokens llama.cpp picks greedily after `prompt`."""
+        lc = self._lc
+        lc.llama_memory_clear(lc.llama_get_memory(self._ctx), True)
+        tokens = [self._decode(prompt)]
+        while len(tokens) < gen_tokens:
+            tokens.append(self._decode([tokens[-1]]))
+        return tokens
+
+    def tokenize(self, text: str, *, add_special: bool = False, special: bool = True) -> list[int]:
+        """llama.cpp's tokenization of `text` (special: match special tokens' text)."""
+        lc = self._lc
+        data = text.encode()
+        capacity = len(data) + 8
+        ids = (lc.llama_token * capacity)()
+        vocab = lc.llama_model_get_vocab(self._model)
+        n = lc.llama_tokenize(vocab, data, len(data), ids, capacity, add_special, special)
+        if n < 0:
+            raise RuntimeError(f"llama_tokenize needs room for {-n} tokens")
+        return list(ids[:n])
+
     def logits(self, tokens: list[int]) -> np.ndarray:
         """Float32 [len(tokens), vocab]: the next-token logits after each token, from a
         fresh sequence (what the converter's tests compare with the native engine)."""

@@ -12,6 +12,7 @@ import click
 # module name -> names of the click commands it defines
 _COMMANDS = {
     "run": ["generate", "info"],
+    "chat": ["chat"],
     "models": ["make_model"],
     "rules": ["rules"],
     "deploy": ["deploy"],

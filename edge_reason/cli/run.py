@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import click
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from ..engine import Engine, GenerationStats
 
 QUANTS = click.Choice(["f32", "int8", "int4"])
 
@@ -37,23 +39,22 @@ def generate(
     top_p: float,
     seed: int | None,
 ) -> None:
-    """Stream a continuation of PROMPT from the model at PATH."""
-    engine = _load(path, quant, threads)
-    pieces = engine.stream(
-        prompt,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        seed=seed,
-    )
-    try:
+    """Stream a continuation of PROMPT from the model at PATH (its speed goes to stderr)."""
+    engine = load_engine(path, quant, threads)
+    with api_errors():
+        pieces = engine.stream(
+            prompt,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=seed,
+        )
         for piece in pieces:
             click.echo(piece, nl=False)
             sys.stdout.flush()
-    except ValueError as e:
-        raise click.ClickException(str(e)) from e
     click.echo()
+    click.echo(speed_summary(pieces.generation.stats), err=True)
 
 
 @click.command()
@@ -63,7 +64,7 @@ def generate(
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def info(path: str, quant: str | None, threads: int | None, as_json: bool) -> None:
     """Load the model at PATH and describe it and the engine that runs it."""
-    details = _load(path, quant, threads).info()
+    details = load_engine(path, quant, threads).info()
     if as_json:
         click.echo(json.dumps(details, indent=2))
         return
@@ -72,11 +73,26 @@ def info(path: str, quant: str | None, threads: int | None, as_json: bool) -> No
         click.echo(f"{key:<{width}}  {value}")
 
 
-def _load(path: str, quant: str | None, threads: int | None) -> Engine:
+def load_engine(path: str, quant: str | None, threads: int | None) -> Engine:
     from ..engine import Engine
+
+    with api_errors():
+        return Engine.load(path, quant=quant, threads=threads)
+
+
+@contextmanager
+def api_errors() -> Iterator[None]:
+    """The API's errors for bad input become one-line command errors."""
     from ..errors import EdgeReasonError
 
     try:
-        return Engine.load(path, quant=quant, threads=threads)
+        yield
     except (EdgeReasonError, ValueError) as e:
         raise click.ClickException(str(e)) from e
+
+
+def speed_summary(stats: GenerationStats) -> str:
+    return (
+        f"{stats.generated_tokens} tokens; prefill {stats.prefill_tokens_per_second:.1f} "
+        f"tokens/s, decode {stats.decode_tokens_per_second:.1f} tokens/s"
+    )

@@ -7,6 +7,7 @@ differences). Shapes are deliberately not multiples of 32.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -94,14 +95,17 @@ CONFIGS = {
 }
 
 
-def train_tokenizer(path: Path, vocab_size: int = 320) -> Tokenizer:
+def train_tokenizer(
+    path: Path, vocab_size: int = 320, special_tokens: Sequence[str] = ("<eos>",)
+) -> Tokenizer:
+    """special_tokens take the first ids, inside vocab_size (the first is the eos)."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        special_tokens=["<eos>"],
+        special_tokens=list(special_tokens),
     )
     tok.train_from_iterator(CORPUS * 4, trainer)
     tok.save(str(path))

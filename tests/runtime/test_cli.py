@@ -18,7 +18,8 @@ def test_generate_streams_the_engines_greedy_text(model_dirs) -> None:
     )
     assert result.exit_code == 0, result.output
     want = Engine.load(folder, threads=1).generate("Where is Mary?", max_new_tokens=12).text
-    assert result.output == want + "\n"
+    assert result.stdout == want + "\n"  # the speeds go to stderr
+    assert result.stderr.startswith("12 tokens; prefill ") and "decode" in result.stderr
 
 
 def test_generate_reports_bad_input_without_a_traceback(model_dirs, tmp_path) -> None:
