@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <deque>
 #include <stdexcept>
@@ -83,6 +84,13 @@ const float* optional_f32(const py::dict& d, const char* key, size_t count,
   return checked<float>(d[key], count, where + "." + key, keep);
 }
 
+Activation parse_activation(const std::string& s) {
+  if (s == "silu") return Activation::SiLU;
+  if (s == "gelu_tanh") return Activation::GeluTanh;
+  throw std::invalid_argument("model config: activation must be 'silu' or 'gelu_tanh', got '" + s +
+                              "'");
+}
+
 WeightFormat parse_format(const std::string& s, const std::string& where) {
   if (s == "f32") return WeightFormat::F32;
   if (s == "q8") return WeightFormat::Q8;
@@ -130,9 +138,25 @@ class PyEngine {
     c.head_dim = cfg["head_dim"].cast<int>();
     c.vocab = cfg["vocab"].cast<int>();
     c.norm_eps = cfg["norm_eps"].cast<float>();
-    c.sliding_window = cfg["sliding_window"].cast<int>();
+    const int sliding_window = cfg["sliding_window"].cast<int>();
     c.max_context = cfg["max_context"].cast<int>();
     c.max_batch = cfg["max_batch"].cast<int>();
+    if (cfg.contains("activation")) c.activation = parse_activation(cfg["activation"].cast<std::string>());
+    if (cfg.contains("embedding_scale")) c.embedding_scale = cfg["embedding_scale"].cast<float>();
+    if (cfg.contains("attention_scale")) c.attention_scale = cfg["attention_scale"].cast<float>();
+    if (!std::isfinite(c.attention_scale) || c.attention_scale < 0.0f ||
+        !std::isfinite(c.embedding_scale))
+      throw std::invalid_argument("model config: attention_scale and embedding_scale must be finite, "
+                                  "attention_scale positive (0: 1/sqrt(head_dim))");
+    // Which layers attend through the window: the listed ones, else all (Mistral).
+    std::vector<bool> sliding_layers(size_t(std::max(c.layers, 0)), true);
+    if (cfg.contains("sliding_layers")) {
+      sliding_layers = cfg["sliding_layers"].cast<std::vector<bool>>();
+      if (sliding_layers.size() != size_t(c.layers))
+        throw std::invalid_argument("model config: sliding_layers must have one entry per layer (" +
+                                    std::to_string(c.layers) + "), got " +
+                                    std::to_string(sliding_layers.size()));
+    }
     if (c.dim <= 0 || c.ffn_dim <= 0 || c.layers <= 0 || c.heads <= 0 || c.kv_heads <= 0 ||
         c.head_dim <= 0 || c.head_dim % 2 || c.vocab <= 0 || c.max_context <= 0 || c.max_batch <= 0)
       throw std::invalid_argument("model config: sizes must be positive and head_dim even");
@@ -157,8 +181,13 @@ class PyEngine {
     w.final_norm = checked<float>(weights["final_norm"], c.dim, "final_norm", keep_);
     w.lm_head = matrix(weights["lm_head"], c.vocab, c.dim, "lm_head", keep_);
     const size_t rope = size_t(c.max_context) * (c.head_dim / 2);
-    w.rope_cos = checked<float>(weights["rope_cos"], rope, "rope_cos", keep_);
-    w.rope_sin = checked<float>(weights["rope_sin"], rope, "rope_sin", keep_);
+    const float* rope_cos = checked<float>(weights["rope_cos"], rope, "rope_cos", keep_);
+    const float* rope_sin = checked<float>(weights["rope_sin"], rope, "rope_sin", keep_);
+    // The sliding layers' own table (Gemma 3), if given.
+    const float* local_cos = optional_f32(weights, "rope_local_cos", rope, "weights", keep_);
+    const float* local_sin = optional_f32(weights, "rope_local_sin", rope, "weights", keep_);
+    if (bool(local_cos) != bool(local_sin))
+      throw std::invalid_argument("rope_local_cos and rope_local_sin must come together");
     py::list layers = weights["layers"];
     if (int(layers.size()) != c.layers)
       throw std::invalid_argument("expected " + std::to_string(c.layers) + " layers, got " +
@@ -186,6 +215,14 @@ class PyEngine {
       l.k_norm = optional_f32(d, "k_norm", c.head_dim, at, keep_);
       if (bool(l.q_norm) != bool(l.k_norm))
         throw std::invalid_argument(at + ": q_norm and k_norm must come together");
+      l.attn_post_norm = optional_f32(d, "attn_post_norm", c.dim, at, keep_);
+      l.ffn_post_norm = optional_f32(d, "ffn_post_norm", c.dim, at, keep_);
+      if (bool(l.attn_post_norm) != bool(l.ffn_post_norm))
+        throw std::invalid_argument(at + ": attn_post_norm and ffn_post_norm must come together");
+      const bool sliding = sliding_layers[size_t(i)];
+      l.window = sliding ? sliding_window : 0;
+      l.rope_cos = sliding && local_cos ? local_cos : rope_cos;
+      l.rope_sin = sliding && local_sin ? local_sin : rope_sin;
       w.layers.push_back(l);
     }
     const KernelTable& table = kernel.empty() ? select_kernels() : kernels_by_name(kernel);

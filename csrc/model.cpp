@@ -64,6 +64,8 @@ void Model::embed(const int32_t* tokens, int count) {
     const uint16_t* d = weights_.embedding.scales_f16 + row * nb;
     for (int i = 0; i < D; ++i) dst[i] = float(int(q[i]) - 128) * half_to_float(d[i / kBlock]);
   }
+  if (config_.embedding_scale == 1.0f) return;
+  for (size_t i = 0; i < size_t(count) * D; ++i) x_[i] *= config_.embedding_scale;
 }
 
 // Quantizes x (`rows` rows of w.cols floats) into acts_ in the order w's kernel reads.
@@ -131,7 +133,9 @@ void Model::matmul(std::initializer_list<Product> products, const float* x, int 
 void Model::attention(int layer, int count, int pos) {
   const ModelConfig& c = config_;
   const int hd = c.head_dim, group = c.heads / c.kv_heads;
-  const float scale = 1.0f / std::sqrt(float(hd));
+  const float scale =
+      c.attention_scale > 0.0f ? c.attention_scale : 1.0f / std::sqrt(float(hd));
+  const int window = weights_.layers[layer].window;
   const size_t per_worker = size_t(c.max_context) * (1 + hd);
   parallel_ranges(pool_, count * c.heads, 1, [&](int worker, int j0, int j1) {
     float* scores = &scores_[per_worker * worker];
@@ -139,7 +143,7 @@ void Model::attention(int layer, int count, int pos) {
     for (int j = j0; j < j1; ++j) {
       const int t = j / c.heads, h = j % c.heads, kvh = h / group;
       const int end = pos + t + 1;  // causal: this token and all before it
-      const int start = c.sliding_window > 0 ? std::max(0, end - c.sliding_window) : 0;
+      const int start = window > 0 ? std::max(0, end - window) : 0;
       const int n = end - start;
       const float* q = &q_[(size_t(t) * c.heads + h) * hd];
       const float* keys = cache_.keys(layer, kvh, start, end, convert);
@@ -149,6 +153,18 @@ void Model::attention(int layer, int count, int pos) {
       kernels_.attn_values(scores, values, n, hd, &att_out_[(size_t(t) * c.heads + h) * hd]);
     }
   });
+}
+
+void Model::gated_activation(int count) {
+  const int F = config_.ffn_dim;
+  for (int t = 0; t < count; ++t) {
+    float* gate = &gate_[size_t(t) * F];
+    const float* up = &up_[size_t(t) * F];
+    if (config_.activation == Activation::SiLU)
+      kernels_.swiglu(gate, up, F);
+    else
+      gelu_tanh_gate(gate, up, F);
+  }
 }
 
 void Model::forward(const int32_t* tokens, int count, int pos, float* logits, int logit_rows) {
@@ -172,8 +188,8 @@ void Model::forward(const int32_t* tokens, int count, int pos, float* logits, in
         for (int i = 0; i < kv_dim; ++i) k[i] += w.bk[i];
         for (int i = 0; i < kv_dim; ++i) v[i] += w.bv[i];
       }
-      const float* cos = weights_.rope_cos + size_t(pos + t) * half;
-      const float* sin = weights_.rope_sin + size_t(pos + t) * half;
+      const float* cos = w.rope_cos + size_t(pos + t) * half;
+      const float* sin = w.rope_sin + size_t(pos + t) * half;
       for (int h = 0; h < c.heads; ++h) {
         if (w.q_norm) rmsnorm(q + h * hd, q + h * hd, w.q_norm, hd, c.norm_eps);
         rope(q + h * hd, cos, sin, hd);
@@ -188,19 +204,20 @@ void Model::forward(const int32_t* tokens, int count, int pos, float* logits, in
     matmul({{w.wo, xb_.data(), D}}, att_out_.data(), count);
     for (int t = 0; t < count; ++t) {
       float* x = &x_[size_t(t) * D];
-      const float* o = &xb_[size_t(t) * D];
+      float* o = &xb_[size_t(t) * D];
       if (w.bo)
-        for (int i = 0; i < D; ++i) x[i] += o[i] + w.bo[i];
-      else
-        for (int i = 0; i < D; ++i) x[i] += o[i];
-      rmsnorm(&xb_[size_t(t) * D], x, w.ffn_norm, D, c.norm_eps);
+        for (int i = 0; i < D; ++i) o[i] += w.bo[i];
+      if (w.attn_post_norm) rmsnorm(o, o, w.attn_post_norm, D, c.norm_eps);
+      for (int i = 0; i < D; ++i) x[i] += o[i];
+      rmsnorm(o, x, w.ffn_norm, D, c.norm_eps);
     }
     matmul({{w.w_gate, gate_.data(), F}, {w.w_up, up_.data(), F}}, xb_.data(), count);
-    for (int t = 0; t < count; ++t) kernels_.swiglu(&gate_[size_t(t) * F], &up_[size_t(t) * F], F);
+    gated_activation(count);
     matmul({{w.w_down, xb_.data(), D}}, gate_.data(), count);
     for (int t = 0; t < count; ++t) {
       float* x = &x_[size_t(t) * D];
-      const float* o = &xb_[size_t(t) * D];
+      float* o = &xb_[size_t(t) * D];
+      if (w.ffn_post_norm) rmsnorm(o, o, w.ffn_post_norm, D, c.norm_eps);
       for (int i = 0; i < D; ++i) x[i] += o[i];
     }
   }

@@ -1,5 +1,6 @@
-// A Llama-family decoder: the shapes, the weights (views into memory the
-// caller owns: a numpy array, an mmap of a bundle), and the forward pass.
+// A Llama-family decoder (and Gemma 3, whose extras are optional fields): the
+// shapes, the weights (views into memory the caller owns: a numpy array, an
+// mmap of a bundle), and the forward pass.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,9 @@
 
 namespace edge {
 
+// The activation of the MLP's gate, multiplied by the up projection.
+enum class Activation { SiLU, GeluTanh };
+
 struct ModelConfig {
   int dim = 0;            // hidden size
   int ffn_dim = 0;        // intermediate size
@@ -21,9 +25,11 @@ struct ModelConfig {
   int head_dim = 0;
   int vocab = 0;
   float norm_eps = 1e-6f;
-  int sliding_window = 0;  // 0: attend to the whole context
   int max_context = 0;     // KV cache capacity in positions
   int max_batch = 64;      // tokens per forward call (prefill is cut into such chunks)
+  Activation activation = Activation::SiLU;
+  float embedding_scale = 1.0f;  // multiplies every embedding row (Gemma: sqrt(dim))
+  float attention_scale = 0.0f;  // multiplies q.k; 0: 1 / sqrt(head_dim)
 };
 
 // The token embedding table: F32 rows, or Q8 rows (natural order, blocks of 32,
@@ -35,8 +41,12 @@ struct EmbeddingTable {
 };
 
 struct LayerWeights {
-  const float* attn_norm = nullptr;
-  const float* ffn_norm = nullptr;
+  const float* attn_norm = nullptr;  // [dim]
+  const float* ffn_norm = nullptr;   // [dim]
+  // Optional RMSNorms of the attention and MLP outputs before the residual
+  // add (Gemma 3), [dim] each.
+  const float* attn_post_norm = nullptr;
+  const float* ffn_post_norm = nullptr;
   WeightMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
   const float* bq = nullptr;  // optional biases (Qwen2, Llama attention_bias)
   const float* bk = nullptr;
@@ -44,17 +54,20 @@ struct LayerWeights {
   const float* bo = nullptr;
   const float* q_norm = nullptr;  // optional per-head RMSNorm (Qwen3), [head_dim]
   const float* k_norm = nullptr;
+  // How this layer attends: to the last `window` positions (0: the whole
+  // context), with q and k turned by this RoPE table, [max_context][head_dim / 2]
+  // each, computed by the caller so that it follows the model's rope_theta and
+  // rope_scaling (Gemma 3's sliding layers have a table of their own).
+  int window = 0;
+  const float* rope_cos = nullptr;
+  const float* rope_sin = nullptr;
 };
 
 struct ModelWeights {
   EmbeddingTable embedding;
   std::vector<LayerWeights> layers;
-  const float* final_norm = nullptr;
+  const float* final_norm = nullptr;  // [dim]
   WeightMatrix lm_head;
-  // RoPE rotation table, [max_context][head_dim / 2] each, computed by the
-  // caller so that it follows the model's own rope_theta and rope_scaling.
-  const float* rope_cos = nullptr;
-  const float* rope_sin = nullptr;
 };
 
 class Model {
@@ -90,6 +103,8 @@ class Model {
   void matmul(std::initializer_list<Product> products, const float* x, int rows);
   void quantize_input(const WeightMatrix& w, const float* x, int rows);
   void attention(int layer, int count, int pos);
+  // gate = act(gate) * up, element-wise, for `count` rows of ffn_dim.
+  void gated_activation(int count);
 
   ModelConfig config_;
   ModelWeights weights_;

@@ -20,4 +20,13 @@ void rope(float* x, const float* cos, const float* sin, int n) {
   }
 }
 
+void gelu_tanh_gate(float* gate, const float* up, int n) {
+  const float sqrt_2_over_pi = 0.7978845608028654f;
+  for (int i = 0; i < n; ++i) {
+    const float x = gate[i];
+    const float gelu = 0.5f * x * (1.0f + std::tanh(sqrt_2_over_pi * (x + 0.044715f * x * x * x)));
+    gate[i] = gelu * up[i];
+  }
+}
+
 }  // namespace edge

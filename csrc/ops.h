@@ -9,5 +9,8 @@ void rmsnorm(float* out, const float* x, const float* weight, int n, float eps);
 // Rotary embedding in the "rotate half" convention of Hugging Face Llama:
 // element i pairs with element i + n/2, both turned by the angle of frequency i.
 void rope(float* x, const float* cos, const float* sin, int n);
+// gate = gelu(gate) * up with GELU's tanh approximation (PyTorch's
+// approximate="tanh"), the gated MLP of Gemma.
+void gelu_tanh_gate(float* gate, const float* up, int n);
 
 }  // namespace edge

@@ -43,6 +43,14 @@ ONNX_FILE = "model.onnx"
 DATA_FILE = "model.onnx.data"
 ALIGNMENT = 64  # byte alignment of every tensor in DATA_FILE
 _DTYPES = {"float32": np.float32, "uint8": np.uint8}
+# The architectures a bundle's tensors describe: one norm before attention and
+# one before the MLP, one RoPE table (Gemma 3 has neither).
+BUNDLE_ARCHITECTURES = (
+    "LlamaForCausalLM",
+    "MistralForCausalLM",
+    "Qwen2ForCausalLM",
+    "Qwen3ForCausalLM",
+)
 _LAYER_VECTORS = ("attn_norm", "ffn_norm", "bq", "bk", "bv", "bo", "q_norm", "k_norm")
 _LAYER_MATRICES = ("wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down")
 _HASH_CHUNK = 1 << 22
@@ -142,6 +150,8 @@ class Bundle:
         if scheme not in QUANT_SCHEMES:
             raise BundleError(f"{where}: field 'quantization.scheme' is {scheme!r}")
         config = ModelConfig.from_dict(manifest["architecture"], where=f"{where}: architecture")
+        if config.architecture not in BUNDLE_ARCHITECTURES:
+            raise BundleError(f"{where}: a bundle cannot hold {config.architecture}")
         return cls(folder, manifest, config)
 
     def chat_template(self) -> ChatTemplate | None:

@@ -756,7 +756,13 @@ def _native_engine(
         "sliding_window": config.sliding_window,
         "max_context": max_context,
         "max_batch": min(PREFILL_CHUNK, max_context),
+        "activation": config.hidden_activation,
+        "embedding_scale": config.embedding_scale,
     }
+    if config.sliding_layers:
+        native_config["sliding_layers"] = list(config.sliding_layers)
+    if config.attention_scale is not None:
+        native_config["attention_scale"] = config.attention_scale
     try:
         return _native.NativeEngine(native_config, tensors, threads, "", kv_cache)
     except RuntimeError as e:  # e.g. EDGE_REASON_KERNEL names a kernel this CPU lacks

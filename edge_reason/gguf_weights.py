@@ -30,7 +30,7 @@ from .gguf_config import PERMUTED_QK, gguf_architecture
 from .gguf_file import GgufFile, GgufTensor
 from .hf_weights import EngineWeights, quantized_view, view_bytes
 from .model_config import ModelConfig
-from .rope import inverse_frequencies
+from .rope import rope_tables
 
 GGUF_QUANTS = (None, "f32", "int8", "int4")
 _ROWS_PER_CHUNK = 2048  # rows expanded to float32 at a time: bounds the peak memory
@@ -110,23 +110,22 @@ def load_gguf_weights(
     else:
         head = matrix("output.weight", V, D, role="head")
     final_norm = vector("output_norm.weight", D)
-    inv = inverse_frequencies(c)
-    if "rope_freqs.weight" in gf.tensors:  # Llama-3 scaling, as per-frequency divisors
-        inv = (inv / vector("rope_freqs.weight", hd // 2)).astype(np.float32)
+    # Llama-3 scaling travels as per-frequency divisors; yarn and linear as metadata.
+    divisors = vector("rope_freqs.weight", hd // 2) if "rope_freqs.weight" in gf.tensors else None
     unused = sorted(set(gf.tensors) - used)
     if unused:
         raise ModelFormatError(
             f"{gf.path}: tensors the {arch} architecture does not use: {', '.join(unused[:5])}"
             + (f" and {len(unused) - 5} more" if len(unused) > 5 else "")
         )
-    angles = np.arange(max_context, dtype=np.float32)[:, None] * inv[None, :]
+    cos, sin = rope_tables(c, max_context, divisors)
     tensors = {
         "embedding": embedding,
         "layers": layers,
         "final_norm": final_norm,
         "lm_head": head,
-        "rope_cos": np.cos(angles).astype(np.float32),
-        "rope_sin": np.sin(angles).astype(np.float32),
+        "rope_cos": cos,
+        "rope_sin": sin,
     }
     return GgufWeights(tensors=tensors, nbytes=total, conversions=dict(sorted(conversions.items())))
 

@@ -1,6 +1,7 @@
 """Hugging Face weights -> the engine's weight views, quantized at load.
 
-Tensor names follow transformers' Llama-family modules. Quantization here is
+Tensor names follow transformers' Llama-family modules (and Gemma 3's, whose
+norms are named for where they sit: four per layer). Quantization here is
 round-to-nearest (csrc/quantize.cpp); the export pipeline writes bundles with
 calibrated codes in the same formats.
 """
@@ -17,7 +18,7 @@ import numpy as np
 from . import _native
 from .errors import ModelFormatError
 from .model_config import ModelConfig
-from .rope import rope_tables
+from .rope import local_rope_tables, rope_tables
 from .safetensors_io import SafetensorsFolder
 
 # quant -> (format of the matrices, of the output head, of the embedding table)
@@ -85,6 +86,11 @@ def load_hf_weights(
         total += v.nbytes
         return v
 
+    def norm(name: str, n: int) -> np.ndarray:
+        # Gemma's RMSNorm scales by (1 + w): the offset is added once, here.
+        v = vector(name, n)
+        return v + np.float32(c.norm_weight_offset) if c.norm_weight_offset else v
+
     def matrix(name: str, rows: int, cols: int, fmt_: str = fmt) -> dict[str, Any]:
         nonlocal total
         if fmt_ == "f32":
@@ -102,8 +108,7 @@ def load_hf_weights(
     for i in range(c.num_hidden_layers):
         p = f"model.layers.{i}."
         layer = {
-            "attn_norm": vector(p + "input_layernorm.weight", D),
-            "ffn_norm": vector(p + "post_attention_layernorm.weight", D),
+            "attn_norm": norm(p + "input_layernorm.weight", D),
             "wq": matrix(p + "self_attn.q_proj.weight", q_dim, D),
             "wk": matrix(p + "self_attn.k_proj.weight", kv_dim, D),
             "wv": matrix(p + "self_attn.v_proj.weight", kv_dim, D),
@@ -112,6 +117,12 @@ def load_hf_weights(
             "w_up": matrix(p + "mlp.up_proj.weight", F, D),
             "w_down": matrix(p + "mlp.down_proj.weight", D, F),
         }
+        if c.post_norms:
+            layer["attn_post_norm"] = norm(p + "post_attention_layernorm.weight", D)
+            layer["ffn_norm"] = norm(p + "pre_feedforward_layernorm.weight", D)
+            layer["ffn_post_norm"] = norm(p + "post_feedforward_layernorm.weight", D)
+        else:
+            layer["ffn_norm"] = norm(p + "post_attention_layernorm.weight", D)
         if c.qkv_bias:
             layer["bq"] = vector(p + "self_attn.q_proj.bias", q_dim)
             layer["bk"] = vector(p + "self_attn.k_proj.bias", kv_dim)
@@ -119,8 +130,8 @@ def load_hf_weights(
         if c.o_bias:
             layer["bo"] = vector(p + "self_attn.o_proj.bias", D)
         if c.qk_norm:
-            layer["q_norm"] = vector(p + "self_attn.q_norm.weight", hd)
-            layer["k_norm"] = vector(p + "self_attn.k_norm.weight", hd)
+            layer["q_norm"] = norm(p + "self_attn.q_norm.weight", hd)
+            layer["k_norm"] = norm(p + "self_attn.k_norm.weight", hd)
         layers.append(layer)
     if c.tie_word_embeddings and head_fmt == "f32" and embed_fmt == "f32":
         lm_head = embedding  # the same floats: one copy serves both roles
@@ -130,9 +141,11 @@ def load_hf_weights(
     tensors = {
         "embedding": embedding,
         "layers": layers,
-        "final_norm": vector("model.norm.weight", D),
+        "final_norm": norm("model.norm.weight", D),
         "lm_head": lm_head,
         "rope_cos": cos,
         "rope_sin": sin,
     }
+    if c.rope_local_theta is not None:
+        tensors["rope_local_cos"], tensors["rope_local_sin"] = local_rope_tables(c, max_context)
     return EngineWeights(tensors=tensors, nbytes=total)

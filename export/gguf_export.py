@@ -35,6 +35,7 @@ import numpy as np
 from ..errors import ModelFormatError
 from ..model_config import ModelConfig
 from ..rope import inverse_frequencies
+from ..rope_scaling import Llama3Scaling
 from ..safetensors_io import SafetensorsFolder
 
 # Hugging Face architecture -> llama.cpp architecture
@@ -151,6 +152,11 @@ def _llama_cpp_architecture(config: ModelConfig, folder: Path) -> str:
             (f"architecture {config.architecture}", arch is None),
             ("a sliding attention window", config.sliding_window > 0),
             ("rope_scaling on Qwen", arch != "llama" and config.rope_scaling is not None),
+            (
+                "rope_scaling other than llama3",
+                config.rope_scaling is not None
+                and not isinstance(config.rope_scaling, Llama3Scaling),
+            ),
         )
         if present
     ]

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..bundle import BUNDLE_ARCHITECTURES
 from ..errors import ModelFormatError
 from ..model_config import ModelConfig
+from ..rope_scaling import DynamicScaling
 
 
 def check_source(hf_dir: Path) -> ModelConfig:
@@ -19,6 +21,15 @@ def check_source(hf_dir: Path) -> ModelConfig:
     if not hf_dir.is_dir():
         raise ModelFormatError(f"{hf_dir}: not a folder (expected a Hugging Face model folder)")
     config = ModelConfig.from_folder(hf_dir)  # names a missing or unsupported field
+    if config.architecture not in BUNDLE_ARCHITECTURES:
+        raise ModelFormatError(
+            f"{hf_dir}: the export does not support {config.architecture} "
+            f"(it exports {', '.join(BUNDLE_ARCHITECTURES)}); "
+            "the engine runs it from the Hugging Face folder"
+        )
+    # dynamic's frequencies follow the sequence length; a traced graph does not.
+    if isinstance(config.rope_scaling, DynamicScaling):
+        raise ModelFormatError(f"{hf_dir}: the export does not support rope_scaling type 'dynamic'")
     if not any(hf_dir.glob("*.safetensors")):
         raise ModelFormatError(f"{hf_dir}: no *.safetensors weights")
     if not (hf_dir / "tokenizer.json").is_file():

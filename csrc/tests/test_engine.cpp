@@ -5,6 +5,8 @@
 #include <cmath>
 #include <random>
 #include <stdexcept>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "check.h"
@@ -16,6 +18,8 @@ using namespace edge;
 namespace {
 
 // Owns the memory of a random model with odd sizes (K not a multiple of 32).
+// With `gemma`, Gemma 3's features: GELU-tanh, scaled embeddings and attention,
+// post-norms, and a first layer that slides a window of 5 with its own RoPE table.
 struct TinyModel {
   ModelConfig config;
   ModelWeights weights;
@@ -53,7 +57,21 @@ struct TinyModel {
     return m;
   }
 
-  explicit TinyModel(WeightFormat format) {
+  // cos and sin, [max_context][head_dim / 2] each, for RoPE base `theta`.
+  std::pair<const float*, const float*> rope_table(float theta) {
+    const int half = config.head_dim / 2;
+    std::vector<float>& cos = floats.emplace_back(size_t(config.max_context) * half);
+    std::vector<float>& sin = floats.emplace_back(size_t(config.max_context) * half);
+    for (int p = 0; p < config.max_context; ++p)
+      for (int i = 0; i < half; ++i) {
+        const float angle = float(p) * std::pow(theta, -2.0f * i / config.head_dim);
+        cos[size_t(p) * half + i] = std::cos(angle);
+        sin[size_t(p) * half + i] = std::sin(angle);
+      }
+    return {cos.data(), sin.data()};
+  }
+
+  TinyModel(WeightFormat format, bool gemma) {
     floats.reserve(256);
     bytes.reserve(256);
     scales.reserve(256);
@@ -68,6 +86,13 @@ struct TinyModel {
     config.max_batch = 8;
     weights.embedding.format = WeightFormat::F32;
     weights.embedding.data = random(size_t(config.vocab) * config.dim, 1.0f);
+    if (gemma) {
+      config.activation = Activation::GeluTanh;
+      config.embedding_scale = std::sqrt(float(config.dim));
+      config.attention_scale = 0.3f;
+    }
+    const auto global = rope_table(10000.0f);
+    const auto local = rope_table(100.0f);
     const int q = config.heads * config.head_dim, kv = config.kv_heads * config.head_dim;
     for (int l = 0; l < config.layers; ++l) {
       LayerWeights lw;
@@ -85,23 +110,17 @@ struct TinyModel {
       lw.bv = random(kv, 0.1f);
       lw.q_norm = random(config.head_dim, 0.1f, 1.0f);
       lw.k_norm = random(config.head_dim, 0.1f, 1.0f);
+      const bool sliding = gemma && l == 0;
+      lw.window = sliding ? 5 : 0;
+      std::tie(lw.rope_cos, lw.rope_sin) = sliding ? local : global;
+      if (gemma) {
+        lw.attn_post_norm = random(config.dim, 0.1f, 1.0f);
+        lw.ffn_post_norm = random(config.dim, 0.1f, 1.0f);
+      }
       weights.layers.push_back(lw);
     }
     weights.final_norm = random(config.dim, 0.1f, 1.0f);
     weights.lm_head = matrix(format, config.vocab, config.dim);
-    const int half = config.head_dim / 2;
-    floats.emplace_back(size_t(config.max_context) * half);
-    floats.emplace_back(size_t(config.max_context) * half);
-    std::vector<float>& cos = floats[floats.size() - 2];
-    std::vector<float>& sin = floats.back();
-    for (int p = 0; p < config.max_context; ++p)
-      for (int i = 0; i < half; ++i) {
-        const float angle = float(p) * std::pow(10000.0f, -2.0f * i / config.head_dim);
-        cos[size_t(p) * half + i] = std::cos(angle);
-        sin[size_t(p) * half + i] = std::sin(angle);
-      }
-    weights.rope_cos = cos.data();
-    weights.rope_sin = sin.data();
   }
 };
 
@@ -138,45 +157,51 @@ bool throws(Fn fn) {
 }  // namespace
 
 TEST(incremental_decode_equals_full_recompute) {
-  for (WeightFormat format : {WeightFormat::F32, WeightFormat::Q8, WeightFormat::Q4}) {
-    TinyModel m(format);
-    Engine engine(m.config, m.weights, 1, select_kernels(), CacheType::F32);
-    const int n = int(kPrompt.size()), V = m.config.vocab;
-    std::vector<float> all(size_t(n) * V);
-    engine.logits_all(kPrompt.data(), n, all.data());  // chunks of max_batch = 8
-    engine.logits_all(kPrompt.data(), 1, all.data());   // reset to one token
-    for (int i = 1; i < n; ++i) {
-      engine.append(&kPrompt[i], 1);
-      const float diff = max_abs_diff(engine.last_logits(), &all[size_t(i) * V], V);
-      CHECK_MSG(diff < order_tolerance(format, 1e-4f), "format %d token %d: decode differs from full pass by %g",
-                int(format), i, diff);
+  for (bool gemma : {false, true}) {
+    for (WeightFormat format : {WeightFormat::F32, WeightFormat::Q8, WeightFormat::Q4}) {
+      TinyModel m(format, gemma);
+      Engine engine(m.config, m.weights, 1, select_kernels(), CacheType::F32);
+      const int n = int(kPrompt.size()), V = m.config.vocab;
+      std::vector<float> all(size_t(n) * V);
+      engine.logits_all(kPrompt.data(), n, all.data());  // chunks of max_batch = 8
+      engine.logits_all(kPrompt.data(), 1, all.data());   // reset to one token
+      for (int i = 1; i < n; ++i) {
+        engine.append(&kPrompt[i], 1);
+        const float diff = max_abs_diff(engine.last_logits(), &all[size_t(i) * V], V);
+        CHECK_MSG(diff < order_tolerance(format, 1e-4f),
+                  "gemma %d format %d token %d: decode differs from full pass by %g", int(gemma),
+                  int(format), i, diff);
+      }
     }
   }
 }
 
 TEST(threads_and_kernels_agree) {
-  for (WeightFormat format : {WeightFormat::F32, WeightFormat::Q8, WeightFormat::Q4}) {
-    TinyModel m(format);
-    const int n = int(kPrompt.size()), V = m.config.vocab;
-    std::vector<float> ref(size_t(n) * V), got(size_t(n) * V);
-    Engine scalar(m.config, m.weights, 1, scalar_kernels(), CacheType::F32);
-    scalar.logits_all(kPrompt.data(), n, ref.data());
-    for (const KernelVariant& v : kernel_variants()) {
-      if (!v.supported) continue;
-      for (int threads : {1, 2, 3}) {
-        Engine e(m.config, m.weights, threads, *v.table, CacheType::F32);
-        e.logits_all(kPrompt.data(), n, got.data());
-        const float diff = max_abs_diff(ref.data(), got.data(), ref.size());
-        // Kernels differ from scalar only in float summation order.
-        CHECK_MSG(diff < order_tolerance(format, 1e-2f), "%s threads=%d format=%d: logits differ by %g",
-                  v.table->name, threads, int(format), diff);
+  for (bool gemma : {false, true}) {
+    for (WeightFormat format : {WeightFormat::F32, WeightFormat::Q8, WeightFormat::Q4}) {
+      TinyModel m(format, gemma);
+      const int n = int(kPrompt.size()), V = m.config.vocab;
+      std::vector<float> ref(size_t(n) * V), got(size_t(n) * V);
+      Engine scalar(m.config, m.weights, 1, scalar_kernels(), CacheType::F32);
+      scalar.logits_all(kPrompt.data(), n, ref.data());
+      for (const KernelVariant& v : kernel_variants()) {
+        if (!v.supported) continue;
+        for (int threads : {1, 2, 3}) {
+          Engine e(m.config, m.weights, threads, *v.table, CacheType::F32);
+          e.logits_all(kPrompt.data(), n, got.data());
+          const float diff = max_abs_diff(ref.data(), got.data(), ref.size());
+          // Kernels differ from scalar only in float summation order.
+          CHECK_MSG(diff < order_tolerance(format, 1e-2f),
+                    "%s threads=%d format=%d gemma=%d: logits differ by %g", v.table->name, threads,
+                    int(format), int(gemma), diff);
+        }
       }
     }
   }
 }
 
 TEST(f16_cache_is_close_to_f32) {
-  TinyModel m(WeightFormat::F32);
+  TinyModel m(WeightFormat::F32, false);
   const int n = int(kPrompt.size()), V = m.config.vocab;
   std::vector<float> a(size_t(n) * V), b(size_t(n) * V);
   Engine e32(m.config, m.weights, 1, select_kernels(), CacheType::F32);
@@ -188,7 +213,7 @@ TEST(f16_cache_is_close_to_f32) {
 }
 
 TEST(bad_input_throws) {
-  TinyModel m(WeightFormat::Q4);
+  TinyModel m(WeightFormat::Q4, false);
   Engine engine(m.config, m.weights, 2, select_kernels(), CacheType::F32);
   const int32_t bad[] = {1, 97};
   CHECK(throws([&] { engine.append(bad, 2); }));

@@ -136,6 +136,18 @@ def test_unknown_pre_tokenizer_and_architecture_are_refused(
     assert not list(tmp_path.glob("m.gguf*"))  # nothing half-written
 
 
+def test_rope_scaling_other_than_llama3_is_refused(
+    tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_models["llama"], folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["rope_scaling"] = {"rope_type": "yarn", "factor": 4.0}
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFormatError, match="rope_scaling other than llama3"):
+        write_gguf(folder, tmp_path / "m.gguf", "f32")
+
+
 @needs_llama_cpp
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3"])
 def test_llama_cpp_logits_match_the_native_engine(

@@ -170,3 +170,37 @@ def test_cli_names_the_bad_calibration_file(tmp_path, random_model):
     )
     assert result.exit_code != 0
     assert "missing.txt: calibration file not found" in result.output
+
+
+# The source is checked before the calibration text is read: any text will do.
+@pytest.fixture
+def any_text(tmp_path) -> Path:
+    path = tmp_path / "text.txt"
+    path.write_text("Mary moved to the bathroom.\n")
+    return path
+
+
+def test_gemma3_is_refused_by_name(tmp_path, random_model, any_text):
+    with pytest.raises(ModelFormatError, match="export does not support Gemma3ForCausalLM"):
+        export_bundle(request(random_model("gemma3"), tmp_path / "out", any_text))
+
+
+def test_cli_refuses_gemma3_in_one_line(tmp_path, random_model, any_text):
+    result = CliRunner().invoke(
+        export_command,
+        [str(random_model("gemma3")), str(tmp_path / "out"), "--quant", "int8"]
+        + ["--calibration", str(any_text)],
+    )
+    assert result.exit_code != 0
+    (line,) = result.output.strip().splitlines()
+    assert "export does not support Gemma3ForCausalLM" in line
+
+
+def test_dynamic_rope_scaling_is_refused(tmp_path, random_model, any_text):
+    src = tmp_path / "model"
+    shutil.copytree(random_model("llama"), src)
+    config = json.loads((src / "config.json").read_text())
+    config["rope_scaling"] = {"rope_type": "dynamic", "factor": 2.0}
+    (src / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFormatError, match="rope_scaling type 'dynamic'"):
+        export_bundle(request(src, tmp_path / "out", any_text))

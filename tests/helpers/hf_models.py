@@ -74,6 +74,24 @@ CONFIGS = {
         tie_word_embeddings=False,
         sliding_window=24,
     ),
+    "gemma3": dict(
+        architectures=["Gemma3ForCausalLM"],
+        model_type="gemma3_text",
+        hidden_size=56,
+        head_dim=18,
+        intermediate_size=76,
+        num_hidden_layers=6,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+        # Every third layer full: both kinds, with a window the test prompts cross.
+        sliding_window=12,
+        sliding_window_pattern=3,
+        query_pre_attn_scalar=24,
+        rope_theta=20000.0,
+        rope_local_base_freq=100.0,
+        rope_scaling=dict(rope_type="linear", factor=4.0),
+    ),
 }
 
 
@@ -102,13 +120,12 @@ def build_model(
     import transformers
 
     folder.mkdir(parents=True, exist_ok=True)
-    fields = {**CONFIGS[name], **overrides}
+    fields = {"max_position_embeddings": 512, **CONFIGS[name], **overrides}
     arch = fields.pop("architectures")[0]
     model_type = fields.pop("model_type")
     config = transformers.AutoConfig.for_model(
         model_type,
         vocab_size=vocab_size,
-        max_position_embeddings=512,
         rms_norm_eps=1e-5,
         eos_token_id=0,
         bos_token_id=None,
@@ -117,10 +134,12 @@ def build_model(
     )
     torch.manual_seed(seed)
     model = getattr(transformers, arch)(config).eval()
+    # Gemma's RMSNorm scales by (1 + w): the same effective scales as the others.
+    norm_center = 0.0 if model_type.startswith("gemma") else 1.0
     with torch.no_grad():
         for pname, p in model.named_parameters():
             if pname.endswith("norm.weight"):
-                p.copy_(1.0 + 0.1 * torch.randn_like(p))
+                p.copy_(norm_center + 0.1 * torch.randn_like(p))
             elif p.ndim == 2:
                 p.copy_(torch.randn_like(p) / p.shape[1] ** 0.5)
             else:  # biases

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_reason import Engine, ModelFormatError
+from edge_reason import Engine, ModelFormatError, bundle
 
 
 def copy_model(src: Path, dst: Path) -> Path:
@@ -101,9 +101,9 @@ def test_unknown_architecture(model_dirs, tmp_path) -> None:
 def test_unsupported_config_field_is_named(model_dirs, tmp_path) -> None:
     folder = copy_model(model_dirs["llama"], tmp_path / "m")
     config = json.loads((folder / "config.json").read_text())
-    config["rope_scaling"] = {"rope_type": "yarn", "factor": 4.0}
+    config["rope_scaling"] = {"rope_type": "longrope", "factor": 4.0}
     (folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ModelFormatError, match=r"rope_scaling type 'yarn'"):
+    with pytest.raises(ModelFormatError, match=r"rope_scaling type 'longrope'"):
         Engine.load(folder)
 
 
@@ -160,3 +160,24 @@ def test_bad_load_arguments(model_dirs) -> None:
         Engine.load(model_dirs["llama"], quant="int3")
     with pytest.raises(ValueError, match="threads must be a positive integer"):
         Engine.load(model_dirs["llama"], threads=0)
+
+
+def test_bundle_cannot_hold_gemma3(model_dirs, tmp_path) -> None:
+    # A well-formed manifest whose architecture no bundle's tensors describe.
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    files = {}
+    for name in (bundle.ONNX_FILE, bundle.DATA_FILE):
+        (folder / name).write_bytes(b"x")
+        files[name] = {"bytes": 1, "sha256": bundle.file_sha256(folder / name)}
+    manifest = {
+        "format": bundle.FORMAT_NAME,
+        "version": bundle.FORMAT_VERSION,
+        "architecture": json.loads((model_dirs["gemma3"] / "config.json").read_text()),
+        "quantization": {"scheme": "int8"},
+        "tensors": {},
+        "files": files,
+    }
+    (folder / bundle.MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(bundle.BundleError, match="cannot hold Gemma3ForCausalLM"):
+        bundle.Bundle.open(folder)
