@@ -125,7 +125,7 @@ def main() -> None:
                 ]
             llama.close()
     for who, answers in greedy.items():
-        for q, a in zip(CHAT_PROMPTS, answers):
+        for q, a in zip(CHAT_PROMPTS, answers, strict=True):
             print(f"{who:9} {q!r} -> {a!r}")
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "greedy": greedy}, indent=1) + "\n")

@@ -33,7 +33,7 @@ from .chat_template import WHERE_TEMPLATES_ARE, ChatTemplate, find_chat_template
 from .errors import ModelFormatError
 from .gguf_config import gguf_model_config
 from .gguf_file import GgufFile
-from .gguf_tokenizer import GgufTokenizer, tokenizer_from_gguf
+from .gguf_tokenizer import GgufTokenizer, build_gguf_tokenizer
 from .gguf_weights import GGUF_QUANTS, load_gguf_weights
 from .hf_weights import QUANT_SCHEMES, load_hf_weights
 from .model_config import ModelConfig
@@ -274,7 +274,7 @@ class Engine:
             weight_bytes = runner.info()["weight_bytes_per_token"]
         vocabulary = None
         if gguf is not None:
-            vocabulary = tokenizer_from_gguf(gguf.metadata, str(folder))
+            vocabulary = build_gguf_tokenizer(gguf.metadata, str(folder))
             tokenizer: Any = vocabulary.tokenizer
             template = _gguf_chat_template(gguf, vocabulary)
         else:
