@@ -102,7 +102,8 @@ class GgufFile:
         try:
             reader = GGUFReader(path, "r")
         except Exception as e:  # the package raises ValueError, KeyError, struct errors...
-            raise ModelFormatError(f"{path}: unreadable GGUF header ({_reason(e)})") from None
+            reason = _reason(e)
+            raise ModelFormatError(f"{path}: truncated or corrupt GGUF file ({reason})") from None
         tensors: dict[str, GgufTensor] = {}
         for t in reader.tensors:
             type_name = t.tensor_type.name
