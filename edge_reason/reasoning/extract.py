@@ -3,7 +3,7 @@
 Models end a chain in several ways: a GSM8K ``#### 72`` line, an ``Answer: kitchen`` or "the
 answer is 72" line, or just a last line holding one word or a comma list (bAbI). Word-level
 tokenizers decode without newlines ("Facts : 4 . Answer : hallway"), so cues are matched with
-free spacing.
+free spacing. A chat model answers in prose: without a cue, its answer is the last sentence.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from fractions import Fraction
 from .arithmetic import format_number, parse_number
 from .errors import CalculationError
 
-ANSWER_FORMS = ("line", "word", "number")
+ANSWER_FORMS = ("line", "word", "number", "sentence")
 
 _HASHES = re.compile(r"####\s*(?P<value>[^\n]*)")
 _CUE = re.compile(
@@ -23,6 +23,8 @@ _CUE = re.compile(
     re.IGNORECASE,
 )
 _WORD_LIST = re.compile(r"[\w'-]+(?:\s*,\s*[\w'-]+)*")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+_CITATION_MARK = re.compile(r"\s*\[\d+\]")
 _NUMBER = re.compile(r"-?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\$?\.\d+")
 
 
@@ -30,7 +32,8 @@ def extract_answer(text: str, form: str = "line") -> str | None:
     """The final answer in ``text``, or None if there is none.
 
     ``form`` is what an answer looks like: "line" (the rest of the cue's line), "word" (one
-    word or a comma list, as in bAbI) or "number" (the first number after the cue).
+    word or a comma list, as in bAbI), "number" (the first number after the cue) or
+    "sentence" (the cue's line, else the last sentence; note citations ``[1]`` left out).
     """
     if form not in ANSWER_FORMS:
         raise ValueError(f"answer form must be one of {ANSWER_FORMS}, got {form!r}")
@@ -38,6 +41,8 @@ def extract_answer(text: str, form: str = "line") -> str | None:
     if found is not None:
         return _shape(found, form)
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if form == "sentence" and lines:
+        return _shape(_SENTENCE_END.split(lines[-1])[-1], form)
     if lines and _WORD_LIST.fullmatch(lines[-1].rstrip(".")):
         return _shape(lines[-1], form)
     return None
@@ -66,6 +71,8 @@ def _shape(value: str, form: str) -> str | None:
     if form == "word":
         found = _WORD_LIST.match(value)
         return re.sub(r"\s*,\s*", ",", found.group(0)) if found else None
+    if form == "sentence":
+        value = _CITATION_MARK.sub("", value)
     return value.rstrip(".").strip() or None
 
 
