@@ -213,7 +213,7 @@ class Reasoner:
             rejection = rejection or "the model gave no answer"
         if rejection is None:
             return model
-        fallback = self._fallback(question, context, rejection, notes)
+        fallback = self._fallback(question, context, "; ".join([rejection, *cuts]), notes)
         if fallback.answer is not None:
             return replace(fallback, tokens=result.tokens, strategy=plan.strategy)
         return replace(model, reason=f"{fallback.reason}; kept the model's answer")
