@@ -34,7 +34,7 @@ _SYSTEM = {
     ),
 }
 _NOTES_RULE = " Use the numbered notes and cite the ones you use as [1], [2]."
-_ANSWER_FORMS = {"qa": "sentence", "babi": "sentence", "gsm8k": "number"}
+_ANSWER_FORMS = {"qa": "sentence", "babi": "sentence", "gsm8k": "last_number"}
 _MAX_NEW_TOKENS = {"qa": 160, "babi": 160, "gsm8k": 256}
 
 

@@ -14,7 +14,7 @@ from fractions import Fraction
 from .arithmetic import format_number, parse_number
 from .errors import CalculationError
 
-ANSWER_FORMS = ("line", "word", "number", "sentence")
+ANSWER_FORMS = ("line", "word", "number", "sentence", "last_number")
 
 _HASHES = re.compile(r"####\s*(?P<value>[^\n]*)")
 _CUE = re.compile(
@@ -33,7 +33,9 @@ def extract_answer(text: str, form: str = "line") -> str | None:
 
     ``form`` is what an answer looks like: "line" (the rest of the cue's line), "word" (one
     word or a comma list, as in bAbI), "number" (the first number after the cue) or
-    "sentence" (the cue's line, else the last sentence; note citations ``[1]`` left out).
+    "sentence" (the cue's line, else the last sentence; note citations ``[1]`` left out) or
+    "last_number" (the number after the cue, else the text's last number: prose ends with
+    "... so the box holds 84 eggs.").
     """
     if form not in ANSWER_FORMS:
         raise ValueError(f"answer form must be one of {ANSWER_FORMS}, got {form!r}")
@@ -43,6 +45,9 @@ def extract_answer(text: str, form: str = "line") -> str | None:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     if form == "sentence" and lines:
         return _shape(_SENTENCE_END.split(lines[-1])[-1], form)
+    if form == "last_number":
+        numbers = _NUMBER.findall(_CITATION_MARK.sub(" ", text))
+        return _shape(numbers[-1], form) if numbers else None
     if lines and _WORD_LIST.fullmatch(lines[-1].rstrip(".")):
         return _shape(lines[-1], form)
     return None
@@ -65,7 +70,7 @@ def _last(pattern: re.Pattern[str], text: str) -> str | None:
 
 
 def _shape(value: str, form: str) -> str | None:
-    if form == "number":
+    if form in ("number", "last_number"):
         found = _NUMBER.search(value)
         return found.group(0).replace("$", "").replace(",", "") if found else None
     if form == "word":

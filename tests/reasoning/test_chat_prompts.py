@@ -165,6 +165,10 @@ def test_sentence_answers_from_prose() -> None:
     )
     assert extract_answer("Step one.\nAnswer: every 3 months [1]", "sentence") == "every 3 months"
     assert extract_answer("   ", "sentence") is None
+    # a chat model's arithmetic ends in prose: its last number, unless a cue names one
+    assert extract_answer("12 * 7 = 84\nThe box holds 84 eggs [1].", "last_number") == "84"
+    assert extract_answer("Answer: 1,200 eggs, from 100 boxes", "last_number") == "1200"
+    assert extract_answer("no number here [2]", "last_number") is None
 
 
 def test_a_note_longer_than_the_context_is_cut_to_fit(fake_engine) -> None:
