@@ -49,7 +49,8 @@ def _print_answer(answer: Answer) -> None:
     click.echo(f"reason: {answer.reason}")
     for citation in answer.citations:
         mark = f"{citation.mark} " if citation.supported is not None else ""
-        click.echo(f"cites {mark}{citation.source} {citation.ref}: {citation.text[:100]}")
+        text = " ".join(citation.text.split())  # one line per citation
+        click.echo(f"cites {mark}{citation.source} {citation.ref}: {text[:100]}")
 
 
 @click.command()
