@@ -2,7 +2,9 @@
 
 A note can be far longer than the context (a long paragraph stays one passage), so the
 prompt is checked before it runs: the least relevant note is cut to the words that fit, or
-left out when none fit, until the prompt leaves room for the chain. Each cut is reported.
+left out when none fit, until the prompt leaves room for the chain. Each cut is reported. A
+prompt without notes is left as it is (its chain gets what room there is) unless it is longer
+than the whole context: that is a clear error, not the engine's.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ PromptTokens = Callable[[Sequence[Passage]], int]  # the prompt's length with th
 
 
 def fit_notes(
-    notes: Sequence[Passage], prompt_tokens: PromptTokens, room: int
+    notes: Sequence[Passage], prompt_tokens: PromptTokens, room: int, max_context: int
 ) -> tuple[tuple[Passage, ...], list[str]]:
     """The notes (best first) cut so that ``prompt_tokens(notes) <= room``, and a remark per
-    cut. Raises PromptFormatError when the prompt does not fit even without notes."""
+    cut. Raises PromptFormatError when the prompt without notes exceeds ``max_context``."""
     kept = list(notes)
     remarks = []
     while kept and prompt_tokens(kept) > room:
@@ -39,10 +41,10 @@ def fit_notes(
             kept.pop()
             remarks.append(f"{last.source} {last.ref} left out: no room in the context")
     needed = prompt_tokens(kept)
-    if needed > room:
+    if needed > max_context:
         raise PromptFormatError(
-            f"the question's prompt has {needed} tokens; the model's context leaves room "
-            f"for {room} before the answer"
+            f"the question's prompt has {needed} tokens but the model's context holds "
+            f"{max_context}: shorten the question or its story"
         )
     return tuple(kept), remarks
 

@@ -188,10 +188,11 @@ class Reasoner:
         def prompt_tokens(kept: Sequence[Passage]) -> int:
             return len(self.engine.encode(prompt_format.render(question, context, kept)))
 
-        room = self.engine.info()["max_context"] - prompt_format.max_new_tokens
-        notes, cuts = fit_notes(notes, prompt_tokens, room)
+        max_context = self.engine.info()["max_context"]
+        room = max_context - prompt_format.max_new_tokens
+        notes, cuts = fit_notes(notes, prompt_tokens, room, max_context)
         plan = self.policy.plan(
-            has_engine=self.engine is not None,
+            has_engine=True,
             strategy=strategy,
             samples=samples,
             budget_ms=budget_ms,

@@ -182,15 +182,19 @@ def test_a_note_longer_than_the_context_is_cut_to_fit(fake_engine) -> None:
     def tokens(notes):
         return len(prompt.render("When does the valve open?", None, notes))
 
-    kept, remarks = fit_notes([long_note, short_note], tokens, room=2000)
+    kept, remarks = fit_notes([long_note, short_note], tokens, room=2000, max_context=2200)
     assert tokens(kept) <= 2000 and kept[0].text.endswith(" …")
     assert remarks == [
         "ventilation.md passage 1 left out: no room in the context",
         f"manual.md passage 1 cut to {len(kept[0].text.split()) - 1} of 5000 words to fit "
         "the context",
     ]
-    with pytest.raises(PromptFormatError, match="context leaves room for 10"):
-        fit_notes([short_note], tokens, room=10)
+    assert fit_notes([short_note], tokens, room=10, max_context=300) == (
+        (),
+        ["ventilation.md passage 1 left out: no room in the context"],
+    )
+    with pytest.raises(PromptFormatError, match="prompt has 1.. tokens but the model's context"):
+        fit_notes([short_note], tokens, room=10, max_context=100)
 
 
 def test_the_reasoner_fits_a_long_note_instead_of_failing(fake_engine, tmp_path: Path) -> None:
