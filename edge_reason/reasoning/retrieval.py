@@ -20,6 +20,7 @@ from .errors import RetrievalError
 
 PASSAGE_WORDS = 120
 DOCUMENT_SUFFIXES = (".md", ".txt")
+_TABLE = "fts5(source UNINDEXED, number UNINDEXED, text, tokenize='porter unicode61')"
 _WORD = re.compile(r"\w+")
 STOP_WORDS = frozenset(
     "a an and are as at be been by can could did do does for from had has have how i if in "
@@ -47,12 +48,24 @@ class DocumentStore:
         self.path = Path(path)
         try:
             self._db = sqlite3.connect(str(self.path))
-            self._db.execute(
-                "CREATE VIRTUAL TABLE IF NOT EXISTS passages "
-                "USING fts5(source UNINDEXED, number UNINDEXED, text, tokenize='porter unicode61')"
-            )
+            with self._db:
+                self._restem_unstemmed_store()
+                self._db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS passages USING {_TABLE}")
         except sqlite3.Error as error:
             raise RetrievalError(f"{self.path}: cannot open the document store ({error})") from None
+
+    def _restem_unstemmed_store(self) -> None:
+        """A store indexed before words were stemmed is rebuilt with its passages, so that
+        its questions match as a new store's do."""
+        found = self._db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'passages'"
+        ).fetchone()
+        if found is None or "porter" in found[0]:
+            return
+        rows = self._db.execute("SELECT source, number, text FROM passages").fetchall()
+        self._db.execute("DROP TABLE passages")
+        self._db.execute(f"CREATE VIRTUAL TABLE passages USING {_TABLE}")
+        self._db.executemany("INSERT INTO passages VALUES (?, ?, ?)", rows)
 
     def close(self) -> None:
         self._db.close()

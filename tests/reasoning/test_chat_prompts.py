@@ -2,6 +2,7 @@
 notes fitted to the context, and retrieval that finds the note a question is about."""
 
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,19 @@ def test_retrieval_matches_stems_and_skips_stop_words(store: DocumentStore) -> N
     assert store.search("When does the valve open?")[0].source.endswith("irrigation.md")
     assert store.search("Who serviced the pump?")[0].source.endswith("maintenance.md")
     assert store.search("the") != []  # a query of stop words alone still searches
+
+
+def test_a_store_indexed_before_stemming_is_rebuilt_stemmed(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "old.db") as old:
+        old.execute(
+            "CREATE VIRTUAL TABLE passages USING fts5(source UNINDEXED, number UNINDEXED, text)"
+        )
+        old.execute("INSERT INTO passages VALUES ('fan.md', 1, ?)", (NOTES["ventilation.md"],))
+    old.close()
+    with DocumentStore(tmp_path / "old.db") as store:
+        assert len(store) == 1
+        assert store.search("When does the fan run?")[0].ref == "passage 1"
+        assert store.search("run")[0].source == "fan.md"  # "runs" is found by its stem
 
 
 def test_a_chat_model_is_asked_in_chat_messages_with_numbered_notes(
