@@ -63,8 +63,9 @@ def cite_notes(
     if answer is None:
         return []
     shares = [(support_share(answer, note.text), n) for n, note in enumerate(notes, start=1)]
-    ranked = sorted((s, n) for s, n in shares if s >= SUPPORT_SHARE)
-    return [NoteCitation(n, notes[n - 1], True, False) for _, n in reversed(ranked)]
+    # best supported first; among equals, the better retrieved (earlier) note
+    ranked = sorted((-s, n) for s, n in shares if s >= SUPPORT_SHARE)
+    return [NoteCitation(n, notes[n - 1], True, False) for _, n in ranked]
 
 
 def check_note_citations(chain: Chain) -> list[Finding]:

@@ -129,6 +129,8 @@ def test_an_uncited_answer_is_attributed_to_the_note_that_supports_it() -> None:
     (cited,) = cite_notes("The fan runs from 10:00 to 16:00.", notes, "fan runs 10:00 to 16:00")
     assert cited.note.source == "ventilation.md" and cited.supported and not cited.written
     assert cite_notes("No idea.", notes, "purple elephants") == []
+    twice = [notes[1], notes[1]]  # equally supported: the better retrieved note first
+    assert [c.number for c in cite_notes("", twice, "the fan runs")] == [1, 2]
     # a prompt that did not number its notes: "[1]" is a scratchpad slot, not a citation
     assert not any(c.written for c in cite_notes("[1] + [2]", notes, "3", marked=False))
 
