@@ -37,6 +37,14 @@ class Citation:
     ref: str  # "line 4", "passage 2"
     text: str
     score: float | None = None  # BM25 relevance for passages (higher is better)
+    # for a retrieved note: whether it holds the answer's content words (None: not checked)
+    supported: bool | None = None
+
+    @property
+    def mark(self) -> str:
+        """✓ for a supported note, ✗ for a cited note that does not support the answer, ·
+        for what was not checked."""
+        return {True: "✓", False: "✗"}.get(self.supported, "·")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Models end a chain in several ways: a GSM8K ``#### 72`` line, an ``Answer: kitchen`` or "the
 answer is 72" line, or just a last line holding one word or a comma list (bAbI). Word-level
 tokenizers decode without newlines ("Facts : 4 . Answer : hallway"), so cues are matched with
-free spacing.
+free spacing. A chat model answers in prose: without a cue, its answer is the last sentence.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from fractions import Fraction
 from .arithmetic import format_number, parse_number
 from .errors import CalculationError
 
-ANSWER_FORMS = ("line", "word", "number")
+ANSWER_FORMS = ("line", "word", "number", "sentence", "last_number")
 
 _HASHES = re.compile(r"####\s*(?P<value>[^\n]*)")
 _CUE = re.compile(
@@ -23,6 +23,8 @@ _CUE = re.compile(
     re.IGNORECASE,
 )
 _WORD_LIST = re.compile(r"[\w'-]+(?:\s*,\s*[\w'-]+)*")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+_CITATION_MARK = re.compile(r"\s*\[\d+\]")
 _NUMBER = re.compile(r"-?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\$?\.\d+")
 
 
@@ -30,7 +32,10 @@ def extract_answer(text: str, form: str = "line") -> str | None:
     """The final answer in ``text``, or None if there is none.
 
     ``form`` is what an answer looks like: "line" (the rest of the cue's line), "word" (one
-    word or a comma list, as in bAbI) or "number" (the first number after the cue).
+    word or a comma list, as in bAbI), "number" (the first number after the cue) or
+    "sentence" (the cue's line, else the last sentence; note citations ``[1]`` left out) or
+    "last_number" (the number after the cue, else the text's last number: prose ends with
+    "... so the box holds 84 eggs.").
     """
     if form not in ANSWER_FORMS:
         raise ValueError(f"answer form must be one of {ANSWER_FORMS}, got {form!r}")
@@ -38,6 +43,11 @@ def extract_answer(text: str, form: str = "line") -> str | None:
     if found is not None:
         return _shape(found, form)
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if form == "sentence" and lines:
+        return _shape(_SENTENCE_END.split(lines[-1])[-1], form)
+    if form == "last_number":
+        numbers = _NUMBER.findall(_CITATION_MARK.sub(" ", text))
+        return _shape(numbers[-1], form) if numbers else None
     if lines and _WORD_LIST.fullmatch(lines[-1].rstrip(".")):
         return _shape(lines[-1], form)
     return None
@@ -60,12 +70,14 @@ def _last(pattern: re.Pattern[str], text: str) -> str | None:
 
 
 def _shape(value: str, form: str) -> str | None:
-    if form == "number":
+    if form in ("number", "last_number"):
         found = _NUMBER.search(value)
         return found.group(0).replace("$", "").replace(",", "") if found else None
     if form == "word":
         found = _WORD_LIST.match(value)
         return re.sub(r"\s*,\s*", ",", found.group(0)) if found else None
+    if form == "sentence":
+        value = _CITATION_MARK.sub("", value)
     return value.rstrip(".").strip() or None
 
 

@@ -20,7 +20,7 @@ import string
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import DataFormatError, PromptFormatError
 from .extract import ANSWER_FORMS
@@ -42,6 +42,9 @@ class Exemplar:
 class PromptFormat:
     """How to prompt a model for one task family, and how to read its answer."""
 
+    # notes are shown as "Note passage 1 (source)", so "[1]" in a chain (an addition
+    # scratchpad's digit slot) is no citation
+    marks_notes: ClassVar[bool] = False
     name: str
     template: str = "{notes}{context}Question: {question}\n"
     instruction: str = ""  # text before everything else
@@ -112,12 +115,7 @@ class PromptFormat:
         )
 
     def _context(self, context: str | None) -> str:
-        lines = [line.strip() for line in (context or "").splitlines() if line.strip()]
-        if self.number_context:
-            lines = [
-                line if line.split(" ", 1)[0].isdigit() else f"{i} {line}"
-                for i, line in enumerate(lines, start=1)
-            ]
+        lines = story_lines(context, numbered=self.number_context)
         return "".join(line + "\n" for line in lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -184,6 +182,17 @@ class PromptFormat:
         except json.JSONDecodeError as error:
             raise PromptFormatError(f"{path}:{error.lineno}: invalid JSON ({error.msg})") from None
         return cls.from_dict(data, str(path))
+
+
+def story_lines(context: str | None, *, numbered: bool) -> list[str]:
+    """The story's non-blank lines, stripped; ``numbered``: unnumbered lines get 1, 2, ..."""
+    lines = [line.strip() for line in (context or "").splitlines() if line.strip()]
+    if not numbered:
+        return lines
+    return [
+        line if line.split(" ", 1)[0].isdigit() else f"{i} {line}"
+        for i, line in enumerate(lines, start=1)
+    ]
 
 
 def _text_list(value: Any, key: str, where: str) -> tuple[str, ...]:

@@ -9,6 +9,14 @@
 >>> reasoner = Reasoner(Engine.load("models/babi-qa1", quant="int8"))
 >>> a = reasoner.ask("Where is Daniel?", context=story, strategy="self_consistency")
 >>> a.answer, a.confidence, a.source, a.reason
+>>> reasoner = Reasoner(Engine.load("SmolLM2-135M-Instruct.Q4_1.gguf", quant="f32"),
+...                     retriever=DocumentStore("notes.db"))     # a chat model: chat prompts
+>>> reasoner.ask("When does the greenhouse valve open?").citations[0].source
+'notes/irrigation.md'
+
+One pass per question: retrieve notes → choose the prompt (prompts.py, or chat_prompts.py
+for a chat model) → fit the notes to the context (notes_budget.py) → plan (policy.py) →
+generate, verify and decide (strategies.py) → the answer with its checked citations.
 """
 
 from __future__ import annotations
@@ -24,8 +32,11 @@ from edge_reason.errors import ModelFormatError
 
 from .answer import Answer, Citation, Step, StepStatus
 from .arithmetic import evaluate
+from .chat_prompts import ChatPrompt, chat_formats, is_chat_model
 from .errors import CalculationError, PromptFormatError, ToolError
 from .generation import ChainGenerator
+from .note_citations import cite_notes
+from .notes_budget import fit_notes
 from .policy import STRATEGIES, Policy
 from .prompts import BUILTIN_FORMATS, PromptFormat, choose_format
 from .retrieval import DocumentStore, Passage
@@ -55,11 +66,16 @@ def _declared_formats(engine: Engine | None) -> dict[str, PromptFormat]:
     return {f.name: f for f in formats}
 
 
+# Measured on SmolLM2-135M: its sampled prose answers rarely agree word for word (5 of 5
+# distinct on a notes question), so self-consistency costs five chains for a 0.2 vote share.
+CHAT_POLICY = {"best_strategy": "cot"}
+
+
 def _declared_policy(engine: Engine | None) -> Policy:
     """The default policy, with the revisions and the best strategy a bundle declares in
-    bundle.json."""
+    bundle.json (a chat model that declares none: one checked chain, ``CHAT_POLICY``)."""
     manifest = getattr(engine, "manifest", None) or {}
-    declared = manifest.get("reasoning", {})
+    declared = manifest.get("reasoning", CHAT_POLICY if is_chat_model(engine) else {})
     where = f"{getattr(engine, 'path', '<bundle>')}/bundle.json: reasoning"
     if not isinstance(declared, dict) or not set(declared) <= {"max_revisions", "best_strategy"}:
         raise ModelFormatError(
@@ -87,9 +103,12 @@ class Reasoner:
     "best_strategy": "cot"}`` in bundle.json: the policy its model was measured with, and the
     strategy that measured best).
 
-    ``formats`` (task family -> PromptFormat), ``model_families`` (the families the model is
-    asked: a bundle's declared formats, else all) and ``verifier`` may be replaced or extended
-    after construction.
+    A chat model (an engine with a chat template, not a bundle that declares its prompt
+    formats) is asked in chat messages through its template (:mod:`.chat_prompts`).
+
+    ``formats`` (task family -> PromptFormat or ChatPrompt), ``model_families`` (the
+    families the model is asked: a bundle's declared formats, else all) and ``verifier`` may
+    be replaced or extended after construction.
     """
 
     def __init__(
@@ -110,7 +129,8 @@ class Reasoner:
         self.tools = tools if tools is not None else ToolRegistry.default()
         self.policy = policy if policy is not None else _declared_policy(self.engine)
         declared = _declared_formats(self.engine)
-        self.formats: dict[str, PromptFormat] = {**BUILTIN_FORMATS, **declared}
+        asked = chat_formats(self.engine) if is_chat_model(self.engine) else declared
+        self.formats: dict[str, PromptFormat | ChatPrompt] = {**BUILTIN_FORMATS, **asked}
         # a bundle that declares its formats is asked only questions of those families
         self.model_families: frozenset[str] = frozenset(declared or self.formats)
         self.verifier = Verifier()
@@ -155,34 +175,40 @@ class Reasoner:
         budget_ms: float | None,
         start: float,
     ) -> Answer:
-        prompt_format = choose_format(question, context, self.formats)
-        if self.engine is not None and not self._trained_for(prompt_format, question):
-            return self._fallback(
-                question,
-                context,
-                f"the model was not trained for this question (format {prompt_format.name!r})",
-            )
         notes = tuple(self.retriever.search(question, PASSAGES_IN_PROMPT)) if self.retriever else ()
-        prompt_tokens = (
-            len(self.engine.encode(prompt_format.render(question, context, notes)))
-            if self.engine is not None
-            else 0
-        )
+        prompt_format = choose_format(question, context, self.formats)
+        if self.engine is None or not self._trained_for(prompt_format, question):
+            why = (
+                "no model loaded"
+                if self.engine is None
+                else f"the model was not trained for this question (format {prompt_format.name!r})"
+            )
+            return self._fallback(question, context, why, notes)
+
+        def prompt_tokens(kept: Sequence[Passage]) -> int:
+            return len(self.engine.encode(prompt_format.render(question, context, kept)))
+
+        max_context = self.engine.info()["max_context"]
+        room = max_context - prompt_format.max_new_tokens
+        notes, cuts = fit_notes(notes, prompt_tokens, room, max_context)
         plan = self.policy.plan(
-            has_engine=self.engine is not None,
+            has_engine=True,
             strategy=strategy,
             samples=samples,
             budget_ms=budget_ms,
-            prompt_tokens=prompt_tokens,
+            prompt_tokens=prompt_tokens(notes),
             max_chain_tokens=prompt_format.max_new_tokens,
         )
         if plan.strategy is None:
-            return self._fallback(question, context, plan.reason)
+            return self._fallback(question, context, plan.reason, notes)
         generator = ChainGenerator(self.engine, self.tools, self.policy.rates)
         runner = StrategyRunner(self.engine, prompt_format, self.verifier, generator, self.policy)
         deadline = start + budget_ms / 1000.0 if budget_ms is not None else None
         result = runner.run(plan.strategy, Question(question, context, notes, deadline), samples)
-        model = self._model_answer(result, plan.strategy, plan.reason, context, notes)
+        why = "; ".join([plan.reason, *cuts])
+        model = self._model_answer(
+            result, plan.strategy, why, context, notes, prompt_format.marks_notes
+        )
         rejection = self.policy.rejection(
             chains=result.chains,
             verified=result.verified,
@@ -193,12 +219,12 @@ class Reasoner:
             rejection = rejection or "the model gave no answer"
         if rejection is None:
             return model
-        fallback = self._fallback(question, context, rejection)
+        fallback = self._fallback(question, context, "; ".join([rejection, *cuts]), notes)
         if fallback.answer is not None:
             return replace(fallback, tokens=result.tokens, strategy=plan.strategy)
         return replace(model, reason=f"{fallback.reason}; kept the model's answer")
 
-    def _trained_for(self, prompt_format: PromptFormat, question: str) -> bool:
+    def _trained_for(self, prompt_format: PromptFormat | ChatPrompt, question: str) -> bool:
         return prompt_format.name in self.model_families and prompt_format.accepts(question)
 
     def _model_answer(
@@ -208,6 +234,7 @@ class Reasoner:
         why: str,
         context: str | None,
         notes: Sequence[Passage],
+        marks_notes: bool,
     ) -> Answer:
         details = [why]
         if result.votes:
@@ -223,7 +250,10 @@ class Reasoner:
             for i in cited_facts(result.chain)
             if i in story
         ]
-        citations += [Citation(n.source, n.ref, n.text, n.score) for n in notes]
+        citations += [
+            Citation(c.note.source, c.note.ref, c.note.text, c.note.score, c.supported)
+            for c in cite_notes(result.chain, notes, result.answer, marked=marks_notes)
+        ]
         return Answer(
             answer=result.answer,
             source="model",
@@ -239,8 +269,11 @@ class Reasoner:
 
     # ---- rules and tools ----------------------------------------------------------------
 
-    def _fallback(self, question: str, context: str | None, why: str) -> Answer:
-        """The first rule pack that answers, else a tool, else no answer; ``why`` is kept."""
+    def _fallback(
+        self, question: str, context: str | None, why: str, notes: Sequence[Passage] = ()
+    ) -> Answer:
+        """The first rule pack that answers, else a tool, else no answer (citing the best
+        retrieved ``notes``, for the reader to answer from); ``why`` is kept."""
         from edge_reason.heuristics import RuleError
 
         errors = []
@@ -275,6 +308,7 @@ class Reasoner:
             answer=None,
             source="none",
             reason=f"{why}; no rule pack or tool could answer{failed}",
+            citations=tuple(Citation(n.source, n.ref, n.text, n.score) for n in notes),
         )
 
     def _calculator_answer(self, question: str, why: str) -> Answer | None:

@@ -3,6 +3,10 @@
 ``DocumentStore(db).index_folder(docs)`` splits every .md and .txt file into passages
 (paragraphs, merged up to about ``PASSAGE_WORDS`` words) and indexes them; ``search`` returns
 the best passages for a question, which go into the prompt and are cited by the answer.
+
+Words are matched by their stem (FTS5's porter tokenizer: "run" finds "runs") and a question's
+stop words are left out of the query: "When does the fan run?" must not rank every passage
+that holds "the" or "when" as high as the one about the fan.
 """
 
 from __future__ import annotations
@@ -16,7 +20,14 @@ from .errors import RetrievalError
 
 PASSAGE_WORDS = 120
 DOCUMENT_SUFFIXES = (".md", ".txt")
+_TABLE = "fts5(source UNINDEXED, number UNINDEXED, text, tokenize='porter unicode61')"
 _WORD = re.compile(r"\w+")
+STOP_WORDS = frozenset(
+    "a an and are as at be been by can could did do does for from had has have how i if in "
+    "into is it its me my of on or our should so than that the their them then there these "
+    "they this those to us was we were what when where which who whom whose why will with "
+    "would you your".split()
+)
 
 
 @dataclass(frozen=True)
@@ -37,12 +48,24 @@ class DocumentStore:
         self.path = Path(path)
         try:
             self._db = sqlite3.connect(str(self.path))
-            self._db.execute(
-                "CREATE VIRTUAL TABLE IF NOT EXISTS passages "
-                "USING fts5(source UNINDEXED, number UNINDEXED, text)"
-            )
+            with self._db:
+                self._restem_unstemmed_store()
+                self._db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS passages USING {_TABLE}")
         except sqlite3.Error as error:
             raise RetrievalError(f"{self.path}: cannot open the document store ({error})") from None
+
+    def _restem_unstemmed_store(self) -> None:
+        """A store indexed before words were stemmed is rebuilt with its passages, so that
+        its questions match as a new store's do."""
+        found = self._db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'passages'"
+        ).fetchone()
+        if found is None or "porter" in found[0]:
+            return
+        rows = self._db.execute("SELECT source, number, text FROM passages").fetchall()
+        self._db.execute("DROP TABLE passages")
+        self._db.execute(f"CREATE VIRTUAL TABLE passages USING {_TABLE}")
+        self._db.executemany("INSERT INTO passages VALUES (?, ?, ?)", rows)
 
     def close(self) -> None:
         self._db.close()
@@ -77,10 +100,12 @@ class DocumentStore:
         return added
 
     def search(self, query: str, k: int = 3) -> list[Passage]:
-        """The ``k`` passages that best match ``query`` (any of its words), best first."""
+        """The ``k`` passages that best match ``query`` (any of its words but stop words, or
+        any of its words when it has nothing else), best first."""
         if not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
         words = _WORD.findall(query.lower())
+        words = [w for w in words if w not in STOP_WORDS] or words
         if not words:
             return []
         # Each word quoted: the user's text never acts as FTS5 query syntax.

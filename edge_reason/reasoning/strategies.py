@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .answer import Revision, Step
+from .chat_prompts import ChatPrompt
 from .extract import extract_answer, normalize_answer
 from .generation import ChainGenerator, GeneratedChain, answer_probability
 from .policy import Policy
@@ -66,7 +67,7 @@ class StrategyRunner:
     def __init__(
         self,
         engine: Engine,
-        prompt_format: PromptFormat,
+        prompt_format: PromptFormat | ChatPrompt,
         verifier: Verifier,
         generator: ChainGenerator,
         policy: Policy,
@@ -242,7 +243,11 @@ class StrategyRunner:
     def _judge(self, question: Question, chain: str) -> tuple[str | None, Verification]:
         answer = extract_answer(chain, self.format.answer_form)
         check = self.verifier.verify(
-            chain, question=question.text, context=question.context, answer=answer
+            chain,
+            question=question.text,
+            context=question.context,
+            answer=answer,
+            notes=question.notes if self.format.marks_notes else (),
         )
         return answer, check
 

@@ -5,6 +5,8 @@ Built-in checkers:
 * arithmetic: calculator annotations ``<<48/2=24>>`` (GSM8K; the number written right after
   ``>>`` must agree too) and, on lines without annotations, plain equations ``0.2 x 50 = $10``;
   each is recomputed exactly (see arithmetic.py);
+* cited notes (``[1]``, ``[2]``: the retrieved notes in prompt order): the note must exist and
+  share the answer's content words (note_citations.py);
 * cited facts (bAbI style, ``Facts: 4 11.`` then ``Answer: office``): every cited number must
   be a line of the story, and the cited lines must support the answer. Support is decided by
   a rule pack that tracks the story (the built-in ``babi`` pack: the latest location of the
@@ -27,6 +29,7 @@ from .answer import Step, StepStatus
 from .arithmetic import evaluate, format_number, written_agrees
 from .errors import CalculationError
 from .extract import normalize_answer
+from .retrieval import Passage
 
 if TYPE_CHECKING:
     from edge_reason.heuristics import RuleAnswer, RulePack
@@ -40,6 +43,7 @@ class Chain:
     question: str = ""
     context: str | None = None
     answer: str | None = None
+    notes: tuple[Passage, ...] = ()  # the retrieved notes the prompt held, in order
 
 
 @dataclass(frozen=True)
@@ -83,11 +87,18 @@ class Verifier:
     """Runs checkers over a chain and marks each of its lines verified, failed or unchecked."""
 
     def __init__(self, checkers: Sequence[Checker] | None = None) -> None:
-        """``checkers`` defaults to arithmetic plus cited facts judged by the ``babi`` pack."""
+        """``checkers`` defaults to arithmetic, cited notes, and cited facts judged by the
+        ``babi`` pack."""
         if checkers is None:
             from edge_reason.heuristics import load_builtin
 
-            checkers = (check_arithmetic, FactCitations(load_builtin("babi")))
+            from .note_citations import check_note_citations  # it builds on Chain and Finding
+
+            checkers = (
+                check_arithmetic,
+                check_note_citations,
+                FactCitations(load_builtin("babi")),
+            )
         self.checkers: list[Checker] = list(checkers)
 
     def add(self, checker: Checker) -> None:
@@ -103,9 +114,11 @@ class Verifier:
         question: str = "",
         context: str | None = None,
         answer: str | None = None,
+        notes: Sequence[Passage] = (),
     ) -> Verification:
-        """Check ``text`` (a chain answering ``question`` about ``context`` with ``answer``)."""
-        chain = Chain(text, question, context, answer)
+        """Check ``text`` (a chain answering ``question`` about ``context`` with ``answer``,
+        after a prompt that held ``notes``)."""
+        chain = Chain(text, question, context, answer, tuple(notes))
         findings = tuple(f for checker in self.checkers for f in checker(chain))
         return Verification(_steps(text, findings), findings)
 
