@@ -17,9 +17,14 @@ QUANTS = click.Choice(["f32", "int8", "int4"])
 
 
 @click.command()
-@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.argument("path", type=click.Path(exists=True))
 @click.argument("prompt")
-@click.option("--quant", type=QUANTS, default=None, help="Weight precision (default: f32).")
+@click.option(
+    "--quant",
+    type=QUANTS,
+    default=None,
+    help="Weight precision (default: f32; for a GGUF file Q8, its Q8_0/Q4_0 kept as they are).",
+)
 @click.option(
     "--threads", type=click.IntRange(min=1), default=None, help="Default: physical cores."
 )
@@ -58,7 +63,7 @@ def generate(
 
 
 @click.command()
-@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.argument("path", type=click.Path(exists=True))
 @click.option("--quant", type=QUANTS, default=None)
 @click.option("--threads", type=click.IntRange(min=1), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
