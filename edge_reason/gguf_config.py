@@ -39,10 +39,11 @@ are the full-attention layers', as above, and only linear scaling is accepted):
                                               62-layer model (Gemma 3 27B)
     (not stored: llama.cpp's GELU)          hidden_activation = gelu_pytorch_tanh
     (not stored: a GGUF has no dtype)       torch_dtype = float32: the embedding scale is
-                                              sqrt(embedding_length) unrounded, as llama.cpp
-                                              multiplies. A bfloat16 checkpoint run by
-                                              transformers rounds it (sqrt(640) = 25.30 ->
-                                              25.25); the engine follows the file's runtime.
+                                              sqrt(embedding_length) unrounded, the factor
+                                              llama.cpp multiplies by, so the engine runs the
+                                              file as llama.cpp does. transformers running the
+                                              bfloat16 checkpoint rounds it (sqrt(640) = 25.30
+                                              -> 25.25), a 0.2% difference.
 Gemma's norm weights are stored as 1 + w by llama.cpp's converter: the weights loader takes
 them as the scales they are, adding no offset. q and k rows are in Hugging Face order.
 
