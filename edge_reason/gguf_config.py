@@ -25,6 +25,28 @@ a feature the engine lacks is refused by the same name either way.
     tokenizer.ggml.eos_token_id, eot_token_id, eom_token_id   eos_token_id (all of them)
     tokenizer.ggml.bos_token_id             bos_token_id
 
+gemma3 (read as llama.cpp's gemma3 graph runs it; rope.freq_base and rope.scaling.*
+are the full-attention layers', as above, and only linear scaling is accepted):
+    attention.sliding_window                sliding_window (absent or 0: every layer full)
+    attention.sliding_window_pattern        layer_types: one bool per layer (true: sliding),
+                                              or n: layer i slides unless i % n == n - 1
+                                              (n = 0: all slide; absent: 6, llama.cpp's
+                                              default, which its converter relies on)
+    rope.freq_base_swa                      rope_local_base_freq (default 10000)
+    final_logit_softcapping                 final_logit_softcapping (refused)
+    (not stored: llama.cpp derives it)      query_pre_attn_scalar = key_length, or
+                                              embedding_length / head_count for a
+                                              62-layer model (Gemma 3 27B)
+    (not stored: llama.cpp's GELU)          hidden_activation = gelu_pytorch_tanh
+    (not stored: a GGUF has no dtype)       torch_dtype = float32: the embedding scale is
+                                              sqrt(embedding_length) unrounded, the factor
+                                              llama.cpp multiplies by, so the engine runs the
+                                              file as llama.cpp does. transformers running the
+                                              bfloat16 checkpoint rounds it (sqrt(640) = 25.30
+                                              -> 25.25), a 0.2% difference.
+Gemma's norm weights are stored as 1 + w by llama.cpp's converter: the weights loader takes
+them as the scales they are, adding no offset. q and k rows are in Hugging Face order.
+
 Llama-3 frequency scaling travels as a tensor, `rope_freqs` (one divisor per
 frequency), not as metadata: the weights loader applies it to the RoPE tables.
 """
@@ -42,6 +64,7 @@ ARCHITECTURES = {
     "llama": "LlamaForCausalLM",
     "qwen2": "Qwen2ForCausalLM",
     "qwen3": "Qwen3ForCausalLM",
+    "gemma3": "Gemma3ForCausalLM",
 }
 
 # llama.cpp architectures whose q and k rows the converter reorders so that RoPE
@@ -103,7 +126,9 @@ def hf_config_dict(gf: GgufFile) -> dict[str, Any]:
         "bos_token_id": gf.value("tokenizer.ggml.bos_token_id", int, None),
     }
     window = meta("attention.sliding_window", int, 0)
-    if window:
+    if arch == "gemma3":
+        raw.update(_gemma3_fields(gf, raw, window))
+    elif window:
         if arch != "llama":
             raise ModelFormatError(f"{gf.path}: {arch}.attention.sliding_window is not supported")
         raw["architectures"] = ["MistralForCausalLM"]
@@ -115,12 +140,53 @@ def gguf_model_config(gf: GgufFile) -> ModelConfig:
     return ModelConfig.from_dict(hf_config_dict(gf), where=str(gf.path))
 
 
+def gemma3_query_pre_attn_scalar(layers: int, hidden: int, heads: int, head_dim: int) -> int:
+    """The query scaling llama.cpp derives for a gemma3 file (it stores none): head_dim,
+    except Gemma 3 27B, recognised by its 62 layers, whose scalar is hidden / heads."""
+    return hidden // heads if layers == 62 else head_dim
+
+
+def _gemma3_fields(gf: GgufFile, raw: dict[str, Any], window: int) -> dict[str, Any]:
+    """The config.json fields of Gemma 3's features (see the module docstring)."""
+    layers = raw["num_hidden_layers"]
+    sliding = _gemma3_sliding_layers(gf, layers) if window else [False] * layers
+    return {
+        # Without a window no layer slides; ModelConfig still wants one: the whole context.
+        "sliding_window": window or raw["max_position_embeddings"],
+        "layer_types": ["sliding_attention" if s else "full_attention" for s in sliding],
+        "rope_local_base_freq": gf.value("gemma3.rope.freq_base_swa", float, 10000.0),
+        "query_pre_attn_scalar": gemma3_query_pre_attn_scalar(
+            layers, raw["hidden_size"], raw["num_attention_heads"], raw["head_dim"]
+        ),
+        "hidden_activation": "gelu_pytorch_tanh",
+        "final_logit_softcapping": gf.value("gemma3.final_logit_softcapping", float, None),
+        "torch_dtype": "float32",
+    }
+
+
+def _gemma3_sliding_layers(gf: GgufFile, layers: int) -> list[bool]:
+    key = "gemma3.attention.sliding_window_pattern"
+    pattern = gf.value(key, (int, list), 6)
+    if isinstance(pattern, list):
+        if len(pattern) != layers or not all(isinstance(p, bool) for p in pattern):
+            raise ModelFormatError(
+                f"{gf.path}: metadata {key!r} must hold one bool per layer ({layers})"
+            )
+        return pattern
+    if pattern < 0:
+        raise ModelFormatError(f"{gf.path}: metadata {key!r} must not be negative, got {pattern}")
+    return [pattern == 0 or i % pattern < pattern - 1 for i in range(layers)]
+
+
 def _rope_scaling(gf: GgufFile, arch: str) -> dict[str, Any] | None:
     kind = gf.value(f"{arch}.rope.scaling.type", str, "none")
-    if kind not in _ROPE_TYPES:
+    # Gemma 3 ships linear scaling; how llama.cpp's gemma3 graph runs yarn on its
+    # sliding layers is not what the engine was checked against.
+    supported = ("none", "linear") if arch == "gemma3" else tuple(_ROPE_TYPES)
+    if kind not in supported:
         raise ModelFormatError(
             f"{gf.path}: {arch}.rope.scaling.type {kind!r} is not supported "
-            f"(supported: {', '.join(_ROPE_TYPES)})"
+            f"(supported: {', '.join(supported)})"
         )
     if _ROPE_TYPES[kind] is None:
         return None

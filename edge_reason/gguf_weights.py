@@ -30,7 +30,7 @@ from .gguf_config import PERMUTED_QK, gguf_architecture
 from .gguf_file import GgufFile, GgufTensor
 from .hf_weights import EngineWeights, quantized_view, view_bytes
 from .model_config import ModelConfig
-from .rope import rope_tables
+from .rope import local_rope_tables, rope_tables
 
 GGUF_QUANTS = (None, "f32", "int8", "int4")
 _ROWS_PER_CHUNK = 2048  # rows expanded to float32 at a time: bounds the peak memory
@@ -79,6 +79,8 @@ def load_gguf_weights(
         return view
 
     permute = arch in PERMUTED_QK
+    # Gemma's norms scale by (1 + w) and llama.cpp's converter stores 1 + w: the values
+    # are the scales already, so c.norm_weight_offset is not added here.
     layers = []
     for i in range(c.num_hidden_layers):
         p = f"blk.{i}."
@@ -102,6 +104,9 @@ def load_gguf_weights(
         if c.qk_norm:
             layer["q_norm"] = vector(p + "attn_q_norm.weight", hd)
             layer["k_norm"] = vector(p + "attn_k_norm.weight", hd)
+        if c.post_norms:  # Gemma 3; its ffn_norm is the pre-feed-forward norm
+            layer["attn_post_norm"] = vector(p + "post_attention_norm.weight", D)
+            layer["ffn_post_norm"] = vector(p + "post_ffw_norm.weight", D)
         layers.append(layer)
     embedding = matrix("token_embd.weight", V, D, role="embedding")
     if c.tie_word_embeddings:
@@ -127,6 +132,8 @@ def load_gguf_weights(
         "rope_cos": cos,
         "rope_sin": sin,
     }
+    if c.rope_local_theta is not None:
+        tensors["rope_local_cos"], tensors["rope_local_sin"] = local_rope_tables(c, max_context)
     return GgufWeights(tensors=tensors, nbytes=total, conversions=dict(sorted(conversions.items())))
 
 

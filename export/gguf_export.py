@@ -1,4 +1,4 @@
-"""A Hugging Face Llama, Qwen2 or Qwen3 folder as one GGUF file (llama.cpp as a baseline).
+"""A Hugging Face Llama, Qwen2, Qwen3 or Gemma 3 folder as one GGUF file (llama.cpp as a baseline).
 
 Written from the GGUF format as the `gguf` package exposes it (GGUFWriter, its
 tensor-name table and its numpy block quantizers), not from llama.cpp's own
@@ -10,7 +10,19 @@ converter. What llama.cpp needs beyond the plain tensors:
   (x[i], x[i + head_dim/2]); Qwen2 and Qwen3 run the rotate-half form in llama.cpp too;
 - a tied output head is simply absent: llama.cpp then reads token_embd;
 - Llama-3 frequency scaling as a `rope_freqs` tensor of per-pair divisors;
-- a "gpt2" (byte-level BPE) vocabulary: tokens, token types, merges, eos.
+- a "gpt2" (byte-level BPE) vocabulary: tokens, token types, merges, eos;
+- for Gemma 3, as llama.cpp's converter writes it: the norm weights stored as 1 + w
+  (Gemma's RMSNorm scales by 1 + w), `post_attention_norm`, `ffn_norm` (the
+  pre-feed-forward norm) and `post_ffw_norm`, the window in `attention.sliding_window`,
+  the sliding layers' RoPE base in `rope.freq_base_swa`, the full layers' linear
+  scaling in `rope.scaling.*`. llama.cpp takes every 6th layer as full unless
+  `attention.sliding_window_pattern` says otherwise; llama.cpp's converter never writes
+  that key (Gemma 3 is every 6th), this one writes it, one bool per layer, for any other
+  pattern. llama.cpp derives the attention scale instead of reading it, so a
+  query_pre_attn_scalar other than the one it derives is refused; it multiplies the
+  embeddings by sqrt(hidden) unrounded, whatever the model's dtype. Unlike llama.cpp's
+  converter this one keeps the embedding rows past the tokenizer's last token (as
+  padding tokens, like every architecture here).
 
 Matrices are stored in the file's type, except the output head (token_embd when
 it is tied) of a Q4_0 file, which gets the type llama.cpp's own quantize tool
@@ -33,9 +45,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelFormatError
+from ..gguf_config import gemma3_query_pre_attn_scalar
 from ..model_config import ModelConfig
 from ..rope import inverse_frequencies
-from ..rope_scaling import Llama3Scaling
+from ..rope_scaling import LinearScaling, Llama3Scaling
 from ..safetensors_io import SafetensorsFolder
 
 # Hugging Face architecture -> llama.cpp architecture
@@ -43,7 +56,10 @@ ARCHITECTURES = {
     "LlamaForCausalLM": "llama",
     "Qwen2ForCausalLM": "qwen2",
     "Qwen3ForCausalLM": "qwen3",
+    "Gemma3ForCausalLM": "gemma3",
 }
+# llama.cpp's default sliding-window pattern for gemma3: every 6th layer full
+GEMMA3_DEFAULT_PATTERN = 6
 QUANTS = ("f32", "f16", "q8_0", "q4_0")
 
 # A GGUF "gpt2" vocabulary must carry a merges array and the gguf writer refuses
@@ -145,18 +161,29 @@ def write_gguf(
 
 
 def _llama_cpp_architecture(config: ModelConfig, folder: Path) -> str:
-    arch = ARCHITECTURES.get(config.architecture)
+    c = config
+    arch = ARCHITECTURES.get(c.architecture)
+    gemma3 = arch == "gemma3"
+    # the one kind of rope_scaling each architecture's GGUF form carries
+    carried = {"llama": Llama3Scaling, "gemma3": LinearScaling}.get(arch, ())
+    other_scaling = c.rope_scaling is not None and not isinstance(c.rope_scaling, carried)
+    llama_cpp_scalar = gemma3_query_pre_attn_scalar(
+        c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.head_dim
+    )
     unsupported = [
         what
         for what, present in (
-            (f"architecture {config.architecture}", arch is None),
-            ("a sliding attention window", config.sliding_window > 0),
-            ("rope_scaling on Qwen", arch != "llama" and config.rope_scaling is not None),
+            (f"architecture {c.architecture}", arch is None),
+            ("a sliding attention window", c.sliding_window > 0 and not gemma3),
+            ("rope_scaling on Qwen", arch in ("qwen2", "qwen3") and c.rope_scaling is not None),
+            ("rope_scaling other than llama3", arch == "llama" and other_scaling),
+            ("rope_scaling other than linear on Gemma 3", gemma3 and other_scaling),
             (
-                "rope_scaling other than llama3",
-                config.rope_scaling is not None
-                and not isinstance(config.rope_scaling, Llama3Scaling),
+                f"query_pre_attn_scalar other than {llama_cpp_scalar}, the one llama.cpp "
+                "derives for Gemma 3",
+                gemma3 and c.attention_scale != llama_cpp_scalar**-0.5,
             ),
+            ("attention biases on Gemma 3", gemma3 and c.qkv_bias),
         )
         if present
     ]
@@ -185,8 +212,26 @@ def _add_hyperparameters(writer: Any, config: ModelConfig, name: str, file_type:
     writer.add_rope_freq_base(c.rope_theta)
     writer.add_layer_norm_rms_eps(c.rms_norm_eps)
     writer.add_vocab_size(c.vocab_size)
+    if c.architecture == "Gemma3ForCausalLM":
+        _add_gemma3_hyperparameters(writer, c)
     writer.add_file_type(file_type)
     writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+
+
+def _add_gemma3_hyperparameters(writer: Any, config: ModelConfig) -> None:
+    import gguf
+
+    c = config
+    sliding = list(c.sliding_layers)
+    if any(sliding):  # no window key: llama.cpp runs every layer full
+        writer.add_sliding_window(c.sliding_window)
+        n = GEMMA3_DEFAULT_PATTERN
+        if sliding != [i % n < n - 1 for i in range(c.num_hidden_layers)]:
+            writer.add_sliding_window_pattern(sliding)
+    writer.add_rope_freq_base_swa(c.rope_local_theta)
+    if isinstance(c.rope_scaling, LinearScaling):
+        writer.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+        writer.add_rope_scaling_factor(c.rope_scaling.factor)
 
 
 def _add_vocabulary(writer: Any, vocab: GgufVocabulary, config: ModelConfig) -> None:
@@ -275,6 +320,10 @@ def _gguf_tensors(config: ModelConfig, st: SafetensorsFolder, arch: str) -> Any:
     D, F, V, hd = c.hidden_size, c.intermediate_size, c.vocab_size, c.head_dim
     q_dim, kv_dim = c.num_attention_heads * hd, c.num_key_value_heads * hd
 
+    def norm(name: str, n: int) -> np.ndarray:
+        # Gemma's RMSNorm scales by (1 + w); llama.cpp multiplies by the stored value.
+        return st.float32(name, (n,)) + np.float32(c.norm_weight_offset)
+
     def pairs_adjacent(values: np.ndarray, heads: int) -> np.ndarray:
         if arch != "llama":
             return values
@@ -284,8 +333,8 @@ def _gguf_tensors(config: ModelConfig, st: SafetensorsFolder, arch: str) -> Any:
     yield names[T.TOKEN_EMBD] + ".weight", st.float32("model.embed_tokens.weight", (V, D))
     if not c.tie_word_embeddings:
         yield names[T.OUTPUT] + ".weight", st.float32("lm_head.weight", (V, D))
-    yield names[T.OUTPUT_NORM] + ".weight", st.float32("model.norm.weight", (D,))
-    if c.rope_scaling is not None:
+    yield names[T.OUTPUT_NORM] + ".weight", norm("model.norm.weight", D)
+    if isinstance(c.rope_scaling, Llama3Scaling):  # Gemma 3's linear scaling is metadata
         unscaled = inverse_frequencies(dataclasses.replace(c, rope_scaling=None))
         yield names[T.ROPE_FREQS] + ".weight", unscaled / inverse_frequencies(c)
     for i in range(c.num_hidden_layers):
@@ -294,7 +343,7 @@ def _gguf_tensors(config: ModelConfig, st: SafetensorsFolder, arch: str) -> Any:
         def gguf_name(t: Any, suffix: str = "weight", i: int = i) -> str:
             return names[t].format(bid=i) + "." + suffix
 
-        yield gguf_name(T.ATTN_NORM), st.float32(p + "input_layernorm.weight", (D,))
+        yield gguf_name(T.ATTN_NORM), norm(p + "input_layernorm.weight", D)
         for t, hf, rows, heads in (
             (T.ATTN_Q, "q_proj", q_dim, c.num_attention_heads),
             (T.ATTN_K, "k_proj", kv_dim, c.num_key_value_heads),
@@ -306,12 +355,18 @@ def _gguf_tensors(config: ModelConfig, st: SafetensorsFolder, arch: str) -> Any:
                 b = st.float32(p + f"self_attn.{hf}.bias", (rows,))
                 yield gguf_name(t, "bias"), pairs_adjacent(b, heads) if heads else b
         if c.qk_norm:
-            yield gguf_name(T.ATTN_Q_NORM), st.float32(p + "self_attn.q_norm.weight", (hd,))
-            yield gguf_name(T.ATTN_K_NORM), st.float32(p + "self_attn.k_norm.weight", (hd,))
+            yield gguf_name(T.ATTN_Q_NORM), norm(p + "self_attn.q_norm.weight", hd)
+            yield gguf_name(T.ATTN_K_NORM), norm(p + "self_attn.k_norm.weight", hd)
         yield gguf_name(T.ATTN_OUT), st.float32(p + "self_attn.o_proj.weight", (D, q_dim))
         if c.o_bias:
             yield gguf_name(T.ATTN_OUT, "bias"), st.float32(p + "self_attn.o_proj.bias", (D,))
-        yield gguf_name(T.FFN_NORM), st.float32(p + "post_attention_layernorm.weight", (D,))
+        if c.post_norms:
+            yield gguf_name(T.ATTN_POST_NORM), norm(p + "post_attention_layernorm.weight", D)
+            yield gguf_name(T.FFN_PRE_NORM), norm(p + "pre_feedforward_layernorm.weight", D)
+        else:
+            yield gguf_name(T.FFN_NORM), norm(p + "post_attention_layernorm.weight", D)
         yield gguf_name(T.FFN_GATE), st.float32(p + "mlp.gate_proj.weight", (F, D))
         yield gguf_name(T.FFN_UP), st.float32(p + "mlp.up_proj.weight", (F, D))
         yield gguf_name(T.FFN_DOWN), st.float32(p + "mlp.down_proj.weight", (D, F))
+        if c.post_norms:
+            yield gguf_name(T.FFN_POST_NORM), norm(p + "post_feedforward_layernorm.weight", D)

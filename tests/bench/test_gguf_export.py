@@ -148,22 +148,80 @@ def test_rope_scaling_other_than_llama3_is_refused(
         write_gguf(folder, tmp_path / "m.gguf", "f32")
 
 
+def test_gemma3_is_written_as_llama_cpp_converts_it(
+    tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = tiny_models["gemma3"]
+    values, types, fields = read_back(write_gguf(folder, tmp_path / "m.gguf", "f32").path)
+    st = SafetensorsFolder(folder)
+    # Gemma's RMSNorm scales by (1 + w): llama.cpp reads the scale itself
+    for gguf_name, hf_name in (
+        ("blk.1.attn_norm", "input_layernorm"),
+        ("blk.1.post_attention_norm", "post_attention_layernorm"),
+        ("blk.1.ffn_norm", "pre_feedforward_layernorm"),
+        ("blk.1.post_ffw_norm", "post_feedforward_layernorm"),
+    ):
+        w = st.float32(f"model.layers.1.{hf_name}.weight", (56,))
+        np.testing.assert_array_equal(values[gguf_name + ".weight"], w + 1)
+    w = st.float32("model.layers.0.self_attn.q_norm.weight", (18,))
+    np.testing.assert_array_equal(values["blk.0.attn_q_norm.weight"], w + 1)
+    np.testing.assert_array_equal(
+        values["output_norm.weight"], st.float32("model.norm.weight", (56,)) + 1
+    )
+    # q and k in Hugging Face order (llama.cpp runs Gemma's RoPE as rotate-half)
+    q = st.float32("model.layers.0.self_attn.q_proj.weight", (72, 56))
+    np.testing.assert_array_equal(values["blk.0.attn_q.weight"], q)
+    assert "rope_freqs.weight" not in types and "output.weight" not in types
+    assert fields["gemma3.attention.sliding_window"] == 12
+    # every third layer full, where llama.cpp would assume every sixth
+    assert fields["gemma3.attention.sliding_window_pattern"] == [True, True, False] * 2
+    assert fields["gemma3.rope.freq_base"] == 20000.0
+    assert fields["gemma3.rope.freq_base_swa"] == 100.0
+    assert fields["gemma3.rope.scaling.type"] == "linear"
+    assert fields["gemma3.rope.scaling.factor"] == 4.0
+
+
+def test_gemma3_every_sixth_layer_full_needs_no_pattern_key(
+    tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_models["gemma3"], folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.pop("layer_types")
+    config["sliding_window_pattern"] = 6
+    (folder / "config.json").write_text(json.dumps(config))
+    _, _, fields = read_back(write_gguf(folder, tmp_path / "m.gguf", "f32").path)
+    assert "gemma3.attention.sliding_window_pattern" not in fields  # llama.cpp's default
+
+
+def test_gemma3_query_scaling_llama_cpp_would_not_derive_is_refused(
+    tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_models["gemma3"], folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["query_pre_attn_scalar"] = 24
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFormatError, match="query_pre_attn_scalar other than 18"):
+        write_gguf(folder, tmp_path / "m.gguf", "f32")
+
+
 @needs_llama_cpp
-@pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3"])
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3", "gemma3"])
 def test_llama_cpp_logits_match_the_native_engine(
     tiny_models: dict[str, Path], tmp_path: Path, arch: str
 ) -> None:
     from edge_reason.bench.llamacpp_backend import LlamaCppBackend
 
-    reference = Engine.load(tiny_models[arch], quant="f32", threads=1).logits(PROMPT)
     path = write_gguf(tiny_models[arch], tmp_path / "m.gguf", "f32").path
+    reference = Engine.load(path, quant="f32", threads=1).logits(PROMPT)  # the same file
     backend = LlamaCppBackend(str(path), threads=1, max_context=64)
     try:
         got = backend.logits(PROMPT)
     finally:
         backend.close()
-    # llama.cpp keeps its KV cache in f16: measured 5e-4 (qwen2) and 1.3e-3 (llama)
-    # of the largest logit.
+    # llama.cpp keeps its KV cache in f16: measured 9e-4 (qwen2), 1e-3 (qwen3), 1.3e-3
+    # (llama) and 4.6e-4 (gemma3, the prompt past its sliding window) of the largest logit.
     assert np.abs(got - reference).max() <= 3e-3 * np.abs(reference).max()
     np.testing.assert_array_equal(got.argmax(-1), reference.argmax(-1))
 

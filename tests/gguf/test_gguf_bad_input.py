@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from helpers.gguf_models import GGUF_SHAPES, write_gguf_of_type
+from helpers.gguf_rewrite import rewrite
 from helpers.hf_models import build_model
 
 from edge_reason import Engine
@@ -22,47 +22,6 @@ def good(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("gguf_bad")
     hf = build_model(root / "qwen2", "qwen2", seed=1, **GGUF_SHAPES)
     return write_gguf_of_type(hf, root / "good.gguf", "Q8_0")
-
-
-def rewrite(
-    src: Path,
-    dst: Path,
-    *,
-    metadata: dict[str, Any] | None = None,
-    drop: tuple[str, ...] = (),
-    tensors: dict[str, np.ndarray] | None = None,
-    arch: str | None = None,
-) -> Path:
-    """A copy of the GGUF file `src` with metadata values replaced (typed as given),
-    tensors dropped, and float32 tensors added or replaced."""
-    import gguf
-
-    reader = gguf.GGUFReader(src)
-    writer = gguf.GGUFWriter(dst, arch or reader.fields["general.architecture"].contents())
-    changes = dict(metadata or {})
-    for key, field in reader.fields.items():
-        if key.startswith("GGUF.") or key == "general.architecture":
-            continue
-        if key in changes:
-            continue
-        value_type = field.types[0]
-        sub_type = field.types[1] if value_type == gguf.GGUFValueType.ARRAY else None
-        writer.add_key_value(key, field.contents(), value_type, sub_type=sub_type)
-    for key, value in changes.items():
-        kind = gguf.GGUFValueType.get_type(value)
-        writer.add_key_value(key, value, kind)
-    replaced = dict(tensors or {})
-    for t in reader.tensors:
-        if t.name in drop or t.name in replaced:
-            continue
-        writer.add_tensor(t.name, np.asarray(t.data), raw_dtype=t.tensor_type)
-    for name, values in replaced.items():
-        writer.add_tensor(name, values.astype(np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return dst
 
 
 def load(path: Path) -> Engine:

@@ -22,8 +22,11 @@ from edge_reason.gguf_weights import load_gguf_weights
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python quantizes the K-quant test files")
 
-ARCHS = ("llama", "qwen2", "qwen3")
-PROMPT = [5, 17, 99, 23, 42, 7, 300, 12, 64, 1, 250, 33]
+ARCHS = ("llama", "qwen2", "qwen3", "gemma3")
+# longer than the Gemma 3 test model's sliding window (12)
+PROMPT = [5, 17, 99, 23, 42, 7, 300, 12, 64, 1, 250, 33, 8, 140, 71, 2, 96, 215, 44, 19]
+# llama.cpp derives Gemma 3's query scale from head_dim; 4 heads of 64 split into K-quant blocks
+GEMMA3_GGUF = {"head_dim": 64, "query_pre_attn_scalar": 64}
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +38,7 @@ def hf_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         # and key_length: it takes Qwen3's default head_dim, 128 (twice hidden / heads)
         "llama": {"rope_scaling": None},
         "qwen3": {"head_dim": 128},
+        "gemma3": GEMMA3_GGUF,
     }
     return {
         a: build_model(root / a, a, seed=7 + i, **{**GGUF_SHAPES, **overrides.get(a, {})})
@@ -52,11 +56,17 @@ def gguf_files(hf_models, tmp_path_factory) -> dict[tuple[str, str], Path]:
     }
 
 
-def transformers_logits(path: Path, ids: list[int]) -> np.ndarray:
+def transformers_logits(path: Path, ids: list[int], config_dir: Path | None = None) -> np.ndarray:
+    """config_dir: take the config from this folder instead of the file's metadata."""
     import transformers
 
+    config = transformers.AutoConfig.from_pretrained(config_dir) if config_dir else None
     model = transformers.AutoModelForCausalLM.from_pretrained(
-        path.parent, gguf_file=path.name, torch_dtype=torch.float32, attn_implementation="eager"
+        path.parent,
+        gguf_file=path.name,
+        config=config,
+        torch_dtype=torch.float32,
+        attn_implementation="eager",
     ).eval()
     with torch.no_grad():
         return model(torch.tensor([ids])).logits[0].numpy()
@@ -64,9 +74,11 @@ def transformers_logits(path: Path, ids: list[int]) -> np.ndarray:
 
 @pytest.mark.parametrize("type_name", GGUF_TYPES)
 @pytest.mark.parametrize("arch", ARCHS)
-def test_every_tensor_type_matches_transformers(gguf_files, arch, type_name) -> None:
+def test_every_tensor_type_matches_transformers(hf_models, gguf_files, arch, type_name) -> None:
     path = gguf_files[arch, type_name]
-    want = transformers_logits(path, PROMPT)
+    # transformers reads Gemma 3's window pattern, local RoPE base and scaling from its
+    # defaults, not the file (it still reads the file's weights): the original config stands in
+    want = transformers_logits(path, PROMPT, hf_models[arch] if arch == "gemma3" else None)
     # f32: the file's values exactly, so only float summation order differs
     exact = Engine.load(path, quant="f32", threads=2, max_context=64).logits(PROMPT)
     assert np.abs(exact - want).max() <= 1e-4 * want.std(), (np.abs(exact - want).max(), want.std())
@@ -123,7 +135,8 @@ def test_int4_and_int8_choices(gguf_files) -> None:
 
 @pytest.mark.parametrize(
     ("arch", "overrides"),
-    [("llama", {}), ("qwen3", {"head_dim": 48})],  # Llama-3 RoPE scaling; explicit head_dim
+    # Llama-3 RoPE scaling; explicit head_dim; Gemma 3 (prompt longer than its window)
+    [("llama", {}), ("qwen3", {"head_dim": 48}), ("gemma3", GEMMA3_GGUF)],
 )
 def test_f32_file_equals_the_original_model(tmp_path: Path, arch: str, overrides: dict) -> None:
     from helpers.hf_models import load_reference
