@@ -151,3 +151,28 @@ def _write_minimal_gguf(path: Path, arch: str) -> None:
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+
+
+def test_real_smollm2_folder_matches_the_file(tmp_path) -> None:
+    """SmolLM2-135M-Instruct Q4_1 (a Q8_0 embedding, llama's permuted q/k): the folder
+    gives transformers the engine's f32 logits, and chat prompts render the same."""
+    import transformers
+    from helpers.real_models import smollm2_gguf
+
+    path = smollm2_gguf()
+    origin = hf_folder_from_gguf(path, tmp_path)
+    assert origin["gguf_file_type"] == "MOSTLY_Q4_1"
+    gguf = Engine.load(path, quant="f32", threads=2, max_context=64)
+    messages = [{"role": "user", "content": "What is 2 + 3?"}]
+    prompt = gguf.apply_chat_template(messages)
+    folder = Engine.load(tmp_path, threads=1, max_context=64)
+    assert folder.apply_chat_template(messages) == prompt
+    ids = gguf.encode(prompt)
+    assert folder.encode(prompt) == ids
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        tmp_path, dtype=torch.float32, attn_implementation="eager"
+    ).eval()
+    with torch.no_grad():
+        got = model(torch.tensor([ids])).logits[0].numpy()
+    want = gguf.logits(ids)
+    assert np.abs(got - want).max() <= 1e-4 * want.std(), (np.abs(got - want).max(), want.std())
