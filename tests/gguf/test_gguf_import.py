@@ -77,7 +77,9 @@ def llama_bundle(gguf_files, tmp_path_factory) -> tuple[Path, dict]:
         main, ["export", str(gguf_files["llama"]), str(out), "--quant", "int8", "--json"]
     )
     assert result.exit_code == 0, result.output
-    return out, json.loads(result.output.splitlines()[-1])
+    # the manifest is one line of stdout; optimum may log lines of its own around it
+    lines = result.stdout.splitlines()
+    return out, json.loads(next(line for line in lines if line.startswith('{"format"')))
 
 
 def test_bundle_from_gguf_answers_like_the_file(gguf_files, llama_bundle) -> None:
