@@ -32,7 +32,7 @@ from ..gguf_tokenizer import build_gguf_tokenizer
 from ..gguf_weights import float_values
 from .bundle import check_output_folder
 
-# Hugging Face architecture -> transformers' model_type
+# Hugging Face architecture -> transformers' model_type: the architectures a bundle holds
 MODEL_TYPES = {
     "LlamaForCausalLM": "llama",
     "MistralForCausalLM": "mistral",
@@ -72,6 +72,11 @@ def hf_folder_from_gguf(gguf_path: Path, out_dir: Path) -> dict[str, Any]:
 
     gf = GgufFile.open(gguf_path)
     config = gguf_model_config(gf)  # refuses what the engine cannot run, by name
+    if config.architecture not in MODEL_TYPES:  # the engine runs more than a bundle holds
+        raise ModelFormatError(
+            f"{gguf_path}: the export does not support {config.architecture} (it exports "
+            f"{', '.join(MODEL_TYPES)}); Engine.load runs the file itself"
+        )
     if "rope_freqs.weight" in gf.tensors:
         raise ModelFormatError(
             f"{gguf_path}: Llama-3 RoPE frequency scaling (tensor rope_freqs) has no "

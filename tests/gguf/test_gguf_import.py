@@ -178,3 +178,10 @@ def test_real_smollm2_folder_matches_the_file(tmp_path) -> None:
         got = model(torch.tensor([ids])).logits[0].numpy()
     want = gguf.logits(ids)
     assert np.abs(got - want).max() <= 1e-4 * want.std(), (np.abs(got - want).max(), want.std())
+
+
+def test_every_bundle_architecture_has_a_model_type() -> None:
+    from edge_reason.bundle import BUNDLE_ARCHITECTURES
+    from edge_reason.export.gguf_import import MODEL_TYPES
+
+    assert set(MODEL_TYPES) == set(BUNDLE_ARCHITECTURES)
