@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from edge_reason.export.gguf_import import hf_folder_from_gguf
+from edge_reason.export.gguf_import import MODEL_TYPES, hf_folder_from_gguf
 from helpers.gguf_models import GGUF_SHAPES, write_gguf_of_type
 from helpers.hf_models import build_model
 
 from edge_reason import Engine
-from edge_reason.bundle import MANIFEST_NAME, file_sha256
+from edge_reason.bundle import BUNDLE_ARCHITECTURES, MANIFEST_NAME, file_sha256
 from edge_reason.chat_template import find_chat_template
 from edge_reason.cli import main
 from edge_reason.errors import ModelFormatError
@@ -181,7 +181,4 @@ def test_real_smollm2_folder_matches_the_file(tmp_path) -> None:
 
 
 def test_every_bundle_architecture_has_a_model_type() -> None:
-    from edge_reason.bundle import BUNDLE_ARCHITECTURES
-    from edge_reason.export.gguf_import import MODEL_TYPES
-
     assert set(MODEL_TYPES) == set(BUNDLE_ARCHITECTURES)
