@@ -59,13 +59,10 @@ def load_gguf_weights(
 
     def vector(name: str, n: int, heads: int = 0) -> np.ndarray:
         nonlocal total
-        t = gf.tensor(name, (n,))
         used.add(name)
-        v = _rows_as_float32(t, 0, 1).reshape(n)
-        if heads:
-            v = _unpermute_rows(v[:, None], heads).reshape(n)
+        v = float_values(gf.tensor(name, (n,)), heads)
         total += v.nbytes
-        return np.ascontiguousarray(v, dtype=np.float32)
+        return v
 
     def matrix(name: str, rows: int, cols: int, role: str = "matrix", heads: int = 0):
         nonlocal total
@@ -155,15 +152,25 @@ _REPACKED = {("Q8_0", "q8"), ("Q4_0", "q4"), ("Q4_0", "q8")}
 
 def _convert(t: GgufTensor, fmt: str, heads: int) -> dict[str, Any]:
     rows, cols = t.shape
+    if fmt == "f32":
+        return {"format": "f32", "rows": rows, "cols": cols, "data": float_values(t, heads)}
     raw = t.data if not heads else _unpermute_rows(t.data, heads)
     if (t.type_name, fmt) in _REPACKED:
         return _repack(t.type_name, fmt, raw, rows, cols)
-    if fmt == "f32":
-        data = np.empty((rows, cols), dtype=np.float32)
-        for r0, chunk in _float_chunks(t, raw):
-            data[r0 : r0 + len(chunk)] = chunk
-        return {"format": "f32", "rows": rows, "cols": cols, "data": data}
     return quantized_view(t.name, fmt, rows, cols, _float_chunks(t, raw))
+
+
+def float_values(t: GgufTensor, heads: int = 0) -> np.ndarray:
+    """The tensor's values as float32 in its own shape. heads: the number of heads of a
+    q or k tensor that llama.cpp reordered (PERMUTED_QK), whose rows are put back in
+    Hugging Face order; 0 for any other tensor."""
+    raw = t.data if not heads or t.data.ndim == 1 else _unpermute_rows(t.data, heads)
+    values = np.empty((t.rows, t.cols), dtype=np.float32)
+    for r0, chunk in _float_chunks(t, raw):
+        values[r0 : r0 + len(chunk)] = chunk
+    values = values.reshape(t.shape)
+    # a vector is dequantized whole first: its bytes are blocks of elements, not rows
+    return _unpermute_rows(values, heads) if heads and values.ndim == 1 else values
 
 
 def _repack(type_name: str, fmt: str, raw: np.ndarray, rows: int, cols: int) -> dict[str, Any]:

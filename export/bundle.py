@@ -62,19 +62,24 @@ def _owned_files(out_dir: Path) -> set[str]:
         return set()
 
 
+def check_output_folder(out_dir: Path, *, force: bool) -> None:
+    """Raise OutputFolderError if an export may not write a bundle to out_dir."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputFolderError(f"{out_dir}: exists and is not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        raise OutputFolderError(
+            f"{out_dir}: not empty; choose a new folder or pass --force to replace "
+            "an earlier bundle there"
+        )
+
+
 class BundleWriter:
     """Use as a context manager; call finish() inside it to publish the bundle."""
 
     def __init__(self, out_dir: Path, *, force: bool = False) -> None:
         self.out_dir = out_dir
         self.force = force
-        if out_dir.exists() and not out_dir.is_dir():
-            raise OutputFolderError(f"{out_dir}: exists and is not a folder")
-        if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
-            raise OutputFolderError(
-                f"{out_dir}: not empty; choose a new folder or pass --force to replace "
-                "an earlier bundle there"
-            )
+        check_output_folder(out_dir, force=force)
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         self.folder = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
 

@@ -19,6 +19,9 @@ HELD_OUT_EVERY = 10
 SEQUENCE_TOKENS = 256
 MAX_CALIBRATION_TOKENS = 32768
 MAX_HELD_OUT_TOKENS = 8192
+# Used without --calibration by round-to-nearest, which needs text only for the quality
+# report: short general sentences (arithmetic, stories, explanations), no domain's traces.
+DEFAULT_CALIBRATION = Path(__file__).with_name("default_calibration.txt")
 
 
 class CalibrationError(EdgeReasonError, ValueError):
@@ -32,9 +35,17 @@ class CalibrationText:
     calibration: list[torch.Tensor]  # [1, T] token id sequences
     held_out: list[torch.Tensor]
 
+    @property
+    def description(self) -> str:
+        """What the text is, for the quality report."""
+        if self.path == DEFAULT_CALIBRATION:
+            return f"the built-in sample text ({DEFAULT_CALIBRATION.name}), no --calibration given"
+        return self.path.name
+
     def provenance(self) -> dict[str, Any]:
         return {
             "file": self.path.name,
+            "builtin": self.path == DEFAULT_CALIBRATION,
             "sha256": self.sha256,
             "calibration_tokens": sum(int(s.numel()) for s in self.calibration),
             "held_out_tokens": sum(int(s.numel()) for s in self.held_out),

@@ -26,7 +26,7 @@ from tokenizers import Tokenizer
 
 from ..chat_template import SPECIAL_TOKENS_FILE, TEMPLATE_FILE, find_chat_template
 from .bundle import BundleWriter
-from .calibration import load_calibration
+from .calibration import DEFAULT_CALIBRATION, load_calibration
 from .onnx_export import check_source, export_f32
 from .onnx_graph import quantize_graph
 from .quality import quality_report
@@ -53,11 +53,14 @@ class ExportRequest:
     out_dir: Path
     quant: str
     method: str
-    calibration: Path
+    calibration: Path | None  # None: round-to-nearest's quality report uses the built-in text
     block_size: int = BLOCK
     force: bool = False
     sign_key: Path | None = None
     teacher: str | None = None  # the distillation teacher, recorded in provenance
+    # what hf_dir was converted from (gguf_import: a GGUF file's name, hash and types),
+    # recorded in provenance in place of the folder's
+    source: dict[str, Any] | None = None
 
 
 def _tool_versions() -> dict[str, str]:
@@ -102,12 +105,14 @@ def export_bundle(
         raise ValueError(
             f"--block-size {r.block_size}: the engine's formats use blocks of {BLOCK} only"
         )
+    if r.calibration is None and r.method == "gptq":
+        raise ValueError("--method gptq calibrates on your text: pass --calibration FILE")
     check_source(r.hf_dir)
     # A bad key, calibration file or chat template fails before the long work.
     chat_template = find_chat_template(r.hf_dir)
     signer = load_private_key(r.sign_key) if r.sign_key is not None else None
     calibration = load_calibration(
-        r.calibration, Tokenizer.from_file(str(r.hf_dir / "tokenizer.json"))
+        r.calibration or DEFAULT_CALIBRATION, Tokenizer.from_file(str(r.hf_dir / "tokenizer.json"))
     )
     with BundleWriter(r.out_dir, force=r.force) as writer:
         model = transformers.AutoModelForCausalLM.from_pretrained(
@@ -122,6 +127,7 @@ def export_bundle(
         rtn = chosen if r.method == "rtn" else quantize_model(model, r.quant, "rtn")
         with progress("measuring quality", 1) as step:
             quality = quality_report(model, chosen, rtn, calibration.held_out)
+            quality["text"] = calibration.description
             step(1)
         with progress("writing ONNX", 1) as step:
             f32_dir = writer.folder / ".f32"
@@ -148,8 +154,13 @@ def export_bundle(
             },
             "tensors": tensor_table(model, chosen, stored),
             "provenance": {
-                "source_model_sha256": _folder_sha256(r.hf_dir),
-                "source_model": r.hf_dir.name,
+                **(
+                    r.source
+                    or {
+                        "source_model_sha256": _folder_sha256(r.hf_dir),
+                        "source_model": r.hf_dir.name,
+                    }
+                ),
                 "teacher": r.teacher,
                 "calibration": calibration.provenance(),
                 "tools": _tool_versions(),

@@ -7,4 +7,7 @@ drift of a shared machine falls on all of them alike.
 
 # What `edge-reason bench` can measure: the native engine and the baselines.
 BACKENDS = ("native", "onnxruntime", "tflite", "llama.cpp", "torch")
-QUANTS = ("f32", "int8", "int4")
+# "file": a GGUF file's own tensor types, as llama.cpp runs them and Engine.load(quant=None)
+# reads them (Q8_0/Q4_0 as they are, other types requantized to int8).
+QUANTS = ("f32", "int8", "int4", "file")
+FILE_QUANT = "file"

@@ -22,10 +22,15 @@ class BenchBackend(Protocol):
 class EngineBackend:
     def __init__(self, backend: str, path: str, quant: str, threads: int, max_context: int) -> None:
         from ..engine import Engine
+        from . import FILE_QUANT
 
         kwargs = {"backend": backend} if backend != "native" else {}
         self.engine = Engine.load(
-            path, quant=quant, threads=threads, max_context=max_context, **kwargs
+            path,
+            quant=None if quant == FILE_QUANT else quant,
+            threads=threads,
+            max_context=max_context,
+            **kwargs,
         )
         self.vocab_size = self.engine.config.vocab_size
         self.bytes_per_token = int(self.engine.info().get("weight_bytes_per_token", 0))

@@ -1,11 +1,13 @@
 """What each backend needs from the model the user named, built once and cached.
 
-The model is a Hugging Face folder, a bundle, or a named shape (a random-weight
-model built locally). From a Hugging Face folder: torch reads it as it is;
-the native engine, onnxruntime and LiteRT run a bundle made by the export
-pipeline (the native engine reads the folder itself where the export tools are
-not installed); llama.cpp runs a GGUF file from our converter (Q4_0 for int4, Q8_0
-for int8, the output head in the type llama.cpp's quantize tool gives it).
+The model is a Hugging Face folder, a bundle, a GGUF file, or a named shape (a
+random-weight model built locally). A GGUF file runs as it is in llama.cpp (quant
+"file") and in the native engine (quant "file", or int8/int4/f32 converted at
+load). From a Hugging Face folder: torch reads it as it is; the native engine,
+onnxruntime and LiteRT run a bundle made by the export pipeline (the native engine
+reads the folder itself where the export tools are not installed); llama.cpp runs a
+GGUF file from our converter (Q4_0 for int4, Q8_0 for int8, the output head in the
+type llama.cpp's quantize tool gives it).
 Derived files live in a work folder keyed by the model's content:
 ${EDGE_REASON_CACHE:-~/.cache/edge-reason}/bench/<hash>. A backend that cannot
 run (runtime not installed, quantization it lacks, conversion failed) becomes
@@ -25,7 +27,8 @@ from pathlib import Path
 
 from ..bundle import Bundle, is_bundle
 from ..errors import ModelFormatError
-from . import QUANTS
+from ..gguf_file import is_gguf
+from . import FILE_QUANT, QUANTS
 from .runner import Case
 
 GGUF_QUANTS = {"f32": "f32", "int8": "q8_0", "int4": "q4_0"}
@@ -42,14 +45,7 @@ QUANT_LIMITS = {
     "tflite": (("int8",), "the TFLite export stores int8 (dynamic-range) weights only"),
     "torch": (("f32", "int8"), "torch eager has f32 and dynamic int8, no int4 CPU path"),
 }
-# The export pipeline measures quality on held-out text; a benchmark model's
-# quality means nothing, so any text serves.
-CALIBRATION_LINES = [
-    f"Step {i}: the sensor reads {17 * i % 97} units, so the valve stays "
-    f"{'open' if i % 3 else 'closed'} for {i % 7 + 1} minutes."
-    for i in range(40)
-]
-
+_NOT_GGUF = f"quant {FILE_QUANT!r} is a GGUF file's own types; the model is not a GGUF file"
 Progress = Callable[[str], None]
 
 
@@ -62,14 +58,16 @@ class Skipped:
 
 @dataclass(frozen=True)
 class ModelSource:
-    """The model to benchmark: a Hugging Face folder or a bundle (exactly one is set)."""
+    """The model to benchmark: a Hugging Face folder, a bundle or a GGUF file (exactly
+    one is set)."""
 
     hf_dir: Path | None = None
     bundle: Path | None = None
+    gguf: Path | None = None
 
     @property
     def path(self) -> Path:
-        path = self.hf_dir or self.bundle
+        path = self.hf_dir or self.bundle or self.gguf
         assert path is not None
         return path
 
@@ -79,9 +77,12 @@ def cache_root() -> Path:
 
 
 def resolve_source(model: Path | None, shape: str | None, progress: Progress) -> ModelSource:
-    """The folder the user named, or the random-weight `shape` built under the cache."""
+    """The folder or GGUF file the user named, or the random-weight `shape` built under
+    the cache."""
     if (model is None) == (shape is None):
-        raise ValueError("name a model folder (BUNDLE or HF_DIR) or a --shape, not both")
+        raise ValueError(
+            "name a model (a bundle, an HF folder or a GGUF file) or a --shape, not both"
+        )
     if shape is not None:
         from ..shapes import write_random_model
 
@@ -91,8 +92,12 @@ def resolve_source(model: Path | None, shape: str | None, progress: Progress) ->
             write_random_model(shape, folder)
         return ModelSource(hf_dir=folder)
     assert model is not None
+    if model.is_file():
+        if not is_gguf(model):
+            raise ModelFormatError(f"{model}: not a GGUF file (it does not start with 'GGUF')")
+        return ModelSource(gguf=model)
     if not model.is_dir():
-        raise ModelFormatError(f"{model}: not a folder (expected a bundle or an HF model folder)")
+        raise ModelFormatError(f"{model}: not a bundle, an HF model folder or a GGUF file")
     if is_bundle(model):
         return ModelSource(bundle=model)
     if not (model / "config.json").is_file():
@@ -100,12 +105,16 @@ def resolve_source(model: Path | None, shape: str | None, progress: Progress) ->
     return ModelSource(hf_dir=model)
 
 
-def content_hash(folder: Path) -> str:
-    """A short hash of the files a model is made of, naming its work folder."""
+def content_hash(model: Path) -> str:
+    """A short hash of the files a model is made of (a GGUF file: itself), naming its
+    work folder."""
     digest = hashlib.sha256()
     names = ("config.json", "tokenizer.json", "bundle.json")
-    files = [folder / n for n in names if (folder / n).is_file()]
-    for path in sorted(files + list(folder.glob("*.safetensors"))):
+    files = [model]
+    if model.is_dir():
+        files = [model / n for n in names if (model / n).is_file()]
+        files = sorted(files + list(model.glob("*.safetensors")))
+    for path in files:
         digest.update(path.name.encode() + b"\0")
         with path.open("rb") as f:
             while chunk := f.read(1 << 22):
@@ -156,9 +165,11 @@ class Preparer:
         reason = missing_runtime(backend)
         if reason:
             raise _Unavailable(reason)
+        if self.source.gguf is not None:
+            return self._from_gguf(backend, quant)
         allowed, why = QUANT_LIMITS.get(backend, (QUANTS, ""))
-        if quant not in allowed:
-            raise _Unavailable(why)
+        if quant not in allowed or quant == FILE_QUANT:
+            raise _Unavailable(why if quant != FILE_QUANT else _NOT_GGUF)
         if self.source.bundle is not None:
             return self._from_bundle(backend, quant)
         hf_dir = self.source.path
@@ -175,6 +186,17 @@ class Preparer:
             if backend == "llama.cpp":
                 return self.gguf(quant)
             return self.bundle(quant, with_tflite)
+
+    def _from_gguf(self, backend: str, quant: str) -> Path:
+        gguf = self.source.path
+        if backend == "llama.cpp" and quant != FILE_QUANT:
+            raise _Unavailable(f"llama.cpp runs the GGUF file as it is: quant {FILE_QUANT!r}")
+        if backend not in ("native", "llama.cpp"):
+            raise _Unavailable(
+                f"needs a bundle or the HF folder; `edge-reason export {gguf.name} OUT` "
+                "makes a bundle"
+            )
+        return gguf
 
     def _from_bundle(self, backend: str, quant: str) -> Path:
         bundle = self.source.path
@@ -222,9 +244,6 @@ class Preparer:
         ready = (folder / "bundle.json").is_file()
         if ready and (not with_tflite or (folder / "model.tflite").is_file()):
             return folder
-        self.work.mkdir(parents=True, exist_ok=True)
-        calibration = self.work / "calibration.txt"
-        calibration.write_text("\n".join(CALIBRATION_LINES) + "\n")
         extra = None
         if with_tflite:
             from ..export.tflite_export import add_tflite
@@ -233,7 +252,8 @@ class Preparer:
                 add_tflite, hf_dir=self.source.path, max_context=self.max_context
             )
         self.progress(f"exporting an {quant} bundle (this takes a while): {folder}")
-        request = ExportRequest(self.source.path, folder, quant, "rtn", calibration, force=ready)
+        # rtn without a calibration file: a benchmark model's quality report means nothing
+        request = ExportRequest(self.source.path, folder, quant, "rtn", None, force=ready)
         export_bundle(request, progress=self._export_step, extra_files=extra)
         return folder
 

@@ -9,13 +9,17 @@ from pathlib import Path
 
 import click
 
-from ..bench import BACKENDS, QUANTS
+from ..bench import BACKENDS, FILE_QUANT, QUANTS
 
 
-def _names(choices: tuple[str, ...]) -> Callable[[click.Context, click.Parameter, str], list[str]]:
-    """A click callback parsing a comma-separated list of `choices`."""
+def _names(
+    choices: tuple[str, ...],
+) -> Callable[[click.Context, click.Parameter, str | None], list[str]]:
+    """A click callback parsing a comma-separated list of `choices` ([] when not given)."""
 
-    def parse(_ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
+    def parse(_ctx: click.Context, param: click.Parameter, value: str | None) -> list[str]:
+        if value is None:
+            return []
         names = [v.strip() for v in value.split(",") if v.strip()]
         unknown = [n for n in names if n not in choices]
         if unknown or not names:
@@ -43,9 +47,7 @@ def _thread_counts(_ctx: click.Context, param: click.Parameter, value: str | Non
 
 
 @click.command()
-@click.argument(
-    "model", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
-)
+@click.argument("model", required=False, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--shape",
     help="Instead of MODEL, a random-weight model of this architecture built locally: "
@@ -58,7 +60,13 @@ def _thread_counts(_ctx: click.Context, param: click.Parameter, value: str | Non
     callback=_names(BACKENDS),
     help="Backends to measure; those not installed are listed as skipped.",
 )
-@click.option("--quant", default="int4,int8", show_default=True, callback=_names(QUANTS))
+@click.option(
+    "--quant",
+    default=None,
+    callback=_names(QUANTS),
+    help="Comma-separated (default: int4,int8; for a GGUF file: file, its own types, which "
+    "llama.cpp runs; the native engine also runs it as int8/int4/f32).",
+)
 @click.option(
     "--threads", default=None, callback=_thread_counts, help="e.g. 1,2,4 (default: physical cores)"
 )
@@ -89,8 +97,9 @@ def bench(
     json_file: Path | None,
     plot_file: Path | None,
 ) -> None:
-    """Measure prefill and decode speed, cold start and memory of MODEL (a bundle or a
-    Hugging Face folder) on every backend, interleaved, against the bandwidth roofline."""
+    """Measure prefill and decode speed, cold start and memory of MODEL (a bundle, a
+    Hugging Face folder or a GGUF file) on every backend, interleaved, against the
+    bandwidth roofline."""
     from ..bench.energy import find_power_sensor
     from ..bench.prepare import Preparer, cache_root, content_hash, resolve_source
     from ..bench.runner import format_table, run_cases
@@ -115,6 +124,7 @@ def bench(
     max_context = max(512, prompt_tokens + gen_tokens + 1)
     try:
         source = resolve_source(model, shape, progress)
+        quant = quant or ([FILE_QUANT] if source.gguf else ["int4", "int8"])
         work = cache_root() / "bench" / content_hash(source.path)
         preparer = Preparer(source, work, max_context, progress)
         cases, skipped = preparer.plan(backends, quant, threads)

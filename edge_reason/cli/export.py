@@ -1,4 +1,4 @@
-"""`edge-reason export` (a model folder -> a quantized bundle) and `edge-reason keygen`."""
+"""`edge-reason export` (a model folder or a GGUF file -> a bundle) and `edge-reason keygen`."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def _tflite_hook(hf_dir: Path) -> Callable[[Path], dict[str, Any] | None]:
 
 
 @click.command("export")
-@click.argument("hf_dir", type=click.Path(path_type=Path))
+@click.argument("source", type=click.Path(path_type=Path))
 @click.argument("out_dir", type=click.Path(path_type=Path))
 @click.option("--quant", type=click.Choice(["int8", "int4"]), required=True)
 @click.option(
@@ -52,9 +52,8 @@ def _tflite_hook(hf_dir: Path) -> Callable[[Path], dict[str, Any] | None]:
 @click.option(
     "--calibration",
     type=click.Path(path_type=Path),
-    required=True,
     help="Reasoning traces, one per line: GPTQ calibrates on them; a held-out tenth "
-    "measures the quality report.",
+    "measures the quality report. Needed by gptq; rtn measures on a built-in text without it.",
 )
 @click.option("--tflite", is_flag=True, help="Also write model.tflite (LiteRT).")
 @click.option("--sign", "sign_key", type=click.Path(path_type=Path), help="Ed25519 key (PEM).")
@@ -62,33 +61,39 @@ def _tflite_hook(hf_dir: Path) -> Callable[[Path], dict[str, Any] | None]:
 @click.option("--force", is_flag=True, help="Replace an earlier bundle in OUT_DIR.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def export(
-    hf_dir: Path,
+    source: Path,
     out_dir: Path,
     quant: str,
     method: str,
     block_size: int,
-    calibration: Path,
+    calibration: Path | None,
     tflite: bool,
     sign_key: Path | None,
     teacher: str | None,
     force: bool,
     as_json: bool,
 ) -> None:
-    """Quantize the Hugging Face model in HF_DIR and write a bundle to OUT_DIR."""
+    """Quantize the model in SOURCE (a Hugging Face folder or a GGUF file) and write a
+    bundle to OUT_DIR."""
+    from ..export.gguf_import import hf_folder_for
     from ..export.pipeline import ExportRequest, export_bundle
 
-    request = ExportRequest(
-        hf_dir, out_dir, quant, method, calibration, block_size, force, sign_key, teacher
-    )
     try:
-        extra = _tflite_hook(hf_dir) if tflite else None
-        manifest = export_bundle(request, progress=_progress_bar, extra_files=extra)
+        with hf_folder_for(source, out_dir, force=force) as (hf_dir, origin):
+            request = ExportRequest(
+                hf_dir, out_dir, quant, method, calibration, block_size, force, sign_key,
+                teacher, source=origin,
+            )  # fmt: skip
+            extra = _tflite_hook(hf_dir) if tflite else None
+            manifest = export_bundle(request, progress=_progress_bar, extra_files=extra)
     except (EdgeReasonError, ValueError) as e:
         raise click.ClickException(str(e)) from e
     if as_json:
         click.echo(json.dumps(manifest))
         return
-    click.echo(f"wrote {out_dir} ({quant}, {method})")
+    click.echo(
+        f"wrote {out_dir} ({quant}, {method}); quality measured on {manifest['quality']['text']}"
+    )
     for name, q in manifest["quality"]["variants"].items():
         click.echo(
             f"  {name:<16} KL {q['mean_kl']:.5f}  top-1 {q['top1_agreement']:.2%}  "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -184,11 +185,50 @@ def test_json_dash_prints_only_the_report_on_stdout(tiny_models: dict[str, Path]
     assert "decode t/s" in result.stderr  # the table moved to stderr
 
 
+@pytest.mark.skipif(not HAS_LLAMA_CPP, reason="needs llama-cpp-python and gguf")
+def test_a_gguf_file_runs_as_it_is_in_both_engines(
+    tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    from edge_reason.export.gguf_export import write_gguf
+
+    gguf = write_gguf(tiny_models["qwen2"], tmp_path / "model.gguf", "q8_0").path
+    args = ["bench", str(gguf), "--backends", "native,llama.cpp,onnxruntime"]
+    result = CliRunner().invoke(main, [*args, "--quant", "file,int4", *QUICK, "--json", "-"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["model"] == str(gguf)
+    measured = [(r["backend"], r["quant"]) for r in data["results"]]
+    assert sorted(measured) == [("llama.cpp", "file"), ("native", "file"), ("native", "int4")]
+    assert all(r["decode_tps"] > 0 and r["prefill_tps"] > 0 for r in data["results"])
+    assert all(r["peak_rss_mb"] > 0 and r["cold_start_s"] > 0 for r in data["results"])
+    skipped = {(s["backend"], s["quant"]): s["reason"] for s in data["skipped"]}
+    assert "runs the GGUF file as it is" in skipped["llama.cpp", "int4"]
+    assert "edge-reason export model.gguf OUT" in skipped["onnxruntime", "file"]
+    # no bundle or converted file is made for a GGUF source
+    assert not (Path(os.environ["EDGE_REASON_CACHE"]) / "bench").exists()
+
+    default = CliRunner().invoke(main, [*args[:2], "--backends", "native", *QUICK, "--json", "-"])
+    assert default.exit_code == 0, default.output
+    assert [r["quant"] for r in json.loads(default.stdout)["results"]] == ["file"]
+
+
+def test_a_file_that_is_not_gguf_and_quant_file_on_a_folder_are_refused(
+    tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    text = tmp_path / "model.gguf"
+    text.write_text("hello\n")
+    result = CliRunner().invoke(main, ["bench", str(text)])
+    assert result.exit_code == 1 and "not a GGUF file" in result.output
+    args = ["bench", str(tiny_models["qwen2"]), "--backends", "native", "--quant", "file"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "is not a GGUF file" in result.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--backends", "native,mlc"], "expected a comma-separated list of native"),
-        (["--quant", "int3"], "expected a comma-separated list of f32, int8, int4"),
+        (["--quant", "int3"], "expected a comma-separated list of f32, int8, int4, file"),
         (["--threads", "0,2"], "expected positive integers"),
         (["--shape", "gpt-5"], "known shapes are qwen2.5-0.5b, smollm2-135m"),
     ],
@@ -207,7 +247,7 @@ def test_model_and_shape_together_or_neither_is_an_error(tiny_models: dict[str, 
     neither = runner.invoke(main, ["bench"])
     for result in (both, neither):
         assert result.exit_code == 1
-        assert "name a model folder (BUNDLE or HF_DIR) or a --shape, not both" in result.output
+        assert "or a GGUF file) or a --shape, not both" in result.output
 
 
 def test_nothing_to_measure_says_why(tiny_models: dict[str, Path]) -> None:
