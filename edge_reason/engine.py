@@ -27,16 +27,11 @@ import numpy as np
 
 from . import _native
 from .backends import BACKENDS, open_backend
-from .bundle import Bundle, is_bundle
 from .chat import ChatFormat, ChatTurn
-from .chat_template import WHERE_TEMPLATES_ARE, ChatTemplate, find_chat_template
+from .chat_template import WHERE_TEMPLATES_ARE, ChatTemplate
 from .errors import ModelFormatError
-from .gguf_config import gguf_model_config
-from .gguf_file import GgufFile
-from .gguf_tokenizer import GgufTokenizer, build_gguf_tokenizer
-from .gguf_weights import GGUF_QUANTS, load_gguf_weights
-from .hf_weights import QUANT_SCHEMES, load_hf_weights
 from .model_config import ModelConfig
+from .model_source import open_model_source
 from .streaming import Stream, chat_pieces
 from .system import physical_cores
 from .text_stream import TextStream, first_stop
@@ -200,11 +195,13 @@ class Engine:
         backend: str = "native",
         trusted_keys: Sequence[bytes | str | os.PathLike[str]] | None = None,
     ) -> Engine:
-        """Load a Hugging Face model folder (config.json, *.safetensors, tokenizer.json)
-        or a bundle folder (bundle.json, written by `edge-reason export`).
+        """Load a Hugging Face model folder (config.json, *.safetensors, tokenizer.json),
+        a bundle folder (bundle.json, written by `edge-reason export`) or a GGUF file.
 
         quant: "f32" (default), "int8" or "int4": how the matrices are held. A
-        bundle is already quantized: quant may only repeat its scheme.
+        bundle is already quantized: quant may only repeat its scheme. A GGUF file by
+        default keeps its Q8_0 and Q4_0 matrices and turns the rest into Q8
+        (edge_reason/gguf_weights.py); info()["gguf_conversions"] says what happened.
         threads: worker threads (default: the physical cores).
         max_context: KV cache capacity in tokens (default: the model's
         maximum, capped at 2048).
@@ -214,87 +211,42 @@ class Engine:
         bundle not signed by one of them is refused.
         """
         start = time.perf_counter()
-        folder = Path(path)
-        gguf = GgufFile.open(folder) if folder.is_file() else None
-        if gguf is None and not folder.is_dir():
-            raise ModelFormatError(
-                f"{folder}: not a folder or a file (expected a Hugging Face model folder, "
-                "a bundle folder or a GGUF file)"
-            )
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         threads = physical_cores() if threads is None else threads
         if not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
-        bundle, conversions = None, None
-        if is_bundle(folder):
-            bundle = Bundle.open(folder, None if trusted_keys is None else list(trusted_keys))
-            if quant not in (None, bundle.quant):
-                raise ValueError(f"{folder} is an {bundle.quant} bundle; it cannot load as {quant}")
-            quant, config = bundle.quant, bundle.config
-        elif gguf is not None:
-            if backend != "native" or trusted_keys is not None:
-                raise ValueError(
-                    f"{folder}: backend={backend!r} and trusted_keys need a bundle; "
-                    "`edge-reason export` turns a GGUF file into one"
-                )
-            if quant not in GGUF_QUANTS:
-                raise ValueError(f"quant must be one of {GGUF_QUANTS[1:]} or None, got {quant!r}")
-            config = gguf_model_config(gguf)
-        else:
-            if backend != "native" or trusted_keys is not None:
-                raise ValueError(
-                    f"{folder}: backend={backend!r} and trusted_keys need a bundle "
-                    "(a folder with bundle.json, from `edge-reason export`)"
-                )
-            quant = quant or "f32"
-            if quant not in QUANT_SCHEMES:
-                raise ValueError(f"quant must be one of {sorted(QUANT_SCHEMES)}, got {quant!r}")
-            config = ModelConfig.from_folder(folder)
+        source = open_model_source(
+            path, quant, native=backend == "native", trusted_keys=trusted_keys
+        )
+        config = source.config
         if max_context is None:
             max_context = min(config.max_position_embeddings, DEFAULT_MAX_CONTEXT)
         if not isinstance(max_context, int) or max_context < 1:
             raise ValueError(f"max_context must be a positive integer, got {max_context!r}")
         if backend == "native":
-            if bundle is not None:
-                weights = bundle.engine_weights(max_context)
-            elif gguf is not None:
-                weights = load_gguf_weights(gguf, config, quant, max_context)
-                conversions = weights.conversions
-                quant = _scheme_of(weights.tensors)
-            else:
-                weights = load_hf_weights(folder, config, quant, max_context)
+            weights = source.native_weights(max_context)
             runner: Backend = _native_engine(
                 config, weights.tensors, threads, max_context, kv_cache
             )
             weights.release_copied()
             weight_bytes = weights.nbytes
         else:
-            runner = open_backend(backend, bundle, threads, max_context)
+            runner = open_backend(backend, source.bundle, threads, max_context)
             weight_bytes = runner.info()["weight_bytes_per_token"]
-        vocabulary = None
-        if gguf is not None:
-            vocabulary = build_gguf_tokenizer(gguf.metadata, str(folder))
-            tokenizer: Any = vocabulary.tokenizer
-            template = _gguf_chat_template(gguf, vocabulary)
-        else:
-            json_file = folder / "tokenizer.json"
-            tokenizer = json_file if json_file.is_file() else None
-            template = bundle.chat_template() if bundle else find_chat_template(folder)
         engine = cls(
             runner,
             config,
-            tokenizer=tokenizer,
-            quant=quant,
+            tokenizer=source.tokenizer,
+            quant=source.quant,
             weight_bytes=weight_bytes,
-            path=folder,
+            path=source.path,
             load_seconds=time.perf_counter() - start,
-            chat_template=template,
+            chat_template=source.chat_template,
         )
-        engine.manifest = bundle.manifest if bundle is not None else None
-        if vocabulary is not None:
-            engine.weight_conversions = conversions
-            engine.eos_token_ids |= vocabulary.end_of_generation_ids
+        engine.manifest = source.bundle.manifest if source.bundle is not None else None
+        engine.weight_conversions = source.conversions
+        engine.eos_token_ids |= source.end_of_generation_ids
         return engine
 
     # ---- information ----------------------------------------------------------------
@@ -767,26 +719,6 @@ def _native_engine(
         return _native.NativeEngine(native_config, tensors, threads, "", kv_cache)
     except RuntimeError as e:  # e.g. EDGE_REASON_KERNEL names a kernel this CPU lacks
         raise RuntimeError(f"cannot start the engine: {e}") from e
-
-
-def _gguf_chat_template(gguf: GgufFile, vocabulary: GgufTokenizer) -> ChatTemplate | None:
-    key = "tokenizer.chat_template"
-    if key not in gguf.metadata:
-        return None
-    return ChatTemplate(
-        gguf.value(key, str),
-        bos_token=vocabulary.bos_token,
-        eos_token=vocabulary.eos_token,
-        origin=f"{gguf.path} ({key})",
-    )
-
-
-def _scheme_of(tensors: dict[str, Any]) -> str:
-    """ "int8", "int4" or "f32" when every matrix is in that scheme's format, else "mixed"."""
-    formats = {m["format"] for layer in tensors["layers"] for k, m in layer.items() if k[0] == "w"}
-    formats.add(tensors["lm_head"]["format"])
-    by_format = {frozenset({"q8"}): "int8", frozenset({"q4"}): "int4", frozenset({"f32"}): "f32"}
-    return by_format.get(frozenset(formats), "mixed")
 
 
 def _load_tokenizer(path: Path) -> Any:

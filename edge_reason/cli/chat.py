@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .run import QUANTS, api_errors, load_engine, speed_summary
+from .run import QUANT_HELP, QUANTS, api_errors, load_engine, speed_summary
 
 if TYPE_CHECKING:
     from ..engine import Engine, Generation
@@ -32,7 +32,12 @@ COMMANDS = "/reset, /system TEXT, /exit"
 
 @click.command()
 @click.argument("model", type=click.Path())
-@click.option("--quant", type=QUANTS, default=None, help="Weight precision (default: f32).")
+@click.option(
+    "--quant",
+    type=QUANTS,
+    default=None,
+    help=QUANT_HELP,
+)
 @click.option(
     "--threads", type=click.IntRange(min=1), default=None, help="Default: physical cores."
 )

@@ -97,6 +97,8 @@ def ask(
 
     if no_model and model:
         raise click.UsageError("--no-model and --model exclude each other")
+    if not question.strip():
+        raise click.UsageError("the question is empty")
     engine = None if no_model else _load_engine(model, quant)
     try:
         reasoner = Reasoner(

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ..engine import Engine, GenerationStats
 
 QUANTS = click.Choice(["f32", "int8", "int4"])
+QUANT_HELP = "Weight precision (default: f32; for a GGUF file Q8, its Q8_0/Q4_0 kept as they are)."
 
 
 @click.command()
@@ -23,7 +24,7 @@ QUANTS = click.Choice(["f32", "int8", "int4"])
     "--quant",
     type=QUANTS,
     default=None,
-    help="Weight precision (default: f32; for a GGUF file Q8, its Q8_0/Q4_0 kept as they are).",
+    help=QUANT_HELP,
 )
 @click.option(
     "--threads", type=click.IntRange(min=1), default=None, help="Default: physical cores."

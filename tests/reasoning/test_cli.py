@@ -107,3 +107,14 @@ def test_eval_compares_strategies_on_babi(
     assert "direct" in table.output and "95% interval" in table.output
     alone = json.loads(runner.invoke(main, [*args, "--no-rules", "--json"]).output)
     assert set(alone["sources"]) <= {"model", "none"}
+
+
+def test_an_empty_question_is_a_one_line_error() -> None:
+    from click.testing import CliRunner
+
+    from edge_reason.cli import main
+
+    for args in (["ask", ""], ["ask", "--no-model", "   "]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, result.output
+        assert "the question is empty" in result.output and "Traceback" not in result.output
