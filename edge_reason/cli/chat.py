@@ -111,6 +111,9 @@ class _Conversation:
         """Add a user message and stream the reply; a reply stopped by Ctrl-C keeps what
         it said so far."""
         self.turns.append({"role": "user", "content": text})
+        dropped = self.fit(engine, options)
+        if dropped:
+            click.echo(f"[the oldest {dropped} exchange(s) left out to fit the context]", err=True)
         answer: list[str] = []
         thought = False  # reasoning was shown
         try:
@@ -147,6 +150,23 @@ class _Conversation:
             click.echo(click.style(f"[{summary}]", dim=True))
         else:
             click.echo(summary, err=True)
+
+    def fit(self, engine: Engine, options: dict[str, Any]) -> int:
+        """Leave out the oldest exchanges (a user message and its reply) until the prompt
+        and the reply fit the context; return how many went. The newest message stays:
+        alone too long, it gets the engine's one-line error."""
+        room = engine.info()["max_context"] - options["max_new_tokens"]
+        dropped = 0
+        while len(self.turns) > 2 and self._prompt_tokens(engine, options) > room:
+            del self.turns[:2]
+            dropped += 1
+        return dropped
+
+    def _prompt_tokens(self, engine: Engine, options: dict[str, Any]) -> int:
+        prompt = engine.apply_chat_template(
+            self.messages(), enable_thinking=options["enable_thinking"]
+        )
+        return len(engine.encode(prompt))
 
 
 def _command(conversation: _Conversation, line: str, interactive: bool) -> None:

@@ -108,3 +108,16 @@ def test_info_names_the_template_and_thinking_tags(chat_model) -> None:
     info = json.loads(result.stdout)
     assert info["chat_template"].endswith("tokenizer_config.json 'chat_template'")
     assert info["thinking_tags"] == "<think> </think>"
+
+
+def test_a_conversation_longer_than_the_context_leaves_out_its_oldest_exchanges(
+    chat_model,
+) -> None:
+    folder = chat_model("qwen3_thinking")
+    context = Engine.load(folder, threads=1).info()["max_context"]
+    long_line = " ".join(["Mary moved to the bathroom."] * 15)  # a third of the context
+    lines = [long_line] * 6 + ["Where is Mary?"]
+    result = run(str(folder), stdin="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 7  # every message answered
+    assert "left out to fit the context" in result.stderr, (context, result.stderr)
