@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .run import QUANT_HELP, QUANTS, api_errors, load_engine, speed_summary
+from .run import api_errors, engine_options, load_engine, speed_summary
 
 if TYPE_CHECKING:
     from ..engine import Engine, Generation
@@ -32,15 +32,7 @@ COMMANDS = "/reset, /system TEXT, /exit"
 
 @click.command()
 @click.argument("model", type=click.Path())
-@click.option(
-    "--quant",
-    type=QUANTS,
-    default=None,
-    help=QUANT_HELP,
-)
-@click.option(
-    "--threads", type=click.IntRange(min=1), default=None, help="Default: physical cores."
-)
+@engine_options
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=512, show_default=True)
 @click.option("--temperature", type=click.FloatRange(min=0.0), default=0.0, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=None)

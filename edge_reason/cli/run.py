@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,18 +17,18 @@ QUANTS = click.Choice(["f32", "int8", "int4"])
 QUANT_HELP = "Weight precision (default: f32; for a GGUF file Q8, its Q8_0/Q4_0 kept as they are)."
 
 
+def engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--quant and --threads, as every command that loads a model takes them."""
+    command = click.option(
+        "--threads", type=click.IntRange(min=1), default=None, help="Default: physical cores."
+    )(command)
+    return click.option("--quant", type=QUANTS, default=None, help=QUANT_HELP)(command)
+
+
 @click.command()
 @click.argument("path", type=click.Path(exists=True))
 @click.argument("prompt")
-@click.option(
-    "--quant",
-    type=QUANTS,
-    default=None,
-    help=QUANT_HELP,
-)
-@click.option(
-    "--threads", type=click.IntRange(min=1), default=None, help="Default: physical cores."
-)
+@engine_options
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--temperature", type=click.FloatRange(min=0.0), default=0.0, show_default=True)
 @click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True)
@@ -65,8 +65,7 @@ def generate(
 
 @click.command()
 @click.argument("path", type=click.Path(exists=True))
-@click.option("--quant", type=QUANTS, default=None)
-@click.option("--threads", type=click.IntRange(min=1), default=None)
+@engine_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def info(path: str, quant: str | None, threads: int | None, as_json: bool) -> None:
     """Load the model at PATH and describe it and the engine that runs it."""
