@@ -230,10 +230,10 @@ class Engine:
                 config, weights.tensors, threads, max_context, kv_cache
             )
             weights.release_copied()
-            weight_bytes = weights.nbytes
+            weight_bytes, conversions = weights.nbytes, weights.conversions
         else:
             runner = open_backend(backend, source.bundle, threads, max_context)
-            weight_bytes = runner.info()["weight_bytes_per_token"]
+            weight_bytes, conversions = runner.info()["weight_bytes_per_token"], None
         engine = cls(
             runner,
             config,
@@ -245,7 +245,7 @@ class Engine:
             chat_template=source.chat_template,
         )
         engine.manifest = source.bundle.manifest if source.bundle is not None else None
-        engine.weight_conversions = source.conversions
+        engine.weight_conversions = conversions
         engine.eos_token_ids |= source.end_of_generation_ids
         return engine
 

@@ -13,14 +13,13 @@ time, and quantized to the engine's format by its round-to-nearest quantizer.
 - None (the default): Q8_0 and Q4_0 stay as they are, everything else becomes Q8;
 - "int8": every matrix Q8; "int4": every matrix Q4 (the embedding table Q8, as
   for Hugging Face models); "f32": every matrix float32.
-What happened to each tensor type is reported (`GgufWeights.conversions`).
+What happened to each tensor type is reported (`EngineWeights.conversions`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -36,17 +35,9 @@ GGUF_QUANTS = (None, "f32", "int8", "int4")
 _ROWS_PER_CHUNK = 2048  # rows expanded to float32 at a time: bounds the peak memory
 
 
-@dataclass
-class GgufWeights(EngineWeights):
-    """EngineWeights plus, per "GGML type->engine format", how many tensors took that
-    path ("(requantized)" where the values changed)."""
-
-    conversions: dict[str, int] = field(default_factory=dict)
-
-
 def load_gguf_weights(
     gf: GgufFile, config: ModelConfig, quant: str | None, max_context: int
-) -> GgufWeights:
+) -> EngineWeights:
     if quant not in GGUF_QUANTS:
         raise ValueError(f"quant must be one of {GGUF_QUANTS[1:]} or None, got {quant!r}")
     c = config
@@ -131,7 +122,7 @@ def load_gguf_weights(
     }
     if c.rope_local_theta is not None:
         tensors["rope_local_cos"], tensors["rope_local_sin"] = local_rope_tables(c, max_context)
-    return GgufWeights(tensors=tensors, nbytes=total, conversions=dict(sorted(conversions.items())))
+    return EngineWeights(tensors, total, conversions=dict(sorted(conversions.items())))
 
 
 def _engine_format(type_name: str, quant: str | None, role: str) -> str:

@@ -39,6 +39,9 @@ class EngineWeights:
     tensors: dict[str, Any]
     nbytes: int
     release_copied: Callable[[], None] = lambda: None
+    # from a GGUF file: "GGML type->engine format" -> how many tensors took that path
+    # ("(requantized)" where the values changed)
+    conversions: dict[str, int] | None = None
 
 
 def quantized_view(

@@ -27,8 +27,8 @@ from .model_config import ModelConfig
 @dataclass
 class ModelSource:
     """A model ready to load. `quant` is the weight scheme ("f32", "int8", "int4", or
-    "mixed" for a GGUF file whose matrices kept different formats), final once
-    `native_weights` has run."""
+    "mixed" for a GGUF file whose matrices kept different formats): a GGUF file's is
+    known once `native_weights` has run."""
 
     path: Path
     config: ModelConfig
@@ -38,13 +38,10 @@ class ModelSource:
     load_weights: Callable[[int], EngineWeights] = field(repr=False)
     bundle: Bundle | None = None
     end_of_generation_ids: frozenset[int] = frozenset()
-    # GGUF only: "GGML type->engine format" -> how many tensors took that path
-    conversions: dict[str, int] | None = None
 
     def native_weights(self, max_context: int) -> EngineWeights:
         weights = self.load_weights(max_context)
-        if self.conversions is not None:  # a GGUF file: what each type became
-            self.conversions = weights.conversions  # type: ignore[attr-defined]
+        if weights.conversions is not None:  # a GGUF file: formats chosen per tensor type
             self.quant = _scheme_of(weights.tensors)
         return weights
 
@@ -121,7 +118,6 @@ def _gguf_source(gguf: GgufFile, quant: str | None) -> ModelSource:
         chat_template=_gguf_chat_template(gguf, vocabulary),
         load_weights=lambda context: load_gguf_weights(gguf, config, quant, context),
         end_of_generation_ids=vocabulary.end_of_generation_ids,
-        conversions={},
     )
 
 

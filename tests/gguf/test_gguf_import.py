@@ -21,7 +21,9 @@ from edge_reason.chat_template import find_chat_template
 from edge_reason.cli import main
 from edge_reason.errors import ModelFormatError
 
-pytest.importorskip("llama_cpp", reason="llama-cpp-python quantizes the Q4_K test file")
+pytest.importorskip(
+    "llama_cpp", reason="llama-cpp-python (it quantizes the Q4_K test file) is not installed"
+)
 
 PROMPT = [5, 17, 99, 23, 42, 7, 300, 12, 64, 1, 250, 33]
 # (architecture, GGUF type): llama's q/k rows are permuted in the file; Q4_K comes from

@@ -20,7 +20,9 @@ from edge_reason.gguf_config import gguf_model_config
 from edge_reason.gguf_file import GgufFile
 from edge_reason.gguf_weights import load_gguf_weights
 
-pytest.importorskip("llama_cpp", reason="llama-cpp-python quantizes the K-quant test files")
+pytest.importorskip(
+    "llama_cpp", reason="llama-cpp-python (it quantizes the K-quant test files) is not installed"
+)
 
 ARCHS = ("llama", "qwen2", "qwen3", "gemma3")
 # longer than the Gemma 3 test model's sliding window (12)

@@ -14,7 +14,9 @@ from helpers.real_models import smollm2_gguf
 
 from edge_reason import Engine
 
-llama_cpp = pytest.importorskip("llama_cpp", reason="llama.cpp is the reference")
+llama_cpp = pytest.importorskip(
+    "llama_cpp", reason="llama-cpp-python (the reference) is not installed"
+)
 
 PROMPTS = (
     "The capital of France is",
