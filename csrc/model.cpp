@@ -16,6 +16,12 @@ Model::Model(const ModelConfig& config, const ModelWeights& weights, const Kerne
       kernels_(kernels),
       pool_(pool),
       cache_(config.layers, config.kv_heads, config.head_dim, config.max_context, cache_type) {
+  if (kernels.weight_layout == WeightLayout::Interleaved4) {
+    for (LayerWeights& l : weights_.layers)
+      for (WeightMatrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
+        interleaved_.interleave(*w);
+    interleaved_.interleave(weights_.lm_head);
+  }
   const ModelConfig& c = config_;
   const size_t B = size_t(c.max_batch);
   const int q_dim = c.heads * c.head_dim, kv_dim = c.kv_heads * c.head_dim;

@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <vector>
 
+#include "kernels/interleave.h"
 #include "kernels/kernels.h"
 #include "kv_cache.h"
 #include "thread_pool.h"
@@ -87,6 +88,9 @@ class Model {
 
   // Bytes of weights that one decode step streams (every matrix once).
   size_t weight_bytes_per_token() const;
+  // Bytes of the interleaved copies made at load for the kernel table (0
+  // when it reads the row-major matrices in place).
+  size_t interleaved_bytes() const { return interleaved_.bytes(); }
 
  private:
   void embed(const int32_t* tokens, int count);
@@ -108,6 +112,7 @@ class Model {
 
   ModelConfig config_;
   ModelWeights weights_;
+  InterleavedWeights interleaved_;  // what weights_' matrices point into, if anything
   const KernelTable& kernels_;
   ThreadPool& pool_;
   KVCache cache_;

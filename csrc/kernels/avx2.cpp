@@ -245,7 +245,7 @@ void swiglu(float* gate, const float* up, int n) {
 }
 
 constexpr KernelTable kTable = {
-    "avx2", quantize_acts, matmul_q8, matmul_q4, Float::matmul_f32, Float::attn_scores, attn_values, softmax, swiglu,
+    "avx2", WeightLayout::RowMajor, quantize_acts, matmul_q8, matmul_q4, Float::matmul_f32, Float::attn_scores, attn_values, softmax, swiglu,
 };
 
 }  // namespace

@@ -664,7 +664,7 @@ void swiglu(float* gate, const float* up, int n) {
 }
 
 constexpr KernelTable kTable = {
-    "avx512_vnni", quantize_acts, matmul_q8, matmul_q4, Float::matmul_f32, attn_scores, attn_values, softmax, swiglu,
+    "avx512_vnni", WeightLayout::RowMajor, quantize_acts, matmul_q8, matmul_q4, Float::matmul_f32, attn_scores, attn_values, softmax, swiglu,
 };
 
 }  // namespace

@@ -50,6 +50,31 @@
 //   block dot needs no shuffle at all. Integer dots do not depend on order, so
 //   both orders give the same sums.
 //
+// Interleaved weights (the aarch64 kernels' layout, made once at load from the
+// row-major matrix above; see interleave.h). Four consecutive rows 4g..4g+3
+// and one block b become one record, and the records follow each other in
+// the order [ceil(N/4)][nb], so a kernel walks one pointer through a group:
+//
+//   Q8x4  uint16 d[4]        fp16 scales of rows 4g..4g+3 (zero for padding rows)
+//         int8   codes[128]  code - 128
+//   Q4x4  uint16 d[4]
+//         uint8  codes[64]   code XOR 0x88: each nibble, read as a signed
+//                            4-bit number, is code - 8
+//
+//   The codes are 16-byte vectors, one per (chunk c, row pair p), in the
+//   order (c, p) = (0,0) (0,1) (1,0) (1,1) ...; vector (c, p) is 8 bytes of
+//   row 4g+2p followed by the same 8 bytes of row 4g+2p+1. A chunk is 8
+//   consecutive bytes of a row's block: Q8 has 4 (activations 8c..8c+7), Q4
+//   2, whose low nibbles meet activations 8c..8c+7 and high nibbles
+//   16+8c..16+8c+7 in nibble order. So every vector meets one 8-byte chunk
+//   of activations: SDOT against the chunk repeated twice gives two rows'
+//   partial dots, and SMMLA against two tokens' chunks gives a 2x2 tile.
+//   The signed nibbles need no zero-point subtraction: a shift left by 4
+//   (low) or a mask of 0xF0 (high) makes 16 * (code - 8) as an int8, and the
+//   kernels divide the factor 16 out in the conversion to float, exactly.
+//   Q4 zero points other than 8 come as int8 z - 8, [ceil(N/4)][nb][4].
+//   Rows past N in the last group are zeros and never stored.
+
 // A block dot then is   (d_w * d_a) * (sum(code * q) - zero_point * sum)
 // where the integer part is exact in int32 (32 * 255 * 127 fits easily) and
 // only the two scales are float (d_w widened from fp16). Kernels may split the
@@ -72,6 +97,27 @@ enum class WeightFormat : int { F32 = 0, Q8 = 1, Q4 = 2 };
 
 enum class ActOrder : int { Natural = 0, Nibble = 1 };
 
+// How a kernel table's quantized products read weights: the row-major
+// matrix itself, or the interleaved records made from it at load.
+enum class WeightLayout : int { RowMajor = 0, Interleaved4 = 1 };
+
+constexpr int kGroupRows = 4;  // rows per interleaved record
+
+struct BlockQ8x4 {
+  uint16_t d[kGroupRows];
+  int8_t codes[kGroupRows * kBlock];
+};
+struct BlockQ4x4 {
+  uint16_t d[kGroupRows];
+  uint8_t codes[kGroupRows * kBlock / 2];
+};
+// No padding: a record is exactly its scales and codes, so a group streams
+// the same bytes per weight as the row-major matrix.
+static_assert(sizeof(BlockQ8x4) == kGroupRows * (2 + kBlock), "Q8x4 record has padding");
+static_assert(sizeof(BlockQ4x4) == kGroupRows * (2 + kBlock / 2), "Q4x4 record has padding");
+static_assert(offsetof(BlockQ4x4, codes) % 8 == 0 && offsetof(BlockQ8x4, codes) % 8 == 0,
+              "codes must start on an 8-byte boundary for vector loads");
+
 // A weight matrix [N, K] viewed in place; the kernels never own memory.
 struct WeightMatrix {
   WeightFormat format = WeightFormat::F32;
@@ -80,6 +126,11 @@ struct WeightMatrix {
   const void* data = nullptr;             // F32: float*, Q8/Q4: uint8_t*
   const uint16_t* scales_f16 = nullptr;   // [N][nb] fp16 bits, quantized formats only
   const uint8_t* zero_points = nullptr;   // Q4 only, may be null (means 8)
+  // The same matrix interleaved, for tables whose layout is Interleaved4:
+  // BlockQ8x4 or BlockQ4x4 [ceil(N/4)][nb], and with zero points, their
+  // int8 z - 8 [ceil(N/4)][nb][4]. Null for row-major tables.
+  const void* interleaved = nullptr;
+  const int8_t* interleaved_zero_points = nullptr;
 
   int blocks() const { return num_blocks(cols); }
   // Bytes of one row of data: the unit that a kernel streams per output.

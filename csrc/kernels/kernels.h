@@ -12,6 +12,9 @@ namespace edge {
 
 struct KernelTable {
   const char* name;
+  // What matmul_q8/q4 read: the row-major codes, or w.interleaved (which the
+  // model makes at load for such a table, see interleave.h).
+  WeightLayout weight_layout;
 
   // Quantize rows [t0, t1) of x (row stride ldx floats) into out, in out's
   // order. out->rows / cols / order and its storage are set by the caller.

@@ -6,14 +6,19 @@
 // merge the dotprod build of a function into the plain-NEON table, which would
 // run an SDOT on a Cortex-A72.
 //
-// The plain and dotprod variants differ only in how sixteen int8 products are
-// summed into int32 lanes (the Product policy below); the block walk, the
-// token tiling, activation quantization and the float paths are common. The
-// i8mm variant adds its own two-row, two-token SMMLA tile for prefill and
-// uses the SDOT path here for the rest.
+// All three read the interleaved weight records of formats.h: four rows per
+// record, so each activation chunk is loaded once for four rows, the four
+// rows' fp16 scales are widened by one FCVTL, and the four dots are scaled
+// and summed in one vector. The plain and dotprod variants differ only in how
+// the int8 products are summed (the Product policy below). The i8mm variant
+// adds its own two-token SMMLA tile for prefill and uses the SDOT path here
+// for the rest.
 #pragma once
 
 #include <arm_neon.h>
+
+#include <cstring>
+#include <type_traits>
 
 #include "exp_approx.h"
 #include "kernels.h"
@@ -25,22 +30,47 @@ namespace {
 constexpr size_t kNeonPrefetchBytes = 8192;  // how far ahead decode prefetches weights
 constexpr int kNeonTile = 4;  // tokens per pass over a weight row in prefill
 
-// ---- int8 products ----------------------------------------------------------
+// ---- a block of four rows against one token ------------------------------------
+//
+// The kernels read the interleaved records of formats.h. A record's codes sit
+// in eight int8 vectors v[2c + p]: row pair p's chunk c (Q8 as stored, Q4
+// after splitting nibbles), each to meet activation chunk c repeated twice,
+// a[c] = [x[8c..8c+8), x[8c..8c+8)]. A Product turns them into the four
+// rows' integer dots [r0, r1, r2, r3].
 
-// Plain ARMv8-A: widen to int16 products and pairwise-add into int32. Two
-// products share an int16 lane before widening; |w| <= 128 and |a| <= 127
-// keep their sum below 32767.
+// Plain ARMv8-A: SMULL/SMLAL into int16 lanes, two products per lane (a Q4
+// code is 16 * (code - 8) here, so |w| <= 128 either way and |a| <= 127 keep
+// a pair below 32767), then SADALP into each row's int32 lanes.
 struct WideningProduct {
-  static int32x4_t dot16(int32x4_t acc, int8x16_t w, int8x16_t a) {
-    const int16x8_t pairs = vmlal_high_s8(vmull_s8(vget_low_s8(w), vget_low_s8(a)), w, a);
-    return vpadalq_s16(acc, pairs);
+  static int32x4_t rows4(const int8x16_t v[8], const int8x16_t a[4]) {
+    int32x4_t row[4];
+    for (int p = 0; p < 2; ++p) {
+      int32x4_t even = vdupq_n_s32(0), odd = vdupq_n_s32(0);
+      for (int c = 0; c < 4; c += 2) {
+        const int8x16_t w0 = v[2 * c + p], w1 = v[2 * c + 2 + p];
+        even = vpadalq_s16(even, vmlal_s8(vmull_s8(vget_low_s8(w0), vget_low_s8(a[c])),
+                                          vget_low_s8(w1), vget_low_s8(a[c + 1])));
+        odd = vpadalq_s16(odd, vmlal_high_s8(vmull_high_s8(w0, a[c]), w1, a[c + 1]));
+      }
+      row[2 * p] = even;
+      row[2 * p + 1] = odd;
+    }
+    return vpaddq_s32(vpaddq_s32(row[0], row[1]), vpaddq_s32(row[2], row[3]));
   }
 };
 
 #if defined(__ARM_FEATURE_DOTPROD)
-// ARMv8.2 SDOT: four products per int32 lane in one instruction.
+// ARMv8.2 SDOT: vector v[2c + p] against a[c] leaves row 2p's partial dots in
+// lanes 0-1 and row 2p+1's in lanes 2-3; one pairwise add finishes all four.
 struct SdotProduct {
-  static int32x4_t dot16(int32x4_t acc, int8x16_t w, int8x16_t a) { return vdotq_s32(acc, w, a); }
+  static int32x4_t rows4(const int8x16_t v[8], const int8x16_t a[4]) {
+    int32x4_t pair01 = vdupq_n_s32(0), pair23 = vdupq_n_s32(0);
+    for (int c = 0; c < 4; ++c) {
+      pair01 = vdotq_s32(pair01, v[2 * c], a[c]);
+      pair23 = vdotq_s32(pair23, v[2 * c + 1], a[c]);
+    }
+    return vpaddq_s32(pair01, pair23);
+  }
 };
 #endif
 
@@ -98,78 +128,109 @@ void neon_quantize_acts(const float* x, int ldx, int t0, int t1, ActBlocks* out)
 
 // ---- quantized matrix products -----------------------------------------------
 
-// An fp16 block scale as float, by the conversion every aarch64 core has
-// (FCVTL): exactly half_to_float.
-inline float neon_half_to_float(uint16_t h) {
-  return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0);
-}
-
-// One block of weight codes as two int8 vectors, each meeting 16 activations:
-// Q8 re-centred to code - 128 (XOR 0x80 flips the offset binary to two's
-// complement); Q4 codes 0..15 split into low nibbles (activations 0..15 in
-// nibble order) and high nibbles (16..31), the zero point left for later.
-struct BlockCodes {
-  int8x16_t first, second;
-};
-
 template <bool Q4>
-BlockCodes load_block_codes(const uint8_t* w) {
+using Record = typename std::conditional<Q4, BlockQ4x4, BlockQ8x4>::type;
+
+// A record's codes as the eight vectors v[2c + p] (see above). Q4 nibbles
+// become 16 * (code - 8): shift left by 4 for the low ones, mask for the high.
+template <bool Q4>
+void load_codes(const Record<Q4>& r, int8x16_t v[8]) {
+  const int8_t* codes = reinterpret_cast<const int8_t*>(r.codes);
   if (Q4) {
-    const uint8x16_t v = vld1q_u8(w);
-    return {vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0F))),
-            vreinterpretq_s8_u8(vshrq_n_u8(v, 4))};
+    for (int i = 0; i < 4; ++i) {
+      const int8x16_t packed = vld1q_s8(codes + 16 * i);
+      v[i] = vshlq_n_s8(packed, 4);
+      v[i + 4] = vandq_s8(packed, vdupq_n_s8(int8_t(0xF0)));
+    }
+  } else {
+    for (int i = 0; i < 8; ++i) v[i] = vld1q_s8(codes + 16 * i);
   }
-  const uint8x16_t bias = vdupq_n_u8(0x80);
-  return {vreinterpretq_s8_u8(veorq_u8(vld1q_u8(w), bias)),
-          vreinterpretq_s8_u8(veorq_u8(vld1q_u8(w + 16), bias))};
 }
 
-// Weight row n against tokens [t0, t0 + TILE): out[t][n]. Per block, the
-// integer dot lands in four int32 lanes; the Q4 zero-point term
-// zero_point * sum(q) comes off lane 0, and the lanes are scaled and summed in
-// float, once per row at the end.
+// Activation chunks c = 0..3 of one block, each repeated in both halves.
+inline void load_chunks(const int8_t* q, int8x16_t a[4]) {
+  for (int c = 0; c < 4; ++c)
+    a[c] = vreinterpretq_s8_s64(vld1q_dup_s64(reinterpret_cast<const int64_t*>(q + 8 * c)));
+}
+
+// Integer dots to float: Q4's carry the factor 16 of their codes, which the
+// fixed-point conversion divides out exactly (the dot is a multiple of 16).
+template <bool Q4>
+float32x4_t dots_to_float(int32x4_t dots) {
+  return Q4 ? vcvtq_n_f32_s32(dots, 4) : vcvtq_f32_s32(dots);
+}
+
+// 16 * (z - 8) of a record's four rows, from their int8 z - 8: what a Q4
+// zero point other than 8 takes off a row's dot per unit of sum(q).
+inline int32x4_t zero_point_terms(const int8_t* z) {
+  int32_t z4;
+  std::memcpy(&z4, z, 4);
+  const int16x8_t z16 = vmovl_s8(vreinterpret_s8_s32(vdup_n_s32(z4)));
+  return vshlq_n_s32(vmovl_s16(vget_low_s16(z16)), 4);
+}
+
+// Stores a group's four outputs of one token, those of rows in [n0, n1).
+inline void store_rows(float32x4_t v, int g, int n0, int n1, float* out) {
+  const int first = g * kGroupRows;
+  if (first >= n0 && first + kGroupRows <= n1) {
+    vst1q_f32(out + first, v);
+    return;
+  }
+  float lanes[kGroupRows];
+  vst1q_f32(lanes, v);
+  for (int i = 0; i < kGroupRows; ++i)
+    if (first + i >= n0 && first + i < n1) out[first + i] = lanes[i];
+}
+
+// Group g (rows 4g..4g+3) against tokens [t0, t0 + TILE): each record's codes
+// are loaded once for the TILE tokens, and each token's four row dots are
+// scaled and added in one vector.
 template <class Product, int TILE, bool Q4>
-void neon_row_tile(const WeightMatrix& w, const ActBlocks& x, int n, int t0, float* out, int ldo) {
+void group_tile(const WeightMatrix& w, const ActBlocks& x, int g, int t0, int n0, int n1,
+                float* out, int ldo) {
   const int nb = w.blocks();
-  const size_t block_bytes = Q4 ? kBlock / 2 : kBlock;
-  const uint8_t* wrow = static_cast<const uint8_t*>(w.data) + size_t(n) * nb * block_bytes;
-  const uint16_t* sw = w.scales_f16 + size_t(n) * nb;
+  const Record<Q4>* rec = static_cast<const Record<Q4>*>(w.interleaved) + size_t(g) * nb;
+  const int8_t* zps = w.interleaved_zero_points
+                          ? w.interleaved_zero_points + size_t(g) * nb * kGroupRows
+                          : nullptr;
   float32x4_t acc[TILE];
   for (int i = 0; i < TILE; ++i) acc[i] = vdupq_n_f32(0.0f);
   for (int b = 0; b < nb; ++b) {
-    // Ask for the bytes this stream reaches a few rows later: the hardware
-    // prefetcher alone leaves a core well below the memory's rate.
-    __builtin_prefetch(wrow + size_t(b) * block_bytes + kNeonPrefetchBytes);
-    const BlockCodes codes = load_block_codes<Q4>(wrow + size_t(b) * block_bytes);
-    const int zp = Q4 ? q4_zero_point(w, n, b) : 0;
-    const float wscale = neon_half_to_float(sw[b]);
+    // Ask for the bytes this stream reaches a few records later: the
+    // hardware prefetcher alone leaves a core well below the memory's rate.
+    __builtin_prefetch(reinterpret_cast<const char*>(rec + b) + kNeonPrefetchBytes);
+    int8x16_t v[8];
+    load_codes<Q4>(rec[b], v);
+    const float32x4_t wscale = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(rec[b].d)));
     for (int i = 0; i < TILE; ++i) {
       const int t = t0 + i;
-      const int8_t* a = x.row_q(t) + size_t(b) * kBlock;
-      int32x4_t dot = Product::dot16(vdupq_n_s32(0), codes.first, vld1q_s8(a));
-      dot = Product::dot16(dot, codes.second, vld1q_s8(a + 16));
-      if (Q4) dot = vsubq_s32(dot, vsetq_lane_s32(zp * x.row_sum(t)[b], vdupq_n_s32(0), 0));
-      acc[i] = vfmaq_n_f32(acc[i], vcvtq_f32_s32(dot), wscale * x.row_d(t)[b]);
+      int8x16_t a[4];
+      load_chunks(x.row_q(t) + size_t(b) * kBlock, a);
+      int32x4_t dots = Product::rows4(v, a);
+      if (Q4 && zps)
+        dots = vmlsq_s32(dots, zero_point_terms(zps + size_t(b) * kGroupRows),
+                         vdupq_n_s32(x.row_sum(t)[b]));
+      acc[i] = vfmaq_f32(acc[i], dots_to_float<Q4>(dots), vmulq_n_f32(wscale, x.row_d(t)[b]));
     }
   }
-  for (int i = 0; i < TILE; ++i) out[size_t(t0 + i) * ldo + n] = vaddvq_f32(acc[i]);
+  for (int i = 0; i < TILE; ++i) store_rows(acc[i], g, n0, n1, out + size_t(t0 + i) * ldo);
 }
 
-// Rows [n0, n1) against tokens [t0, t1), kNeonTile tokens per pass.
+// Groups [n0 / 4, ceil(n1 / 4)) against tokens [t0, t1), kNeonTile tokens per pass.
 template <class Product, bool Q4>
-void neon_matmul_rows(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, int t0, int t1,
-                      float* out, int ldo) {
-  for (int n = n0; n < n1; ++n) {
+void neon_matmul_groups(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, int t0, int t1,
+                        float* out, int ldo) {
+  for (int g = n0 / kGroupRows; g * kGroupRows < n1; ++g) {
     int t = t0;
     for (; t + kNeonTile <= t1; t += kNeonTile)
-      neon_row_tile<Product, kNeonTile, Q4>(w, x, n, t, out, ldo);
-    for (; t < t1; ++t) neon_row_tile<Product, 1, Q4>(w, x, n, t, out, ldo);
+      group_tile<Product, kNeonTile, Q4>(w, x, g, t, n0, n1, out, ldo);
+    for (; t < t1; ++t) group_tile<Product, 1, Q4>(w, x, g, t, n0, n1, out, ldo);
   }
 }
 
 template <class Product, bool Q4>
 void neon_matmul(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {
-  neon_matmul_rows<Product, Q4>(w, x, n0, n1, 0, x.rows, out, ldo);
+  neon_matmul_groups<Product, Q4>(w, x, n0, n1, 0, x.rows, out, ldo);
 }
 
 // ---- float paths -------------------------------------------------------------

@@ -15,7 +15,7 @@ void matmul_q4(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float*
 }
 
 constexpr KernelTable kTable = {
-    "neon_dotprod", neon_quantize_acts, matmul_q8,     matmul_q4,
+    "neon_dotprod", WeightLayout::Interleaved4, neon_quantize_acts, matmul_q8,     matmul_q4,
     NeonFloat::matmul_f32, NeonFloat::attn_scores,      neon_attn_values, neon_softmax, neon_swiglu,
 };
 

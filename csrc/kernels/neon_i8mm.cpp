@@ -1,76 +1,65 @@
 // ARMv8.6 NEON + int8 matrix multiply kernels (Neoverse V1/N2, Cortex-A510,
 // A710, X2 and later). SMMLA multiplies a 2x8 int8 matrix by an 8x2 one into
-// a 2x2 int32 tile: with two weight rows in one operand and two tokens in the
-// other, one instruction does four 8-element dots, twice the work of an SDOT.
-// That needs at least two tokens, so prefill runs on SMMLA and a single-token
-// decode on the SDOT kernel shared with neon_dotprod.cpp.
+// a 2x2 int32 tile: a code vector of an interleaved record (two rows' chunk)
+// against two tokens' chunk does four 8-element dots, twice the work of an
+// SDOT. That needs at least two tokens, so prefill runs on SMMLA and a
+// single-token decode on the SDOT kernel shared with neon_dotprod.cpp.
 #include "neon_common.h"
 
 namespace edge {
 namespace {
 
-constexpr int kTokenPairs = 2;  // token pairs per pass over two weight rows
+constexpr int kTokenPairs = 2;  // token pairs per pass over a group's records
 
-// The two 2x8 matrices SMMLA reads from 16 bytes of each of two rows:
-// [a[0:8], b[0:8]] and [a[8:16], b[8:16]].
-struct RowPairChunks {
-  int8x16_t lo, hi;
-};
-
-RowPairChunks interleave_rows(int8x16_t a, int8x16_t b) {
-  const int64x2_t a64 = vreinterpretq_s64_s8(a), b64 = vreinterpretq_s64_s8(b);
-  return {vreinterpretq_s8_s64(vzip1q_s64(a64, b64)), vreinterpretq_s8_s64(vzip2q_s64(a64, b64))};
-}
-
-// Weight rows n and n + 1 against tokens [t0, t0 + 2 * PAIRS). Each token
-// pair's integer tile comes out as [n.t, n.t+1, n+1.t, n+1.t+1], so its float
-// accumulator holds the four outputs directly, with no horizontal sum. The Q4
-// zero-point term zero_point(row) * sum(token) is taken off the same layout.
+// Group g against tokens [t0, t0 + 2 * PAIRS). For a token pair, vector
+// v[2c + p] against [chunk c of token t, chunk c of token t+1] accumulates
+// [row 2p . t, row 2p . t+1, row 2p+1 . t, row 2p+1 . t+1]; the row scales
+// and zero points are spread to that order once per record.
 template <int PAIRS, bool Q4>
-void mmla_tile(const WeightMatrix& w, const ActBlocks& x, int n, int t0, float* out, int ldo) {
+void mmla_tile(const WeightMatrix& w, const ActBlocks& x, int g, int t0, int n0, int n1,
+               float* out, int ldo) {
   const int nb = w.blocks();
-  const size_t block_bytes = Q4 ? kBlock / 2 : kBlock;
-  const uint8_t* wrow0 = static_cast<const uint8_t*>(w.data) + size_t(n) * nb * block_bytes;
-  const uint8_t* wrow1 = wrow0 + size_t(nb) * block_bytes;
-  const uint16_t* sw0 = w.scales_f16 + size_t(n) * nb;
-  const uint16_t* sw1 = sw0 + nb;
-  float32x4_t acc[PAIRS];
-  for (int p = 0; p < PAIRS; ++p) acc[p] = vdupq_n_f32(0.0f);
+  const Record<Q4>* rec = static_cast<const Record<Q4>*>(w.interleaved) + size_t(g) * nb;
+  const int8_t* zps = w.interleaved_zero_points
+                          ? w.interleaved_zero_points + size_t(g) * nb * kGroupRows
+                          : nullptr;
+  float32x4_t acc[PAIRS][2];
+  for (int p = 0; p < PAIRS; ++p) acc[p][0] = acc[p][1] = vdupq_n_f32(0.0f);
   for (int b = 0; b < nb; ++b) {
-    const BlockCodes c0 = load_block_codes<Q4>(wrow0 + size_t(b) * block_bytes);
-    const BlockCodes c1 = load_block_codes<Q4>(wrow1 + size_t(b) * block_bytes);
-    const RowPairChunks wfirst = interleave_rows(c0.first, c1.first);
-    const RowPairChunks wsecond = interleave_rows(c0.second, c1.second);
-    // Both rows' fp16 scales, each on its two lanes, widened by one FCVTL.
-    const uint16x4_t wscale16 = {sw0[b], sw0[b], sw1[b], sw1[b]};
-    const float32x4_t wscale = vcvt_f32_f16(vreinterpret_f16_u16(wscale16));
-    const int32x4_t zero_points =
-        Q4 ? vcombine_s32(vdup_n_s32(q4_zero_point(w, n, b)), vdup_n_s32(q4_zero_point(w, n + 1, b)))
-           : vdupq_n_s32(0);
+    int8x16_t v[8];
+    load_codes<Q4>(rec[b], v);
+    const float32x4_t wscale = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(rec[b].d)));
+    const float32x4_t wscales[2] = {vzip1q_f32(wscale, wscale), vzip2q_f32(wscale, wscale)};
+    int32x4_t zp[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
+    if (Q4 && zps) {
+      const int32x4_t z = zero_point_terms(zps + size_t(b) * kGroupRows);
+      zp[0] = vzip1q_s32(z, z);  // rows 0, 0, 1, 1
+      zp[1] = vzip2q_s32(z, z);
+    }
     for (int p = 0; p < PAIRS; ++p) {
       const int t = t0 + 2 * p;
-      const int8_t* a0 = x.row_q(t) + size_t(b) * kBlock;
-      const int8_t* a1 = x.row_q(t + 1) + size_t(b) * kBlock;
-      const RowPairChunks afirst = interleave_rows(vld1q_s8(a0), vld1q_s8(a1));
-      const RowPairChunks asecond = interleave_rows(vld1q_s8(a0 + 16), vld1q_s8(a1 + 16));
-      int32x4_t dot = vmmlaq_s32(vdupq_n_s32(0), wfirst.lo, afirst.lo);
-      dot = vmmlaq_s32(dot, wfirst.hi, afirst.hi);
-      dot = vmmlaq_s32(dot, wsecond.lo, asecond.lo);
-      dot = vmmlaq_s32(dot, wsecond.hi, asecond.hi);
-      if (Q4) {
-        const int32x2_t sums = {x.row_sum(t)[b], x.row_sum(t + 1)[b]};
-        dot = vmlsq_s32(dot, zero_points, vcombine_s32(sums, sums));
+      const int8_t* q0 = x.row_q(t) + size_t(b) * kBlock;
+      const int8_t* q1 = x.row_q(t + 1) + size_t(b) * kBlock;
+      int32x4_t dots[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
+      for (int c = 0; c < 4; ++c) {
+        const int8x16_t tokens = vcombine_s8(vld1_s8(q0 + 8 * c), vld1_s8(q1 + 8 * c));
+        dots[0] = vmmlaq_s32(dots[0], v[2 * c], tokens);
+        dots[1] = vmmlaq_s32(dots[1], v[2 * c + 1], tokens);
       }
+      const int32x2_t sums = {x.row_sum(t)[b], x.row_sum(t + 1)[b]};
       const float32x2_t d = {x.row_d(t)[b], x.row_d(t + 1)[b]};
-      acc[p] = vfmaq_f32(acc[p], vcvtq_f32_s32(dot), vmulq_f32(wscale, vcombine_f32(d, d)));
+      for (int h = 0; h < 2; ++h) {
+        if (Q4 && zps) dots[h] = vmlsq_s32(dots[h], zp[h], vcombine_s32(sums, sums));
+        acc[p][h] = vfmaq_f32(acc[p][h], dots_to_float<Q4>(dots[h]),
+                              vmulq_f32(wscales[h], vcombine_f32(d, d)));
+      }
     }
   }
+  // Lanes 0 and 2 of both accumulators are token t's four rows, 1 and 3 token t+1's.
   for (int p = 0; p < PAIRS; ++p) {
     const size_t t = size_t(t0 + 2 * p);
-    out[t * ldo + n] = vgetq_lane_f32(acc[p], 0);
-    out[(t + 1) * ldo + n] = vgetq_lane_f32(acc[p], 1);
-    out[t * ldo + n + 1] = vgetq_lane_f32(acc[p], 2);
-    out[(t + 1) * ldo + n + 1] = vgetq_lane_f32(acc[p], 3);
+    store_rows(vuzp1q_f32(acc[p][0], acc[p][1]), g, n0, n1, out + t * ldo);
+    store_rows(vuzp2q_f32(acc[p][0], acc[p][1]), g, n0, n1, out + (t + 1) * ldo);
   }
 }
 
@@ -82,17 +71,14 @@ void matmul_quantized(const WeightMatrix& w, const ActBlocks& x, int n0, int n1,
     neon_matmul<SdotProduct, Q4>(w, x, n0, n1, out, ldo);
     return;
   }
-  int n = n0;
-  for (; n + 2 <= n1; n += 2) {
+  for (int g = n0 / kGroupRows; g * kGroupRows < n1; ++g) {
     int t = 0;
     for (; t + 2 * kTokenPairs <= T; t += 2 * kTokenPairs)
-      mmla_tile<kTokenPairs, Q4>(w, x, n, t, out, ldo);
-    for (; t + 2 <= T; t += 2) mmla_tile<1, Q4>(w, x, n, t, out, ldo);
+      mmla_tile<kTokenPairs, Q4>(w, x, g, t, n0, n1, out, ldo);
+    for (; t + 2 <= T; t += 2) mmla_tile<1, Q4>(w, x, g, t, n0, n1, out, ldo);
     // An odd last token has no partner for SMMLA.
-    neon_matmul_rows<SdotProduct, Q4>(w, x, n, n + 2, t, T, out, ldo);
+    if (t < T) group_tile<SdotProduct, 1, Q4>(w, x, g, t, n0, n1, out, ldo);
   }
-  // So has an odd last row.
-  neon_matmul_rows<SdotProduct, Q4>(w, x, n, n1, 0, T, out, ldo);
 }
 
 void matmul_q8(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {
@@ -104,8 +90,8 @@ void matmul_q4(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float*
 }
 
 constexpr KernelTable kTable = {
-    "neon_i8mm",     neon_quantize_acts, matmul_q8,     matmul_q4,
-    NeonFloat::matmul_f32, NeonFloat::attn_scores,       neon_attn_values, neon_softmax, neon_swiglu,
+    "neon_i8mm",     WeightLayout::Interleaved4, neon_quantize_acts, matmul_q8, matmul_q4,
+    NeonFloat::matmul_f32, NeonFloat::attn_scores, neon_attn_values, neon_softmax, neon_swiglu,
 };
 
 }  // namespace

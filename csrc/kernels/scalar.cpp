@@ -119,7 +119,7 @@ void matmul_f32(const WeightMatrix& w, const float* x, int ldx, int rows, int n0
 }
 
 constexpr KernelTable kTable = {
-    "scalar", quantize_acts, matmul_q8, matmul_q4, matmul_f32, attn_scores, attn_values, softmax, swiglu,
+    "scalar", WeightLayout::RowMajor, quantize_acts, matmul_q8, matmul_q4, matmul_f32, attn_scores, attn_values, softmax, swiglu,
 };
 
 }  // namespace

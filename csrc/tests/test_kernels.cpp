@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "check.h"
+#include "kernels/interleave.h"
 #include "kernels/kernels.h"
 #include "quantize.h"
 
@@ -77,6 +78,18 @@ struct Weights {
     }
   }
 };
+
+// w as table k reads it: interleaved into `store` if k reads records, with
+// the row-major pointers cleared so that a kernel reading them would crash.
+WeightMatrix as_read_by(const KernelTable& k, const WeightMatrix& w, InterleavedWeights& store) {
+  WeightMatrix out = w;
+  if (k.weight_layout == WeightLayout::RowMajor) return out;
+  store.interleave(out);
+  out.data = nullptr;
+  out.scales_f16 = nullptr;
+  out.zero_points = nullptr;
+  return out;
+}
 
 // Rows 1 mod 4 get random subnormal fp16 scales, rows 2 mod 4 random ones from
 // fp16's top binade (32768 to 65504), either sign; the codes stay. Every
@@ -251,7 +264,8 @@ TEST(quantized_matmul_integer_path_is_exact) {
           auto ref = format == WeightFormat::Q4 ? scalar_kernels().matmul_q4 : scalar_kernels().matmul_q8;
           auto simd = format == WeightFormat::Q4 ? k->matmul_q4 : k->matmul_q8;
           ref(w.w, a.blocks, 0, rows, want.data(), rows);
-          simd(w.w, a.blocks, 0, rows, got.data(), rows);
+          InterleavedWeights store;
+          simd(as_read_by(*k, w.w, store), a.blocks, 0, rows, got.data(), rows);
           CHECK_MSG(want == got, "%s matmul format=%d cols=%d tokens=%d not bit-exact", k->name,
                     int(format), cols, tokens);
         }
@@ -277,7 +291,8 @@ TEST(quantized_matmul_matches_reference) {
             auto ref = format == WeightFormat::Q4 ? scalar_kernels().matmul_q4 : scalar_kernels().matmul_q8;
             auto simd = format == WeightFormat::Q4 ? k->matmul_q4 : k->matmul_q8;
             ref(w.w, a.blocks, n0, n1, want.data(), ldo);
-            simd(w.w, a.blocks, n0, n1, got.data(), ldo);
+            InterleavedWeights store;
+            simd(as_read_by(*k, w.w, store), a.blocks, n0, n1, got.data(), ldo);
             for (int t = 0; t < tokens; ++t)
               for (int n = 0; n < ldo; ++n) {
                 const size_t i = size_t(t) * ldo + n;

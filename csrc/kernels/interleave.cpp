@@ -1,0 +1,79 @@
+#include "interleave.h"
+
+#include <cstring>
+
+namespace edge {
+namespace {
+
+int groups_of(const WeightMatrix& w) { return (w.rows + kGroupRows - 1) / kGroupRows; }
+
+// Copies one block of row `row` (if it exists) into a record's codes: chunk
+// c of the row lands in vector (c, p) at half `half`, per formats.h.
+// `flip` turns stored codes into signed ones (0x80 for Q8, 0x88 for Q4).
+void place_row(const uint8_t* block, int chunks, int row_in_group, uint8_t flip,
+               uint8_t* codes) {
+  const int p = row_in_group / 2, half = row_in_group % 2;
+  for (int c = 0; c < chunks; ++c) {
+    uint8_t* dst = codes + 16 * (2 * c + p) + 8 * half;
+    for (int j = 0; j < 8; ++j) dst[j] = block ? uint8_t(block[8 * c + j] ^ flip) : 0;
+  }
+}
+
+template <class Record>
+void interleave_records(const WeightMatrix& w, Record* out) {
+  const int nb = w.blocks(), groups = groups_of(w);
+  const bool q4 = w.format == WeightFormat::Q4;
+  const size_t block_bytes = q4 ? kBlock / 2 : kBlock;
+  const int chunks = int(block_bytes / 8);
+  const auto* data = static_cast<const uint8_t*>(w.data);
+  for (int g = 0; g < groups; ++g)
+    for (int b = 0; b < nb; ++b) {
+      Record& r = out[size_t(g) * nb + b];
+      for (int i = 0; i < kGroupRows; ++i) {
+        const int n = g * kGroupRows + i;
+        const bool real = n < w.rows;
+        r.d[i] = real ? w.scales_f16[size_t(n) * nb + b] : 0;
+        const uint8_t* block = real ? data + (size_t(n) * nb + b) * block_bytes : nullptr;
+        place_row(block, chunks, i, q4 ? 0x88 : 0x80, reinterpret_cast<uint8_t*>(r.codes));
+      }
+    }
+}
+
+}  // namespace
+
+size_t InterleavedWeights::bytes_for(const WeightMatrix& w) {
+  const size_t records = size_t(groups_of(w)) * w.blocks();
+  switch (w.format) {
+    case WeightFormat::F32: return 0;
+    case WeightFormat::Q8: return records * sizeof(BlockQ8x4);
+    case WeightFormat::Q4:
+      return records * (sizeof(BlockQ4x4) + (w.zero_points ? kGroupRows : 0));
+  }
+  return 0;
+}
+
+void InterleavedWeights::interleave(WeightMatrix& w) {
+  if (w.format == WeightFormat::F32) return;
+  const size_t records = size_t(groups_of(w)) * w.blocks();
+  const size_t record_bytes =
+      w.format == WeightFormat::Q8 ? sizeof(BlockQ8x4) : sizeof(BlockQ4x4);
+  std::vector<uint8_t>& bytes = records_.emplace_back(records * record_bytes);
+  if (w.format == WeightFormat::Q8) {
+    interleave_records(w, reinterpret_cast<BlockQ8x4*>(bytes.data()));
+  } else {
+    interleave_records(w, reinterpret_cast<BlockQ4x4*>(bytes.data()));
+  }
+  w.interleaved = bytes.data();
+  bytes_ += bytes.size();
+  if (w.format != WeightFormat::Q4 || !w.zero_points) return;
+  const int nb = w.blocks();
+  std::vector<int8_t>& zps = zero_points_.emplace_back(records * kGroupRows, 0);
+  for (int n = 0; n < w.rows; ++n)
+    for (int b = 0; b < nb; ++b)
+      zps[(size_t(n / kGroupRows) * nb + b) * kGroupRows + n % kGroupRows] =
+          int8_t(q4_zero_point(w, n, b) - 8);
+  w.interleaved_zero_points = zps.data();
+  bytes_ += zps.size();
+}
+
+}  // namespace edge
