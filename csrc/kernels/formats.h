@@ -61,14 +61,14 @@
 //         uint8  codes[64]   code XOR 0x88: each nibble, read as a signed
 //                            4-bit number, is code - 8
 //
-//   The codes are 16-byte vectors, one per (chunk c, row pair p), in the
-//   order (c, p) = (0,0) (0,1) (1,0) (1,1) ...; vector (c, p) is 8 bytes of
-//   row 4g+2p followed by the same 8 bytes of row 4g+2p+1. A chunk is 8
-//   consecutive bytes of a row's block: Q8 has 4 (activations 8c..8c+7), Q4
-//   2, whose low nibbles meet activations 8c..8c+7 and high nibbles
-//   16+8c..16+8c+7 in nibble order. So every vector meets one 8-byte chunk
-//   of activations: SDOT against the chunk repeated twice gives two rows'
-//   partial dots, and SMMLA against two tokens' chunks gives a 2x2 tile.
+//   The codes are 16-byte vectors in group order: vector j holds bytes
+//   4j..4j+3 of the block of rows 4g, 4g+1, 4g+2, 4g+3, in that order. Q8
+//   has 8 such vectors, vector j meeting activations 4j..4j+3; Q4 has 4,
+//   whose low nibbles meet activations 4j..4j+3 and high nibbles
+//   16+4j..16+4j+3 in nibble order. So a vector is four rows against one
+//   4-byte group of activations: SDOT by element puts the four rows' dots in
+//   four lanes, and two vectors zipped by 4-byte lanes are the two 2x8 row
+//   matrices SMMLA takes.
 //   The signed nibbles need no zero-point subtraction: a shift left by 4
 //   (low) or a mask of 0xF0 (high) makes 16 * (code - 8) as an int8, and the
 //   kernels divide the factor 16 out in the conversion to float, exactly.

@@ -7,16 +7,14 @@ namespace {
 
 int groups_of(const WeightMatrix& w) { return (w.rows + kGroupRows - 1) / kGroupRows; }
 
-// Copies one block of row `row` (if it exists) into a record's codes: chunk
-// c of the row lands in vector (c, p) at half `half`, per formats.h.
-// `flip` turns stored codes into signed ones (0x80 for Q8, 0x88 for Q4).
-void place_row(const uint8_t* block, int chunks, int row_in_group, uint8_t flip,
+// Copies one block of row `row_in_group` (null: a padding row) into a
+// record's codes: its bytes 4j..4j+3 go to vector j, in the row's 4-byte
+// lane, per formats.h. `flip` makes stored codes signed (0x80 for Q8, 0x88
+// for Q4).
+void place_row(const uint8_t* block, size_t block_bytes, int row_in_group, uint8_t flip,
                uint8_t* codes) {
-  const int p = row_in_group / 2, half = row_in_group % 2;
-  for (int c = 0; c < chunks; ++c) {
-    uint8_t* dst = codes + 16 * (2 * c + p) + 8 * half;
-    for (int j = 0; j < 8; ++j) dst[j] = block ? uint8_t(block[8 * c + j] ^ flip) : 0;
-  }
+  for (size_t k = 0; k < block_bytes; ++k)
+    codes[16 * (k / 4) + 4 * row_in_group + k % 4] = block ? uint8_t(block[k] ^ flip) : 0;
 }
 
 template <class Record>
@@ -24,7 +22,6 @@ void interleave_records(const WeightMatrix& w, Record* out) {
   const int nb = w.blocks(), groups = groups_of(w);
   const bool q4 = w.format == WeightFormat::Q4;
   const size_t block_bytes = q4 ? kBlock / 2 : kBlock;
-  const int chunks = int(block_bytes / 8);
   const auto* data = static_cast<const uint8_t*>(w.data);
   for (int g = 0; g < groups; ++g)
     for (int b = 0; b < nb; ++b) {
@@ -34,7 +31,7 @@ void interleave_records(const WeightMatrix& w, Record* out) {
         const bool real = n < w.rows;
         r.d[i] = real ? w.scales_f16[size_t(n) * nb + b] : 0;
         const uint8_t* block = real ? data + (size_t(n) * nb + b) * block_bytes : nullptr;
-        place_row(block, chunks, i, q4 ? 0x88 : 0x80, reinterpret_cast<uint8_t*>(r.codes));
+        place_row(block, block_bytes, i, q4 ? 0x88 : 0x80, reinterpret_cast<uint8_t*>(r.codes));
       }
     }
 }

@@ -33,43 +33,52 @@ constexpr int kNeonTile = 4;  // tokens per pass over a weight row in prefill
 // ---- a block of four rows against one token ------------------------------------
 //
 // The kernels read the interleaved records of formats.h. A record's codes sit
-// in eight int8 vectors v[2c + p]: row pair p's chunk c (Q8 as stored, Q4
-// after splitting nibbles), each to meet activation chunk c repeated twice,
-// a[c] = [x[8c..8c+8), x[8c..8c+8)]. A Product turns them into the four
-// rows' integer dots [r0, r1, r2, r3].
+// in eight int8 vectors v[j] (Q8 as stored, Q4 after splitting nibbles): v[j]
+// is the four rows' bytes of activation group j, the 4-byte lane j % 4 of
+// a[j / 4], where a[0] and a[1] are the block's 32 activations. A Product
+// turns them into the four rows' integer dots [r0, r1, r2, r3].
 
-// Plain ARMv8-A: SMULL/SMLAL into int16 lanes, two products per lane (a Q4
-// code is 16 * (code - 8) here, so |w| <= 128 either way and |a| <= 127 keep
-// a pair below 32767), then SADALP into each row's int32 lanes.
+// Plain ARMv8-A: group j repeated in every lane, then SMULL/SMLAL into int16
+// lanes, two products per lane (a Q4 code is 16 * (code - 8) here, so |w| <=
+// 128 either way and |a| <= 127 keep a pair below 32767), then SADALP: rows
+// 0-1 come from the low halves, rows 2-3 from the high ones.
 struct WideningProduct {
-  static int32x4_t rows4(const int8x16_t v[8], const int8x16_t a[4]) {
-    int32x4_t row[4];
-    for (int p = 0; p < 2; ++p) {
-      int32x4_t even = vdupq_n_s32(0), odd = vdupq_n_s32(0);
-      for (int c = 0; c < 4; c += 2) {
-        const int8x16_t w0 = v[2 * c + p], w1 = v[2 * c + 2 + p];
-        even = vpadalq_s16(even, vmlal_s8(vmull_s8(vget_low_s8(w0), vget_low_s8(a[c])),
-                                          vget_low_s8(w1), vget_low_s8(a[c + 1])));
-        odd = vpadalq_s16(odd, vmlal_high_s8(vmull_high_s8(w0, a[c]), w1, a[c + 1]));
-      }
-      row[2 * p] = even;
-      row[2 * p + 1] = odd;
-    }
-    return vpaddq_s32(vpaddq_s32(row[0], row[1]), vpaddq_s32(row[2], row[3]));
+  template <int J>
+  static int8x16_t group(const int8x16_t a[2]) {
+    return vreinterpretq_s8_s32(vdupq_laneq_s32(vreinterpretq_s32_s8(a[J / 4]), J % 4));
+  }
+  template <int J>
+  static void two_groups(const int8x16_t v[8], const int8x16_t a[2], int32x4_t& rows01,
+                         int32x4_t& rows23) {
+    const int8x16_t g0 = group<J>(a), g1 = group<J + 1>(a);
+    const int16x8_t low = vmlal_s8(vmull_s8(vget_low_s8(v[J]), vget_low_s8(g0)),
+                                   vget_low_s8(v[J + 1]), vget_low_s8(g1));
+    rows01 = vpadalq_s16(rows01, low);
+    rows23 = vpadalq_s16(rows23, vmlal_high_s8(vmull_high_s8(v[J], g0), v[J + 1], g1));
+  }
+  static int32x4_t rows4(const int8x16_t v[8], const int8x16_t a[2]) {
+    int32x4_t rows01 = vdupq_n_s32(0), rows23 = vdupq_n_s32(0);  // [r0 r0 r1 r1], [r2 r2 r3 r3]
+    two_groups<0>(v, a, rows01, rows23);
+    two_groups<2>(v, a, rows01, rows23);
+    two_groups<4>(v, a, rows01, rows23);
+    two_groups<6>(v, a, rows01, rows23);
+    return vpaddq_s32(rows01, rows23);
   }
 };
 
 #if defined(__ARM_FEATURE_DOTPROD)
-// ARMv8.2 SDOT: vector v[2c + p] against a[c] leaves row 2p's partial dots in
-// lanes 0-1 and row 2p+1's in lanes 2-3; one pairwise add finishes all four.
+// ARMv8.2 SDOT by element: v[j] against lane j % 4 of a[j / 4] adds each
+// row's four products to its own lane.
 struct SdotProduct {
-  static int32x4_t rows4(const int8x16_t v[8], const int8x16_t a[4]) {
-    int32x4_t pair01 = vdupq_n_s32(0), pair23 = vdupq_n_s32(0);
-    for (int c = 0; c < 4; ++c) {
-      pair01 = vdotq_s32(pair01, v[2 * c], a[c]);
-      pair23 = vdotq_s32(pair23, v[2 * c + 1], a[c]);
-    }
-    return vpaddq_s32(pair01, pair23);
+  static int32x4_t rows4(const int8x16_t v[8], const int8x16_t a[2]) {
+    int32x4_t dots = vdotq_laneq_s32(vdupq_n_s32(0), v[0], a[0], 0);
+    dots = vdotq_laneq_s32(dots, v[1], a[0], 1);
+    dots = vdotq_laneq_s32(dots, v[2], a[0], 2);
+    dots = vdotq_laneq_s32(dots, v[3], a[0], 3);
+    dots = vdotq_laneq_s32(dots, v[4], a[1], 0);
+    dots = vdotq_laneq_s32(dots, v[5], a[1], 1);
+    dots = vdotq_laneq_s32(dots, v[6], a[1], 2);
+    return vdotq_laneq_s32(dots, v[7], a[1], 3);
   }
 };
 #endif
@@ -131,8 +140,9 @@ void neon_quantize_acts(const float* x, int ldx, int t0, int t1, ActBlocks* out)
 template <bool Q4>
 using Record = typename std::conditional<Q4, BlockQ4x4, BlockQ8x4>::type;
 
-// A record's codes as the eight vectors v[2c + p] (see above). Q4 nibbles
-// become 16 * (code - 8): shift left by 4 for the low ones, mask for the high.
+// A record's codes as the eight vectors v[j] (see above). Q4 nibbles become
+// 16 * (code - 8): shift left by 4 for the low ones (groups 0-3), mask for
+// the high ones (groups 4-7).
 template <bool Q4>
 void load_codes(const Record<Q4>& r, int8x16_t v[8]) {
   const int8_t* codes = reinterpret_cast<const int8_t*>(r.codes);
@@ -145,12 +155,6 @@ void load_codes(const Record<Q4>& r, int8x16_t v[8]) {
   } else {
     for (int i = 0; i < 8; ++i) v[i] = vld1q_s8(codes + 16 * i);
   }
-}
-
-// Activation chunks c = 0..3 of one block, each repeated in both halves.
-inline void load_chunks(const int8_t* q, int8x16_t a[4]) {
-  for (int c = 0; c < 4; ++c)
-    a[c] = vreinterpretq_s8_s64(vld1q_dup_s64(reinterpret_cast<const int64_t*>(q + 8 * c)));
 }
 
 // Integer dots to float: Q4's carry the factor 16 of their codes, which the
@@ -182,55 +186,91 @@ inline void store_rows(float32x4_t v, int g, int n0, int n1, float* out) {
     if (first + i >= n0 && first + i < n1) out[first + i] = lanes[i];
 }
 
-// Group g (rows 4g..4g+3) against tokens [t0, t0 + TILE): each record's codes
-// are loaded once for the TILE tokens, and each token's four row dots are
-// scaled and added in one vector.
-template <class Product, int TILE, bool Q4>
-void group_tile(const WeightMatrix& w, const ActBlocks& x, int g, int t0, int n0, int n1,
+// Groups [g0, g0 + GROUPS) (rows 4g0..) against tokens [t0, t0 + TILE): each
+// record's codes are loaded once for the TILE tokens and each token's
+// activations once for the GROUPS groups; each group's four row dots are
+// scaled and added in one vector. Every (group, token) pair is a chain of its
+// own, so two groups keep a single-token decode from waiting on one chain.
+// ZP: the matrix has zero points other than 8.
+template <class Product, int GROUPS, int TILE, bool Q4, bool ZP>
+void group_tile(const WeightMatrix& w, const ActBlocks& x, int g0, int t0, int n0, int n1,
                 float* out, int ldo) {
   const int nb = w.blocks();
-  const Record<Q4>* rec = static_cast<const Record<Q4>*>(w.interleaved) + size_t(g) * nb;
-  const int8_t* zps = w.interleaved_zero_points
-                          ? w.interleaved_zero_points + size_t(g) * nb * kGroupRows
-                          : nullptr;
-  float32x4_t acc[TILE];
-  for (int i = 0; i < TILE; ++i) acc[i] = vdupq_n_f32(0.0f);
+  const Record<Q4>* rec[GROUPS];
+  const int8_t* zps[GROUPS];
+  for (int j = 0; j < GROUPS; ++j) {
+    rec[j] = static_cast<const Record<Q4>*>(w.interleaved) + size_t(g0 + j) * nb;
+    zps[j] = ZP ? w.interleaved_zero_points + size_t(g0 + j) * nb * kGroupRows : nullptr;
+  }
+  const int8_t* q[TILE];
+  const float* d[TILE];
+  const int32_t* sums[TILE];
+  for (int i = 0; i < TILE; ++i) {
+    q[i] = x.row_q(t0 + i);
+    d[i] = x.row_d(t0 + i);
+    sums[i] = x.row_sum(t0 + i);
+  }
+  float32x4_t acc[GROUPS][TILE];
+  for (int j = 0; j < GROUPS; ++j)
+    for (int i = 0; i < TILE; ++i) acc[j][i] = vdupq_n_f32(0.0f);
   for (int b = 0; b < nb; ++b) {
-    // Ask for the bytes this stream reaches a few records later: the
-    // hardware prefetcher alone leaves a core well below the memory's rate.
-    __builtin_prefetch(reinterpret_cast<const char*>(rec + b) + kNeonPrefetchBytes);
-    int8x16_t v[8];
-    load_codes<Q4>(rec[b], v);
-    const float32x4_t wscale = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(rec[b].d)));
+    int8x16_t v[GROUPS][8];
+    float32x4_t wscale[GROUPS];
+    for (int j = 0; j < GROUPS; ++j) {
+      // Ask for the bytes this stream reaches a few records later: the
+      // hardware prefetcher alone leaves a core well below the memory's rate.
+      __builtin_prefetch(reinterpret_cast<const char*>(rec[j] + b) + kNeonPrefetchBytes);
+      load_codes<Q4>(rec[j][b], v[j]);
+      wscale[j] = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(rec[j][b].d)));
+    }
     for (int i = 0; i < TILE; ++i) {
-      const int t = t0 + i;
-      int8x16_t a[4];
-      load_chunks(x.row_q(t) + size_t(b) * kBlock, a);
-      int32x4_t dots = Product::rows4(v, a);
-      if (Q4 && zps)
-        dots = vmlsq_s32(dots, zero_point_terms(zps + size_t(b) * kGroupRows),
-                         vdupq_n_s32(x.row_sum(t)[b]));
-      acc[i] = vfmaq_f32(acc[i], dots_to_float<Q4>(dots), vmulq_n_f32(wscale, x.row_d(t)[b]));
+      const int8x16_t a[2] = {vld1q_s8(q[i] + size_t(b) * kBlock),
+                              vld1q_s8(q[i] + size_t(b) * kBlock + 16)};
+      for (int j = 0; j < GROUPS; ++j) {
+        int32x4_t dots = Product::rows4(v[j], a);
+        if (ZP)
+          dots = vmlsq_s32(dots, zero_point_terms(zps[j] + size_t(b) * kGroupRows),
+                           vdupq_n_s32(sums[i][b]));
+        acc[j][i] = vfmaq_f32(acc[j][i], dots_to_float<Q4>(dots), vmulq_n_f32(wscale[j], d[i][b]));
+      }
     }
   }
-  for (int i = 0; i < TILE; ++i) store_rows(acc[i], g, n0, n1, out + size_t(t0 + i) * ldo);
+  for (int j = 0; j < GROUPS; ++j)
+    for (int i = 0; i < TILE; ++i)
+      store_rows(acc[j][i], g0 + j, n0, n1, out + size_t(t0 + i) * ldo);
 }
 
-// Groups [n0 / 4, ceil(n1 / 4)) against tokens [t0, t1), kNeonTile tokens per pass.
-template <class Product, bool Q4>
+// Groups [n0 / 4, ceil(n1 / 4)) against tokens [t0, t1): kNeonTile tokens
+// per pass over a group, then the tokens left one at a time, two groups per
+// pass.
+template <class Product, bool Q4, bool ZP>
 void neon_matmul_groups(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, int t0, int t1,
                         float* out, int ldo) {
-  for (int g = n0 / kGroupRows; g * kGroupRows < n1; ++g) {
-    int t = t0;
-    for (; t + kNeonTile <= t1; t += kNeonTile)
-      group_tile<Product, kNeonTile, Q4>(w, x, g, t, n0, n1, out, ldo);
-    for (; t < t1; ++t) group_tile<Product, 1, Q4>(w, x, g, t, n0, n1, out, ldo);
+  const int g_begin = n0 / kGroupRows, g_end = (n1 + kGroupRows - 1) / kGroupRows;
+  const int tiled_end = t0 + (t1 - t0) / kNeonTile * kNeonTile;
+  for (int g = g_begin; g < g_end; ++g)
+    for (int t = t0; t < tiled_end; t += kNeonTile)
+      group_tile<Product, 1, kNeonTile, Q4, ZP>(w, x, g, t, n0, n1, out, ldo);
+  for (int t = tiled_end; t < t1; ++t) {
+    int g = g_begin;
+    for (; g + 2 <= g_end; g += 2) group_tile<Product, 2, 1, Q4, ZP>(w, x, g, t, n0, n1, out, ldo);
+    if (g < g_end) group_tile<Product, 1, 1, Q4, ZP>(w, x, g, t, n0, n1, out, ldo);
   }
+}
+
+// Rows [n0, n1) against tokens [t0, t1).
+template <class Product, bool Q4>
+void neon_matmul_tokens(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, int t0, int t1,
+                        float* out, int ldo) {
+  if (Q4 && w.interleaved_zero_points)
+    neon_matmul_groups<Product, Q4, true>(w, x, n0, n1, t0, t1, out, ldo);
+  else
+    neon_matmul_groups<Product, Q4, false>(w, x, n0, n1, t0, t1, out, ldo);
 }
 
 template <class Product, bool Q4>
 void neon_matmul(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {
-  neon_matmul_groups<Product, Q4>(w, x, n0, n1, 0, x.rows, out, ldo);
+  neon_matmul_tokens<Product, Q4>(w, x, n0, n1, 0, x.rows, out, ldo);
 }
 
 // ---- float paths -------------------------------------------------------------

@@ -11,10 +11,26 @@ namespace {
 
 constexpr int kTokenPairs = 2;  // token pairs per pass over a group's records
 
-// Group g against tokens [t0, t0 + 2 * PAIRS). For a token pair, vector
-// v[2c + p] against [chunk c of token t, chunk c of token t+1] accumulates
-// [row 2p . t, row 2p . t+1, row 2p+1 . t, row 2p+1 . t+1]; the row scales
-// and zero points are spread to that order once per record.
+// SMMLA's 2x8 row matrices from a record's vectors: zipping groups 2c and
+// 2c+1 by 4-byte lanes gives rows 0-1 and rows 2-3 over activations 8c..8c+7.
+struct RowPairs {
+  int8x16_t rows01[4], rows23[4];
+};
+
+inline RowPairs row_pairs(const int8x16_t v[8]) {
+  RowPairs r;
+  for (int c = 0; c < 4; ++c) {
+    const int32x4_t a = vreinterpretq_s32_s8(v[2 * c]), b = vreinterpretq_s32_s8(v[2 * c + 1]);
+    r.rows01[c] = vreinterpretq_s8_s32(vzip1q_s32(a, b));
+    r.rows23[c] = vreinterpretq_s8_s32(vzip2q_s32(a, b));
+  }
+  return r;
+}
+
+// Group g against tokens [t0, t0 + 2 * PAIRS). For a token pair, a row pair
+// against [chunk c of token t, chunk c of token t+1] accumulates
+// [row . t, row . t+1, next row . t, next row . t+1]; the row scales and
+// zero points are spread to that order once per record.
 template <int PAIRS, bool Q4>
 void mmla_tile(const WeightMatrix& w, const ActBlocks& x, int g, int t0, int n0, int n1,
                float* out, int ldo) {
@@ -28,6 +44,7 @@ void mmla_tile(const WeightMatrix& w, const ActBlocks& x, int g, int t0, int n0,
   for (int b = 0; b < nb; ++b) {
     int8x16_t v[8];
     load_codes<Q4>(rec[b], v);
+    const RowPairs rows = row_pairs(v);
     const float32x4_t wscale = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(rec[b].d)));
     const float32x4_t wscales[2] = {vzip1q_f32(wscale, wscale), vzip2q_f32(wscale, wscale)};
     int32x4_t zp[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
@@ -43,8 +60,8 @@ void mmla_tile(const WeightMatrix& w, const ActBlocks& x, int g, int t0, int n0,
       int32x4_t dots[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
       for (int c = 0; c < 4; ++c) {
         const int8x16_t tokens = vcombine_s8(vld1_s8(q0 + 8 * c), vld1_s8(q1 + 8 * c));
-        dots[0] = vmmlaq_s32(dots[0], v[2 * c], tokens);
-        dots[1] = vmmlaq_s32(dots[1], v[2 * c + 1], tokens);
+        dots[0] = vmmlaq_s32(dots[0], rows.rows01[c], tokens);
+        dots[1] = vmmlaq_s32(dots[1], rows.rows23[c], tokens);
       }
       const int32x2_t sums = {x.row_sum(t)[b], x.row_sum(t + 1)[b]};
       const float32x2_t d = {x.row_d(t)[b], x.row_d(t + 1)[b]};
@@ -71,14 +88,15 @@ void matmul_quantized(const WeightMatrix& w, const ActBlocks& x, int n0, int n1,
     neon_matmul<SdotProduct, Q4>(w, x, n0, n1, out, ldo);
     return;
   }
+  const int pairs_end = T / 2 * 2;
   for (int g = n0 / kGroupRows; g * kGroupRows < n1; ++g) {
     int t = 0;
-    for (; t + 2 * kTokenPairs <= T; t += 2 * kTokenPairs)
+    for (; t + 2 * kTokenPairs <= pairs_end; t += 2 * kTokenPairs)
       mmla_tile<kTokenPairs, Q4>(w, x, g, t, n0, n1, out, ldo);
-    for (; t + 2 <= T; t += 2) mmla_tile<1, Q4>(w, x, g, t, n0, n1, out, ldo);
-    // An odd last token has no partner for SMMLA.
-    if (t < T) group_tile<SdotProduct, 1, Q4>(w, x, g, t, n0, n1, out, ldo);
+    for (; t < pairs_end; t += 2) mmla_tile<1, Q4>(w, x, g, t, n0, n1, out, ldo);
   }
+  // An odd last token has no partner for SMMLA.
+  if (pairs_end < T) neon_matmul_tokens<SdotProduct, Q4>(w, x, n0, n1, pairs_end, T, out, ldo);
 }
 
 void matmul_q8(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {
