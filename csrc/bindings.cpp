@@ -288,6 +288,8 @@ class PyEngine {
     d["max_context"] = engine_->config().max_context;
     d["kv_cache_bytes"] = engine_->cache_bytes();
     d["weight_bytes_per_token"] = engine_->weight_bytes_per_token();
+    // The copy of the quantized matrices the kernels read (0: read in place).
+    d["interleaved_weight_bytes"] = engine_->interleaved_bytes();
     return d;
   }
 

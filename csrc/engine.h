@@ -24,6 +24,7 @@ class Engine {
   int threads() const { return pool_.size(); }
   size_t cache_bytes() const { return model_->cache().bytes(); }
   size_t weight_bytes_per_token() const { return model_->weight_bytes_per_token(); }
+  size_t interleaved_bytes() const { return model_->interleaved_bytes(); }
 
   // Tokens in the cache: the sequence so far.
   int position() const { return position_; }

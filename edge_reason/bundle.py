@@ -165,7 +165,9 @@ class Bundle:
         mapped = _MappedFiles(self.folder)
         where = self.folder / MANIFEST_NAME
         total = 0
-        scales: list[tuple[dict[str, Any], np.ndarray]] = []  # (entry, its view)
+        # (entry, its view) of what the engine may copy: block scales, and matrices
+        scales: list[tuple[dict[str, Any], np.ndarray]] = []
+        matrices: list[tuple[dict[str, Any], np.ndarray]] = []
 
         def view(entry: Any, role: str) -> np.ndarray:
             nonlocal total
@@ -183,6 +185,8 @@ class Bundle:
             if fmt != "f32":
                 out["scales"] = view(entry.get("scales"), role + ".scales")
                 scales.append((entry["scales"], out["scales"]))
+                if role != "embedding":  # the embedding is read in place, a row per token
+                    matrices.append((entry, out["data"]))
             return out
 
         def vector(role: str) -> np.ndarray:
@@ -208,7 +212,9 @@ class Bundle:
         return EngineWeights(
             tensors=tensors,
             nbytes=total,
-            release_copied=lambda: mapped.release(scales),
+            release_copied=lambda copied_matrices: mapped.release(
+                scales + (matrices if copied_matrices else [])
+            ),
         )
 
 

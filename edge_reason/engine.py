@@ -229,7 +229,7 @@ class Engine:
             runner: Backend = _native_engine(
                 config, weights.tensors, threads, max_context, kv_cache
             )
-            weights.release_copied()
+            weights.release_copied(runner.info()["interleaved_weight_bytes"] > 0)
             weight_bytes, conversions = weights.nbytes, weights.conversions
         else:
             runner = open_backend(backend, source.bundle, threads, max_context)
@@ -263,6 +263,8 @@ class Engine:
             "vocab_size": self.config.vocab_size,
             "weight_bytes": self._weight_bytes,
             "weight_bytes_per_token": native["weight_bytes_per_token"],
+            # the kernels' interleaved copy of the quantized matrices (aarch64), else 0
+            "interleaved_weight_bytes": native.get("interleaved_weight_bytes", 0),
             "kv_cache_bytes": native["kv_cache_bytes"],
             "load_seconds": self._load_seconds,
             "tokens_evaluated": self._native.tokens_evaluated,

@@ -34,11 +34,13 @@ class EngineWeights:
     """What the native engine is built from: the views, and the bytes they hold.
 
     ``release_copied`` is called once the engine is built: the engine keeps its own fp16
-    copy of the block scales, so views it copied from a mapped file can leave memory."""
+    copy of the block scales, and with ``matrices`` true (kernels that read interleaved
+    records, as the aarch64 ones do) of the quantized matrices as well, so views it
+    copied from a mapped file can leave memory."""
 
     tensors: dict[str, Any]
     nbytes: int
-    release_copied: Callable[[], None] = lambda: None
+    release_copied: Callable[[bool], None] = lambda matrices: None
     # from a GGUF file: "GGML type->engine format" -> how many tensors took that path
     # ("(requantized)" where the values changed)
     conversions: dict[str, int] | None = None

@@ -9,12 +9,18 @@ int groups_of(const WeightMatrix& w) { return (w.rows + kGroupRows - 1) / kGroup
 
 // Copies one block of row `row_in_group` (null: a padding row) into a
 // record's codes: its bytes 4j..4j+3 go to vector j, in the row's 4-byte
-// lane, per formats.h. `flip` makes stored codes signed (0x80 for Q8, 0x88
-// for Q4).
-void place_row(const uint8_t* block, size_t block_bytes, int row_in_group, uint8_t flip,
+// lane, per formats.h. `flip` makes stored codes signed (0x80808080 for Q8,
+// 0x88888888 for Q4). Word by word: this runs over every weight at load.
+void place_row(const uint8_t* block, size_t block_bytes, int row_in_group, uint32_t flip,
                uint8_t* codes) {
-  for (size_t k = 0; k < block_bytes; ++k)
-    codes[16 * (k / 4) + 4 * row_in_group + k % 4] = block ? uint8_t(block[k] ^ flip) : 0;
+  for (size_t j = 0; j < block_bytes / 4; ++j) {
+    uint32_t word = 0;
+    if (block) {
+      std::memcpy(&word, block + 4 * j, 4);
+      word ^= flip;
+    }
+    std::memcpy(codes + 16 * j + 4 * row_in_group, &word, 4);
+  }
 }
 
 template <class Record>
@@ -31,7 +37,7 @@ void interleave_records(const WeightMatrix& w, Record* out) {
         const bool real = n < w.rows;
         r.d[i] = real ? w.scales_f16[size_t(n) * nb + b] : 0;
         const uint8_t* block = real ? data + (size_t(n) * nb + b) * block_bytes : nullptr;
-        place_row(block, block_bytes, i, q4 ? 0x88 : 0x80, reinterpret_cast<uint8_t*>(r.codes));
+        place_row(block, block_bytes, i, q4 ? 0x88888888u : 0x80808080u, reinterpret_cast<uint8_t*>(r.codes));
       }
     }
 }

@@ -145,6 +145,14 @@ def check(folder: Path, expect_kernel: str) -> int:
                 used == kernel and same_shape and err <= BOUNDS[quant],
                 f"{kernel} {quant}: max|diff|/std = {err:.2e} (bound {BOUNDS[quant]:.0e}){ran}",
             )
+            # The NEON kernels read interleaved copies of the quantized matrices, which
+            # the engine makes at load; the scalar reference reads them in place.
+            copied = engine.info()["interleaved_weight_bytes"]
+            copies = kernel != "scalar" and quant != "f32"
+            report(
+                (copied > 0) == copies,
+                f"{kernel} {quant}: {copied} bytes of interleaved weights",
+            )
             if quant == "f32":
                 greedy = engine.generate(PROMPT, max_new_tokens=NEW_TOKENS).token_ids
                 report(greedy == expected["greedy_ids"], f"{kernel} f32: greedy tokens {greedy}")
