@@ -1,15 +1,64 @@
 // ARMv8.6 NEON + int8 matrix multiply kernels (Neoverse V1/N2, Cortex-A510,
 // A710, X2 and later). SMMLA multiplies a 2x8 int8 matrix by an 8x2 one into
-// a 2x2 int32 tile: a code vector of an interleaved record (two rows' chunk)
-// against two tokens' chunk does four 8-element dots, twice the work of an
-// SDOT. That needs at least two tokens, so prefill runs on SMMLA and a
-// single-token decode on the SDOT kernel shared with neon_dotprod.cpp.
+// a 2x2 int32 tile: two rows of an interleaved record against two tokens'
+// 8-byte chunk does four 8-element dots, twice the work of an SDOT. That
+// needs at least two tokens, so prefill runs on SMMLA and a single-token
+// decode on the SDOT kernel shared with neon_dotprod.cpp.
+#include <vector>
+
 #include "neon_common.h"
 
 namespace edge {
 namespace {
 
-constexpr int kTokenPairs = 2;  // token pairs per pass over a group's records
+constexpr int kTilePairs = 4;  // token pairs per pass over a group's records
+
+// The activations as SMMLA takes them, two tokens at a time, made once per
+// activation version (q, k and v share one) by each thread that uses them:
+// for pair P and block b, chunk c of token 2P then chunk c of token 2P+1
+// (c = 0..3, 64 bytes), and [d, d', d, d'] and [s, s', s, s'] of the two
+// tokens' block scales and sums, in the lane order of the tiles below.
+struct TokenPairs {
+  uint64_t version = 0;
+  int pairs = 0, blocks = 0;
+  std::vector<int8_t> q;     // [pairs][nb][64]
+  std::vector<float> d;      // [pairs][nb][4]
+  std::vector<int32_t> sum;  // [pairs][nb][4]
+
+  void prepare(const ActBlocks& x) {
+    if (x.version != 0 && x.version == version) return;
+    pairs = x.rows / 2;
+    blocks = x.blocks();
+    const size_t records = size_t(pairs) * blocks;
+    q.resize(records * 2 * kBlock);
+    d.resize(records * 4);
+    sum.resize(records * 4);
+    for (int p = 0; p < pairs; ++p)
+      for (int b = 0; b < blocks; ++b) {
+        const size_t r = size_t(p) * blocks + b;
+        const int8_t* a0 = x.row_q(2 * p) + size_t(b) * kBlock;
+        const int8_t* a1 = x.row_q(2 * p + 1) + size_t(b) * kBlock;
+        for (int h = 0; h < 2; ++h) {
+          const int64x2_t t0 = vreinterpretq_s64_s8(vld1q_s8(a0 + 16 * h));
+          const int64x2_t t1 = vreinterpretq_s64_s8(vld1q_s8(a1 + 16 * h));
+          vst1q_s8(&q[r * 64 + 32 * h], vreinterpretq_s8_s64(vzip1q_s64(t0, t1)));
+          vst1q_s8(&q[r * 64 + 32 * h + 16], vreinterpretq_s8_s64(vzip2q_s64(t0, t1)));
+        }
+        const float d0 = x.row_d(2 * p)[b], d1 = x.row_d(2 * p + 1)[b];
+        const int32_t s0 = x.row_sum(2 * p)[b], s1 = x.row_sum(2 * p + 1)[b];
+        const float dd[4] = {d0, d1, d0, d1};
+        const int32_t ss[4] = {s0, s1, s0, s1};
+        vst1q_f32(&d[r * 4], vld1q_f32(dd));
+        vst1q_s32(&sum[r * 4], vld1q_s32(ss));
+      }
+    version = x.version;
+  }
+};
+
+__attribute__((noinline)) TokenPairs& thread_token_pairs() {
+  thread_local TokenPairs pairs;
+  return pairs;
+}
 
 // SMMLA's 2x8 row matrices from a record's vectors: zipping groups 2c and
 // 2c+1 by 4-byte lanes gives rows 0-1 and rows 2-3 over activations 8c..8c+7.
@@ -27,18 +76,16 @@ inline RowPairs row_pairs(const int8x16_t v[8]) {
   return r;
 }
 
-// Group g against tokens [t0, t0 + 2 * PAIRS). For a token pair, a row pair
-// against [chunk c of token t, chunk c of token t+1] accumulates
-// [row . t, row . t+1, next row . t, next row . t+1]; the row scales and
-// zero points are spread to that order once per record.
-template <int PAIRS, bool Q4>
-void mmla_tile(const WeightMatrix& w, const ActBlocks& x, int g, int t0, int n0, int n1,
+// Group g against token pairs [p0, p0 + PAIRS). A row pair against a token
+// pair's chunk accumulates [row . t, row . t', next row . t, next row . t'];
+// the row scales and zero points are spread to that order once per record.
+template <int PAIRS, bool Q4, bool ZP>
+void mmla_tile(const WeightMatrix& w, const TokenPairs& x, int g, int p0, int n0, int n1,
                float* out, int ldo) {
   const int nb = w.blocks();
   const Record<Q4>* rec = static_cast<const Record<Q4>*>(w.interleaved) + size_t(g) * nb;
-  const int8_t* zps = w.interleaved_zero_points
-                          ? w.interleaved_zero_points + size_t(g) * nb * kGroupRows
-                          : nullptr;
+  const int8_t* zps = ZP ? w.interleaved_zero_points + size_t(g) * nb * kGroupRows : nullptr;
+  const size_t pair0 = size_t(p0) * nb;
   float32x4_t acc[PAIRS][2];
   for (int p = 0; p < PAIRS; ++p) acc[p][0] = acc[p][1] = vdupq_n_f32(0.0f);
   for (int b = 0; b < nb; ++b) {
@@ -47,36 +94,44 @@ void mmla_tile(const WeightMatrix& w, const ActBlocks& x, int g, int t0, int n0,
     const RowPairs rows = row_pairs(v);
     const float32x4_t wscale = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(rec[b].d)));
     const float32x4_t wscales[2] = {vzip1q_f32(wscale, wscale), vzip2q_f32(wscale, wscale)};
-    int32x4_t zp[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
-    if (Q4 && zps) {
+    int32x4_t zp[2];
+    if (ZP) {
       const int32x4_t z = zero_point_terms(zps + size_t(b) * kGroupRows);
       zp[0] = vzip1q_s32(z, z);  // rows 0, 0, 1, 1
       zp[1] = vzip2q_s32(z, z);
     }
     for (int p = 0; p < PAIRS; ++p) {
-      const int t = t0 + 2 * p;
-      const int8_t* q0 = x.row_q(t) + size_t(b) * kBlock;
-      const int8_t* q1 = x.row_q(t + 1) + size_t(b) * kBlock;
+      const size_t r = pair0 + size_t(p) * nb + b;
+      const int8_t* q = &x.q[r * 64];
       int32x4_t dots[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
       for (int c = 0; c < 4; ++c) {
-        const int8x16_t tokens = vcombine_s8(vld1_s8(q0 + 8 * c), vld1_s8(q1 + 8 * c));
+        const int8x16_t tokens = vld1q_s8(q + 16 * c);
         dots[0] = vmmlaq_s32(dots[0], rows.rows01[c], tokens);
         dots[1] = vmmlaq_s32(dots[1], rows.rows23[c], tokens);
       }
-      const int32x2_t sums = {x.row_sum(t)[b], x.row_sum(t + 1)[b]};
-      const float32x2_t d = {x.row_d(t)[b], x.row_d(t + 1)[b]};
+      const float32x4_t d = vld1q_f32(&x.d[r * 4]);
       for (int h = 0; h < 2; ++h) {
-        if (Q4 && zps) dots[h] = vmlsq_s32(dots[h], zp[h], vcombine_s32(sums, sums));
-        acc[p][h] = vfmaq_f32(acc[p][h], dots_to_float<Q4>(dots[h]),
-                              vmulq_f32(wscales[h], vcombine_f32(d, d)));
+        if (ZP) dots[h] = vmlsq_s32(dots[h], zp[h], vld1q_s32(&x.sum[r * 4]));
+        acc[p][h] = vfmaq_f32(acc[p][h], dots_to_float<Q4>(dots[h]), vmulq_f32(wscales[h], d));
       }
     }
   }
-  // Lanes 0 and 2 of both accumulators are token t's four rows, 1 and 3 token t+1's.
+  // Lanes 0 and 2 of both accumulators are token 2p's four rows, 1 and 3 token 2p+1's.
   for (int p = 0; p < PAIRS; ++p) {
-    const size_t t = size_t(t0 + 2 * p);
+    const size_t t = size_t(2 * (p0 + p));
     store_rows(vuzp1q_f32(acc[p][0], acc[p][1]), g, n0, n1, out + t * ldo);
     store_rows(vuzp2q_f32(acc[p][0], acc[p][1]), g, n0, n1, out + (t + 1) * ldo);
+  }
+}
+
+template <bool Q4, bool ZP>
+void mmla_groups(const WeightMatrix& w, const TokenPairs& x, int n0, int n1, float* out,
+                 int ldo) {
+  for (int g = n0 / kGroupRows; g * kGroupRows < n1; ++g) {
+    int p = 0;
+    for (; p + kTilePairs <= x.pairs; p += kTilePairs)
+      mmla_tile<kTilePairs, Q4, ZP>(w, x, g, p, n0, n1, out, ldo);
+    for (; p < x.pairs; ++p) mmla_tile<1, Q4, ZP>(w, x, g, p, n0, n1, out, ldo);
   }
 }
 
@@ -88,15 +143,14 @@ void matmul_quantized(const WeightMatrix& w, const ActBlocks& x, int n0, int n1,
     neon_matmul<SdotProduct, Q4>(w, x, n0, n1, out, ldo);
     return;
   }
-  const int pairs_end = T / 2 * 2;
-  for (int g = n0 / kGroupRows; g * kGroupRows < n1; ++g) {
-    int t = 0;
-    for (; t + 2 * kTokenPairs <= pairs_end; t += 2 * kTokenPairs)
-      mmla_tile<kTokenPairs, Q4>(w, x, g, t, n0, n1, out, ldo);
-    for (; t < pairs_end; t += 2) mmla_tile<1, Q4>(w, x, g, t, n0, n1, out, ldo);
-  }
+  TokenPairs& pairs = thread_token_pairs();
+  pairs.prepare(x);
+  if (Q4 && w.interleaved_zero_points)
+    mmla_groups<Q4, true>(w, pairs, n0, n1, out, ldo);
+  else
+    mmla_groups<Q4, false>(w, pairs, n0, n1, out, ldo);
   // An odd last token has no partner for SMMLA.
-  if (pairs_end < T) neon_matmul_tokens<SdotProduct, Q4>(w, x, n0, n1, pairs_end, T, out, ldo);
+  if (T % 2) neon_matmul_tokens<SdotProduct, Q4>(w, x, n0, n1, T - 1, T, out, ldo);
 }
 
 void matmul_q8(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {
