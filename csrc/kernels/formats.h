@@ -55,11 +55,12 @@
 // and one block b become one record, and the records follow each other in
 // the order [ceil(N/4)][nb], so a kernel walks one pointer through a group:
 //
-//   Q8x4  uint16 d[4]        fp16 scales of rows 4g..4g+3 (zero for padding rows)
-//         int8   codes[128]  code - 128
-//   Q4x4  uint16 d[4]
-//         uint8  codes[64]   code XOR 0x88: each nibble, read as a signed
+//   Q8x4  int8   codes[128]  code - 128
+//         uint16 d[4]        fp16 scales of rows 4g..4g+3 (zero for padding rows)
+//   Q4x4  uint8  codes[64]   code XOR 0x88: each nibble, read as a signed
 //                            4-bit number, is code - 8
+//         uint16 d[4]
+//   (Codes first: at offset 0 of a record they load as pairs of vectors.)
 //
 //   The codes are 16-byte vectors in group order: vector j holds bytes
 //   4j..4j+3 of the block of rows 4g, 4g+1, 4g+2, 4g+3, in that order. Q8
@@ -104,19 +105,19 @@ enum class WeightLayout : int { RowMajor = 0, Interleaved4 = 1 };
 constexpr int kGroupRows = 4;  // rows per interleaved record
 
 struct BlockQ8x4 {
-  uint16_t d[kGroupRows];
   int8_t codes[kGroupRows * kBlock];
+  uint16_t d[kGroupRows];
 };
 struct BlockQ4x4 {
-  uint16_t d[kGroupRows];
   uint8_t codes[kGroupRows * kBlock / 2];
+  uint16_t d[kGroupRows];
 };
 // No padding: a record is exactly its scales and codes, so a group streams
 // the same bytes per weight as the row-major matrix.
 static_assert(sizeof(BlockQ8x4) == kGroupRows * (2 + kBlock), "Q8x4 record has padding");
 static_assert(sizeof(BlockQ4x4) == kGroupRows * (2 + kBlock / 2), "Q4x4 record has padding");
-static_assert(offsetof(BlockQ4x4, codes) % 8 == 0 && offsetof(BlockQ8x4, codes) % 8 == 0,
-              "codes must start on an 8-byte boundary for vector loads");
+static_assert(offsetof(BlockQ4x4, codes) == 0 && offsetof(BlockQ8x4, codes) == 0,
+              "codes lead a record");
 
 // A weight matrix [N, K] viewed in place; the kernels never own memory.
 struct WeightMatrix {

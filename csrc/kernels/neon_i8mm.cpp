@@ -15,15 +15,16 @@ constexpr int kTilePairs = 4;  // token pairs per pass over a group's records
 
 // The activations as SMMLA takes them, two tokens at a time, made once per
 // activation version (q, k and v share one) by each thread that uses them:
-// for pair P and block b, chunk c of token 2P then chunk c of token 2P+1
+// for block b and pair P, chunk c of token 2P then chunk c of token 2P+1
 // (c = 0..3, 64 bytes), and [d, d', d, d'] and [s, s', s, s'] of the two
-// tokens' block scales and sums, in the lane order of the tiles below.
+// tokens' block scales and sums, in the lane order of the tiles below. Block
+// major, so that the pairs a tile reads for one block are neighbours.
 struct TokenPairs {
   uint64_t version = 0;
   int pairs = 0, blocks = 0;
-  std::vector<int8_t> q;     // [pairs][nb][64]
-  std::vector<float> d;      // [pairs][nb][4]
-  std::vector<int32_t> sum;  // [pairs][nb][4]
+  std::vector<int8_t> q;     // [nb][pairs][64]
+  std::vector<float> d;      // [nb][pairs][4]
+  std::vector<int32_t> sum;  // [nb][pairs][4]
 
   void prepare(const ActBlocks& x) {
     if (x.version != 0 && x.version == version) return;
@@ -33,9 +34,9 @@ struct TokenPairs {
     q.resize(records * 2 * kBlock);
     d.resize(records * 4);
     sum.resize(records * 4);
-    for (int p = 0; p < pairs; ++p)
-      for (int b = 0; b < blocks; ++b) {
-        const size_t r = size_t(p) * blocks + b;
+    for (int b = 0; b < blocks; ++b)
+      for (int p = 0; p < pairs; ++p) {
+        const size_t r = size_t(b) * pairs + p;
         const int8_t* a0 = x.row_q(2 * p) + size_t(b) * kBlock;
         const int8_t* a1 = x.row_q(2 * p + 1) + size_t(b) * kBlock;
         for (int h = 0; h < 2; ++h) {
@@ -85,10 +86,13 @@ void mmla_tile(const WeightMatrix& w, const TokenPairs& x, int g, int p0, int n0
   const int nb = w.blocks();
   const Record<Q4>* rec = static_cast<const Record<Q4>*>(w.interleaved) + size_t(g) * nb;
   const int8_t* zps = ZP ? w.interleaved_zero_points + size_t(g) * nb * kGroupRows : nullptr;
-  const size_t pair0 = size_t(p0) * nb;
-  float32x4_t acc[PAIRS][2];
-  for (int p = 0; p < PAIRS; ++p) acc[p][0] = acc[p][1] = vdupq_n_f32(0.0f);
-  for (int b = 0; b < nb; ++b) {
+  const int8_t* q = x.q.data() + size_t(p0) * 64;
+  const float* d = x.d.data() + size_t(p0) * 4;
+  const int32_t* sums = x.sum.data() + size_t(p0) * 4;
+  const size_t q_step = size_t(x.pairs) * 64, d_step = size_t(x.pairs) * 4;
+  float32x4_t acc[2 * PAIRS];  // pair p: rows 0-1 in acc[2p], rows 2-3 in acc[2p + 1]
+  for (int i = 0; i < 2 * PAIRS; ++i) acc[i] = vdupq_n_f32(0.0f);
+  for (int b = 0; b < nb; ++b, q += q_step, d += d_step, sums += d_step) {
     int8x16_t v[8];
     load_codes<Q4>(rec[b], v);
     const RowPairs rows = row_pairs(v);
@@ -101,26 +105,25 @@ void mmla_tile(const WeightMatrix& w, const TokenPairs& x, int g, int p0, int n0
       zp[1] = vzip2q_s32(z, z);
     }
     for (int p = 0; p < PAIRS; ++p) {
-      const size_t r = pair0 + size_t(p) * nb + b;
-      const int8_t* q = &x.q[r * 64];
       int32x4_t dots[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
       for (int c = 0; c < 4; ++c) {
-        const int8x16_t tokens = vld1q_s8(q + 16 * c);
+        const int8x16_t tokens = vld1q_s8(q + 64 * p + 16 * c);
         dots[0] = vmmlaq_s32(dots[0], rows.rows01[c], tokens);
         dots[1] = vmmlaq_s32(dots[1], rows.rows23[c], tokens);
       }
-      const float32x4_t d = vld1q_f32(&x.d[r * 4]);
+      const float32x4_t dp = vld1q_f32(d + 4 * p);
       for (int h = 0; h < 2; ++h) {
-        if (ZP) dots[h] = vmlsq_s32(dots[h], zp[h], vld1q_s32(&x.sum[r * 4]));
-        acc[p][h] = vfmaq_f32(acc[p][h], dots_to_float<Q4>(dots[h]), vmulq_f32(wscales[h], d));
+        if (ZP) dots[h] = vmlsq_s32(dots[h], zp[h], vld1q_s32(sums + 4 * p));
+        acc[2 * p + h] =
+            vfmaq_f32(acc[2 * p + h], dots_to_float<Q4>(dots[h]), vmulq_f32(wscales[h], dp));
       }
     }
   }
-  // Lanes 0 and 2 of both accumulators are token 2p's four rows, 1 and 3 token 2p+1's.
+  // Lanes 0 and 2 of a pair's accumulators are token 2p's four rows, 1 and 3 token 2p+1's.
   for (int p = 0; p < PAIRS; ++p) {
     const size_t t = size_t(2 * (p0 + p));
-    store_rows(vuzp1q_f32(acc[p][0], acc[p][1]), g, n0, n1, out + t * ldo);
-    store_rows(vuzp2q_f32(acc[p][0], acc[p][1]), g, n0, n1, out + (t + 1) * ldo);
+    store_rows(vuzp1q_f32(acc[2 * p], acc[2 * p + 1]), g, n0, n1, out + t * ldo);
+    store_rows(vuzp2q_f32(acc[2 * p], acc[2 * p + 1]), g, n0, n1, out + (t + 1) * ldo);
   }
 }
 
