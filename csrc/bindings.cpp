@@ -99,8 +99,10 @@ WeightFormat parse_format(const std::string& s, const std::string& where) {
 }
 
 // A matrix arrives as a dict: format, rows, cols, data, scales, zero_points.
+// What a quantized matrix reads is kept in `keep_quantized`, which the engine
+// lets go of when its kernels read interleaved copies instead.
 WeightMatrix matrix(const py::dict& m, int rows, int cols, const std::string& where,
-                    KeepAlive& keep) {
+                    KeepAlive& keep, KeepAlive& keep_quantized) {
   WeightMatrix w;
   w.format = parse_format(m["format"].cast<std::string>(), where);
   w.rows = m["rows"].cast<int>();
@@ -114,13 +116,14 @@ WeightMatrix matrix(const py::dict& m, int rows, int cols, const std::string& wh
     w.data = checked<float>(m["data"], size_t(rows) * cols, where + ".data", keep);
     return w;
   }
-  w.data = checked<uint8_t>(m["data"], size_t(rows) * w.row_bytes(), where + ".data", keep);
-  w.scales_f16 = fp16_scales(m["scales"], size_t(rows), nb, where + ".scales", keep);
+  KeepAlive& kq = keep_quantized;
+  w.data = checked<uint8_t>(m["data"], size_t(rows) * w.row_bytes(), where + ".data", kq);
+  w.scales_f16 = fp16_scales(m["scales"], size_t(rows), nb, where + ".scales", kq);
   if (m.contains("zero_points") && !m["zero_points"].is_none()) {
     if (w.format != WeightFormat::Q4)
       throw std::invalid_argument(where + ": zero points exist only for q4");
     w.zero_points =
-        checked<uint8_t>(m["zero_points"], size_t(rows) * ((nb + 1) / 2), where + ".zero_points", keep);
+        checked<uint8_t>(m["zero_points"], size_t(rows) * ((nb + 1) / 2), where + ".zero_points", kq);
   }
   return w;
 }
@@ -179,7 +182,7 @@ class PyEngine {
       throw std::invalid_argument("embedding: format must be f32 or q8");
     }
     w.final_norm = checked<float>(weights["final_norm"], c.dim, "final_norm", keep_);
-    w.lm_head = matrix(weights["lm_head"], c.vocab, c.dim, "lm_head", keep_);
+    w.lm_head = matrix(weights["lm_head"], c.vocab, c.dim, "lm_head", keep_, keep_quantized_);
     const size_t rope = size_t(c.max_context) * (c.head_dim / 2);
     const float* rope_cos = checked<float>(weights["rope_cos"], rope, "rope_cos", keep_);
     const float* rope_sin = checked<float>(weights["rope_sin"], rope, "rope_sin", keep_);
@@ -198,13 +201,13 @@ class PyEngine {
       LayerWeights l;
       l.attn_norm = checked<float>(d["attn_norm"], c.dim, at + ".attn_norm", keep_);
       l.ffn_norm = checked<float>(d["ffn_norm"], c.dim, at + ".ffn_norm", keep_);
-      l.wq = matrix(d["wq"], q_dim, c.dim, at + ".wq", keep_);
-      l.wk = matrix(d["wk"], kv_dim, c.dim, at + ".wk", keep_);
-      l.wv = matrix(d["wv"], kv_dim, c.dim, at + ".wv", keep_);
-      l.wo = matrix(d["wo"], c.dim, q_dim, at + ".wo", keep_);
-      l.w_gate = matrix(d["w_gate"], c.ffn_dim, c.dim, at + ".w_gate", keep_);
-      l.w_up = matrix(d["w_up"], c.ffn_dim, c.dim, at + ".w_up", keep_);
-      l.w_down = matrix(d["w_down"], c.dim, c.ffn_dim, at + ".w_down", keep_);
+      l.wq = matrix(d["wq"], q_dim, c.dim, at + ".wq", keep_, keep_quantized_);
+      l.wk = matrix(d["wk"], kv_dim, c.dim, at + ".wk", keep_, keep_quantized_);
+      l.wv = matrix(d["wv"], kv_dim, c.dim, at + ".wv", keep_, keep_quantized_);
+      l.wo = matrix(d["wo"], c.dim, q_dim, at + ".wo", keep_, keep_quantized_);
+      l.w_gate = matrix(d["w_gate"], c.ffn_dim, c.dim, at + ".w_gate", keep_, keep_quantized_);
+      l.w_up = matrix(d["w_up"], c.ffn_dim, c.dim, at + ".w_up", keep_, keep_quantized_);
+      l.w_down = matrix(d["w_down"], c.dim, c.ffn_dim, at + ".w_down", keep_, keep_quantized_);
       l.bq = optional_f32(d, "bq", q_dim, at, keep_);
       l.bk = optional_f32(d, "bk", kv_dim, at, keep_);
       l.bv = optional_f32(d, "bv", kv_dim, at, keep_);
@@ -234,6 +237,9 @@ class PyEngine {
     else
       throw std::invalid_argument("kv cache type must be 'f32' or 'f16', got '" + cache_type + "'");
     engine_.reset(new Engine(c, w, threads, table, ct));
+    // The kernels read the engine's interleaved copies: the quantized
+    // matrices' arrays (and their fp16 scales) can go.
+    if (engine_->interleaved_bytes() > 0) keep_quantized_ = KeepAlive();
   }
 
   void append(const I32Array& tokens) {
@@ -295,6 +301,7 @@ class PyEngine {
 
  private:
   KeepAlive keep_;
+  KeepAlive keep_quantized_;  // the quantized matrices' arrays and scales
   std::unique_ptr<Engine> engine_;
 };
 

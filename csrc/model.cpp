@@ -17,10 +17,18 @@ Model::Model(const ModelConfig& config, const ModelWeights& weights, const Kerne
       pool_(pool),
       cache_(config.layers, config.kv_heads, config.head_dim, config.max_context, cache_type) {
   if (kernels.weight_layout == WeightLayout::Interleaved4) {
+    auto interleave = [&](WeightMatrix& w) {
+      if (w.format == WeightFormat::F32) return;
+      interleaved_.interleave(w);
+      // Nothing reads the row-major matrix again, and the caller may free it.
+      w.data = nullptr;
+      w.scales_f16 = nullptr;
+      w.zero_points = nullptr;
+    };
     for (LayerWeights& l : weights_.layers)
       for (WeightMatrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
-        interleaved_.interleave(*w);
-    interleaved_.interleave(weights_.lm_head);
+        interleave(*w);
+    interleave(weights_.lm_head);
   }
   const ModelConfig& c = config_;
   const size_t B = size_t(c.max_batch);

@@ -1,6 +1,8 @@
 // A Llama-family decoder (and Gemma 3, whose extras are optional fields): the
 // shapes, the weights (views into memory the caller owns: a numpy array, an
-// mmap of a bundle), and the forward pass.
+// mmap of a bundle), and the forward pass. For kernels that read interleaved
+// records (aarch64), the model copies the quantized matrices into them at
+// construction and never reads the caller's matrices again.
 #pragma once
 
 #include <cstdint>

@@ -4,7 +4,7 @@
 // 8-byte chunk does four 8-element dots, twice the work of an SDOT. That
 // needs at least two tokens, so prefill runs on SMMLA and a single-token
 // decode on the SDOT kernel shared with neon_dotprod.cpp.
-#include <vector>
+#include <cstddef>
 
 #include "neon_common.h"
 
@@ -12,6 +12,31 @@ namespace edge {
 namespace {
 
 constexpr int kTilePairs = 4;  // token pairs per pass over a group's records
+
+// Storage that only grows. Not std::vector: its out-of-line members would be
+// weak symbols of this file, built with i8mm flags, that the linker could
+// hand to the rest of the binary (boards/cross-test.sh checks for that).
+template <class T>
+class Scratch {
+ public:
+  Scratch() = default;
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch() { delete[] data_; }
+  T* at_least(size_t n) {
+    if (n > size_) {
+      delete[] data_;
+      data_ = new T[n];
+      size_ = n;
+    }
+    return data_;
+  }
+  T* data() const { return data_; }
+
+ private:
+  T* data_ = nullptr;
+  size_t size_ = 0;
+};
 
 // The activations as SMMLA takes them, two tokens at a time, made once per
 // activation version (q, k and v share one) by each thread that uses them:
@@ -22,18 +47,18 @@ constexpr int kTilePairs = 4;  // token pairs per pass over a group's records
 struct TokenPairs {
   uint64_t version = 0;
   int pairs = 0, blocks = 0;
-  std::vector<int8_t> q;     // [nb][pairs][64]
-  std::vector<float> d;      // [nb][pairs][4]
-  std::vector<int32_t> sum;  // [nb][pairs][4]
+  Scratch<int8_t> q;     // [nb][pairs][64]
+  Scratch<float> d;      // [nb][pairs][4]
+  Scratch<int32_t> sum;  // [nb][pairs][4]
 
   void prepare(const ActBlocks& x) {
     if (x.version != 0 && x.version == version) return;
     pairs = x.rows / 2;
     blocks = x.blocks();
     const size_t records = size_t(pairs) * blocks;
-    q.resize(records * 2 * kBlock);
-    d.resize(records * 4);
-    sum.resize(records * 4);
+    int8_t* qs = q.at_least(records * 2 * kBlock);
+    float* ds = d.at_least(records * 4);
+    int32_t* ss = sum.at_least(records * 4);
     for (int b = 0; b < blocks; ++b)
       for (int p = 0; p < pairs; ++p) {
         const size_t r = size_t(b) * pairs + p;
@@ -42,15 +67,15 @@ struct TokenPairs {
         for (int h = 0; h < 2; ++h) {
           const int64x2_t t0 = vreinterpretq_s64_s8(vld1q_s8(a0 + 16 * h));
           const int64x2_t t1 = vreinterpretq_s64_s8(vld1q_s8(a1 + 16 * h));
-          vst1q_s8(&q[r * 64 + 32 * h], vreinterpretq_s8_s64(vzip1q_s64(t0, t1)));
-          vst1q_s8(&q[r * 64 + 32 * h + 16], vreinterpretq_s8_s64(vzip2q_s64(t0, t1)));
+          vst1q_s8(qs + r * 64 + 32 * h, vreinterpretq_s8_s64(vzip1q_s64(t0, t1)));
+          vst1q_s8(qs + r * 64 + 32 * h + 16, vreinterpretq_s8_s64(vzip2q_s64(t0, t1)));
         }
         const float d0 = x.row_d(2 * p)[b], d1 = x.row_d(2 * p + 1)[b];
         const int32_t s0 = x.row_sum(2 * p)[b], s1 = x.row_sum(2 * p + 1)[b];
         const float dd[4] = {d0, d1, d0, d1};
-        const int32_t ss[4] = {s0, s1, s0, s1};
-        vst1q_f32(&d[r * 4], vld1q_f32(dd));
-        vst1q_s32(&sum[r * 4], vld1q_s32(ss));
+        const int32_t pair_sums[4] = {s0, s1, s0, s1};
+        vst1q_f32(ds + r * 4, vld1q_f32(dd));
+        vst1q_s32(ss + r * 4, vld1q_s32(pair_sums));
       }
     version = x.version;
   }
