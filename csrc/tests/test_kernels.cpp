@@ -2,6 +2,7 @@
 // integers bit for bit, floats within 1e-5 of the magnitude of the sum.
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -232,6 +233,50 @@ TEST(quantize_acts_matches_reference) {
         CHECK_MSG(want.q == got.q, "%s quantize_acts q differs, cols=%d order=%d", k->name, cols, int(order));
         CHECK_MSG(want.d == got.d, "%s quantize_acts d differs, cols=%d", k->name, cols);
         CHECK_MSG(want.sum == got.sum, "%s quantize_acts sum differs, cols=%d", k->name, cols);
+      }
+}
+
+// The interleaved records hold the row-major matrix as formats.h says: the
+// signed code of row n, block b, byte k at byte 4 * (n % 4) + k % 4 of vector
+// k / 4 of record (n / 4, b), the scale at d[n % 4], zero points as z - 8, and
+// padding rows all zero. Checked on every CPU, whatever its kernels read.
+TEST(interleaved_records_hold_the_matrix) {
+  for (WeightFormat format : {WeightFormat::Q8, WeightFormat::Q4})
+    for (int rows : {1, 4, 6, 17})
+      for (int cols : {33, 96}) {
+        const bool q4 = format == WeightFormat::Q4;
+        Weights w(format, rows, cols, q4 && rows % 2 == 0);
+        InterleavedWeights store;
+        WeightMatrix m = w.w;
+        store.interleave(m);
+        const int nb = m.blocks(), groups = (rows + 3) / 4;
+        const size_t block_bytes = q4 ? kBlock / 2 : kBlock, codes_bytes = 4 * block_bytes;
+        CHECK(store.bytes() == InterleavedWeights::bytes_for(w.w));
+        const auto* records = static_cast<const uint8_t*>(m.interleaved);
+        bool same = true;
+        for (int g = 0; g < groups; ++g)
+          for (int b = 0; b < nb; ++b) {
+            const uint8_t* rec = records + (size_t(g) * nb + b) * (codes_bytes + sizeof(uint16_t[4]));
+            uint16_t d[4];
+            std::memcpy(d, rec + codes_bytes, sizeof(d));
+            for (int i = 0; i < 4; ++i) {
+              const int n = 4 * g + i;
+              const bool real = n < rows;
+              same &= d[i] == (real ? w.scales[size_t(n) * nb + b] : 0);
+              for (size_t k = 0; k < block_bytes; ++k) {
+                const uint8_t stored = real ? w.data[(size_t(n) * nb + b) * block_bytes + k] : 0;
+                const uint8_t flip = real ? (q4 ? 0x88 : 0x80) : 0;
+                same &= rec[16 * (k / 4) + 4 * i + k % 4] == uint8_t(stored ^ flip);
+              }
+              if (m.interleaved_zero_points) {
+                const int8_t z = m.interleaved_zero_points[(size_t(g) * nb + b) * 4 + i];
+                same &= z == (real ? q4_zero_point(w.w, n, b) - 8 : 0);
+              }
+            }
+          }
+        CHECK_MSG(same, "format=%d rows=%d cols=%d: records differ from formats.h", int(format),
+                  rows, cols);
+        CHECK(bool(m.interleaved_zero_points) == bool(w.w.zero_points));
       }
 }
 
