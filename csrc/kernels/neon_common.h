@@ -28,7 +28,7 @@ namespace edge {
 namespace {
 
 constexpr size_t kNeonPrefetchBytes = 8192;  // how far ahead decode prefetches weights
-constexpr int kNeonTile = 4;  // tokens per pass over a weight row in prefill
+constexpr int kNeonTile = 8;  // tokens per pass over a weight row in prefill
 
 // ---- a block of four rows against one token ------------------------------------
 //
