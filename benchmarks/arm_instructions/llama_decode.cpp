@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   llama_backend_init();
 
   llama_model_params mp = llama_model_default_params();
+  mp.progress_callback = [](float, void*) { return true; };  // no progress dots
   llama_model* model = llama_model_load_from_file(path, mp);
   if (!model) {
     std::fprintf(stderr, "error: cannot load %s\n", path);
