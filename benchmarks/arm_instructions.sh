@@ -254,5 +254,7 @@ python3 "$HERE/report.py" "$runs" --json "$json" \
   --gguf-dir "$AARCH64_CACHE/models" \
   --qemu "$(qemu-aarch64 --version | head -n 1)" \
   --compiler "$(aarch64-linux-gnu-g++ --version | head -n 1)" \
+  --host-cores "$(nproc)" \
+  --engine-commit "$(git -C "$AARCH64_ROOT" describe --always --dirty 2>/dev/null || echo unknown)" \
   --llama-cpp "llama.cpp from llama-cpp-python $LLAMA_CPP_PYTHON, GGML_OPENMP=OFF"
 printf '\n%ds in all; figures in %s\n' $((SECONDS - start)) "$json"

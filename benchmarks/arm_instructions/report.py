@@ -12,6 +12,7 @@ import argparse
 import csv
 import datetime
 import json
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -20,10 +21,13 @@ DECODE = ((16, 16), (16, 0), 16)  # (with, without, tokens)
 PROMPT = ((48, 0), (16, 0), 32)
 
 NOTE_THREADS = (
-    "Counts at {t} threads include what every thread executes, the thread pool's "
-    "spinning and hand-offs as well as the work: QEMU user mode runs the guest threads "
-    "on the host's cores as they come, so this part depends on the host's load and "
-    "varies from run to run."
+    "Counts at {t} threads add up what every thread executes: the thread pools' waiting "
+    "as well as the work. QEMU user mode runs the {t} guest threads on this host's "
+    "{cores} cores, shared with whatever else runs, so a thread waits for a descheduled "
+    "one far longer than on a board with {t} cores of its own, and the count varies from "
+    "run to run. llama.cpp's threads wait at a barrier after every operation of the "
+    "graph by spinning, without limit (ggml_barrier), hence counts tens of times its "
+    "single-threaded ones; the engine's workers spin briefly, then sleep."
 )
 
 
@@ -66,6 +70,8 @@ def main() -> None:
     parser.add_argument("--qemu", required=True)
     parser.add_argument("--compiler", required=True)
     parser.add_argument("--llama-cpp", default="")
+    parser.add_argument("--engine-commit", default="")
+    parser.add_argument("--host-cores", type=int, default=os.cpu_count())
     args = parser.parse_args()
 
     counts: dict[tuple[str, str, str, int], dict[tuple[int, int], int]] = defaultdict(dict)
@@ -158,13 +164,15 @@ def main() -> None:
                 f"| {millions(ed)} | {millions(ld)} | {ratio(ed, ld)} |"
             )
         print()
-        print(NOTE_THREADS.format(t=threads))
+        print(NOTE_THREADS.format(t=threads, cores=args.host_cores))
 
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "qemu": args.qemu,
         "compiler": args.compiler,
+        "engine_commit": args.engine_commit,
         "llama_cpp": args.llama_cpp,
+        "host_cores": args.host_cores,
         "model": "random weights, SmolLM2-135M shape (dim 576, ffn 1536, 30 layers, "
         "9 heads, 3 kv heads, vocab 49152); engine: int4/int8 matrices and lm_head, "
         "Q8 embedding; llama.cpp: Q4_0/Q8_0 matrices and output, Q8_0 token_embd",
@@ -172,7 +180,7 @@ def main() -> None:
             "insns_per_decoded_token": "(count(prompt 16 + decode 16) - count(prompt 16)) / 16",
             "insns_per_prompt_token": "(count(prompt 48) - count(prompt 16)) / 32",
             "counted": "every guest instruction of every thread, QEMU TCG plugin",
-            "multi_threaded": NOTE_THREADS.format(t="several"),
+            "multi_threaded": NOTE_THREADS.format(t="several", cores=args.host_cores),
         },
         "rows": rows,
         "runs": raw,
