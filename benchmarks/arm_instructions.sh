@@ -208,7 +208,8 @@ mkdir -p "$(dirname "$runs")"
 aarch64_log "building the counting plugin and the engine for aarch64"
 plugin=$work/libcount_insns.so
 gcc -O2 -shared -fPIC -fvisibility=hidden -Wall -Wextra -o "$plugin" "$HERE/count_insns.c"
-engine_build=$AARCH64_CACHE/arm_instructions/engine
+# In the checkout, not the cache: a CMake tree belongs to one source directory.
+engine_build=$AARCH64_ROOT/build/aarch64-arm-instructions
 mkdir -p "$engine_build"
 build_engine "$engine_build"
 
