@@ -62,25 +62,11 @@ for cpu in "${cpus[@]}"; do [[ -v KERNEL[$cpu] ]] || aarch64_die "unknown CPU $c
 for format in "${formats[@]}"; do [[ -v GGUF_TYPE[$format] ]] || aarch64_die "unknown format $format"; done
 
 require_tools() {
-  local -A package=(
-    [aarch64-linux-gnu-g++]=g++-aarch64-linux-gnu
-    [aarch64-linux-gnu-gcc]=gcc-aarch64-linux-gnu
-    [gcc]=gcc
-    [qemu-aarch64]=qemu-user
-    [cmake]=cmake
-    [ninja]=ninja-build
-    [python3]=python3
-  )
-  local tool missing=()
-  for tool in "${!package[@]}"; do
-    command -v "$tool" >/dev/null || missing+=("${package[$tool]}")
-  done
-  if ((${#missing[@]})); then
-    # qemu-user-static's qemu-aarch64-static cannot load plugins; Debian's
-    # qemu-user (dynamically linked) can, and the two coexist.
-    aarch64_die "missing host tools; install them with:
-  apt-get install -y $(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')"
-  fi
+  # qemu-user-static's qemu-aarch64-static cannot load plugins; Debian's
+  # qemu-user (dynamically linked) can, and the two coexist.
+  aarch64_require_commands aarch64-linux-gnu-g++=g++-aarch64-linux-gnu \
+    aarch64-linux-gnu-gcc=gcc-aarch64-linux-gnu gcc=gcc qemu-aarch64=qemu-user cmake=cmake \
+    ninja=ninja-build python3=python3
   [[ -e $AARCH64_LIBC/lib/ld-linux-aarch64.so.1 ]] ||
     aarch64_die "$AARCH64_LIBC has no aarch64 glibc; install g++-aarch64-linux-gnu"
   qemu-aarch64 -h | grep -q -- '-plugin' ||

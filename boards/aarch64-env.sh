@@ -33,27 +33,25 @@ aarch64_die() {
   exit 1
 }
 
-# Every host tool the cross build uses, with the Debian package that has it.
-aarch64_require_tools() {
-  local -A package=(
-    [aarch64-linux-gnu-g++]=g++-aarch64-linux-gnu
-    [aarch64-linux-gnu-objdump]=binutils-aarch64-linux-gnu
-    [aarch64-linux-gnu-nm]=binutils-aarch64-linux-gnu
-    [qemu-aarch64-static]=qemu-user-static
-    [apt-get]=apt
-    [dpkg-deb]=dpkg
-    [cmake]=cmake
-    [ninja]=ninja-build
-    [python3]=python3
-  )
-  local tool missing=()
-  for tool in "${!package[@]}"; do
-    command -v "$tool" >/dev/null || missing+=("${package[$tool]}")
+# aarch64_require_commands COMMAND=PACKAGE...: dies naming the Debian packages
+# to install when any COMMAND is missing.
+aarch64_require_commands() {
+  local pair missing=()
+  for pair in "$@"; do
+    command -v "${pair%%=*}" >/dev/null || missing+=("${pair#*=}")
   done
   if ((${#missing[@]})); then
     aarch64_die "missing host tools; install them with:
   apt-get install -y $(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')"
   fi
+}
+
+# Every host tool the cross build uses, with the Debian package that has it.
+aarch64_require_tools() {
+  aarch64_require_commands aarch64-linux-gnu-g++=g++-aarch64-linux-gnu \
+    aarch64-linux-gnu-objdump=binutils-aarch64-linux-gnu \
+    aarch64-linux-gnu-nm=binutils-aarch64-linux-gnu qemu-aarch64-static=qemu-user-static \
+    apt-get=apt dpkg-deb=dpkg cmake=cmake ninja=ninja-build python3=python3
   [[ -e $AARCH64_LIBC/lib/ld-linux-aarch64.so.1 ]] ||
     aarch64_die "$AARCH64_LIBC has no aarch64 glibc; install g++-aarch64-linux-gnu"
   python3 -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' ||

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "engine.h"
+#include "model_builder.h"
 
 using namespace edge;
 
@@ -114,30 +115,15 @@ struct RandomModel {
     weights.embedding.data = emb;
     weights.embedding.scales_f16 = emb_d;
 
-    const int half = config.head_dim / 2;
-    std::vector<float>& cos = floats.emplace_back(size_t(config.max_context) * half);
-    std::vector<float>& sin = floats.emplace_back(size_t(config.max_context) * half);
-    for (int p = 0; p < config.max_context; ++p)
-      for (int i = 0; i < half; ++i) {
-        const float angle = float(p) * std::pow(100000.0f, -2.0f * i / config.head_dim);
-        cos[size_t(p) * half + i] = std::cos(angle);
-        sin[size_t(p) * half + i] = std::sin(angle);
-      }
+    const auto [cos, sin] = rope_table(config, 100000.0f, floats);
     const float* ones = constant(config.dim, 1.0f);
-    const int q = config.heads * config.head_dim, kv = config.kv_heads * config.head_dim;
     for (int l = 0; l < config.layers; ++l) {
       LayerWeights lw;
       lw.attn_norm = ones;
       lw.ffn_norm = ones;
-      lw.wq = matrix(format, q, config.dim);
-      lw.wk = matrix(format, kv, config.dim);
-      lw.wv = matrix(format, kv, config.dim);
-      lw.wo = matrix(format, config.dim, q);
-      lw.w_gate = matrix(format, config.ffn_dim, config.dim);
-      lw.w_up = matrix(format, config.ffn_dim, config.dim);
-      lw.w_down = matrix(format, config.dim, config.ffn_dim);
-      lw.rope_cos = cos.data();
-      lw.rope_sin = sin.data();
+      make_layer_matrices(config, lw, [&](int rows, int cols) { return matrix(format, rows, cols); });
+      lw.rope_cos = cos;
+      lw.rope_sin = sin;
       weights.layers.push_back(lw);
     }
     weights.final_norm = ones;

@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "engine.h"
+#include "model_builder.h"
 #include "quantize.h"
 
 using namespace edge;
@@ -57,20 +58,6 @@ struct TinyModel {
     return m;
   }
 
-  // cos and sin, [max_context][head_dim / 2] each, for RoPE base `theta`.
-  std::pair<const float*, const float*> rope_table(float theta) {
-    const int half = config.head_dim / 2;
-    std::vector<float>& cos = floats.emplace_back(size_t(config.max_context) * half);
-    std::vector<float>& sin = floats.emplace_back(size_t(config.max_context) * half);
-    for (int p = 0; p < config.max_context; ++p)
-      for (int i = 0; i < half; ++i) {
-        const float angle = float(p) * std::pow(theta, -2.0f * i / config.head_dim);
-        cos[size_t(p) * half + i] = std::cos(angle);
-        sin[size_t(p) * half + i] = std::sin(angle);
-      }
-    return {cos.data(), sin.data()};
-  }
-
   TinyModel(WeightFormat format, bool gemma) {
     floats.reserve(256);
     bytes.reserve(256);
@@ -91,20 +78,14 @@ struct TinyModel {
       config.embedding_scale = std::sqrt(float(config.dim));
       config.attention_scale = 0.3f;
     }
-    const auto global = rope_table(10000.0f);
-    const auto local = rope_table(100.0f);
+    const auto global = rope_table(config, 10000.0f, floats);
+    const auto local = rope_table(config, 100.0f, floats);
     const int q = config.heads * config.head_dim, kv = config.kv_heads * config.head_dim;
     for (int l = 0; l < config.layers; ++l) {
       LayerWeights lw;
       lw.attn_norm = random(config.dim, 0.1f, 1.0f);
       lw.ffn_norm = random(config.dim, 0.1f, 1.0f);
-      lw.wq = matrix(format, q, config.dim);
-      lw.wk = matrix(format, kv, config.dim);
-      lw.wv = matrix(format, kv, config.dim);
-      lw.wo = matrix(format, config.dim, q);
-      lw.w_gate = matrix(format, config.ffn_dim, config.dim);
-      lw.w_up = matrix(format, config.ffn_dim, config.dim);
-      lw.w_down = matrix(format, config.dim, config.ffn_dim);
+      make_layer_matrices(config, lw, [&](int rows, int cols) { return matrix(format, rows, cols); });
       lw.bq = random(q, 0.1f);
       lw.bk = random(kv, 0.1f);
       lw.bv = random(kv, 0.1f);
