@@ -27,6 +27,9 @@ using F32Array = py::array_t<float, py::array::c_style>;
 using U8Array = py::array_t<uint8_t, py::array::c_style>;
 using I32Array = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
 
+// Far above any size a model has; check_config() bounds the products.
+constexpr int64_t kMaxSize = 1 << 30;
+
 // Holds what a weight view points into, for as long as the engine lives: the
 // arrays it reads in place, and the fp16 block scales converted at load (a
 // deque, so that adding one never moves those already handed out).
@@ -52,6 +55,32 @@ const T* checked(py::handle obj, size_t count, const std::string& name, KeepAliv
   py::array arr = checked_array<T>(obj, count, name);
   keep.objects.push_back(arr);
   return static_cast<const T*>(arr.data());
+}
+
+// An integer field of the model config or of a matrix, refused by name (not by
+// pybind's cast error) if it is not an integer or lies outside [lo, hi].
+int int_field(const py::dict& d, const char* key, const std::string& where, int64_t lo, int64_t hi) {
+  if (!d.contains(key)) throw std::invalid_argument(where + ": field '" + key + "' is missing");
+  const py::object v = d[key];
+  if (!py::isinstance<py::int_>(v) || py::isinstance<py::bool_>(v))
+    throw std::invalid_argument(where + ": field '" + key + "' must be an integer");
+  const py::int_ big = v;
+  const bool inside = big >= py::int_(lo) && big <= py::int_(hi);
+  if (!inside)
+    throw std::invalid_argument(where + ": field '" + key + "' is " + std::string(py::str(v)) +
+                                "; it must be between " + std::to_string(lo) + " and " +
+                                std::to_string(hi));
+  return int(big.cast<int64_t>());
+}
+
+// Norm and bias vectors are small and read every token: a NaN or infinity in
+// one would turn every later activation into NaN, so they are checked here.
+const float* finite_f32(py::handle obj, size_t count, const std::string& name, KeepAlive& keep) {
+  const float* v = checked<float>(obj, count, name, keep);
+  for (size_t i = 0; i < count; ++i)
+    if (!std::isfinite(v[i]))
+      throw std::invalid_argument(name + ": element " + std::to_string(i) + " is not finite");
+  return v;
 }
 
 // Block scales arrive as float32 [rows][blocks] (bundles store them so, for
@@ -81,7 +110,7 @@ const uint16_t* fp16_scales(py::handle obj, size_t rows, size_t blocks, const st
 const float* optional_f32(const py::dict& d, const char* key, size_t count,
                           const std::string& where, KeepAlive& keep) {
   if (!d.contains(key) || d[key].is_none()) return nullptr;
-  return checked<float>(d[key], count, where + "." + key, keep);
+  return finite_f32(d[key], count, where + "." + key, keep);
 }
 
 Activation parse_activation(const std::string& s) {
@@ -105,8 +134,8 @@ WeightMatrix matrix(const py::dict& m, int rows, int cols, const std::string& wh
                     KeepAlive& keep, KeepAlive& keep_quantized) {
   WeightMatrix w;
   w.format = parse_format(m["format"].cast<std::string>(), where);
-  w.rows = m["rows"].cast<int>();
-  w.cols = m["cols"].cast<int>();
+  w.rows = int_field(m, "rows", where, 1, kMaxSize);
+  w.cols = int_field(m, "cols", where, 1, kMaxSize);
   if (w.rows != rows || w.cols != cols)
     throw std::invalid_argument(where + ": expected shape [" + std::to_string(rows) + ", " +
                                 std::to_string(cols) + "], got [" + std::to_string(w.rows) + ", " +
@@ -133,17 +162,18 @@ class PyEngine {
   PyEngine(const py::dict& cfg, const py::dict& weights, int threads, const std::string& kernel,
            const std::string& cache_type) {
     ModelConfig c;
-    c.dim = cfg["dim"].cast<int>();
-    c.ffn_dim = cfg["ffn_dim"].cast<int>();
-    c.layers = cfg["layers"].cast<int>();
-    c.heads = cfg["heads"].cast<int>();
-    c.kv_heads = cfg["kv_heads"].cast<int>();
-    c.head_dim = cfg["head_dim"].cast<int>();
-    c.vocab = cfg["vocab"].cast<int>();
+    const std::string config_at = "model config";
+    c.dim = int_field(cfg, "dim", config_at, 1, kMaxSize);
+    c.ffn_dim = int_field(cfg, "ffn_dim", config_at, 1, kMaxSize);
+    c.layers = int_field(cfg, "layers", config_at, 1, kMaxSize);
+    c.heads = int_field(cfg, "heads", config_at, 1, kMaxSize);
+    c.kv_heads = int_field(cfg, "kv_heads", config_at, 1, kMaxSize);
+    c.head_dim = int_field(cfg, "head_dim", config_at, 1, kMaxSize);
+    c.vocab = int_field(cfg, "vocab", config_at, 1, kMaxSize);
     c.norm_eps = cfg["norm_eps"].cast<float>();
-    const int sliding_window = cfg["sliding_window"].cast<int>();
-    c.max_context = cfg["max_context"].cast<int>();
-    c.max_batch = cfg["max_batch"].cast<int>();
+    const int sliding_window = int_field(cfg, "sliding_window", config_at, 0, kMaxSize);
+    c.max_context = int_field(cfg, "max_context", config_at, 1, kMaxSize);
+    c.max_batch = int_field(cfg, "max_batch", config_at, 1, kMaxSize);
     if (cfg.contains("activation")) c.activation = parse_activation(cfg["activation"].cast<std::string>());
     if (cfg.contains("embedding_scale")) c.embedding_scale = cfg["embedding_scale"].cast<float>();
     if (cfg.contains("attention_scale")) c.attention_scale = cfg["attention_scale"].cast<float>();
@@ -160,12 +190,7 @@ class PyEngine {
                                     std::to_string(c.layers) + "), got " +
                                     std::to_string(sliding_layers.size()));
     }
-    if (c.dim <= 0 || c.ffn_dim <= 0 || c.layers <= 0 || c.heads <= 0 || c.kv_heads <= 0 ||
-        c.head_dim <= 0 || c.head_dim % 2 || c.vocab <= 0 || c.max_context <= 0 || c.max_batch <= 0)
-      throw std::invalid_argument("model config: sizes must be positive and head_dim even");
-    if (c.heads % c.kv_heads)
-      throw std::invalid_argument("model config: num_attention_heads must be a multiple of "
-                                  "num_key_value_heads");
+    check_config(c);  // before any size below is computed from it
 
     const int q_dim = c.heads * c.head_dim, kv_dim = c.kv_heads * c.head_dim;
     ModelWeights w;
@@ -181,7 +206,7 @@ class PyEngine {
     } else {
       throw std::invalid_argument("embedding: format must be f32 or q8");
     }
-    w.final_norm = checked<float>(weights["final_norm"], c.dim, "final_norm", keep_);
+    w.final_norm = finite_f32(weights["final_norm"], c.dim, "final_norm", keep_);
     w.lm_head = matrix(weights["lm_head"], c.vocab, c.dim, "lm_head", keep_, keep_quantized_);
     const size_t rope = size_t(c.max_context) * (c.head_dim / 2);
     const float* rope_cos = checked<float>(weights["rope_cos"], rope, "rope_cos", keep_);
@@ -199,8 +224,8 @@ class PyEngine {
       py::dict d = layers[i];
       const std::string at = "layers." + std::to_string(i);
       LayerWeights l;
-      l.attn_norm = checked<float>(d["attn_norm"], c.dim, at + ".attn_norm", keep_);
-      l.ffn_norm = checked<float>(d["ffn_norm"], c.dim, at + ".ffn_norm", keep_);
+      l.attn_norm = finite_f32(d["attn_norm"], c.dim, at + ".attn_norm", keep_);
+      l.ffn_norm = finite_f32(d["ffn_norm"], c.dim, at + ".ffn_norm", keep_);
       l.wq = matrix(d["wq"], q_dim, c.dim, at + ".wq", keep_, keep_quantized_);
       l.wk = matrix(d["wk"], kv_dim, c.dim, at + ".wk", keep_, keep_quantized_);
       l.wv = matrix(d["wv"], kv_dim, c.dim, at + ".wv", keep_, keep_quantized_);
@@ -343,19 +368,23 @@ py::tuple quantize(const F32Array& w, const std::string& format) {
   const float* src = w.data();
   uint8_t* dst = data.mutable_data();
   uint16_t* sc = scales_f16.data();
+  // A NaN compares false with every block maximum, so the quantizers would skip it
+  // and write a garbage code: refuse it here, by position.
+  for (size_t i = 0; i < size_t(w.size()); ++i)
+    if (!std::isfinite(src[i]))
+      throw std::invalid_argument("quantize: the weight at row " + std::to_string(i / cols) +
+                                  ", column " + std::to_string(i % cols) + " is not finite");
   auto run = format == "q8" ? quantize_rows_q8 : quantize_rows_q4;
   {
     py::gil_scoped_release release;
     const int threads = std::max(1, std::min<int>(std::thread::hardware_concurrency(), rows / 64));
-    std::vector<std::thread> pool;
-    for (int i = 0; i < threads; ++i) {
+    ThreadPool pool(std::min(threads, ThreadPool::kMaxThreads));
+    auto part = [=](int, int i) {
       const int r0 = int(int64_t(rows) * i / threads), r1 = int(int64_t(rows) * (i + 1) / threads);
-      pool.emplace_back([=] {
-        run(src + size_t(r0) * cols, r1 - r0, cols, dst + size_t(r0) * nb * block_bytes,
-            sc + size_t(r0) * nb);
-      });
-    }
-    for (std::thread& t : pool) t.join();
+      run(src + size_t(r0) * cols, r1 - r0, cols, dst + size_t(r0) * nb * block_bytes,
+          sc + size_t(r0) * nb);
+    };
+    pool.run(threads, part);
   }
   F32Array scales({rows, nb});
   float* out = scales.mutable_data();

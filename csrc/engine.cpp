@@ -9,7 +9,7 @@ namespace edge {
 
 Engine::Engine(const ModelConfig& config, const ModelWeights& weights, int threads,
                const KernelTable& kernels, CacheType cache_type)
-    : pool_(std::max(1, threads)),
+    : pool_(threads),
       model_(new Model(config, weights, kernels, pool_, cache_type)),
       sampler_(config.vocab),
       last_logits_(size_t(config.vocab), 0.0f) {}

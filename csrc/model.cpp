@@ -3,15 +3,46 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 #include "ops.h"
 
 namespace edge {
 
+void check_config(const ModelConfig& c) {
+  auto bounded = [](const char* name, int64_t value, int64_t lo, int64_t hi) {
+    if (value < lo || value > hi)
+      throw std::invalid_argument("model config: " + std::string(name) + " is " +
+                                  std::to_string(value) + "; it must be between " +
+                                  std::to_string(lo) + " and " + std::to_string(hi));
+  };
+  bounded("dim", c.dim, 1, 1 << 16);
+  bounded("ffn_dim", c.ffn_dim, 1, 1 << 18);
+  bounded("layers", c.layers, 1, 1024);
+  bounded("heads", c.heads, 1, 1024);
+  bounded("kv_heads", c.kv_heads, 1, c.heads);
+  bounded("head_dim", c.head_dim, 2, 2048);
+  bounded("vocab", c.vocab, 1, 1 << 22);
+  bounded("max_context", c.max_context, 1, 1 << 24);
+  bounded("max_batch", c.max_batch, 1, 1 << 16);
+  if (c.head_dim % 2) throw std::invalid_argument("model config: head_dim must be even for RoPE");
+  if (c.heads % c.kv_heads)
+    throw std::invalid_argument("model config: heads must be a multiple of kv_heads");
+  if (!(std::isfinite(c.norm_eps) && c.norm_eps > 0.0f))
+    throw std::invalid_argument("model config: norm_eps must be finite and positive");
+  const int64_t q_dim = int64_t(c.heads) * c.head_dim;
+  const int64_t widest = std::max({int64_t(c.dim), int64_t(c.ffn_dim), q_dim, int64_t(c.vocab)});
+  bounded("heads x head_dim", q_dim, 1, 1 << 18);
+  bounded("max_context x heads x head_dim", int64_t(c.max_context) * q_dim, 1, INT32_MAX);
+  bounded("max_batch x the widest row", int64_t(c.max_batch) * widest, 1, INT32_MAX);
+}
+
 Model::Model(const ModelConfig& config, const ModelWeights& weights, const KernelTable& kernels,
              ThreadPool& pool, CacheType cache_type)
-    : config_(config),
+    : config_((check_config(config), config)),
       weights_(weights),
       kernels_(kernels),
       pool_(pool),

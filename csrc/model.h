@@ -35,6 +35,12 @@ struct ModelConfig {
   float attention_scale = 0.0f;  // multiplies q.k; 0: 1 / sqrt(head_dim)
 };
 
+// Throws std::invalid_argument naming the first field of `c` outside what the
+// engine handles: sizes positive and bounded, head_dim even, heads a multiple
+// of kv_heads, norm_eps finite and positive, and the products the forward pass
+// computes in int (a position's keys, a batch's activations) below 2^31.
+void check_config(const ModelConfig& c);
+
 // The token embedding table: F32 rows, or Q8 rows (natural order, blocks of 32,
 // fp16 scales as in kernels/formats.h).
 struct EmbeddingTable {

@@ -75,9 +75,16 @@ int Sampler::sample(const float* logits, const SamplingParams& p, const int32_t*
   if (p.temperature <= 0.0f)
     return argmax(logits_.data(), vocab_);
 
-  for (float& l : logits_) l /= p.temperature;
-  const float mx = *std::max_element(logits_.begin(), logits_.end());
-  auto weight = [&](int32_t tok) { return std::exp(double(logits_[tok]) - mx); };
+  // Weights exp((l - max) / T), with the maximum subtracted before dividing:
+  // dividing first overflows to infinity for T near the smallest floats, and
+  // inf - inf is NaN. The ranking below is the logits' own (T > 0 keeps order).
+  const float mx = logits_[size_t(argmax(logits_.data(), vocab_))];
+  if (!std::isfinite(mx)) return argmax(logits_.data(), vocab_);
+  const double inv_t = 1.0 / double(p.temperature);
+  auto weight = [&](int32_t tok) {
+    const double w = std::exp((double(logits_[tok]) - mx) * inv_t);
+    return w == w ? w : 0.0;  // a NaN logit weighs nothing
+  };
   int n = vocab_;
   for (int i = 0; i < n; ++i) order_[i] = i;
   auto by_logit = [&](int32_t a, int32_t b) {

@@ -2,6 +2,10 @@
 
 #include <sched.h>
 
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 #endif
@@ -35,16 +39,30 @@ constexpr int kSpinIterations = 20000;
 }  // namespace
 
 ThreadPool::ThreadPool(int threads) {
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  if (threads < 1 || threads > kMaxThreads)
+    throw std::invalid_argument("threads must be between 1 and " + std::to_string(kMaxThreads) +
+                                ", got " + std::to_string(threads));
+  workers_.reserve(size_t(threads - 1));
+  try {
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  } catch (const std::system_error& e) {
+    // A destructor does not run for a half-built object: stop the started ones here.
+    stop_workers();
+    throw std::runtime_error("cannot start worker thread " + std::to_string(workers_.size() + 1) +
+                             " of " + std::to_string(threads) + ": " + e.what());
+  }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stop_workers(); }
+
+void ThreadPool::stop_workers() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_.store(true);
   }
   wake_.notify_all();
   for (std::thread& t : workers_) t.join();
+  workers_.clear();
 }
 
 void ThreadPool::work_on(Slot& slot, int worker) {

@@ -28,6 +28,10 @@ namespace edge {
 
 class ThreadPool {
  public:
+  static constexpr int kMaxThreads = 256;
+
+  // Throws std::invalid_argument for threads outside [1, kMaxThreads], and
+  // std::runtime_error (with no thread left running) if the OS cannot start one.
   explicit ThreadPool(int threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
@@ -59,6 +63,7 @@ class ThreadPool {
   void run_impl(int chunks, void (*fn)(void*, int, int), void* ctx);
   static void work_on(Slot& slot, int worker);
   void worker_loop(int worker);
+  void stop_workers();
 
   std::vector<std::thread> workers_;
   Slot slots_[2];

@@ -21,6 +21,7 @@ signature by one of them (the `cryptography` package is imported only then).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import mmap
 import os
@@ -31,9 +32,10 @@ from typing import Any
 import numpy as np
 
 from .chat_template import ChatTemplate, find_chat_template
-from .errors import EdgeReasonError
+from .errors import EdgeReasonError, ModelFormatError
 from .hf_weights import QUANT_SCHEMES, EngineWeights
 from .model_config import ModelConfig
+from .regular_file import open_regular, read_all, read_regular
 from .rope import rope_tables
 
 MANIFEST_NAME = "bundle.json"
@@ -54,6 +56,9 @@ BUNDLE_ARCHITECTURES = (
 _LAYER_VECTORS = ("attn_norm", "ffn_norm", "bq", "bk", "bv", "bo", "q_norm", "k_norm")
 _LAYER_MATRICES = ("wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down")
 _HASH_CHUNK = 1 << 22
+_MAX_MANIFEST_BYTES = 64 << 20
+# Listed files up to this size are held as the bytes that were hashed.
+_HELD_BYTES = 64 << 20
 
 
 class BundleError(EdgeReasonError, ValueError):
@@ -80,11 +85,8 @@ def signing_bytes(manifest: dict[str, Any]) -> bytes:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    with open_regular(path) as f:
+        return _sha256(f)
 
 
 def public_key_bytes(key: bytes | str | os.PathLike[str]) -> bytes:
@@ -114,6 +116,7 @@ class Bundle:
     folder: Path
     manifest: dict[str, Any]
     config: ModelConfig
+    files: VerifiedFiles
 
     @property
     def quant(self) -> str:
@@ -127,10 +130,12 @@ class Bundle:
     ) -> Bundle:
         folder = Path(folder)
         where = folder / MANIFEST_NAME
+        if not where.exists():
+            raise BundleError(f"{folder}: no {MANIFEST_NAME} (not a bundle)")
         try:
-            manifest = json.loads(where.read_text())
-        except FileNotFoundError:
-            raise BundleError(f"{folder}: no {MANIFEST_NAME} (not a bundle)") from None
+            manifest = json.loads(read_regular(where, limit=_MAX_MANIFEST_BYTES))
+        except ModelFormatError as e:
+            raise BundleError(str(e)) from None
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise BundleError(f"{where}: not valid JSON ({e})") from e
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
@@ -145,25 +150,25 @@ class Bundle:
                 raise BundleError(f"{where}: field {key!r} is missing or not an object")
         if trusted_keys is not None:
             _verify_signature(manifest, trusted_keys, where)
-        _verify_files(folder, manifest["files"], where)
+        files = VerifiedFiles(folder, manifest["files"], where)
         scheme = manifest["quantization"].get("scheme")
         if scheme not in QUANT_SCHEMES:
             raise BundleError(f"{where}: field 'quantization.scheme' is {scheme!r}")
         config = ModelConfig.from_dict(manifest["architecture"], where=f"{where}: architecture")
         if config.architecture not in BUNDLE_ARCHITECTURES:
             raise BundleError(f"{where}: a bundle cannot hold {config.architecture}")
-        return cls(folder, manifest, config)
+        return cls(folder, manifest, config, files)
 
     def chat_template(self) -> ChatTemplate | None:
-        """The chat template the bundle lists (only checksummed files are read)."""
-        return find_chat_template(self.folder, readable=self.manifest["files"])
+        """The chat template the bundle lists (only checksummed bytes are read)."""
+        return find_chat_template(self.folder, read=self.files.held_bytes)
 
     def engine_weights(self, max_context: int) -> EngineWeights:
         """The native engine's weight views, read in place from the mapped data file."""
         c = self.config
         table = self.manifest["tensors"]
-        mapped = _MappedFiles(self.folder)
         where = self.folder / MANIFEST_NAME
+        mapped = _MappedFiles(self.files.weights, where)
         total = 0
         # (entry, its view) of what the engine may copy: block scales, and matrices
         scales: list[tuple[dict[str, Any], np.ndarray]] = []
@@ -200,6 +205,13 @@ class Bundle:
             layer: dict[str, Any] = {n: matrix(p + n) for n in _LAYER_MATRICES}
             layer.update({n: vector(p + n) for n in _LAYER_VECTORS if p + n in table})
             layers.append(layer)
+        unused = sorted(set(table) - set(_roles(c.num_hidden_layers)))
+        if unused:
+            raise BundleError(
+                f"{where}: tensors the architecture ({c.num_hidden_layers} layers) does not use: "
+                + ", ".join(unused[:5])
+                + (f" and {len(unused) - 5} more" if len(unused) > 5 else "")
+            )
         cos, sin = rope_tables(c, max_context)
         tensors = {
             "embedding": matrix("embedding"),
@@ -218,13 +230,73 @@ class Bundle:
         )
 
 
-class _MappedFiles:
-    """Read-only mappings of bundle files, made on first use; the numpy views keep
-    their mapping alive for as long as anything (the engine) holds them."""
+def _roles(layers: int) -> set[str]:
+    roles = {"embedding", "final_norm", "lm_head"}
+    for i in range(layers):
+        roles.update(f"layers.{i}.{n}" for n in _LAYER_MATRICES + _LAYER_VECTORS)
+    return roles
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.maps: dict[str, mmap.mmap] = {}
+
+class VerifiedFiles:
+    """The files a manifest lists, each opened once, checked to be a regular file inside
+    the bundle, and hashed: whatever the runtime reads of a bundle comes from here, never
+    from a path that could since name another file. The weight file is hashed through
+    the mapping the engine then reads; small files are held as the bytes that were
+    hashed (tokenizer, chat template); larger ones (the ONNX and TFLite graphs, which
+    other runtimes open by path) are only checked."""
+
+    def __init__(self, folder: Path, files: dict[str, Any], where: Path) -> None:
+        self._held: dict[str, bytes] = {}
+        self.weights: mmap.mmap | None = None  # DATA_FILE, mapped
+        root = os.path.realpath(folder)
+        for name, entry in files.items():
+            _check_file_name(name, where)
+            path = folder / name
+            if not os.path.lexists(path):
+                raise ChecksumError(f"{path}: missing (listed in {where})")
+            if os.path.realpath(path) != os.path.join(root, *PurePosixPath(name).parts):
+                raise BundleError(f"{where}: files entry {name!r} is a link out of place")
+            try:
+                f = open_regular(path)
+            except ModelFormatError as e:
+                raise ChecksumError(f"{e} (listed in {where})") from None
+            with f:
+                said = entry.get("bytes") if isinstance(entry, dict) else None
+                size = os.fstat(f.fileno()).st_size
+                if size != said:
+                    raise ChecksumError(
+                        f"{path}: {size} bytes, but {where} says {said}: "
+                        "the file was changed or truncated"
+                    )
+                if name == DATA_FILE and size:
+                    content: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                    self.weights = content
+                elif size <= _HELD_BYTES:
+                    content = self._held[name] = read_all(f, size, path)
+                else:
+                    content = f
+                digest = _sha256(content)
+            if digest != entry.get("sha256"):
+                raise ChecksumError(f"{path}: sha256 differs from {where}: the file was changed")
+            if content is self.weights:
+                # hashing paged the file in; the engine pages in what it reads
+                self.weights.madvise(mmap.MADV_DONTNEED)
+        for required in (ONNX_FILE, DATA_FILE):
+            if required not in files:
+                raise BundleError(f"{where}: files lists no {required}")
+
+    def held_bytes(self, name: str) -> bytes | None:
+        """A small listed file's verified bytes; None if the manifest lists no such file."""
+        return self._held.get(name)
+
+
+class _MappedFiles:
+    """Numpy views of a bundle's verified files; the views keep their mapping alive for
+    as long as anything (the engine) holds them."""
+
+    def __init__(self, weights: mmap.mmap | None, where: Path) -> None:
+        self.weights = weights
+        self.where = where
 
     def view(self, entry: Any, where: str) -> np.ndarray:
         if not isinstance(entry, dict):
@@ -234,10 +306,14 @@ class _MappedFiles:
             shape, dtype = tuple(entry["shape"]), _DTYPES[entry["dtype"]]
         except (KeyError, TypeError) as e:
             raise BundleError(f"{where}: field {e} is missing or invalid") from e
-        if name not in self.maps:
-            with (self.folder / name).open("rb") as f:
-                self.maps[name] = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        data = self.maps[name]
+        if name != DATA_FILE or self.weights is None:
+            raise BundleError(
+                f"{where}: file {name!r}: weights lie in {DATA_FILE}, the checksummed file "
+                f"{self.where} lists"
+            )
+        data = self.weights
+        if not all(isinstance(n, int) and 0 <= n < 1 << 40 for n in shape):
+            raise BundleError(f"{where}: shape {list(shape)} is not a list of sizes")
         count = int(np.prod(shape, dtype=np.int64))
         nbytes = count * np.dtype(dtype).itemsize
         if not isinstance(offset, int) or offset < 0 or offset + nbytes > len(data):
@@ -255,27 +331,31 @@ class _MappedFiles:
             start = -(-entry["offset"] // page) * page
             end = (entry["offset"] + array.nbytes) // page * page
             if end > start:
-                self.maps[entry["file"]].madvise(mmap.MADV_DONTNEED, start, end - start)
+                self.weights.madvise(mmap.MADV_DONTNEED, start, end - start)
 
 
-def _verify_files(folder: Path, files: dict[str, Any], where: Path) -> None:
-    for name, entry in files.items():
-        if PurePosixPath(name).is_absolute() or ".." in PurePosixPath(name).parts:
-            raise BundleError(f"{where}: files entry {name!r} points outside the bundle")
-        path = folder / name
-        if not path.is_file():
-            raise ChecksumError(f"{path}: missing (listed in {where})")
-        size = path.stat().st_size
-        if size != entry.get("bytes"):
-            raise ChecksumError(
-                f"{path}: {size} bytes, but {where} says {entry.get('bytes')}: "
-                "the file was changed or truncated"
-            )
-        if file_sha256(path) != entry.get("sha256"):
-            raise ChecksumError(f"{path}: sha256 differs from {where}: the file was changed")
-    for required in (ONNX_FILE, DATA_FILE):
-        if required not in files:
-            raise BundleError(f"{where}: files lists no {required}")
+def _check_file_name(name: Any, where: Path) -> None:
+    """A listed file is named by a plain relative path inside the bundle."""
+    if (
+        not isinstance(name, str)
+        or not name
+        or any(c in name for c in "\\\n\r\0")
+        or PurePosixPath(name).is_absolute()
+        or ".." in PurePosixPath(name).parts
+    ):
+        raise BundleError(f"{where}: files entry {name!r} points outside the bundle")
+
+
+def _sha256(content: bytes | mmap.mmap | io.FileIO) -> str:
+    digest = hashlib.sha256()
+    if isinstance(content, io.FileIO):
+        while chunk := content.read(_HASH_CHUNK):
+            digest.update(chunk)
+    else:
+        with memoryview(content) as view:
+            for start in range(0, len(view), _HASH_CHUNK):
+                digest.update(view[start : start + _HASH_CHUNK])
+    return digest.hexdigest()
 
 
 def _verify_signature(

@@ -21,7 +21,8 @@ else special_tokens_map.json.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -29,10 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EdgeReasonError, ModelFormatError
+from .regular_file import read_regular
 
 TEMPLATE_FILE = "chat_template.jinja"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_FILE = "special_tokens_map.json"
+_MAX_FILE_BYTES = 64 << 20
 WHERE_TEMPLATES_ARE = f"looked for {TOKENIZER_CONFIG_FILE} 'chat_template', {TEMPLATE_FILE}"
 
 
@@ -124,30 +127,41 @@ def check_messages(messages: Any) -> None:
 
 
 def find_chat_template(
-    folder: Path, *, readable: Collection[str] | None = None
+    folder: Path, *, read: Callable[[str], bytes | None] | None = None
 ) -> ChatTemplate | None:
     """The chat template of a Hugging Face folder or a bundle, or None if it has none.
 
-    readable: the only file names that may be read (a bundle's checksummed files), so
-    a file dropped in beside them is never used.
+    read: a file's bytes by name, None if there is no such file; by default the
+    folder's. A bundle passes its checksummed bytes, so a file dropped in beside them
+    (or swapped in since they were verified) is never used.
     """
+    read = read or (lambda name: _read_file(folder / name))
 
-    def path(name: str) -> Path | None:
-        p = folder / name
-        return p if (readable is None or name in readable) and p.is_file() else None
+    def text(name: str) -> str | None:
+        data = read(name)
+        if data is None:
+            return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ModelFormatError(f"{folder / name}: not UTF-8 text ({e})") from e
 
-    config = _read_json(path(TOKENIZER_CONFIG_FILE))
-    tokens = {**_read_json(path(SPECIAL_TOKENS_FILE)), **config}
+    config = _parse_json(text(TOKENIZER_CONFIG_FILE), folder / TOKENIZER_CONFIG_FILE)
+    tokens = {**_parse_json(text(SPECIAL_TOKENS_FILE), folder / SPECIAL_TOKENS_FILE), **config}
     bos, eos = (_token_text(tokens, name, folder) for name in ("bos_token", "eos_token"))
-    jinja_file = path(TEMPLATE_FILE)
-    if jinja_file is not None:
-        source, origin = jinja_file.read_text(encoding="utf-8"), str(jinja_file)
+    jinja = text(TEMPLATE_FILE)
+    if jinja is not None:
+        source, origin = jinja, str(folder / TEMPLATE_FILE)
     elif "chat_template" in config:
         origin = f"{folder / TOKENIZER_CONFIG_FILE} 'chat_template'"
         source = _default_template(config["chat_template"], origin)
     else:
         return None
     return ChatTemplate(source, bos_token=bos, eos_token=eos, origin=origin)
+
+
+def _read_file(path: Path) -> bytes | None:
+    return read_regular(path, limit=_MAX_FILE_BYTES) if os.path.lexists(path) else None
 
 
 def _default_template(value: Any, origin: str) -> str:
@@ -163,12 +177,12 @@ def _default_template(value: Any, origin: str) -> str:
     raise ModelFormatError(f"{origin}: expected a string or a list, got {type(value).__name__}")
 
 
-def _read_json(path: Path | None) -> dict[str, Any]:
-    if path is None:
+def _parse_json(text: str | None, path: Path) -> dict[str, Any]:
+    if text is None:
         return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
         raise ModelFormatError(f"{path}: not valid JSON ({e})") from e
     if not isinstance(data, dict):
         raise ModelFormatError(f"{path}: expected a JSON object")

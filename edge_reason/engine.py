@@ -14,12 +14,14 @@ from one prefilled prompt.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from numbers import Real
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,6 +34,7 @@ from .chat_template import WHERE_TEMPLATES_ARE, ChatTemplate
 from .errors import ModelFormatError
 from .model_config import ModelConfig
 from .model_source import open_model_source
+from .regular_file import read_regular
 from .streaming import Stream, chat_pieces
 from .system import physical_cores
 from .text_stream import TextStream, first_stop
@@ -156,7 +159,7 @@ class Engine:
         native: Backend,
         config: ModelConfig,
         *,
-        tokenizer: Any | Path | None,
+        tokenizer: Any | Path | bytes | None,
         quant: str,
         weight_bytes: int,
         path: Path,
@@ -165,7 +168,8 @@ class Engine:
     ) -> None:
         self._native = native
         self.config = config
-        self._tokenizer = tokenizer  # a tokenizers.Tokenizer, or a path to load it from
+        # a tokenizers.Tokenizer, or a path or tokenizer.json bytes to load it from
+        self._tokenizer = tokenizer
         self.quant = quant
         self.path = path
         self._weight_bytes = weight_bytes
@@ -214,8 +218,8 @@ class Engine:
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         threads = physical_cores() if threads is None else threads
-        if not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"threads must be a positive integer, got {threads!r}")
+        if not isinstance(threads, int) or isinstance(threads, bool) or not 1 <= threads <= 256:
+            raise ValueError(f"threads must be an integer from 1 to 256, got {threads!r}")
         source = open_model_source(
             path, quant, native=backend == "native", trusted_keys=trusted_keys
         )
@@ -294,8 +298,8 @@ class Engine:
         A large vocabulary costs tens of MB and a fraction of a second to load,
         which a run on token ids never needs.
         """
-        if isinstance(self._tokenizer, Path):
-            self._tokenizer = _load_tokenizer(self._tokenizer)
+        if isinstance(self._tokenizer, (Path, bytes)):
+            self._tokenizer = _load_tokenizer(self._tokenizer, self.path)
         return self._tokenizer
 
     def encode(self, text: str) -> list[int]:
@@ -309,6 +313,8 @@ class Engine:
         return self.tokenizer.decode(list(token_ids), skip_special_tokens=True)
 
     def _prompt_ids(self, prompt: str | Sequence[int]) -> list[int]:
+        if isinstance(prompt, (bytes, bytearray, memoryview)):
+            raise TypeError("the prompt is bytes: decode it to a str, or pass a list of token ids")
         ids = self.encode(prompt) if isinstance(prompt, str) else list(prompt)
         if not ids:
             raise ValueError("the prompt is empty: give at least one token")
@@ -635,6 +641,7 @@ class Engine:
             )
 
 
+_MAX_TOKENIZER_BYTES = 256 << 20
 _SAMPLING_DEFAULTS: dict[str, Any] = {
     "max_new_tokens": 128,
     "temperature": 0.0,
@@ -659,14 +666,16 @@ def _sampling(
 ) -> _Sampling:
     if not isinstance(max_new_tokens, int) or max_new_tokens <= 0:
         raise ValueError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
-    if not temperature >= 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+    if not (isinstance(temperature, Real) and 0 <= temperature < math.inf):
+        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
     if not isinstance(top_k, int) or top_k < 0:
         raise ValueError(f"top_k must be an integer >= 0, got {top_k!r}")
-    if not 0 < top_p <= 1:
+    if not (isinstance(top_p, Real) and 0 < top_p <= 1):
         raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
-    if not repetition_penalty > 0:
-        raise ValueError(f"repetition_penalty must be > 0, got {repetition_penalty!r}")
+    if not (isinstance(repetition_penalty, Real) and 0 < repetition_penalty < math.inf):
+        raise ValueError(
+            f"repetition_penalty must be a finite number > 0, got {repetition_penalty!r}"
+        )
     if seed is not None and (not isinstance(seed, int) or seed < 0):
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if time_limit_s is not None and not time_limit_s > 0:
@@ -723,10 +732,15 @@ def _native_engine(
         raise RuntimeError(f"cannot start the engine: {e}") from e
 
 
-def _load_tokenizer(path: Path) -> Any:
+def _load_tokenizer(source: Path | bytes, model: Path) -> Any:
+    """From a tokenizer.json file, or from its bytes (a bundle's, as verified at load)."""
     from tokenizers import Tokenizer
 
+    if isinstance(source, Path):
+        where, data = source, read_regular(source, limit=_MAX_TOKENIZER_BYTES)
+    else:
+        where, data = model / "tokenizer.json", source
     try:
-        return Tokenizer.from_file(str(path))
+        return Tokenizer.from_buffer(data)
     except Exception as e:  # the tokenizers library raises plain Exception subclasses
-        raise ModelFormatError(f"{path}: cannot load the tokenizer ({e})") from e
+        raise ModelFormatError(f"{where}: cannot load the tokenizer ({e})") from e

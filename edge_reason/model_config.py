@@ -43,6 +43,7 @@ Gemma3TextConfig's defaults (GEMMA3_DEFAULTS), as transformers does:
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelFormatError
+from .regular_file import read_regular
 from .rope_scaling import RopeScaling, parse_rope_scaling
 
 # architecture -> (has q/k/v bias, has per-head q/k RMSNorm)
@@ -112,12 +114,12 @@ class ModelConfig:
     @classmethod
     def from_folder(cls, folder: str | Path) -> ModelConfig:
         path = Path(folder) / "config.json"
-        if not path.is_file():
+        if not path.exists():
             raise ModelFormatError(
                 f"{folder}: no config.json (is this a Hugging Face model folder?)"
             )
         try:
-            raw = json.loads(path.read_text())
+            raw = json.loads(read_regular(path, limit=_MAX_CONFIG_BYTES))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise ModelFormatError(f"{path}: not valid JSON ({e})") from e
         if not isinstance(raw, dict):
@@ -137,14 +139,15 @@ class ModelConfig:
         if gemma3:
             raw = {**GEMMA3_DEFAULTS, **raw}
 
-        def need(key: str, kind: type = int) -> Any:
-            return _need(raw, key, kind, where)
-
         qkv_bias, qk_norm = ARCHITECTURES[arch]
-        hidden = need("hidden_size")
-        heads = need("num_attention_heads")
-        kv_heads = raw.get("num_key_value_heads") or heads
-        head_dim = raw.get("head_dim") or hidden // heads
+
+        def size(key: str, default: int | None = None) -> int:
+            return _size(raw, key, where, default)
+
+        hidden = size("hidden_size")
+        heads = size("num_attention_heads")
+        kv_heads = size("num_key_value_heads", heads)
+        head_dim = size("head_dim", hidden // heads)
         if heads % kv_heads:
             raise ModelFormatError(
                 f"{where}: num_attention_heads={heads} is not a multiple of "
@@ -152,6 +155,11 @@ class ModelConfig:
             )
         if head_dim % 2:
             raise ModelFormatError(f"{where}: head_dim={head_dim} must be even for RoPE")
+        if heads * head_dim > _MAX_SIZES["hidden_size"] * 4:
+            raise ModelFormatError(
+                f"{where}: num_attention_heads x head_dim = {heads * head_dim} is beyond "
+                f"{_MAX_SIZES['hidden_size'] * 4}"
+            )
 
         act = raw.get("hidden_act", "silu")
         if act != "silu" and not gemma3:
@@ -171,26 +179,26 @@ class ModelConfig:
 
         sliding = 0
         if arch == "MistralForCausalLM" and raw.get("sliding_window"):
-            sliding = int(raw["sliding_window"])
+            sliding = size("sliding_window")
         if arch in ("Qwen2ForCausalLM", "Qwen3ForCausalLM") and raw.get("use_sliding_window"):
             raise ModelFormatError(f"{where}: use_sliding_window=true is not supported")
 
-        layers = need("num_hidden_layers")
-        max_positions = need("max_position_embeddings")
+        layers = size("num_hidden_layers")
+        max_positions = size("max_position_embeddings")
         eos = raw.get("eos_token_id")
         eos_ids = tuple(eos) if isinstance(eos, list) else ((eos,) if isinstance(eos, int) else ())
         fields = dict(
             architecture=arch,
             hidden_size=hidden,
-            intermediate_size=need("intermediate_size"),
+            intermediate_size=size("intermediate_size"),
             num_hidden_layers=layers,
             num_attention_heads=heads,
             num_key_value_heads=kv_heads,
             head_dim=head_dim,
-            vocab_size=need("vocab_size"),
+            vocab_size=size("vocab_size"),
             max_position_embeddings=max_positions,
-            rms_norm_eps=float(raw.get("rms_norm_eps", 1e-6)),
-            rope_theta=float(raw.get("rope_theta", 10000.0)),
+            rms_norm_eps=_positive_float(raw, "rms_norm_eps", 1e-6, where),
+            rope_theta=_positive_float(raw, "rope_theta", 10000.0, where),
             tie_word_embeddings=bool(raw.get("tie_word_embeddings", False)),
             qkv_bias=qkv_bias,
             o_bias=o_bias,
@@ -203,6 +211,50 @@ class ModelConfig:
         if gemma3:
             fields.update(_gemma3_fields(raw, hidden, layers, where))
         return cls(**fields)
+
+
+_MAX_CONFIG_BYTES = 16 << 20
+# Bounds on a config's sizes, far above any model this engine can hold in memory, so
+# that a wrong or hostile config.json is refused by name before any arithmetic on it
+# (the engine's sizes are 32-bit) or any allocation.
+_MAX_SIZES = {
+    "hidden_size": 1 << 16,
+    "intermediate_size": 1 << 18,
+    "num_hidden_layers": 1024,
+    "num_attention_heads": 1024,
+    "num_key_value_heads": 1024,
+    "head_dim": 2048,
+    "vocab_size": 1 << 22,
+    "max_position_embeddings": 1 << 24,
+    "sliding_window": 1 << 24,
+}
+
+
+def _size(raw: dict[str, Any], key: str, where: str, default: int | None) -> int:
+    """A positive integer field within _MAX_SIZES; `default` if absent or null."""
+    value = raw.get(key)
+    if value is None and default is not None:
+        value = default
+    elif value is None:
+        raise ModelFormatError(f"{where}: field {key!r} is missing")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ModelFormatError(f"{where}: field {key!r} must be an integer, got {value!r}")
+    if not 1 <= value <= _MAX_SIZES[key]:
+        raise ModelFormatError(
+            f"{where}: field {key!r} is {value}; it must be between 1 and {_MAX_SIZES[key]}"
+        )
+    return value
+
+
+def _positive_float(raw: dict[str, Any], key: str, default: float | None, where: str) -> float:
+    value = raw.get(key, default)
+    if value is None:
+        raise ModelFormatError(f"{where}: field {key!r} is missing")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ModelFormatError(f"{where}: field {key!r} must be a number, got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ModelFormatError(f"{where}: field {key!r} must be finite and positive, got {value!r}")
+    return float(value)
 
 
 def _need(raw: dict[str, Any], key: str, kind: type, where: str) -> Any:
@@ -229,15 +281,9 @@ def _gemma3_fields(raw: dict[str, Any], hidden: int, layers: int, where: str) ->
             f"{where}: hidden_activation={activation!r} is not supported "
             f"(supported: {', '.join(sorted(GEMMA3_ACTIVATIONS))})"
         )
-    window = _need(raw, "sliding_window", int, where)
-    if window <= 0:
-        raise ModelFormatError(f"{where}: sliding_window must be positive, got {window}")
-    scalar = _need(raw, "query_pre_attn_scalar", float, where)
-    if scalar <= 0:
-        raise ModelFormatError(f"{where}: query_pre_attn_scalar must be positive, got {scalar}")
-    local_theta = _need(raw, "rope_local_base_freq", float, where)
-    if local_theta <= 0:
-        raise ModelFormatError(f"{where}: rope_local_base_freq must be positive, got {local_theta}")
+    window = _size(raw, "sliding_window", where, None)
+    scalar = _positive_float(raw, "query_pre_attn_scalar", None, where)
+    local_theta = _positive_float(raw, "rope_local_base_freq", None, where)
     return {
         "hidden_activation": GEMMA3_ACTIVATIONS[activation],
         "sliding_window": window,

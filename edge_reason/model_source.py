@@ -33,7 +33,8 @@ class ModelSource:
     path: Path
     config: ModelConfig
     quant: str
-    tokenizer: Any  # a tokenizers.Tokenizer, a tokenizer.json path to load on first use, or None
+    # a tokenizers.Tokenizer, a tokenizer.json path or its bytes to load on first use, or None
+    tokenizer: Any
     chat_template: ChatTemplate | None
     load_weights: Callable[[int], EngineWeights] = field(repr=False)
     bundle: Bundle | None = None
@@ -83,7 +84,7 @@ def _bundle_source(
         path=folder,
         config=bundle.config,
         quant=bundle.quant,
-        tokenizer=_tokenizer_file(folder),
+        tokenizer=bundle.files.held_bytes("tokenizer.json"),
         chat_template=bundle.chat_template(),
         load_weights=bundle.engine_weights,
         bundle=bundle,
@@ -123,7 +124,7 @@ def _gguf_source(gguf: GgufFile, quant: str | None) -> ModelSource:
 
 def _tokenizer_file(folder: Path) -> Path | None:
     path = folder / "tokenizer.json"
-    return path if path.is_file() else None
+    return path if path.exists() else None  # a FIFO or a folder is refused when it loads
 
 
 def _gguf_chat_template(gguf: GgufFile, vocabulary: GgufTokenizer) -> ChatTemplate | None:

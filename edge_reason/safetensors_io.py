@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import mmap
+import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelFormatError
+from .regular_file import open_regular
 
 # bfloat16 has no numpy dtype: it is read as uint16 and widened by to_float32.
 _DTYPES = {
@@ -52,16 +54,12 @@ class SafetensorsFile:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        try:
-            with open(self.path, "rb") as f:
-                size = self.path.stat().st_size
-                if size < 8:
-                    raise ModelFormatError(
-                        f"{self.path}: {size} bytes is too short for safetensors"
-                    )
-                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except OSError as e:
-            raise ModelFormatError(f"{self.path}: cannot read ({e.strerror})") from e
+        # Held open: rows are read from this file, not from whatever the path names later.
+        self._file = open_regular(self.path)
+        size = os.fstat(self._file.fileno()).st_size
+        if size < 8:
+            raise ModelFormatError(f"{self.path}: {size} bytes is too short for safetensors")
+        self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
         self.entries = self._parse_header(size)
 
     def _parse_header(self, size: int) -> dict[str, TensorEntry]:
@@ -122,9 +120,7 @@ class SafetensorsFile:
         e = self.entries[name]
         dtype = _DTYPES[e.dtype]
         row_bytes = e.shape[1] * dtype.itemsize
-        with open(self.path, "rb") as f:
-            f.seek(e.begin + row0 * row_bytes)
-            raw = f.read(rows * row_bytes)
+        raw = os.pread(self._file.fileno(), rows * row_bytes, e.begin + row0 * row_bytes)
         if len(raw) != rows * row_bytes:
             raise ModelFormatError(f"{self.path}: tensor {name!r} ends early (file changed?)")
         return np.frombuffer(raw, dtype=dtype).reshape(rows, e.shape[1])

@@ -212,6 +212,38 @@ TEST(bad_input_throws) {
   CHECK(engine.position() == 5);
 }
 
+TEST(configs_beyond_the_bounds_throw_before_allocating) {
+  // Each would overflow 32-bit sizes or ask for a huge buffer if it got that far.
+  TinyModel m(WeightFormat::F32, false);
+  auto refused = [&](auto change) {
+    ModelConfig c = m.config;
+    change(c);
+    return throws([&] { Engine(c, m.weights, 1, select_kernels(), CacheType::F32); });
+  };
+  CHECK(refused([](ModelConfig& c) { c.heads = 67108867, c.head_dim = 64; }));
+  CHECK(refused([](ModelConfig& c) { c.head_dim = 1 << 22; }));
+  CHECK(refused([](ModelConfig& c) { c.max_context = 1 << 24, c.heads = c.kv_heads = 512; }));
+  CHECK(refused([](ModelConfig& c) { c.max_batch = 1 << 16, c.vocab = 1 << 22; }));
+  CHECK(refused([](ModelConfig& c) { c.kv_heads = 3; }));
+  CHECK(refused([](ModelConfig& c) { c.head_dim = 17; }));
+  CHECK(refused([](ModelConfig& c) { c.norm_eps = std::nanf(""); }));
+  CHECK(refused([](ModelConfig& c) { c.layers = 0; }));
+  CHECK(throws([&] { Engine(m.config, m.weights, 0, select_kernels(), CacheType::F32); }));
+  CHECK(throws([&] { Engine(m.config, m.weights, 100000, select_kernels(), CacheType::F32); }));
+}
+
+TEST(sampler_survives_tiny_temperatures_and_non_finite_logits) {
+  Sampler s(5);
+  const float logits[] = {0.1f, 2.0f, -1.0f, 1.9f, 0.0f};
+  for (float t : {1e-45f, 1e-40f, 5e-38f}) CHECK(s.sample(logits, {t, 0, 1.0f, 1.0f}, nullptr, 0) == 1);
+  const float inf = INFINITY, nan = std::nanf("");
+  const float odd[][5] = {{nan, 1, 2, 3, 4}, {1, inf, 2, -inf, 0}, {-inf, -inf, -inf, -inf, -inf}};
+  for (const auto& row : odd) {
+    const int t = s.sample(row, {0.7f, 0, 0.9f, 1.0f}, nullptr, 0);
+    CHECK(t >= 0 && t < 5);
+  }
+}
+
 TEST(sampler_greedy_and_seeded) {
   Sampler s(5);
   const float logits[] = {0.1f, 2.0f, -1.0f, 1.9f, 0.0f};

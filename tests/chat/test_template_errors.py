@@ -73,7 +73,8 @@ def test_where_a_folder_keeps_its_template(tmp_path) -> None:
     # chat_template.jinja wins, as in transformers
     (tmp_path / "chat_template.jinja").write_text("B")
     assert find_chat_template(tmp_path).source == "B"
-    assert find_chat_template(tmp_path, readable={"tokenizer_config.json"}).source == "A"
+    listed = {"tokenizer_config.json": (tmp_path / "tokenizer_config.json").read_bytes()}
+    assert find_chat_template(tmp_path, read=listed.get).source == "A"
     (tmp_path / "chat_template.jinja").unlink()
     named = [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({"chat_template": named}))

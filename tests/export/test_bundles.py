@@ -101,7 +101,8 @@ def test_copied_scales_leave_memory_and_read_back_unchanged(tmp_path):
     values = np.arange(5 * mmap.PAGESIZE // 4, dtype=np.float32)
     (tmp_path / "model.onnx.data").write_bytes(values.tobytes())
     entry = {"file": "model.onnx.data", "offset": 64, "shape": [3000], "dtype": "float32"}
-    mapped = _MappedFiles(tmp_path)
+    with open(tmp_path / "model.onnx.data", "rb") as f:
+        mapped = _MappedFiles(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), tmp_path)
     view = mapped.view(entry, "test")
     assert view.nbytes > 2 * mmap.PAGESIZE
     mapped.release([(entry, view)])

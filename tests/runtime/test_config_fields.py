@@ -69,10 +69,10 @@ def test_gemma3_layer_types_override_the_pattern() -> None:
             r"layer_types\[17\]='chunked_attention' is neither",
         ),
         ({"sliding_window_pattern": 0}, r"sliding_window_pattern must be positive"),
-        ({"sliding_window": None}, r"field 'sliding_window' must be int"),
-        ({"sliding_window": 0}, r"sliding_window must be positive"),
-        ({"query_pre_attn_scalar": "x"}, r"field 'query_pre_attn_scalar' must be float"),
-        ({"rope_local_base_freq": -1.0}, r"rope_local_base_freq must be positive"),
+        ({"sliding_window": None}, r"field 'sliding_window' is missing"),
+        ({"sliding_window": 0}, r"field 'sliding_window' is 0; it must be between 1 and"),
+        ({"query_pre_attn_scalar": "x"}, r"field 'query_pre_attn_scalar' must be a number"),
+        ({"rope_local_base_freq": -1.0}, r"'rope_local_base_freq' must be finite and positive"),
         ({"final_logit_softcapping": 30.0}, r"final_logit_softcapping=30.0 is not supported"),
         ({"attn_logit_softcapping": 50.0}, r"attn_logit_softcapping=50.0 is not supported"),
         ({"use_bidirectional_attention": True}, r"use_bidirectional_attention=true"),
@@ -82,6 +82,31 @@ def test_gemma3_layer_types_override_the_pattern() -> None:
 def test_bad_gemma3_field_is_named(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ModelFormatError, match=r"m/config\.json: .*" + message):
         config(GEMMA3, **changes)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        # 67108867 x 64 wraps to 192 in 32 bits: refused before any arithmetic in C++
+        ({"num_attention_heads": 67108867, "head_dim": 64}, r"'num_attention_heads' is 67108867"),
+        ({"num_attention_heads": 512, "head_dim": 2048}, r"num_attention_heads x head_dim"),
+        ({"head_dim": 1 << 22}, r"field 'head_dim' is 4194304; it must be between 1 and 2048"),
+        ({"hidden_size": 1 << 31}, r"field 'hidden_size' is 2147483648; it must be between"),
+        ({"num_attention_heads": 0}, r"field 'num_attention_heads' is 0"),
+        ({"num_key_value_heads": -2}, r"field 'num_key_value_heads' is -2"),
+        ({"hidden_size": "64"}, r"field 'hidden_size' must be an integer, got '64'"),
+        ({"vocab_size": True}, r"field 'vocab_size' must be an integer, got True"),
+        ({"intermediate_size": 96.0}, r"field 'intermediate_size' must be an integer"),
+        ({"num_hidden_layers": None}, r"field 'num_hidden_layers' is missing"),
+        ({"rms_norm_eps": float("nan")}, r"'rms_norm_eps' must be finite and positive, got nan"),
+        ({"rms_norm_eps": 0}, r"'rms_norm_eps' must be finite and positive, got 0"),
+        ({"rope_theta": float("inf")}, r"'rope_theta' must be finite and positive, got inf"),
+        ({"rope_theta": "big"}, r"field 'rope_theta' must be a number, got 'big'"),
+    ],
+)
+def test_bad_size_or_float_is_named(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ModelFormatError, match=r"m/config\.json: .*" + message):
+        config(LLAMA, **changes)
 
 
 def test_rope_scaling_types() -> None:

@@ -158,7 +158,7 @@ def test_bad_sampling_arguments(engine) -> None:
 def test_bad_load_arguments(model_dirs) -> None:
     with pytest.raises(ValueError, match="quant must be one of"):
         Engine.load(model_dirs["llama"], quant="int3")
-    with pytest.raises(ValueError, match="threads must be a positive integer"):
+    with pytest.raises(ValueError, match="threads must be an integer from 1 to 256"):
         Engine.load(model_dirs["llama"], threads=0)
 
 
