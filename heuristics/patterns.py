@@ -68,6 +68,19 @@ class Pattern:
         )
         return Pattern(self.text, terms)
 
+    def bind(self, fact: Fact, bindings: Mapping[str, str]) -> dict[str, str] | None:
+        """``bindings`` extended so that this pattern equals ``fact``, or None if it cannot."""
+        if len(fact) != len(self.terms):
+            return None
+        extended = dict(bindings)
+        for term, word in zip(self.terms, fact, strict=True):
+            if isinstance(term, Variable):
+                if extended.setdefault(term.name, word) != word:
+                    return None
+            elif term != word:
+                return None
+        return extended
+
     def instantiate(self, bindings: Mapping[str, str]) -> Fact:
         """The fact this pattern denotes once ``bindings`` give every variable a value."""
         fact: list[str] = []
