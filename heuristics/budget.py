@@ -20,4 +20,6 @@ class Budget:
     def check(self, doing: str) -> None:
         """Raise BudgetError saying what was cut short if the deadline has passed."""
         if time.perf_counter() > self.deadline:
-            raise BudgetError(f"ran out of its {self.milliseconds:g} ms time budget while {doing}")
+            raise BudgetError(
+                f"ran out of its {self.milliseconds:.0f} ms time budget while {doing}"
+            )
