@@ -10,13 +10,21 @@ priorities), question forms and examples; see README.md in this folder for how t
 
 from __future__ import annotations
 
-from .errors import ChainingError, ExpressionError, InputError, PackError, RuleError
+from .errors import (
+    BudgetError,
+    ChainingError,
+    ExpressionError,
+    InputError,
+    PackError,
+    RuleError,
+)
 from .evaluator import calculate
 from .pack import RulePack, builtin_names, load_builtin
 from .results import Conclusion, Evaluation, ExampleResult, RuleAnswer
 from .values import format_value
 
 __all__ = [
+    "BudgetError",
     "ChainingError",
     "Conclusion",
     "Evaluation",

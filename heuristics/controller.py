@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from .chaining import forward_chain
+from .budget import Budget
+from .chaining import ForwardChainer
 from .errors import ExpressionError, InputError, PackError
 from .evaluator import evaluate
 from .facts import FactBase, Support
@@ -58,12 +59,14 @@ def given_facts(pack: PackSpec, facts: Iterable[str]) -> FactBase:
     return base
 
 
-def evaluate_pack(pack: PackSpec, inputs: Mapping[str, object], facts: Iterable[str]) -> Evaluation:
+def evaluate_pack(
+    pack: PackSpec, inputs: Mapping[str, object], facts: Iterable[str], budget: Budget
+) -> Evaluation:
     """Decide every output the pack's rules can decide for these inputs and facts."""
     context = RuleContext(pack, resolve_values(pack, inputs))
     base = given_facts(pack, facts)
     deductions = [rule for rule in pack.rules if rule.asserts]
-    forward_chain(base, deductions, context.firings, pack.file)
+    ForwardChainer(base, deductions, context, pack.file, budget).settle()
     proposals: list[Conclusion] = []
     for rule in sorted(pack.rules, key=lambda r: (-r.priority, r.order)):
         if not rule.then:

@@ -48,3 +48,7 @@ class InputError(RuleError):
 
 class ChainingError(RuleError):
     """Forward chaining that does not settle: rules keep re-deriving facts, or too many rounds."""
+
+
+class BudgetError(RuleError):
+    """Work on a question or evaluation that ran past its time budget (and was stopped)."""

@@ -2,7 +2,8 @@
 
 Numbers stay exact ``Fraction``s unless a float enters (an irrational ``sqrt``, a fractional
 power); quantities carry units. Results are bounded in size so that ``9**9**9`` or a chain of
-huge products is refused before Python spends memory on it.
+huge products is refused before Python spends memory on it, and an exact number too large to
+become a float where one enters (``2**4000 * 0.5``) is refused by name, not by OverflowError.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from .units import Number, Quantity
 
 MAX_RESULT_BITS = 16384
 MAX_EXPONENT = 4096
+# Where a float meets an exact number, the exact one becomes a float, which tops out near 1.8e308.
+_TOO_LARGE_FOR_FLOAT = "a number is too large for floating-point arithmetic (beyond about 1.8e308)"
 
 _ARITHMETIC: dict[str, Callable[[Number, Number], Number]] = {
     "+": operator.add,
@@ -119,7 +122,10 @@ class _Evaluation:
             return self._power(node, left_number, right_number)
         if node.operator in ("/", "//", "%") and right_number == 0:
             raise self._fail("division by zero", node)
-        result = _ARITHMETIC[node.operator](left_number, right_number)
+        try:
+            result = _ARITHMETIC[node.operator](left_number, right_number)
+        except OverflowError:
+            raise self._fail(_TOO_LARGE_FOR_FLOAT, node) from None
         # Fraction // Fraction gives an int; keep every exact number a Fraction.
         return self._guard(Fraction(result) if isinstance(result, int) else result, node)
 
@@ -148,6 +154,8 @@ class _Evaluation:
         return Quantity(value, quantity.unit)
 
     def _power(self, node: Binary, base: Number, exponent: Number) -> Number:
+        if base == 0 and exponent < 0:
+            raise self._fail("division by zero", node)
         if isinstance(exponent, Fraction) and exponent.denominator == 1:
             if abs(exponent) > MAX_EXPONENT:
                 raise self._fail(f"exponent {exponent} is larger than {MAX_EXPONENT}", node)
@@ -155,15 +163,13 @@ class _Evaluation:
                 size = max(base.numerator.bit_length(), base.denominator.bit_length())
                 if size * abs(exponent) > MAX_RESULT_BITS:
                     raise self._fail(f"result would exceed {MAX_RESULT_BITS} bits", node)
-                if base == 0 and exponent < 0:
-                    raise self._fail("division by zero", node)
                 return base**exponent
         if base < 0:
             raise self._fail("a negative number to a fractional power is not real", node)
         try:
             return self._guard(float(base) ** float(exponent), node)
         except OverflowError:
-            raise self._fail("result is too large", node) from None
+            raise self._fail(_TOO_LARGE_FOR_FLOAT, node) from None
 
     def _compare(self, node: Compare) -> bool:
         left = self.value(node.first)
@@ -197,6 +203,8 @@ class _Evaluation:
             return self._guard(implementation(*arguments), node)
         except ExpressionError as error:
             raise self._fail(f"{node.function}(): {error.reason}", node) from None
+        except OverflowError:
+            raise self._fail(f"{node.function}(): {_TOO_LARGE_FOR_FLOAT}", node) from None
 
     # -- checks ---------------------------------------------------------------------------
 

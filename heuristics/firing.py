@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
-from .chaining import Firing
 from .errors import ExpressionError, PackError
 from .evaluator import evaluate
 from .facts import FactBase
@@ -12,6 +12,19 @@ from .functions import Value
 from .patterns import Fact, format_fact
 from .schema import PackSpec, RuleSpec
 from .values import format_value
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One application of a rule: the facts it concludes, from which facts, and in what words.
+
+    ``bindings`` are the values its ``match`` variables took (for wording its decisions).
+    """
+
+    conclusions: tuple[Fact, ...]
+    premises: tuple[Fact, ...]
+    step: str
+    bindings: Mapping[str, str] = field(default_factory=dict)
 
 
 class RuleContext:
@@ -44,20 +57,27 @@ class RuleContext:
             )
         return result
 
+    def flags_read(self, rule: RuleSpec) -> tuple[str, ...]:
+        """The flags a rule's ``when`` tests, in order (its firings rest on them too)."""
+        return tuple(name for name in (rule.when.names if rule.when else ()) if name in self.flags)
+
     def firings(self, rule: RuleSpec, base: FactBase) -> list[Firing]:
         """Each way ``rule`` applies now: its conclusions, premises and explanation step."""
         if not self.condition_holds(rule, base):
             return []
-        flags_used = tuple(
-            (name,) for name in (rule.when.names if rule.when else {}) if (name,) in base
-        )
-        firings = []
-        for bindings, matched in base.match(rule.match):
-            conclusions = tuple(pattern.instantiate(bindings) for pattern in rule.asserts)
-            premises = (*matched, *flags_used)
-            step = self.step(rule, premises, conclusions)
-            firings.append(Firing(conclusions, premises, step, bindings))
-        return firings
+        return [
+            self.firing(rule, bindings, matched, base)
+            for bindings, matched in base.match(rule.match)
+        ]
+
+    def firing(
+        self, rule: RuleSpec, bindings: Mapping[str, str], matched: tuple[Fact, ...], base: FactBase
+    ) -> Firing:
+        """The firing of ``rule`` on one match of its patterns (its ``when`` holding)."""
+        conclusions = tuple(pattern.instantiate(bindings) for pattern in rule.asserts)
+        flags_used = tuple((name,) for name in self.flags_read(rule) if (name,) in base)
+        premises = (*matched, *flags_used)
+        return Firing(conclusions, premises, self.step(rule, premises, conclusions), bindings)
 
     def step(
         self, rule: RuleSpec, premises: tuple[Fact, ...], conclusions: tuple[Fact, ...]

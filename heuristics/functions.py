@@ -15,6 +15,9 @@ from .units import Number, Quantity, convert, require_unit
 
 Value = Fraction | float | bool | str | Quantity
 
+# 10**4096 has 13607 bits: within the evaluator's bound on results (16384 bits).
+MAX_ROUND_DIGITS = 4096
+
 
 def _number(value: Value, function: str) -> Number:
     if isinstance(value, bool) or not isinstance(value, Fraction | float):
@@ -63,6 +66,9 @@ def _round(value: Value, digits: Value = Fraction(0)) -> Value:
     places = _number(digits, "round")
     if places != int(places):
         raise ExpressionError("round() needs a whole number of digits")
+    if abs(places) > MAX_ROUND_DIGITS:
+        # rounding an exact number computes 10**digits: a billion digits would take minutes
+        raise ExpressionError(f"takes at most {MAX_ROUND_DIGITS} digits, got {places}")
     number = _magnitude(value, "round")
     rounded = round(number, int(places))
     # round(Fraction, 0) keeps a Fraction; an integer result reads better as one.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 from .errors import ExpressionError, InputError
@@ -35,6 +36,8 @@ def _read_number(spec: InputSpec, raw: object) -> Value:
     if isinstance(raw, int | Fraction):
         number: Value = Fraction(raw)
     elif isinstance(raw, float):
+        if not math.isfinite(raw):
+            raise InputError(f"input {spec.name!r} needs a finite number, got {raw!r}")
         # str() gives the shortest decimal that round-trips, so 0.1 reads as exactly 1/10.
         number = Fraction(str(raw))
     elif isinstance(raw, str):

@@ -4,7 +4,8 @@
 errors ("unknown input 'x'" in the third ``[[rule]]``). This light scanner records the line of
 every table header and key, addressed by path: ``("rule", 2, "when")`` is the ``when`` key of
 the third ``[[rule]]``. It tracks strings, multi-line strings, arrays and comments so that
-text inside values is never mistaken for a header or a key.
+text inside values is never mistaken for a header or a key. It also notes where values nest
+deepest and the longest number they hold, for the loader's bounds (toml_limits.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,18 @@ class LineMap:
 
     def __init__(self, text: str) -> None:
         self._lines: dict[Path, int] = {}
+        self._values = _ValueState()
         self._scan(text)
+
+    @property
+    def deepest_nesting(self) -> tuple[int, int]:
+        """How deep arrays and inline tables nest in a value, and the line where it is deepest."""
+        return self._values.deepest
+
+    @property
+    def longest_number(self) -> tuple[int, int]:
+        """The most digits in a row outside strings and comments, and the line they are on."""
+        return self._values.longest_digits
 
     def line_of(self, path: Sequence[str | int]) -> int | None:
         """The line of ``path``, or of its nearest ancestor that has one (None if none)."""
@@ -41,10 +53,10 @@ class LineMap:
     def _scan(self, text: str) -> None:
         table: Path = ()
         array_counts: dict[Path, int] = {}
-        state = _ValueState()
+        state = self._values
         for number, line in enumerate(text.splitlines(), start=1):
             if state.continues:
-                state.scan(line)
+                state.scan(line, number)
                 continue
             stripped = line.strip()
             array = _ARRAY_HEADER.match(stripped)
@@ -62,7 +74,7 @@ class LineMap:
                 key = _KEY.match(stripped)
                 if key:
                     self._lines.setdefault((*table, *_key_path(key.group(1))), number)
-                    state.scan(stripped[key.end() :])
+                    state.scan(stripped[key.end() :], number)
 
 
 def _key_path(text: str) -> Path:
@@ -77,13 +89,16 @@ class _ValueState:
     def __init__(self) -> None:
         self.depth = 0
         self.multiline: str | None = None
+        self.deepest = (0, 0)  # (depth, line)
+        self.longest_digits = (0, 0)  # (digits in a row, line)
 
     @property
     def continues(self) -> bool:
         return self.depth > 0 or self.multiline is not None
 
-    def scan(self, text: str) -> None:
+    def scan(self, text: str, line: int) -> None:
         position = 0
+        digits = 0
         while position < len(text):
             if self.multiline is not None:
                 end = text.find(self.multiline, position)
@@ -102,6 +117,11 @@ class _ValueState:
                 position = _string_end(text, position)
             else:
                 self.depth += (char in "[{") - (char in "]}")
+                if self.depth > self.deepest[0]:
+                    self.deepest = (self.depth, line)
+                digits = digits + 1 if char.isdigit() or char == "_" else 0
+                if digits > self.longest_digits[0]:
+                    self.longest_digits = (digits, line)
                 position += 1
 
 
@@ -113,3 +133,12 @@ def _string_end(text: str, start: int) -> int:
         # Only basic ("...") strings have backslash escapes.
         position += 2 if quote == '"' and text[position] == "\\" else 1
     return position + 1
+
+
+def dotted(path: Sequence[str | int]) -> str:
+    """A path as a reader finds it in the file: ``[[rule]] #3.when``, ``inputs.temperature``."""
+    if not path:
+        return "the pack"
+    head, *rest = path
+    text = f"[[{head}]] #{rest.pop(0) + 1}" if rest and isinstance(rest[0], int) else str(head)
+    return ".".join([text, *map(str, rest)])

@@ -2,8 +2,9 @@
 
 Everything that can be checked without inputs is checked here, so that a broken pack fails
 when it is loaded, with its file and line, rather than in the field: TOML syntax, unknown or
-mistyped keys, expressions (parsed with the safe parser), names that are not declared, pattern
-relations and arities, duplicate ids, and circular definitions.
+mistyped keys, values beyond bounds (toml_limits.py), expressions (parsed with the safe parser),
+names that are not declared, pattern relations and arities, duplicate ids, and circular
+definitions.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .errors import ExpressionError, InputError, PackError
 from .evaluator import evaluate
 from .functions import Value
 from .inputs import INPUT_KINDS, coerce_input
-from .linemap import LineMap, Path
+from .linemap import LineMap, Path, dotted
 from .parser import Expression, parse
 from .patterns import Pattern, Slot, Variable, parse_pattern
 from .schema import (
@@ -32,6 +33,7 @@ from .schema import (
     StatementSpec,
 )
 from .templates import Template, parse_template
+from .toml_limits import check_text, check_values
 from .units import lookup_unit
 
 try:
@@ -48,6 +50,8 @@ _TOML_ERROR_LINE = re.compile(r"\s*\(at line (\d+), column \d+\)$")
 
 def load_pack(text: str, file: str) -> PackSpec:
     """Compile the TOML ``text`` of a pack; ``file`` names it in errors (PackError)."""
+    lines = LineMap(text)
+    check_text(lines, file)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -57,7 +61,8 @@ def load_pack(text: str, file: str) -> PackSpec:
         raise PackError(
             f"TOML syntax error: {_TOML_ERROR_LINE.sub('', message)}", file, line
         ) from None
-    return _Loader(file, LineMap(text), data).build()
+    check_values(data, lines, file)
+    return _Loader(file, lines, data).build()
 
 
 class _Loader:
@@ -76,15 +81,15 @@ class _Loader:
 
     def table(self, path: Path, value: object, allowed: Iterable[str]) -> dict[str, Any]:
         if not isinstance(value, dict):
-            raise self.fail(path, f"{_dotted(path)} must be a table")
+            raise self.fail(path, f"{dotted(path)} must be a table")
         unknown = sorted(set(value) - set(allowed))
         if unknown:
-            raise self.fail((*path, unknown[0]), f"unknown key {unknown[0]!r} in {_dotted(path)}")
+            raise self.fail((*path, unknown[0]), f"unknown key {unknown[0]!r} in {dotted(path)}")
         return value
 
     def typed(self, path: Path, value: object, kind: type | tuple[type, ...], what: str) -> Any:
         if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _kinds(kind)):
-            raise self.fail(path, f"{_dotted(path)} must be {what}")
+            raise self.fail(path, f"{dotted(path)} must be {what}")
         return value
 
     def strings(self, path: Path, value: object) -> list[str]:
@@ -99,7 +104,7 @@ class _Loader:
         try:
             return build(source)
         except ExpressionError as error:
-            raise self.fail(path, f"{_dotted(path)}: {error}") from None
+            raise self.fail(path, f"{dotted(path)}: {error}") from None
 
     def check_names(self, path: Path, expression: Expression, known: Iterable[str]) -> None:
         known = set(known)
@@ -107,7 +112,7 @@ class _Loader:
             if name not in known:
                 raise self.fail(
                     path,
-                    f"{_dotted(path)}: unknown name {name!r} at column {position + 1} in "
+                    f"{dotted(path)}: unknown name {name!r} at column {position + 1} in "
                     f"{expression.source!r} (declare it under [inputs], [constants], [derived] "
                     "or [facts])",
                 )
@@ -195,10 +200,10 @@ class _Loader:
         if len(pair) != 2 or not all(
             isinstance(v, int | float) and not isinstance(v, bool) for v in pair
         ):
-            raise self.fail(path, f"{_dotted(path)} must be two numbers [low, high]")
+            raise self.fail(path, f"{dotted(path)} must be two numbers [low, high]")
         low, high = (Fraction(str(v)) for v in pair)
         if low > high:
-            raise self.fail(path, f"{_dotted(path)}: low {pair[0]} is above high {pair[1]}")
+            raise self.fail(path, f"{dotted(path)}: low {pair[0]} is above high {pair[1]}")
         return low, high
 
     def input_value(self, path: Path, spec: InputSpec, raw: object) -> Value:
@@ -561,11 +566,3 @@ def _topological(graph: dict[str, list[str]]) -> list[str]:
 
 def _kinds(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
-
-
-def _dotted(path: Sequence[str | int]) -> str:
-    if not path:
-        return "the pack"
-    head, *rest = path
-    text = f"[[{head}]] #{rest.pop(0) + 1}" if rest and isinstance(rest[0], int) else str(head)
-    return ".".join([text, *map(str, rest)])

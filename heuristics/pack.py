@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from .budget import Budget
 from .controller import evaluate_pack
 from .errors import PackError, RuleError
 from .loader import load_pack
@@ -46,13 +47,26 @@ class RulePack:
         """What the pack is for, in one line."""
         return self.spec.description
 
-    def evaluate(self, inputs: Mapping[str, object], facts: Iterable[str] = ()) -> Evaluation:
-        """Decide the pack's outputs for ``inputs`` (name -> value) and given flag ``facts``."""
-        return evaluate_pack(self.spec, inputs, facts)
+    def evaluate(
+        self,
+        inputs: Mapping[str, object],
+        facts: Iterable[str] = (),
+        budget_ms: float | None = None,
+    ) -> Evaluation:
+        """Decide the pack's outputs for ``inputs`` (name -> value) and given flag ``facts``.
 
-    def answer_question(self, question: str, context: str | None = None) -> RuleAnswer | None:
-        """Answer ``question`` (about the story ``context``, if any), or None if the pack cannot."""
-        return answer_question(self.spec, question, context)
+        Past ``budget_ms`` (default: DEFAULT_BUDGET_MS) the work stops with a BudgetError.
+        """
+        return evaluate_pack(self.spec, inputs, facts, Budget(budget_ms))
+
+    def answer_question(
+        self, question: str, context: str | None = None, budget_ms: float | None = None
+    ) -> RuleAnswer | None:
+        """Answer ``question`` (about the story ``context``, if any), or None if the pack cannot.
+
+        Past ``budget_ms`` (default: DEFAULT_BUDGET_MS) the work stops with a BudgetError.
+        """
+        return answer_question(self.spec, question, context, Budget(budget_ms))
 
     def run_examples(self) -> list[ExampleResult]:
         """Run every ``[[example]]`` of the pack; a failing example never raises."""

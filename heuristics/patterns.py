@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from .errors import ExpressionError
 
@@ -68,14 +69,36 @@ class Pattern:
         )
         return Pattern(self.text, terms)
 
+    @cached_property
+    def _plan(self) -> tuple[tuple[str | None, Term], ...]:
+        """Per term: the variable's name, or None and the term (matching is the hot loop of
+        forward chaining, so the isinstance tests are done once, here)."""
+        return tuple(
+            (term.name, term) if isinstance(term, Variable) else (None, term) for term in self.terms
+        )
+
+    @cached_property
+    def _has_slots(self) -> bool:
+        return any(isinstance(term, Slot) for term in self.terms)
+
+    def bind(self, fact: Fact, bindings: Mapping[str, str]) -> dict[str, str] | None:
+        """``bindings`` extended so that this pattern equals ``fact``, or None if it cannot."""
+        if len(fact) != len(self.terms):
+            return None
+        extended = dict(bindings)
+        for word, (name, term) in zip(fact, self._plan, strict=True):
+            if name is None:
+                if term != word:
+                    return None
+            elif extended.setdefault(name, word) != word:
+                return None
+        return extended
+
     def instantiate(self, bindings: Mapping[str, str]) -> Fact:
         """The fact this pattern denotes once ``bindings`` give every variable a value."""
-        fact: list[str] = []
-        for term in self.terms:
-            if isinstance(term, Slot):
-                raise ExpressionError(f"slot {{{term.name}}} was not filled", self.text)
-            fact.append(bindings[term.name] if isinstance(term, Variable) else term)
-        return tuple(fact)
+        if self._has_slots:
+            raise ExpressionError(f"slot {{{self.names_of(Slot)[0]}}} was not filled", self.text)
+        return tuple(term if name is None else bindings[name] for name, term in self._plan)
 
 
 def parse_pattern(text: str) -> Pattern:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from .chaining import forward_chain
+from .budget import Budget
+from .chaining import ForwardChainer
 from .controller import given_facts
 from .facts import FactBase, Support
 from .firing import RuleContext
@@ -14,7 +15,9 @@ from .schema import PackSpec, QuestionSpec
 from .story import read_story, split_story
 
 
-def answer_question(pack: PackSpec, question: str, context: str | None) -> RuleAnswer | None:
+def answer_question(
+    pack: PackSpec, question: str, context: str | None, budget: Budget
+) -> RuleAnswer | None:
     """The pack's answer, or None when no question form matches or the facts do not tell.
 
     ``context`` is a story whose sentences the pack's ``[[statement]]`` entries turn into facts.
@@ -31,13 +34,11 @@ def answer_question(pack: PackSpec, question: str, context: str | None) -> RuleA
     groups = {name: value for name, value in found.groupdict().items() if value is not None}
     base = given_facts(pack, ())
     if context:
-        rules = RuleContext(pack, pack.constants)
         deductions = [rule for rule in pack.rules if rule.asserts]
-
-        def settle(facts: FactBase) -> None:
-            forward_chain(facts, deductions, rules.firings, pack.file)
-
-        if read_story(pack.statements, split_story(context), base, settle) is not None:
+        chainer = ForwardChainer(
+            base, deductions, RuleContext(pack, pack.constants), pack.file, budget
+        )
+        if read_story(pack.statements, split_story(context), base, chainer.settle) is not None:
             return None
     return _answer(pack, spec, groups, base)
 

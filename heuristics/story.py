@@ -42,9 +42,9 @@ def read_story(
     statements: tuple[StatementSpec, ...],
     sentences: list[Sentence],
     base: FactBase,
-    settle: Callable[[FactBase], object],
+    settle: Callable[[], object],
 ) -> Sentence | None:
-    """Apply each sentence's statement to ``base`` and ``settle`` it (forward chaining).
+    """Apply each sentence's statement to ``base``, then ``settle()`` it (forward chaining).
 
     Returns the first sentence no statement recognises (the facts would be incomplete, so the
     caller should not answer), or None when every sentence was understood.
@@ -63,7 +63,7 @@ def read_story(
             # A restated fact is re-added so that it cites the latest sentence saying it.
             base.remove(fact)
             base.add(fact, Support((step,), frozenset({sentence.id})))
-        settle(base)
+        settle()
     return None
 
 

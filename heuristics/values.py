@@ -29,8 +29,8 @@ def _format_fraction(value: Fraction) -> str:
         return str(value.numerator)
     places = _terminating_places(value.denominator)
     if places is None:
-        text = f"{float(round(value, REPEATING_DECIMAL_PLACES)):.{REPEATING_DECIMAL_PLACES}f}"
-        return text.rstrip("0").rstrip(".")
+        # Rounded exactly, so it terminates: through a float, 2**4000/3 would overflow.
+        return _format_fraction(round(value, REPEATING_DECIMAL_PLACES))
     scaled = abs(value.numerator) * 10**places // value.denominator
     digits = str(scaled).rjust(places + 1, "0")
     sign = "-" if value < 0 else ""

@@ -176,6 +176,7 @@ class Reasoner:
         start: float,
     ) -> Answer:
         notes = tuple(self.retriever.search(question, PASSAGES_IN_PROMPT)) if self.retriever else ()
+        deadline = start + budget_ms / 1000.0 if budget_ms is not None else None
         prompt_format = choose_format(question, context, self.formats)
         if self.engine is None or not self._trained_for(prompt_format, question):
             why = (
@@ -183,7 +184,7 @@ class Reasoner:
                 if self.engine is None
                 else f"the model was not trained for this question (format {prompt_format.name!r})"
             )
-            return self._fallback(question, context, why, notes)
+            return self._fallback(question, context, why, notes, deadline)
 
         def prompt_tokens(kept: Sequence[Passage]) -> int:
             return len(self.engine.encode(prompt_format.render(question, context, kept)))
@@ -200,10 +201,9 @@ class Reasoner:
             max_chain_tokens=prompt_format.max_new_tokens,
         )
         if plan.strategy is None:
-            return self._fallback(question, context, plan.reason, notes)
+            return self._fallback(question, context, plan.reason, notes, deadline)
         generator = ChainGenerator(self.engine, self.tools, self.policy.rates)
         runner = StrategyRunner(self.engine, prompt_format, self.verifier, generator, self.policy)
-        deadline = start + budget_ms / 1000.0 if budget_ms is not None else None
         result = runner.run(plan.strategy, Question(question, context, notes, deadline), samples)
         why = "; ".join([plan.reason, *cuts])
         model = self._model_answer(
@@ -219,7 +219,7 @@ class Reasoner:
             rejection = rejection or "the model gave no answer"
         if rejection is None:
             return model
-        fallback = self._fallback(question, context, "; ".join([rejection, *cuts]), notes)
+        fallback = self._fallback(question, context, "; ".join([rejection, *cuts]), notes, deadline)
         if fallback.answer is not None:
             return replace(fallback, tokens=result.tokens, strategy=plan.strategy)
         return replace(model, reason=f"{fallback.reason}; kept the model's answer")
@@ -270,16 +270,23 @@ class Reasoner:
     # ---- rules and tools ----------------------------------------------------------------
 
     def _fallback(
-        self, question: str, context: str | None, why: str, notes: Sequence[Passage] = ()
+        self,
+        question: str,
+        context: str | None,
+        why: str,
+        notes: Sequence[Passage] = (),
+        deadline: float | None = None,
     ) -> Answer:
         """The first rule pack that answers, else a tool, else no answer (citing the best
-        retrieved ``notes``, for the reader to answer from); ``why`` is kept."""
+        retrieved ``notes``, for the reader to answer from); ``why`` is kept. Each pack gets
+        what is left of the time budget until ``deadline`` (a perf_counter time)."""
         from edge_reason.heuristics import RuleError
 
         errors = []
         for pack in self.rules:
+            left_ms = None if deadline is None else 1000.0 * (deadline - time.perf_counter())
             try:
-                found = pack.answer_question(question, context)
+                found = pack.answer_question(question, context, budget_ms=left_ms)
             except RuleError as error:
                 errors.append(f"pack {pack.name!r}: {error}")
                 continue

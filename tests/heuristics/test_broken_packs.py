@@ -179,3 +179,28 @@ def test_a_previous_value_needs_a_functional_relation_and_a_wider_one(
 ) -> None:
     error = refused("[relations]\n" + relations)
     assert message in str(error) and error.line == 8
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "message"),
+    [
+        ("[constants]\nlimit = inf\n", 8, "constants.limit is inf: numbers in a pack must be"),
+        ("[constants]\nlimit = nan\n", 8, "constants.limit is nan"),
+        ("[inputs.level]\nrange = [0, -inf]\n", 8, "inputs.level.range.1 is -inf"),
+        ("[constants]\nlimit = " + "9" * 5000 + "\n", 8, "a number of 5000 digits"),
+        ("[constants]\nlimit = " + "9" * 30 + "\n", 8, "integer outside TOML's 64-bit range"),
+        ("[constants]\nlimit = " + "[" * 2000 + "]" * 2000 + "\n", 8, "nest 2000 levels deep"),
+        ("[constants]\nlimit = " + "{a=" * 20 + "1" + "}" * 20 + "\n", 8, "nest 20 levels deep"),
+    ],
+)
+def test_toml_values_beyond_bounds_are_refused_with_their_line(
+    body: str, line: int, message: str
+) -> None:
+    error = refused(body)
+    assert (error.line, error.file) == (line, "broken.toml")
+    assert message in str(error)
+
+
+def test_digits_inside_strings_are_not_numbers() -> None:
+    text = HEADER.replace("[inputs]", '[constants]\nbig = "' + "9" * 300 + ' + 1"\n\n[inputs]')
+    assert RulePack.from_string(text, name="ok.toml").spec.constants["big"] == 10**300

@@ -66,3 +66,27 @@ def test_eval_answers_a_question_and_rejects_bad_inputs() -> None:
     assert json.loads(result.output)["result"]["answer"] == "395"
     bad = run("eval", "greenhouse", "-i", "moisture=3")
     assert bad.exit_code == 1 and "unknown input 'moisture'" in bad.output
+
+
+def test_ask_without_a_model_reports_a_spent_budget_in_one_line(tmp_path: Path) -> None:
+    from edge_reason.cli.reason import ask
+
+    story = tmp_path / "story.txt"
+    lines = (f"The t{i} is bigger than the t{i + 1}." for i in range(1, 301))
+    story.write_text("\n".join(lines), encoding="utf-8")
+    arguments = ["--no-model", "--rules", "babi", "--context", str(story), "--budget-ms", "50"]
+    result = CliRunner().invoke(ask, [*arguments, "Is the t1 bigger than the t301?"])
+    assert result.exit_code == 0 and "Traceback" not in result.output
+    assert "answer: (none)" in result.output
+    assert "ran out of its 50 ms time budget while forward chaining" in result.output
+
+
+def test_a_pack_with_an_infinite_constant_is_a_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "inf.toml"
+    path.write_text('[pack]\nname = "inf"\n\n[constants]\nlimit = inf\n', encoding="utf-8")
+    result = run("eval", str(path))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert (
+        result.output.strip()
+        == f"Error: {path}:5: constants.limit is inf: numbers in a pack must be finite"
+    )
