@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from edge_reason.reasoning.document_files import MAX_DOCUMENT_BYTES
+
 if TYPE_CHECKING:
     from edge_reason.engine import Engine
     from edge_reason.reasoning.answer import Answer
@@ -19,6 +21,7 @@ QUANTS = ("f32", "int8", "int4")
 # second rounding that, measured, turns SmolLM2's note answers into rambling. f32 keeps the
 # file's exact values.
 GGUF_QUANT = "f32"
+MAX_DOCUMENT_MB = MAX_DOCUMENT_BYTES // 2**20
 
 
 def _load_engine(model: str | None, quant: str | None) -> Engine | None:
@@ -249,19 +252,49 @@ def _print_table(reports: dict[str, dict[str, Any]]) -> None:
 @click.command()
 @click.argument("docs_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="SQLite file.")
+@click.option(
+    "--max-file-mb",
+    type=click.IntRange(min=1),
+    default=MAX_DOCUMENT_MB,
+    show_default=True,
+    help="Skip documents larger than this.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def index(docs_dir: str, db: str, as_json: bool) -> None:
-    """Index the .md and .txt files under DOCS_DIR into the document store DB."""
+def index(docs_dir: str, db: str, max_file_mb: int, as_json: bool) -> None:
+    """Index the .md and .txt files under DOCS_DIR into the document store DB.
+
+    Only regular files inside DOCS_DIR are read; links out of it, FIFOs, devices, binary and
+    oversized files are skipped with the reason. Bytes that are not UTF-8 are read as U+FFFD.
+    """
     from edge_reason.reasoning.errors import ReasoningError
     from edge_reason.reasoning.retrieval import DocumentStore
 
     try:
         with DocumentStore(db) as store:
-            added = store.index_folder(docs_dir)
+            report = store.index_folder(docs_dir, max_bytes=max_file_mb * 2**20)
             total = len(store)
     except ReasoningError as error:
         raise click.ClickException(str(error)) from None
     if as_json:
-        click.echo(json.dumps({"db": str(Path(db)), "added": added, "passages": total}))
-    else:
-        click.echo(f"indexed {added} passages from {docs_dir} into {db} ({total} in total)")
+        skipped = [{"file": s.name, "reason": s.reason} for s in report.skipped]
+        click.echo(
+            json.dumps(
+                {
+                    "db": store.name,
+                    "added": report.passages,
+                    "passages": total,
+                    "files": report.files,
+                    "skipped": skipped,
+                    "replaced": report.replaced,
+                }
+            )
+        )
+        return
+    click.echo(
+        f"indexed {report.passages} passages from {report.files} files under {docs_dir} "
+        f"into {store.name} ({total} in total)"
+    )
+    for skipped in report.skipped:
+        click.echo(f"skipped {skipped.name}: {skipped.reason}")
+    for name in report.replaced:
+        click.echo(f"read {name} with U+FFFD for bytes that are not UTF-8")

@@ -1,4 +1,6 @@
 import json
+import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -80,9 +82,45 @@ def test_index_then_ask_with_the_store(runner: CliRunner, tmp_path: Path) -> Non
     db = tmp_path / "docs.db"
     result = runner.invoke(main, ["index", str(docs), "--db", str(db), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == {"db": str(db), "added": 1, "passages": 1}
+    assert json.loads(result.output) == {
+        "db": str(db),
+        "added": 1,
+        "passages": 1,
+        "files": 1,
+        "skipped": [],
+        "replaced": [],
+    }
     result = runner.invoke(main, ["ask", "--no-model", "--db", str(db), "What is 2 + 2?"])
     assert "answer: 4" in result.output
+
+
+def test_index_names_files_whose_names_are_not_utf_8(runner: CliRunner, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / os.fsdecode(b"caf\xe9.md")).write_text("Hold the red button to reset the pump.")
+    (docs / os.fsdecode(b"bin\xff.md")).write_bytes(b"\0")
+    result = runner.invoke(main, ["index", str(docs), "--db", str(tmp_path / "docs.db")])
+    assert result.exit_code == 0, result.output
+    assert "indexed 1 passages from 1 files" in result.output
+    assert f"skipped {docs}/bin\\xff.md: binary (holds NUL bytes)" in result.output
+    result = runner.invoke(main, ["ask", "--no-model", "--db", str(tmp_path / "docs.db"), "pump?"])
+    assert f"cites {docs}/caf\\xe9.md passage 1" in result.output
+
+
+def test_index_refuses_a_database_of_another_schema(runner: CliRunner, tmp_path: Path) -> None:
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as connection:
+        connection.execute("CREATE TABLE customers (name)")
+    connection.close()
+    before = db.read_bytes()
+    (tmp_path / "docs").mkdir()
+    result = runner.invoke(main, ["index", str(tmp_path / "docs"), "--db", str(db)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output == (
+        f"Error: {db}: not a document store (a database with the tables customers); "
+        "it is left as it is: choose another file\n"
+    )
+    assert db.read_bytes() == before
 
 
 def test_eval_compares_strategies_on_babi(
