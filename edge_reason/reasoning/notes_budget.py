@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from .errors import PromptFormatError
+from .errors import ContextLengthError
 from .retrieval import Passage
 
 PromptTokens = Callable[[Sequence[Passage]], int]  # the prompt's length with these notes
@@ -22,7 +22,7 @@ def fit_notes(
     notes: Sequence[Passage], prompt_tokens: PromptTokens, room: int, max_context: int
 ) -> tuple[tuple[Passage, ...], list[str]]:
     """The notes (best first) cut so that ``prompt_tokens(notes) <= room``, and a remark per
-    cut. Raises PromptFormatError when the prompt without notes exceeds ``max_context``."""
+    cut. Raises ContextLengthError when the prompt without notes exceeds ``max_context``."""
     kept = list(notes)
     remarks = []
     while kept and prompt_tokens(kept) > room:
@@ -42,7 +42,7 @@ def fit_notes(
             remarks.append(f"{last.source} {last.ref} left out: no room in the context")
     needed = prompt_tokens(kept)
     if needed > max_context:
-        raise PromptFormatError(
+        raise ContextLengthError(
             f"the question's prompt has {needed} tokens but the model's context holds "
             f"{max_context}: shorten the question or its story"
         )
