@@ -247,6 +247,12 @@ def _print_table(reports: dict[str, dict[str, Any]]) -> None:
         if len(r["per_task"]) > 1 or "all" not in r["per_task"]:
             tasks = ", ".join(f"{t} {v['accuracy']:.3f}" for t, v in r["per_task"].items())
             click.echo(f"{name} per task: {tasks}")
+        if r["skipped_too_long"]:
+            where = ", ".join(r["skipped_too_long"])
+            click.echo(
+                f"{name}: skipped {len(r['skipped_too_long'])} problems longer than the "
+                f"model's context ({where})"
+            )
 
 
 @click.command()

@@ -147,6 +147,26 @@ def test_eval_compares_strategies_on_babi(
     assert set(alone["sources"]) <= {"model", "none"}
 
 
+def test_eval_skips_problems_longer_than_the_context_and_keeps_the_rest(
+    runner: CliRunner, babi_model_dir: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "qa1_single-supporting-fact_test.txt"
+    long_story = "".join(f"{n} John went to the hallway.\n" for n in range(1, 80))
+    data.write_text(
+        "1 Mary moved to the bathroom.\n2 Where is Mary? \tbathroom\t1\n"
+        + long_story
+        + "80 Where is John? \thallway\t79\n"
+        + "1 Daniel went to the garden.\n2 Where is Daniel? \tgarden\t1\n"
+    )
+    args = ["eval", "--model", str(babi_model_dir), "--data", str(data), "--format", "babi"]
+    result = runner.invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["n"] == 2 and report["skipped_too_long"] == [f"{data}:82"]
+    table = runner.invoke(main, args)
+    assert f"auto: skipped 1 problems longer than the model's context ({data}:82)" in table.output
+
+
 def test_an_empty_question_is_a_one_line_error() -> None:
     from click.testing import CliRunner
 
