@@ -72,7 +72,10 @@ def _print_answer(answer: Answer) -> None:
 @click.option("--rules", "packs", multiple=True, help="Rule pack file or built-in name.")
 @click.option("--db", type=click.Path(exists=True, dir_okay=False), help="Document store.")
 @click.option(
-    "--context", "context_file", type=click.File("r"), help="Story or text file ('-': stdin)."
+    "--context",
+    "context_file",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    help="Story or text file, UTF-8 ('-': stdin).",
 )
 @click.option("--strategy", type=click.Choice(STRATEGY_NAMES), default="auto", show_default=True)
 @click.option("--samples", type=click.IntRange(min=1), default=5, show_default=True)
@@ -85,7 +88,7 @@ def ask(
     quant: str | None,
     packs: tuple[str, ...],
     db: str | None,
-    context_file: Any,
+    context_file: str | None,
     strategy: str,
     samples: int,
     budget_ms: float | None,
@@ -102,6 +105,7 @@ def ask(
         raise click.UsageError("--no-model and --model exclude each other")
     if not question.strip():
         raise click.UsageError("the question is empty")
+    context = _read_story(context_file) if context_file else None
     engine = None if no_model else _load_engine(model, quant)
     try:
         reasoner = Reasoner(
@@ -111,7 +115,7 @@ def ask(
         )
         answer = reasoner.ask(
             question,
-            context=context_file.read() if context_file else None,
+            context=context,
             strategy=strategy,
             samples=samples,
             budget_ms=budget_ms,
@@ -122,6 +126,31 @@ def ask(
         click.echo(json.dumps(answer.to_dict()))
     else:
         _print_answer(answer)
+
+
+def _read_story(path: str) -> str:
+    """The text of --context: a regular file (a FIFO would block, /dev/zero never ends) or
+    stdin, of at most MAX_DOCUMENT_BYTES, in UTF-8."""
+    from edge_reason.reasoning.text_files import (
+        UnreadableFile,
+        read_text_bytes,
+        read_text_stream,
+    )
+
+    where = "standard input" if path == "-" else path
+    try:
+        if path == "-":
+            data = read_text_stream(click.get_binary_stream("stdin"), MAX_DOCUMENT_BYTES)
+        else:
+            data = read_text_bytes(Path(path), MAX_DOCUMENT_BYTES)
+        return data.decode("utf-8-sig")
+    except UnreadableFile as error:
+        raise click.ClickException(f"--context {where}: {error}") from None
+    except UnicodeDecodeError as error:
+        byte = error.object[error.start]
+        raise click.ClickException(
+            f"--context {where}: not UTF-8 text (byte {error.start + 1} is {byte:#04x})"
+        ) from None
 
 
 @click.command()

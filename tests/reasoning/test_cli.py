@@ -51,6 +51,31 @@ def test_ask_reports_an_unknown_rule_pack(runner: CliRunner) -> None:
     assert "no built-in pack 'nosuch'" in result.output
 
 
+def test_ask_refuses_a_context_that_is_no_text_file(runner: CliRunner, tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "story.fifo")  # refused before it is opened: nothing waits on it
+    (tmp_path / "latin.txt").write_bytes("1 Mary went to the café.\n".encode("latin-1"))
+    refusals = {
+        "/dev/zero": "/dev/zero: not a regular file (a character device)",  # was MemoryError
+        str(tmp_path / "story.fifo"): "story.fifo: not a regular file (a FIFO)",
+        str(tmp_path / "latin.txt"): "latin.txt: not UTF-8 text (byte 23 is 0xe9)",
+    }
+    for path, error in refusals.items():
+        result = runner.invoke(main, ["ask", "--no-model", "--context", path, "Where is Mary?"])
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert error in result.output and len(result.output.splitlines()) == 1
+
+
+def test_ask_refuses_a_story_longer_than_the_context(
+    runner: CliRunner, babi_model_dir: Path, tmp_path: Path
+) -> None:
+    story = tmp_path / "story.txt"
+    story.write_text("".join(f"{n} Mary moved to the bathroom.\n" for n in range(1, 200)))
+    args = ["ask", "--model", str(babi_model_dir), "--context", str(story), "Where is Mary?"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "but the model's context holds 256: shorten the question or its story" in result.output
+
+
 def test_verify_reports_failed_steps(runner: CliRunner, tmp_path: Path) -> None:
     data = tmp_path / "solutions.jsonl"
     records = [
