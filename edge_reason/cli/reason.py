@@ -14,6 +14,7 @@ from edge_reason.reasoning.document_files import MAX_DOCUMENT_BYTES
 if TYPE_CHECKING:
     from edge_reason.engine import Engine
     from edge_reason.reasoning.answer import Answer
+    from edge_reason.reasoning.evaluation import EvalReport
 
 STRATEGY_NAMES = ("direct", "cot", "self_consistency", "auto")
 QUANTS = ("f32", "int8", "int4")
@@ -232,9 +233,10 @@ def evaluate(
     "verified" is the share of answers that came from a model chain whose checked steps all
     passed; answers from rules or tools are counted under "sources".
     """
+    from edge_reason.errors import EdgeReasonError
     from edge_reason.reasoning.datasets import read_problems
     from edge_reason.reasoning.errors import ReasoningError
-    from edge_reason.reasoning.evaluation import evaluate_reasoner
+    from edge_reason.reasoning.evaluation import EvalReport, evaluate_reasoner
     from edge_reason.reasoning.reasoner import Reasoner
 
     try:
@@ -242,25 +244,39 @@ def evaluate(
     except ReasoningError as error:
         raise click.ClickException(str(error)) from None
     reasoner = Reasoner(_load_engine(model, quant), rules=[] if no_rules else None)
-    reports = {}
-    for strategy in dict.fromkeys(strategies or ("auto",)):
-        with click.progressbar(
-            length=len(problems), label=strategy, file=sys.stderr, hidden=as_json
-        ) as bar:
-            report = evaluate_reasoner(
-                reasoner,
-                problems,
-                strategy=strategy,
-                samples=samples,
-                budget_ms=budget_ms,
-                on_answer=lambda bar=bar: bar.update(1),
-            )
-        reports[strategy] = report.to_dict()
+    reports: dict[str, EvalReport] = {}
+    try:
+        for strategy in dict.fromkeys(strategies or ("auto",)):
+            reports[strategy] = EvalReport(strategy)
+            with click.progressbar(
+                length=len(problems), label=strategy, file=sys.stderr, hidden=as_json
+            ) as bar:
+                evaluate_reasoner(
+                    reasoner,
+                    problems,
+                    strategy=strategy,
+                    samples=samples,
+                    budget_ms=budget_ms,
+                    on_answer=lambda bar=bar: bar.update(1),
+                    report=reports[strategy],
+                )
+    except (KeyboardInterrupt, EdgeReasonError, ValueError) as error:
+        # the answers scored so far are printed, not lost with the run
+        _print_reports(reports, as_json)
+        why = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
+        raise click.ClickException(
+            f"stopped before the end ({why}): the scores are of the problems answered"
+        ) from None
+    _print_reports(reports, as_json)
+
+
+def _print_reports(reports: dict[str, EvalReport], as_json: bool) -> None:
+    scores = {name: report.to_dict() for name, report in reports.items()}
     if as_json:
-        first = next(iter(reports.values()))
-        click.echo(json.dumps({**first, "by_strategy": reports}))
-        return
-    _print_table(reports)
+        first = next(iter(scores.values()))
+        click.echo(json.dumps({**first, "by_strategy": scores}))
+    else:
+        _print_table(scores)
 
 
 def _print_table(reports: dict[str, dict[str, Any]]) -> None:

@@ -94,10 +94,12 @@ def evaluate_reasoner(
     samples: int,
     budget_ms: float | None = None,
     on_answer: Callable[[], None] | None = None,
+    report: EvalReport | None = None,
 ) -> EvalReport:
     """Ask every problem with ``strategy`` and score the answers against the gold ones;
-    problems longer than the context are skipped (``EvalReport.too_long``)."""
-    report = EvalReport(strategy)
+    problems longer than the context are skipped (``EvalReport.too_long``). ``report``: the
+    report to add to, for a caller that keeps what was scored should a later problem raise."""
+    report = report if report is not None else EvalReport(strategy)
     for problem in problems:
         try:
             answer = reasoner.ask(

@@ -192,6 +192,31 @@ def test_eval_skips_problems_longer_than_the_context_and_keeps_the_rest(
     assert f"auto: skipped 1 problems longer than the model's context ({data}:82)" in table.output
 
 
+def test_eval_that_fails_midway_still_prints_what_it_scored(
+    runner: CliRunner, babi_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edge_reason.reasoning.reasoner import Reasoner
+
+    data = tmp_path / "qa1_single-supporting-fact_test.txt"
+    data.write_text(
+        "1 Mary moved to the bathroom.\n2 Where is Mary? \tbathroom\t1\n"
+        "1 Daniel went to the garden.\n2 Where is Daniel? \tgarden\t1\n"
+    )
+    ask = Reasoner.ask
+
+    def fails_on_daniel(self, question, **options):
+        if "Daniel" in question:
+            raise ValueError("the engine failed")
+        return ask(self, question, **options)
+
+    monkeypatch.setattr(Reasoner, "ask", fails_on_daniel)
+    args = ["eval", "--model", str(babi_model_dir), "--data", str(data), "--format", "babi"]
+    result = runner.invoke(main, [*args, "--json"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert json.loads(result.stdout)["n"] == 1
+    assert "stopped before the end (the engine failed)" in result.stderr
+
+
 def test_an_empty_question_is_a_one_line_error() -> None:
     from click.testing import CliRunner
 
