@@ -25,13 +25,17 @@ def fit_notes(
     cut. Raises ContextLengthError when the prompt without notes exceeds ``max_context``."""
     kept = list(notes)
     remarks = []
-    while kept and prompt_tokens(kept) > room:
+    # A word is at least one token, so more than ``room`` words never fit: no more are
+    # encoded (a million-word passage took seconds to encode, at every step of the search).
+    while kept and prompt_tokens(_at_most(kept, room + 1)) > room:
         last, words = kept[-1], kept[-1].text.split()
 
         def cut(n: int, last: Passage = last, words: list[str] = words) -> Passage:
             return replace(last, text=" ".join(words[:n]) + " …")
 
-        fits = _longest(len(words) - 1, lambda n: prompt_tokens([*kept[:-1], cut(n)]) <= room)
+        fits = _longest(
+            min(len(words) - 1, room), lambda n: prompt_tokens([*kept[:-1], cut(n)]) <= room
+        )
         if fits:
             kept[-1] = cut(fits)
             remarks.append(
@@ -47,6 +51,14 @@ def fit_notes(
             f"{max_context}: shorten the question or its story"
         )
     return tuple(kept), remarks
+
+
+def _at_most(notes: list[Passage], words: int) -> list[Passage]:
+    """The notes, each longer than ``words`` words cut to that many."""
+    return [
+        replace(n, text=" ".join(n.text.split()[:words])) if len(n.text.split()) > words else n
+        for n in notes
+    ]
 
 
 def _longest(most: int, fits: Callable[[int], bool]) -> int:

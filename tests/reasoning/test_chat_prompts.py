@@ -213,6 +213,20 @@ def test_a_note_longer_than_the_context_is_cut_to_fit(fake_engine) -> None:
         fit_notes([short_note], tokens, room=10, max_context=100)
 
 
+def test_a_huge_note_is_never_encoded_whole() -> None:
+    # a million words took seconds to encode, at every step of the search for the cut
+    huge = Passage("log.md", "passage 1", "valve " * 1_000_000)
+    longest = []
+
+    def tokens(notes):
+        longest.append(max(len(n.text.split()) for n in notes))
+        return sum(len(n.text.split()) for n in notes) + 10
+
+    kept, remarks = fit_notes([huge], tokens, room=4000, max_context=4096)
+    assert max(longest) <= 4001 and len(kept[0].text.split()) == 3989 + 1  # + "…"
+    assert remarks == ["log.md passage 1 cut to 3989 of 1000000 words to fit the context"]
+
+
 def test_the_reasoner_fits_a_long_note_instead_of_failing(fake_engine, tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "manual.md").write_text("The valve opens at 30%. " + "filler " * 3000)
