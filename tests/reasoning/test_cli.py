@@ -65,6 +65,19 @@ def test_ask_refuses_a_context_that_is_no_text_file(runner: CliRunner, tmp_path:
         assert error in result.output and len(result.output.splitlines()) == 1
 
 
+def test_ask_fits_a_passage_longer_than_the_context(
+    runner: CliRunner, babi_model_dir: Path, tmp_path: Path
+) -> None:
+    docs, db = tmp_path / "docs", tmp_path / "docs.db"
+    docs.mkdir()
+    (docs / "manual.md").write_text("The valve opens at 30%. " + "filler " * 100_000)
+    assert runner.invoke(main, ["index", str(docs), "--db", str(db)]).exit_code == 0
+    args = ["ask", "--model", str(babi_model_dir), "--db", str(db), "When does the valve open?"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert f"{docs}/manual.md passage 1 cut to" in result.output
+
+
 def test_ask_refuses_a_story_longer_than_the_context(
     runner: CliRunner, babi_model_dir: Path, tmp_path: Path
 ) -> None:
