@@ -126,6 +126,8 @@ class DocumentStore:
     def index_folder(self, folder: str | Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> IndexReport:
         """Index every .md/.txt file under ``folder`` (again: replacing what it held before)
         that is a regular file inside it of at most ``max_bytes`` and not binary."""
+        if not isinstance(max_bytes, int) or max_bytes < 1:
+            raise ValueError(f"max_bytes must be a positive integer, got {max_bytes!r}")
         folder = Path(folder)
         if not folder.is_dir():
             raise RetrievalError(f"{display_name(folder)}: not a folder of documents")

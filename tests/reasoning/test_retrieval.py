@@ -61,6 +61,8 @@ def test_errors_are_clear(tmp_path: Path, store: DocumentStore) -> None:
         store.index_folder(tmp_path / "missing")
     with pytest.raises(ValueError, match="k must be a positive integer"):
         store.search("pump", k=0)
+    with pytest.raises(ValueError, match="max_bytes must be a positive integer"):
+        store.index_folder(tmp_path / "docs", max_bytes=0)
 
 
 def _index_one(tmp_path: Path, name: str, content: bytes | None = None, **options):
