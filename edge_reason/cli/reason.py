@@ -9,9 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from edge_reason.reasoning.document_files import MAX_DOCUMENT_BYTES
+
 if TYPE_CHECKING:
     from edge_reason.engine import Engine
     from edge_reason.reasoning.answer import Answer
+    from edge_reason.reasoning.evaluation import EvalReport
 
 STRATEGY_NAMES = ("direct", "cot", "self_consistency", "auto")
 QUANTS = ("f32", "int8", "int4")
@@ -19,6 +22,7 @@ QUANTS = ("f32", "int8", "int4")
 # second rounding that, measured, turns SmolLM2's note answers into rambling. f32 keeps the
 # file's exact values.
 GGUF_QUANT = "f32"
+MAX_DOCUMENT_MB = MAX_DOCUMENT_BYTES // 2**20
 
 
 def _load_engine(model: str | None, quant: str | None) -> Engine | None:
@@ -69,7 +73,10 @@ def _print_answer(answer: Answer) -> None:
 @click.option("--rules", "packs", multiple=True, help="Rule pack file or built-in name.")
 @click.option("--db", type=click.Path(exists=True, dir_okay=False), help="Document store.")
 @click.option(
-    "--context", "context_file", type=click.File("r"), help="Story or text file ('-': stdin)."
+    "--context",
+    "context_file",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    help="Story or text file, UTF-8 ('-': stdin).",
 )
 @click.option("--strategy", type=click.Choice(STRATEGY_NAMES), default="auto", show_default=True)
 @click.option("--samples", type=click.IntRange(min=1), default=5, show_default=True)
@@ -82,7 +89,7 @@ def ask(
     quant: str | None,
     packs: tuple[str, ...],
     db: str | None,
-    context_file: Any,
+    context_file: str | None,
     strategy: str,
     samples: int,
     budget_ms: float | None,
@@ -99,6 +106,7 @@ def ask(
         raise click.UsageError("--no-model and --model exclude each other")
     if not question.strip():
         raise click.UsageError("the question is empty")
+    context = _read_story(context_file) if context_file else None
     engine = None if no_model else _load_engine(model, quant)
     try:
         reasoner = Reasoner(
@@ -108,7 +116,7 @@ def ask(
         )
         answer = reasoner.ask(
             question,
-            context=context_file.read() if context_file else None,
+            context=context,
             strategy=strategy,
             samples=samples,
             budget_ms=budget_ms,
@@ -119,6 +127,31 @@ def ask(
         click.echo(json.dumps(answer.to_dict()))
     else:
         _print_answer(answer)
+
+
+def _read_story(path: str) -> str:
+    """The text of --context: a regular file (a FIFO would block, /dev/zero never ends) or
+    stdin, of at most MAX_DOCUMENT_BYTES, in UTF-8."""
+    from edge_reason.reasoning.text_files import (
+        UnreadableFile,
+        read_text_bytes,
+        read_text_stream,
+    )
+
+    where = "standard input" if path == "-" else path
+    try:
+        if path == "-":
+            data = read_text_stream(click.get_binary_stream("stdin"), MAX_DOCUMENT_BYTES)
+        else:
+            data = read_text_bytes(Path(path), MAX_DOCUMENT_BYTES)
+        return data.decode("utf-8-sig")
+    except UnreadableFile as error:
+        raise click.ClickException(f"--context {where}: {error}") from None
+    except UnicodeDecodeError as error:
+        byte = error.object[error.start]
+        raise click.ClickException(
+            f"--context {where}: not UTF-8 text (byte {error.start + 1} is {byte:#04x})"
+        ) from None
 
 
 @click.command()
@@ -200,9 +233,10 @@ def evaluate(
     "verified" is the share of answers that came from a model chain whose checked steps all
     passed; answers from rules or tools are counted under "sources".
     """
+    from edge_reason.errors import EdgeReasonError
     from edge_reason.reasoning.datasets import read_problems
     from edge_reason.reasoning.errors import ReasoningError
-    from edge_reason.reasoning.evaluation import evaluate_reasoner
+    from edge_reason.reasoning.evaluation import EvalReport, evaluate_reasoner
     from edge_reason.reasoning.reasoner import Reasoner
 
     try:
@@ -210,25 +244,39 @@ def evaluate(
     except ReasoningError as error:
         raise click.ClickException(str(error)) from None
     reasoner = Reasoner(_load_engine(model, quant), rules=[] if no_rules else None)
-    reports = {}
-    for strategy in dict.fromkeys(strategies or ("auto",)):
-        with click.progressbar(
-            length=len(problems), label=strategy, file=sys.stderr, hidden=as_json
-        ) as bar:
-            report = evaluate_reasoner(
-                reasoner,
-                problems,
-                strategy=strategy,
-                samples=samples,
-                budget_ms=budget_ms,
-                on_answer=lambda bar=bar: bar.update(1),
-            )
-        reports[strategy] = report.to_dict()
+    reports: dict[str, EvalReport] = {}
+    try:
+        for strategy in dict.fromkeys(strategies or ("auto",)):
+            reports[strategy] = EvalReport(strategy)
+            with click.progressbar(
+                length=len(problems), label=strategy, file=sys.stderr, hidden=as_json
+            ) as bar:
+                evaluate_reasoner(
+                    reasoner,
+                    problems,
+                    strategy=strategy,
+                    samples=samples,
+                    budget_ms=budget_ms,
+                    on_answer=lambda bar=bar: bar.update(1),
+                    report=reports[strategy],
+                )
+    except (KeyboardInterrupt, EdgeReasonError, ValueError) as error:
+        # the answers scored so far are printed, not lost with the run
+        _print_reports(reports, as_json)
+        why = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
+        raise click.ClickException(
+            f"stopped before the end ({why}): the scores are of the problems answered"
+        ) from None
+    _print_reports(reports, as_json)
+
+
+def _print_reports(reports: dict[str, EvalReport], as_json: bool) -> None:
+    scores = {name: report.to_dict() for name, report in reports.items()}
     if as_json:
-        first = next(iter(reports.values()))
-        click.echo(json.dumps({**first, "by_strategy": reports}))
-        return
-    _print_table(reports)
+        first = next(iter(scores.values()))
+        click.echo(json.dumps({**first, "by_strategy": scores}))
+    else:
+        _print_table(scores)
 
 
 def _print_table(reports: dict[str, dict[str, Any]]) -> None:
@@ -244,24 +292,60 @@ def _print_table(reports: dict[str, dict[str, Any]]) -> None:
         if len(r["per_task"]) > 1 or "all" not in r["per_task"]:
             tasks = ", ".join(f"{t} {v['accuracy']:.3f}" for t, v in r["per_task"].items())
             click.echo(f"{name} per task: {tasks}")
+        if r["skipped_too_long"]:
+            where = ", ".join(r["skipped_too_long"])
+            click.echo(
+                f"{name}: skipped {len(r['skipped_too_long'])} problems longer than the "
+                f"model's context ({where})"
+            )
 
 
 @click.command()
 @click.argument("docs_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="SQLite file.")
+@click.option(
+    "--max-file-mb",
+    type=click.IntRange(min=1),
+    default=MAX_DOCUMENT_MB,
+    show_default=True,
+    help="Skip documents larger than this.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def index(docs_dir: str, db: str, as_json: bool) -> None:
-    """Index the .md and .txt files under DOCS_DIR into the document store DB."""
+def index(docs_dir: str, db: str, max_file_mb: int, as_json: bool) -> None:
+    """Index the .md and .txt files under DOCS_DIR into the document store DB.
+
+    Only regular files inside DOCS_DIR are read; links out of it, FIFOs, devices, binary and
+    oversized files are skipped with the reason. Bytes that are not UTF-8 are read as U+FFFD.
+    """
     from edge_reason.reasoning.errors import ReasoningError
     from edge_reason.reasoning.retrieval import DocumentStore
 
     try:
         with DocumentStore(db) as store:
-            added = store.index_folder(docs_dir)
+            report = store.index_folder(docs_dir, max_bytes=max_file_mb * 2**20)
             total = len(store)
     except ReasoningError as error:
         raise click.ClickException(str(error)) from None
     if as_json:
-        click.echo(json.dumps({"db": str(Path(db)), "added": added, "passages": total}))
-    else:
-        click.echo(f"indexed {added} passages from {docs_dir} into {db} ({total} in total)")
+        skipped = [{"file": s.name, "reason": s.reason} for s in report.skipped]
+        click.echo(
+            json.dumps(
+                {
+                    "db": store.name,
+                    "added": report.passages,
+                    "passages": total,
+                    "files": report.files,
+                    "skipped": skipped,
+                    "replaced": report.replaced,
+                }
+            )
+        )
+        return
+    click.echo(
+        f"indexed {report.passages} passages from {report.files} files under {docs_dir} "
+        f"into {store.name} ({total} in total)"
+    )
+    for skipped in report.skipped:
+        click.echo(f"skipped {skipped.name}: {skipped.reason}")
+    for name in report.replaced:
+        click.echo(f"read {name} with U+FFFD for bytes that are not UTF-8")

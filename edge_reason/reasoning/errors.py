@@ -28,6 +28,10 @@ class PromptFormatError(ReasoningError, ValueError):
     """A prompt format declaration with an unknown key or a bad value."""
 
 
+class ContextLengthError(ReasoningError, ValueError):
+    """A prompt longer than the model's context (the message gives both lengths)."""
+
+
 class ToolError(ReasoningError):
     """A tool that is unknown, misdeclared, or failed while running."""
 

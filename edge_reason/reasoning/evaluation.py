@@ -1,4 +1,8 @@
-"""Scoring a Reasoner on a data set: accuracy with a 95% Wilson interval, per task, and cost."""
+"""Scoring a Reasoner on a data set: accuracy with a 95% Wilson interval, per task, and cost.
+
+A problem whose prompt is longer than the model's context is skipped and listed, not scored:
+one long story must not end the run and lose the answers scored before it.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .datasets import Problem
+from .errors import ContextLengthError
 from .extract import normalize_answer
 
 if TYPE_CHECKING:
+    from .answer import Answer
     from .reasoner import Reasoner
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
@@ -39,10 +45,26 @@ class EvalReport:
     tokens: int = 0
     per_task: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     sources: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    too_long: list[str] = field(default_factory=list)  # where the skipped problems are
 
     @property
     def accuracy(self) -> float:
         return self.correct / self.n if self.n else 0.0
+
+    def score(self, problem: Problem, answer: Answer) -> None:
+        """Count ``answer`` to ``problem`` against its gold answer."""
+        right = answer.answer is not None and (
+            normalize_answer(answer.answer) == normalize_answer(problem.answer)
+        )
+        self.n += 1
+        self.correct += right
+        self.verified += answer.source == "model" and answer.verified
+        self.latency_ms += answer.latency_ms
+        self.tokens += answer.tokens
+        self.sources[answer.source] += 1
+        task = self.per_task[problem.task or "all"]
+        task[0] += right
+        task[1] += 1
 
     def to_dict(self) -> dict[str, Any]:
         low, high = wilson_interval(self.correct, self.n)
@@ -60,6 +82,7 @@ class EvalReport:
             "mean_latency_ms": self.latency_ms / self.n if self.n else 0.0,
             "mean_tokens": self.tokens / self.n if self.n else 0.0,
             "sources": dict(self.sources),
+            "skipped_too_long": list(self.too_long),
         }
 
 
@@ -71,29 +94,25 @@ def evaluate_reasoner(
     samples: int,
     budget_ms: float | None = None,
     on_answer: Callable[[], None] | None = None,
+    report: EvalReport | None = None,
 ) -> EvalReport:
-    """Ask every problem with ``strategy`` and score the answers against the gold ones."""
-    report = EvalReport(strategy)
+    """Ask every problem with ``strategy`` and score the answers against the gold ones;
+    problems longer than the context are skipped (``EvalReport.too_long``). ``report``: the
+    report to add to, for a caller that keeps what was scored should a later problem raise."""
+    report = report if report is not None else EvalReport(strategy)
     for problem in problems:
-        answer = reasoner.ask(
-            problem.question,
-            context=problem.context,
-            strategy=strategy,
-            samples=samples,
-            budget_ms=budget_ms,
-        )
-        right = answer.answer is not None and (
-            normalize_answer(answer.answer) == normalize_answer(problem.answer)
-        )
-        report.n += 1
-        report.correct += right
-        report.verified += answer.source == "model" and answer.verified
-        report.latency_ms += answer.latency_ms
-        report.tokens += answer.tokens
-        report.sources[answer.source] += 1
-        task = report.per_task[problem.task or "all"]
-        task[0] += right
-        task[1] += 1
+        try:
+            answer = reasoner.ask(
+                problem.question,
+                context=problem.context,
+                strategy=strategy,
+                samples=samples,
+                budget_ms=budget_ms,
+            )
+        except ContextLengthError:
+            report.too_long.append(problem.where)
+        else:
+            report.score(problem, answer)
         if on_answer is not None:
             on_answer()
     return report

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import ToolError
+from .errors import ContextLengthError, ToolError
 from .policy import TokenRates
 from .tools import ToolRegistry
 
@@ -43,10 +43,17 @@ class ChainGenerator:
         self.max_context = engine.info()["max_context"]
 
     def prefill(self, text: str, prefix: PromptState | None = None) -> PromptState:
-        """``engine.prefill`` with its speed recorded for the policy's estimates."""
+        """``engine.prefill`` with its speed recorded for the policy's estimates. Raises
+        ContextLengthError when ``text`` after ``prefix`` does not fit the context."""
+        ids = self.engine.encode(text)
+        length = len(ids) + (len(prefix.token_ids) if prefix is not None else 0)
+        if length > self.max_context:
+            raise ContextLengthError(
+                f"the prompt has {length} tokens but the model's context holds {self.max_context}"
+            )
         start = time.perf_counter()
         before = self.engine.tokens_evaluated
-        state = self.engine.prefill(text, prefix=prefix)
+        state = self.engine.prefill(ids, prefix=prefix)
         self.rates.record_prefill(
             self.engine.tokens_evaluated - before, time.perf_counter() - start
         )
@@ -85,8 +92,11 @@ class ChainGenerator:
             if not pausing or not self._paused_at_equals(result):
                 break
             inserted = self.after_equals(text)
+            try:
+                current = self.prefill(result.text + inserted, prefix=current)
+            except ContextLengthError:
+                break  # the context is full: the chain ends where it stands
             calls += inserted != "="
-            current = self.prefill(result.text + inserted, prefix=current)
             text += inserted
         self.rates.record_chain(tokens)
         return GeneratedChain(text, tokens, calls)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from .errors import PromptFormatError
+from .errors import ContextLengthError
 from .retrieval import Passage
 
 PromptTokens = Callable[[Sequence[Passage]], int]  # the prompt's length with these notes
@@ -22,16 +22,20 @@ def fit_notes(
     notes: Sequence[Passage], prompt_tokens: PromptTokens, room: int, max_context: int
 ) -> tuple[tuple[Passage, ...], list[str]]:
     """The notes (best first) cut so that ``prompt_tokens(notes) <= room``, and a remark per
-    cut. Raises PromptFormatError when the prompt without notes exceeds ``max_context``."""
+    cut. Raises ContextLengthError when the prompt without notes exceeds ``max_context``."""
     kept = list(notes)
     remarks = []
-    while kept and prompt_tokens(kept) > room:
+    # A word is at least one token, so more than ``room`` words never fit: no more are
+    # encoded (a million-word passage took seconds to encode, at every step of the search).
+    while kept and prompt_tokens(_at_most(kept, room + 1)) > room:
         last, words = kept[-1], kept[-1].text.split()
 
         def cut(n: int, last: Passage = last, words: list[str] = words) -> Passage:
             return replace(last, text=" ".join(words[:n]) + " …")
 
-        fits = _longest(len(words) - 1, lambda n: prompt_tokens([*kept[:-1], cut(n)]) <= room)
+        fits = _longest(
+            min(len(words) - 1, room), lambda n: prompt_tokens([*kept[:-1], cut(n)]) <= room
+        )
         if fits:
             kept[-1] = cut(fits)
             remarks.append(
@@ -42,11 +46,19 @@ def fit_notes(
             remarks.append(f"{last.source} {last.ref} left out: no room in the context")
     needed = prompt_tokens(kept)
     if needed > max_context:
-        raise PromptFormatError(
+        raise ContextLengthError(
             f"the question's prompt has {needed} tokens but the model's context holds "
             f"{max_context}: shorten the question or its story"
         )
     return tuple(kept), remarks
+
+
+def _at_most(notes: list[Passage], words: int) -> list[Passage]:
+    """The notes, each longer than ``words`` words cut to that many."""
+    return [
+        replace(n, text=" ".join(n.text.split()[:words])) if len(n.text.split()) > words else n
+        for n in notes
+    ]
 
 
 def _longest(most: int, fits: Callable[[int], bool]) -> int:

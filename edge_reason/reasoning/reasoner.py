@@ -186,8 +186,11 @@ class Reasoner:
             )
             return self._fallback(question, context, why, notes, deadline)
 
+        # the strategies prefill the prompt and a cue after it: the longer cue is counted
+        cue = max(prompt_format.direct_cue, prompt_format.chain_cue, key=len)
+
         def prompt_tokens(kept: Sequence[Passage]) -> int:
-            return len(self.engine.encode(prompt_format.render(question, context, kept)))
+            return len(self.engine.encode(prompt_format.render(question, context, kept) + cue))
 
         max_context = self.engine.info()["max_context"]
         room = max_context - prompt_format.max_new_tokens

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from .answer import Revision, Step
 from .chat_prompts import ChatPrompt
+from .errors import ContextLengthError
 from .extract import extract_answer, normalize_answer
 from .generation import ChainGenerator, GeneratedChain, answer_probability
 from .policy import Policy
@@ -123,38 +124,43 @@ class StrategyRunner:
         chain, tokens = generated.text, generated.tokens
         answer, check = self._judge(question, chain)
         best = (state, chain, answer, check)
-        first_failure = _failure(check)
+        first_failure, note = _failure(check), ""
         revisions: list[Revision] = []
         while not check.ok and len(revisions) < self.policy.max_revisions:
             if question.deadline is not None and time.perf_counter() > question.deadline:
                 break  # no new chain starts after the deadline
             failure = check.first_failure
             assert failure is not None  # check.ok is False
-            if failure.repair is not None:
-                corrected = chain[: failure.span[0]] + failure.repair
-                resumed = self.generator.prefill(corrected, prefix=state)
-                generated = self._sample(
-                    resumed, temperature=0.0, seed=None, deadline=question.deadline
-                )
-                chain = corrected + generated.text
-                revisions.append(Revision("repair", failure.detail))
-            elif search is not None:
-                redrawn = search.next(question.deadline)
-                if redrawn is None:  # the model has no other chain
-                    break
-                generated, chain = redrawn, redrawn.text
-                revisions.append(Revision("regenerate", failure.detail))
-            else:
-                failed = self._prompt(question, failure=failure.detail) + self.format.chain_cue
-                state = self.generator.prefill(failed)
-                generated = self._sample(
-                    state,
-                    temperature=self.policy.temperature,
-                    seed=len(revisions),
-                    deadline=question.deadline,
-                )
-                chain = generated.text
-                revisions.append(Revision("regenerate", failure.detail))
+            try:
+                if failure.repair is not None:
+                    corrected = chain[: failure.span[0]] + failure.repair
+                    resumed = self.generator.prefill(corrected, prefix=state)
+                    generated = self._sample(
+                        resumed, temperature=0.0, seed=None, deadline=question.deadline
+                    )
+                    chain = corrected + generated.text
+                    revisions.append(Revision("repair", failure.detail))
+                elif search is not None:
+                    redrawn = search.next(question.deadline)
+                    if redrawn is None:  # the model has no other chain
+                        break
+                    generated, chain = redrawn, redrawn.text
+                    revisions.append(Revision("regenerate", failure.detail))
+                else:
+                    failed = self._prompt(question, failure=failure.detail) + self.format.chain_cue
+                    state = self.generator.prefill(failed)
+                    generated = self._sample(
+                        state,
+                        temperature=self.policy.temperature,
+                        seed=len(revisions),
+                        deadline=question.deadline,
+                    )
+                    chain = generated.text
+                    revisions.append(Revision("regenerate", failure.detail))
+            except ContextLengthError:
+                # the story, the chain so far and the failure leave no room for another
+                note = "stopped revising: a revised prompt does not fit the context"
+                break
             tokens += generated.tokens
             answer, check = self._judge(question, chain)
             if _failures(check) < _failures(best[3]):
@@ -173,6 +179,7 @@ class StrategyRunner:
             tokens=tokens,
             failure=first_failure,
             revisions=revisions,
+            note=note,
         )
 
     def self_consistency(self, question: Question, samples: int) -> ModelResult:

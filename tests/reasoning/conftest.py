@@ -174,8 +174,10 @@ class FakeEngine:
 
     def prefill(self, prompt, *, prefix: PromptState | None = None) -> PromptState:
         ids = self.encode(prompt) if isinstance(prompt, str) else list(prompt)
-        self.tokens_evaluated += len(ids)
         before = prefix.token_ids if prefix is not None else ()
+        if len(before) + len(ids) > self.info()["max_context"]:  # as Engine refuses it
+            raise ValueError(f"the prompt has {len(before) + len(ids)} tokens, past max_context")
+        self.tokens_evaluated += len(ids)
         if prefix is None:
             self.prompts.append(self.decode(ids))
         state = PromptState(tuple(before) + tuple(ids), self._logits())

@@ -12,7 +12,7 @@ from edge_reason import Reasoner
 from edge_reason.cli import main
 from edge_reason.reasoning.answer import StepStatus
 from edge_reason.reasoning.chat_prompts import ChatPrompt
-from edge_reason.reasoning.errors import PromptFormatError
+from edge_reason.reasoning.errors import ContextLengthError
 from edge_reason.reasoning.extract import extract_answer
 from edge_reason.reasoning.note_citations import cite_notes
 from edge_reason.reasoning.notes_budget import fit_notes
@@ -209,8 +209,22 @@ def test_a_note_longer_than_the_context_is_cut_to_fit(fake_engine) -> None:
         (),
         ["ventilation.md passage 1 left out: no room in the context"],
     )
-    with pytest.raises(PromptFormatError, match="prompt has 1.. tokens but the model's context"):
+    with pytest.raises(ContextLengthError, match="prompt has 1.. tokens but the model's context"):
         fit_notes([short_note], tokens, room=10, max_context=100)
+
+
+def test_a_huge_note_is_never_encoded_whole() -> None:
+    # a million words took seconds to encode, at every step of the search for the cut
+    huge = Passage("log.md", "passage 1", "valve " * 1_000_000)
+    longest = []
+
+    def tokens(notes):
+        longest.append(max(len(n.text.split()) for n in notes))
+        return sum(len(n.text.split()) for n in notes) + 10
+
+    kept, remarks = fit_notes([huge], tokens, room=4000, max_context=4096)
+    assert max(longest) <= 4001 and len(kept[0].text.split()) == 3989 + 1  # + "…"
+    assert remarks == ["log.md passage 1 cut to 3989 of 1000000 words to fit the context"]
 
 
 def test_the_reasoner_fits_a_long_note_instead_of_failing(fake_engine, tmp_path: Path) -> None:
@@ -223,6 +237,23 @@ def test_the_reasoner_fits_a_long_note_instead_of_failing(fake_engine, tmp_path:
         answer = reasoner.ask("When does the valve open?", strategy="direct")
     assert len(engine.prompts[0].removesuffix("Answer:")) <= 1000 - 160
     assert "manual.md passage 1 cut to" in answer.reason and answer.answer == "at 30%"
+
+
+def test_a_revision_that_does_not_fit_the_context_ends_the_revisions(fake_engine) -> None:
+    # the first prompt fits, the one that states the failure does not: no crash, no revision
+    story = "1 Mary moved to the bathroom.\n2 John went to the hallway.\n"
+    engine = chat_engine(fake_engine, lambda *_: "Answer: kitchen", max_context=300)
+    answer = Reasoner(engine).ask("Where is Mary?", context=story, strategy="cot")
+    assert len(engine.prompts) == 1 and answer.revisions == ()
+    assert answer.answer == "bathroom" and answer.source == "rules"
+
+
+def test_a_story_longer_than_the_context_is_refused_before_the_model_runs(fake_engine) -> None:
+    story = "".join(f"{n} Mary moved to the bathroom.\n" for n in range(1, 100))
+    engine = chat_engine(fake_engine, lambda *_: "Answer: kitchen", max_context=300)
+    with pytest.raises(ContextLengthError, match="the model's context holds 300: shorten"):
+        Reasoner(engine).ask("Where is Mary?", context=story)
+    assert engine.prompts == []
 
 
 def test_ask_without_a_model_shows_the_best_passages(store: DocumentStore) -> None:

@@ -1,4 +1,6 @@
 import json
+import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -49,6 +51,44 @@ def test_ask_reports_an_unknown_rule_pack(runner: CliRunner) -> None:
     assert "no built-in pack 'nosuch'" in result.output
 
 
+def test_ask_refuses_a_context_that_is_no_text_file(runner: CliRunner, tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "story.fifo")  # refused before it is opened: nothing waits on it
+    (tmp_path / "latin.txt").write_bytes("1 Mary went to the café.\n".encode("latin-1"))
+    refusals = {
+        "/dev/zero": "/dev/zero: not a regular file (a character device)",  # was MemoryError
+        str(tmp_path / "story.fifo"): "story.fifo: not a regular file (a FIFO)",
+        str(tmp_path / "latin.txt"): "latin.txt: not UTF-8 text (byte 23 is 0xe9)",
+    }
+    for path, error in refusals.items():
+        result = runner.invoke(main, ["ask", "--no-model", "--context", path, "Where is Mary?"])
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert error in result.output and len(result.output.splitlines()) == 1
+
+
+def test_ask_fits_a_passage_longer_than_the_context(
+    runner: CliRunner, babi_model_dir: Path, tmp_path: Path
+) -> None:
+    docs, db = tmp_path / "docs", tmp_path / "docs.db"
+    docs.mkdir()
+    (docs / "manual.md").write_text("The valve opens at 30%. " + "filler " * 100_000)
+    assert runner.invoke(main, ["index", str(docs), "--db", str(db)]).exit_code == 0
+    args = ["ask", "--model", str(babi_model_dir), "--db", str(db), "When does the valve open?"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert f"{docs}/manual.md passage 1 cut to" in result.output
+
+
+def test_ask_refuses_a_story_longer_than_the_context(
+    runner: CliRunner, babi_model_dir: Path, tmp_path: Path
+) -> None:
+    story = tmp_path / "story.txt"
+    story.write_text("".join(f"{n} Mary moved to the bathroom.\n" for n in range(1, 200)))
+    args = ["ask", "--model", str(babi_model_dir), "--context", str(story), "Where is Mary?"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "but the model's context holds 256: shorten the question or its story" in result.output
+
+
 def test_verify_reports_failed_steps(runner: CliRunner, tmp_path: Path) -> None:
     data = tmp_path / "solutions.jsonl"
     records = [
@@ -80,9 +120,45 @@ def test_index_then_ask_with_the_store(runner: CliRunner, tmp_path: Path) -> Non
     db = tmp_path / "docs.db"
     result = runner.invoke(main, ["index", str(docs), "--db", str(db), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == {"db": str(db), "added": 1, "passages": 1}
+    assert json.loads(result.output) == {
+        "db": str(db),
+        "added": 1,
+        "passages": 1,
+        "files": 1,
+        "skipped": [],
+        "replaced": [],
+    }
     result = runner.invoke(main, ["ask", "--no-model", "--db", str(db), "What is 2 + 2?"])
     assert "answer: 4" in result.output
+
+
+def test_index_names_files_whose_names_are_not_utf_8(runner: CliRunner, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / os.fsdecode(b"caf\xe9.md")).write_text("Hold the red button to reset the pump.")
+    (docs / os.fsdecode(b"bin\xff.md")).write_bytes(b"\0")
+    result = runner.invoke(main, ["index", str(docs), "--db", str(tmp_path / "docs.db")])
+    assert result.exit_code == 0, result.output
+    assert "indexed 1 passages from 1 files" in result.output
+    assert f"skipped {docs}/bin\\xff.md: binary (holds NUL bytes)" in result.output
+    result = runner.invoke(main, ["ask", "--no-model", "--db", str(tmp_path / "docs.db"), "pump?"])
+    assert f"cites {docs}/caf\\xe9.md passage 1" in result.output
+
+
+def test_index_refuses_a_database_of_another_schema(runner: CliRunner, tmp_path: Path) -> None:
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as connection:
+        connection.execute("CREATE TABLE customers (name)")
+    connection.close()
+    before = db.read_bytes()
+    (tmp_path / "docs").mkdir()
+    result = runner.invoke(main, ["index", str(tmp_path / "docs"), "--db", str(db)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output == (
+        f"Error: {db}: not a document store (a database with the tables customers); "
+        "it is left as it is: choose another file\n"
+    )
+    assert db.read_bytes() == before
 
 
 def test_eval_compares_strategies_on_babi(
@@ -107,6 +183,51 @@ def test_eval_compares_strategies_on_babi(
     assert "direct" in table.output and "95% interval" in table.output
     alone = json.loads(runner.invoke(main, [*args, "--no-rules", "--json"]).output)
     assert set(alone["sources"]) <= {"model", "none"}
+
+
+def test_eval_skips_problems_longer_than_the_context_and_keeps_the_rest(
+    runner: CliRunner, babi_model_dir: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "qa1_single-supporting-fact_test.txt"
+    long_story = "".join(f"{n} John went to the hallway.\n" for n in range(1, 80))
+    data.write_text(
+        "1 Mary moved to the bathroom.\n2 Where is Mary? \tbathroom\t1\n"
+        + long_story
+        + "80 Where is John? \thallway\t79\n"
+        + "1 Daniel went to the garden.\n2 Where is Daniel? \tgarden\t1\n"
+    )
+    args = ["eval", "--model", str(babi_model_dir), "--data", str(data), "--format", "babi"]
+    result = runner.invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["n"] == 2 and report["skipped_too_long"] == [f"{data}:82"]
+    table = runner.invoke(main, args)
+    assert f"auto: skipped 1 problems longer than the model's context ({data}:82)" in table.output
+
+
+def test_eval_that_fails_midway_still_prints_what_it_scored(
+    runner: CliRunner, babi_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edge_reason.reasoning.reasoner import Reasoner
+
+    data = tmp_path / "qa1_single-supporting-fact_test.txt"
+    data.write_text(
+        "1 Mary moved to the bathroom.\n2 Where is Mary? \tbathroom\t1\n"
+        "1 Daniel went to the garden.\n2 Where is Daniel? \tgarden\t1\n"
+    )
+    ask = Reasoner.ask
+
+    def fails_on_daniel(self, question, **options):
+        if "Daniel" in question:
+            raise ValueError("the engine failed")
+        return ask(self, question, **options)
+
+    monkeypatch.setattr(Reasoner, "ask", fails_on_daniel)
+    args = ["eval", "--model", str(babi_model_dir), "--data", str(data), "--format", "babi"]
+    result = runner.invoke(main, [*args, "--json"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert json.loads(result.stdout)["n"] == 1
+    assert "stopped before the end (the engine failed)" in result.stderr
 
 
 def test_an_empty_question_is_a_one_line_error() -> None:
