@@ -14,17 +14,25 @@ import stat
 from .errors import ModelFormatError
 
 
+class UnreadableFileError(ModelFormatError):
+    """A path that cannot be opened as a regular file; `reason` says why, without the path."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.reason = reason
+
+
 def open_regular(path: str | os.PathLike[str]) -> io.FileIO:
-    """`path` opened for reading, unbuffered, or a ModelFormatError naming it if it is
-    missing, unreadable or not a regular file."""
+    """`path` opened for reading, unbuffered, or an UnreadableFileError naming it if it
+    is missing, unreadable or not a regular file."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
-        raise ModelFormatError(f"{path}: cannot open ({e.strerror})") from e
+        raise UnreadableFileError(path, f"cannot open ({e.strerror or e})") from None
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise ModelFormatError(f"{path}: not a regular file ({_kind(mode)})")
+            raise UnreadableFileError(path, f"not a regular file ({_kind(mode)})")
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
@@ -55,7 +63,7 @@ def read_all(f: io.FileIO, size: int, path: str | os.PathLike[str]) -> bytes:
 
 def _kind(mode: int) -> str:
     kinds = {
-        stat.S_ISDIR: "a directory",
+        stat.S_ISDIR: "a folder",
         stat.S_ISFIFO: "a FIFO",
         stat.S_ISCHR: "a character device",
         stat.S_ISBLK: "a block device",
