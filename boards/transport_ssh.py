@@ -242,7 +242,9 @@ class SshTarget(Target):
         )
         answer = holder_process.stdout.readline()
         if answer != "locked\n":
-            recorded, err = holder_process.communicate(timeout=_OPERATION_TIMEOUT)
+            # Not communicate(): it reads the pipe itself, missing what readline buffered.
+            recorded, err = holder_process.stdout.read(), holder_process.stderr.read()
+            holder_process.wait(timeout=_OPERATION_TIMEOUT)
             if answer == "held\n" and holder_process.returncode == 0:
                 raise LockHeld(recorded.strip())
             raise self._failure(holder_process.returncode, err, f"locking {rel}")
