@@ -315,7 +315,10 @@ def test_a_killed_deploy_leaves_no_stale_lock(
     target, folder = device
     fork = multiprocessing.get_context("fork")
     uploading = fork.Event()
-    killed = fork.Process(target=_deploy_that_hangs_uploading, args=(target, bundles[0], uploading))
+    # daemon: should the test fail before killing it, pytest's exit still ends it.
+    killed = fork.Process(
+        target=_deploy_that_hangs_uploading, args=(target, bundles[0], uploading), daemon=True
+    )
     killed.start()
     assert uploading.wait(60)
     with pytest.raises(DeployError, match=LOCK_HELD):
