@@ -99,18 +99,26 @@ def load_bundle(folder: Path) -> Bundle:
     folder = Path(folder)
     path = folder / MANIFEST_NAME
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BundleError(f"{folder}: not a bundle: no {MANIFEST_NAME}") from None
+    return Bundle(root=folder, files=parse_manifest(text, str(path)))
+
+
+def parse_manifest(text: str, source: str) -> tuple[BundleFile, ...]:
+    """The files a manifest's text lists, validated; `source` names it in errors (a
+    local path, or a version on a device)."""
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise BundleError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from None
+        raise BundleError(f"{source}:{e.lineno}: not valid JSON: {e.msg}") from None
     listed = data.get("files") if isinstance(data, dict) else None
     if not isinstance(listed, dict) or not listed:
-        raise BundleError(f"{path}: 'files' must be a non-empty object of file name -> entry")
+        raise BundleError(f"{source}: 'files' must be a non-empty object of file name -> entry")
     files = []
     for name, entry in sorted(listed.items()):
-        where = f"{path}: files[{name!r}]"
-        check_relative_name(name, path.name)
+        where = f"{source}: files[{name!r}]"
+        check_relative_name(name, source)
         if name == MANIFEST_NAME:
             raise BundleError(f"{where}: the manifest cannot list itself")
         if not isinstance(entry, dict) or set(entry) != {"sha256", "bytes"}:
@@ -121,7 +129,7 @@ def load_bundle(folder: Path) -> Bundle:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise BundleError(f"{where}.bytes: must be a non-negative integer, got {size!r}")
         files.append(BundleFile(name=name, sha256=sha, bytes=size))
-    return Bundle(root=folder, files=tuple(files))
+    return tuple(files)
 
 
 def verify_bundle(bundle: Bundle) -> None:

@@ -4,10 +4,14 @@ Layout of a deployment folder:
 
     versions/<UTC time>-<hash>/    one folder per deployed version
     versions/<name>.partial/       an upload in progress (never active)
+    versions/.trash-<...>/         a version being deleted (never listed as a version)
     current -> versions/<name>     the active version, switched by an atomic rename
+    .deploy.lock                   held by the deploy or rollback in progress
 
 The link is relative, so a folder deployed onto a mounted SD card still resolves
-when the card is back in the board under another mount point.
+when the card is back in the board under another mount point. Nothing is ever
+written into an existing version: a running engine may have its files mapped, and
+truncating a mapped file kills that process with SIGBUS.
 """
 
 from __future__ import annotations
@@ -15,13 +19,22 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..errors import EdgeReasonError
-from .bundle import MANIFEST_NAME, file_sha256, load_bundle, verify_bundle
+from .bundle import (
+    MANIFEST_NAME,
+    BundleError,
+    file_sha256,
+    load_bundle,
+    parse_manifest,
+    verify_bundle,
+)
+from .deploy_error import DeployError
+from .deploy_lock import deploy_lock
 from .memory import memory_budget
 from .profiles import load_profile
 from .smoke import SmokeReport
@@ -32,15 +45,12 @@ from .transport_ssh import SshAddress, SshOptions, SshTarget
 VERSIONS = "versions"
 CURRENT = "current"
 PARTIAL_SUFFIX = ".partial"
+TRASH_PREFIX = ".trash-"
 WHEELS = "wheels"
 _VERSION_NAME = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{12}")
 _MIB = 1024 * 1024
 
 SmokeTest = Callable[[Target], SmokeReport]
-
-
-class DeployError(EdgeReasonError, RuntimeError):
-    """A deployment or rollback that was refused or failed; the previous version stays active."""
 
 
 @dataclass(frozen=True)
@@ -115,21 +125,56 @@ def _version_name(uploads: dict[str, tuple[Path, str]], now: datetime) -> str:
     return f"{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-{digest.hexdigest()[:12]}"
 
 
+def _mismatches(target: Target, folder: str, expected: dict[str, str]) -> list[str]:
+    """How the files in `folder` on the target differ from their expected sha256."""
+    on_target = target.sha256([posixpath.join(folder, name) for name in expected])
+    problems = []
+    for name, sha in expected.items():
+        found = on_target.get(posixpath.join(folder, name))
+        if found is None:
+            problems.append(f"{name}: missing on the target")
+        elif found != sha:
+            problems.append(f"{name}: sha256 on the target is {found}, expected {sha}")
+    return problems
+
+
 def _upload_and_verify(target: Target, folder: str, uploads: dict[str, tuple[Path, str]]) -> None:
     dirs = {posixpath.dirname(posixpath.join(folder, name)) for name in uploads}
     target.make_dirs(sorted(dirs))
     for name, (local, _) in uploads.items():
         target.upload_file(local, posixpath.join(folder, name))
-    on_target = target.sha256([posixpath.join(folder, name) for name in uploads])
-    problems = []
-    for name, (_, expected) in uploads.items():
-        found = on_target.get(posixpath.join(folder, name))
-        if found is None:
-            problems.append(f"{name}: missing on the target")
-        elif found != expected:
-            problems.append(f"{name}: sha256 on the target is {found}, expected {expected}")
+    problems = _mismatches(target, folder, {name: sha for name, (_, sha) in uploads.items()})
     if problems:
         raise DeployError(f"verification on {target.description} failed: " + "; ".join(problems))
+
+
+def _version_problems(target: Target, version: str) -> list[str]:
+    """How a version on the device differs from its own manifest: checked again before
+    it is activated later, since it may have been damaged since its deploy."""
+    folder = posixpath.join(VERSIONS, version)
+    text = target.read_text(posixpath.join(folder, MANIFEST_NAME))
+    if text is None:
+        return [f"{MANIFEST_NAME}: missing on the target"]
+    try:
+        files = parse_manifest(text, MANIFEST_NAME)
+    except BundleError as e:
+        return [str(e)]
+    return _mismatches(target, folder, {f.name: f.sha256 for f in files})
+
+
+def _delete_version(target: Target, version: str) -> None:
+    """Rename, then delete: a deletion cut short leaves a `.trash-` folder, which is
+    never listed as a version, rather than a version with files missing."""
+    trash = posixpath.join(VERSIONS, f"{TRASH_PREFIX}{secrets.token_hex(4)}-{version}")
+    target.rename(posixpath.join(VERSIONS, version), trash)
+    target.remove_tree(trash)
+
+
+def _clear_leftovers(target: Target) -> None:
+    """Remove the uploads and deletions a killed deploy left behind (none is a version)."""
+    for name in target.list_dir(VERSIONS):
+        if name.endswith(PARTIAL_SUFFIX) or name.startswith(TRASH_PREFIX):
+            target.remove_tree(posixpath.join(VERSIONS, name))
 
 
 def _prune(target: Target, keep: int, active: str, previous: str | None) -> list[str]:
@@ -137,7 +182,7 @@ def _prune(target: Target, keep: int, active: str, previous: str | None) -> list
     protected = set(versions[-keep:]) | {active} | ({previous} if previous else set())
     pruned = [v for v in versions if v not in protected]
     for version in pruned:
-        target.remove_tree(posixpath.join(VERSIONS, version))
+        _delete_version(target, version)
     return pruned
 
 
@@ -151,22 +196,27 @@ def deploy(
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
 ) -> DeployReport:
     """Upload a bundle (and wheel) as a new version, verify it on the target, activate it
-    and smoke-test it. On any failure before activation the previous version stays
-    active and the partial upload is removed."""
+    and smoke-test it, holding the target's deploy lock throughout. On any failure
+    before activation the previous version stays active and the partial upload is
+    removed."""
     if keep < 1:
         raise DeployError(f"--keep must be at least 1, got {keep}")
     uploads = _uploads(Path(bundle_dir), wheel)
     if board is not None:
         _check_board(board, sum(local.stat().st_size for local, _ in uploads.values()), wheel)
+    with deploy_lock(target):
+        _clear_leftovers(target)
+        previous = _active(target)
+        version = _version_name(uploads, now())
+        if version in _versions(target):
+            raise DeployError(f"version {version} already exists on {target.description}")
+        _install(target, version, uploads)
+        pruned = _prune(target, keep, version, previous)
+        return DeployReport(target.description, version, previous, pruned, smoke_test(target))
 
-    # Uploads a crashed deploy left behind are never active: clear them first.
-    for name in target.list_dir(VERSIONS):
-        if name.endswith(PARTIAL_SUFFIX):
-            target.remove_tree(posixpath.join(VERSIONS, name))
-    previous = _active(target)
-    version = _version_name(uploads, now())
-    if version in _versions(target):
-        raise DeployError(f"version {version} already exists on {target.description}")
+
+def _install(target: Target, version: str, uploads: dict[str, tuple[Path, str]]) -> None:
+    """Upload into a new `.partial` folder, verify, rename it to `version` and activate it."""
     final = posixpath.join(VERSIONS, version)
     staging = final + PARTIAL_SUFFIX
     try:
@@ -175,38 +225,47 @@ def deploy(
         staging = final
         target.replace_symlink(CURRENT, final)
     except BaseException as failure:  # also Ctrl-C: never leave a half-made version
-        cleanup_error = _discard(target, staging, final)
+        cleanup_error = _discard(target, staging, version)
         if cleanup_error:
             raise DeployError(
                 f"deploy failed ({failure!r}) and removing {staging} failed too: {cleanup_error}"
             ) from failure
         raise
-    pruned = _prune(target, keep, version, previous)
-    return DeployReport(target.description, version, previous, pruned, smoke_test(target))
 
 
-def _discard(target: Target, staging: str, final: str) -> str | None:
+def _discard(target: Target, staging: str, version: str) -> str | None:
     """Remove the failed version, unless the link switch went through after all (a
     connection lost after the remote rename); return why removing failed, if it did."""
+    final = posixpath.join(VERSIONS, version)
     try:
-        if staging == final and target.read_link(CURRENT) == final:
-            return None
-        target.remove_tree(staging)
+        if staging != final:
+            target.remove_tree(staging)
+        elif target.read_link(CURRENT) != final:
+            _delete_version(target, version)
     except (OSError, TransportError) as e:
         return str(e)
     return None
 
 
 def rollback(target: Target, smoke_test: SmokeTest) -> DeployReport:
-    """Make the version before the active one active again, and smoke-test it."""
-    versions = _versions(target)
-    active = _active(target)
-    if active is None:
-        raise DeployError(f"{target.description} has no active version: nothing to roll back")
-    older = _previous(versions, active)
-    if older is None:
-        raise DeployError(
-            f"{active} is the oldest version on {target.description}: nothing to roll back to"
-        )
-    target.replace_symlink(CURRENT, posixpath.join(VERSIONS, older))
-    return DeployReport(target.description, older, active, smoke=smoke_test(target))
+    """Make the version before the active one active again, once its files match its
+    manifest on the device, and smoke-test it; under the deploy lock."""
+    with deploy_lock(target):
+        versions = _versions(target)
+        active = _active(target)
+        if active is None:
+            raise DeployError(f"{target.description} has no active version: nothing to roll back")
+        older = _previous(versions, active)
+        if older is None:
+            raise DeployError(
+                f"{active} is the oldest version on {target.description}: nothing to roll back to"
+            )
+        problems = _version_problems(target, older)
+        if problems:
+            raise DeployError(
+                f"refusing to roll back to {older} on {target.description}: "
+                + "; ".join(problems)
+                + f" ({active} stays active)"
+            )
+        target.replace_symlink(CURRENT, posixpath.join(VERSIONS, older))
+        return DeployReport(target.description, older, active, smoke=smoke_test(target))

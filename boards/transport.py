@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,14 @@ from ..errors import EdgeReasonError
 
 class TransportError(EdgeReasonError, RuntimeError):
     """A file operation or command on the target failed."""
+
+
+class LockHeld(TransportError):
+    """Another process holds the lock; `holder` is what it recorded in the lock file."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(f"the lock is held {holder}".rstrip())
+        self.holder = holder
 
 
 @dataclass(frozen=True)
@@ -52,12 +61,17 @@ class Target(ABC):
         """What the symbolic link `rel` points to; None if there is no such link."""
 
     @abstractmethod
+    def read_text(self, rel: str) -> str | None:
+        """The UTF-8 text of the file `rel`; None if there is no such file."""
+
+    @abstractmethod
     def make_dirs(self, rels: Sequence[str]) -> None:
         """Create the folders (and their parents) that do not exist yet."""
 
     @abstractmethod
     def upload_file(self, local: Path, rel: str) -> None:
-        """Copy a local file to `rel`, whose folder exists."""
+        """Copy a local file to `rel`, whose folder exists and which must not exist yet:
+        overwriting a file truncates it under any process that has it mapped (SIGBUS)."""
 
     @abstractmethod
     def sha256(self, rels: Sequence[str]) -> dict[str, str]:
@@ -75,6 +89,13 @@ class Target(ABC):
     @abstractmethod
     def remove_tree(self, rel: str) -> None:
         """Delete a file or folder and everything in it; nothing if it does not exist."""
+
+    @abstractmethod
+    def lock(self, rel: str, holder: str) -> AbstractContextManager[None]:
+        """Hold an exclusive lock on the file `rel` (created with its folders if needed)
+        while the context lasts, with `holder` written into it; LockHeld, with what the
+        holder wrote, if another process has it. The operating system drops the lock
+        when its holder dies, so a killed process never leaves a stale lock."""
 
     @abstractmethod
     def run(self, argv: Sequence[str], cwd_rel: str, timeout: float) -> CommandResult:

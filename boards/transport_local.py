@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from .bundle import file_sha256
-from .transport import COMMAND_NOT_FOUND, CommandResult, Target, TransportError
+from .transport import COMMAND_NOT_FOUND, CommandResult, LockHeld, Target, TransportError
 
 
 class LocalTarget(Target):
@@ -34,13 +36,17 @@ class LocalTarget(Target):
         path = self.root / rel
         return os.readlink(path) if path.is_symlink() else None
 
+    def read_text(self, rel: str) -> str | None:
+        path = self.root / rel
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+
     def make_dirs(self, rels: Sequence[str]) -> None:
         for rel in rels:
             (self.root / rel).mkdir(parents=True, exist_ok=True)
 
     def upload_file(self, local: Path, rel: str) -> None:
         # fsync before the version is activated: an SD card may be pulled right after.
-        with open(local, "rb") as source, open(self.root / rel, "wb") as dest:
+        with open(local, "rb") as source, open(self.root / rel, "xb") as dest:
             shutil.copyfileobj(source, dest)
             dest.flush()
             os.fsync(dest.fileno())
@@ -71,6 +77,23 @@ class LocalTarget(Target):
             path.unlink()
         elif path.is_dir():
             shutil.rmtree(path)
+
+    @contextmanager
+    def lock(self, rel: str, holder: str) -> Iterator[None]:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # flock, not a lock file's existence: the kernel releases it when the process dies.
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LockHeld(path.read_text(encoding="utf-8", errors="replace").strip()) from None
+            os.ftruncate(descriptor, 0)
+            os.write(descriptor, f"{holder}\n".encode())
+            yield
+        finally:
+            os.close(descriptor)
 
     def run(self, argv: Sequence[str], cwd_rel: str, timeout: float) -> CommandResult:
         try:

@@ -12,15 +12,18 @@ import re
 import secrets
 import shlex
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .transport import CommandResult, Target, TransportError
+from .transport import CommandResult, LockHeld, Target, TransportError
 
 # ssh exits with 255 when the connection itself failed.
 _SSH_FAILED = 255
 _OPERATION_TIMEOUT = 60.0
+# `[ -f file ] || exit 3`: the file asked for does not exist.
+_NO_SUCH_FILE = 3
 # A host or user starting with "-" would be read by ssh as an option.
 _URL = re.compile(
     r"ssh://(?:(?P<user>[A-Za-z0-9._][A-Za-z0-9._-]*)@)?"
@@ -138,11 +141,14 @@ class SshTarget(Target):
             raise TransportError(
                 f"{what} on {self.description}: no answer within {timeout:g} s"
             ) from None
-        if done.returncode == _SSH_FAILED:
-            raise TransportError(f"cannot reach {self.description}: {done.stderr.strip()}")
         if done.returncode not in accept:
-            raise TransportError(f"{what} on {self.description} failed: {done.stderr.strip()}")
+            raise self._failure(done.returncode, done.stderr, what)
         return CommandResult(done.returncode, done.stdout, done.stderr)
+
+    def _failure(self, returncode: int, stderr: str, what: str) -> TransportError:
+        if returncode == _SSH_FAILED:
+            return TransportError(f"cannot reach {self.description}: {stderr.strip()}")
+        return TransportError(f"{what} on {self.description} failed: {stderr.strip()}")
 
     def list_dir(self, rel: str) -> list[str]:
         folder = shlex.quote(self.absolute(rel))
@@ -154,12 +160,22 @@ class SshTarget(Target):
         out = self._ssh(f"if [ -L {link} ]; then readlink -- {link}; fi", f"reading {rel}")
         return out.stdout.rstrip("\n") or None
 
+    def read_text(self, rel: str) -> str | None:
+        path = shlex.quote(self.absolute(rel))
+        out = self._ssh(
+            f"[ -f {path} ] || exit {_NO_SUCH_FILE}; cat -- {path}",
+            f"reading {rel}",
+            accept=(0, _NO_SUCH_FILE),
+        )
+        return out.stdout if out.returncode == 0 else None
+
     def make_dirs(self, rels: Sequence[str]) -> None:
         self._ssh("mkdir -p -- " + _quoted(*map(self.absolute, rels)), "creating folders")
 
     def upload_file(self, local: Path, rel: str) -> None:
         self._ssh(
-            f"cat > {shlex.quote(self.absolute(rel))}",
+            # noclobber: never truncate a file that exists (see Target.upload_file).
+            f"set -C; cat > {shlex.quote(self.absolute(rel))}",
             f"uploading {rel}",
             stdin_path=local,
             timeout=None,
@@ -202,6 +218,45 @@ class SshTarget(Target):
 
     def remove_tree(self, rel: str) -> None:
         self._ssh(f"rm -rf -- {shlex.quote(self.absolute(rel))}", f"removing {rel}")
+
+    @contextmanager
+    def lock(self, rel: str, holder: str) -> Iterator[None]:
+        # A remote `cat` holds the flock while it reads this ssh session's stdin: when
+        # this process ends, even killed, stdin closes, cat exits and the lock is gone.
+        path = self.absolute(rel)
+        folder, lock_file = shlex.quote(posixpath.dirname(path)), shlex.quote(path)
+        script = (
+            f"mkdir -p -- {folder} && exec 9>>{lock_file} || exit 1; flock -n 9; status=$?;"
+            f" if [ $status = 0 ]; then printf '%s\\n' {shlex.quote(holder)} > {lock_file};"
+            " echo locked; exec cat > /dev/null; fi;"
+            f" if [ $status = 1 ]; then echo held; cat -- {lock_file}; exit 0; fi; exit $status"
+        )
+        # Its own session, so Ctrl-C reaches deploy (which cleans up) but not the lock.
+        holder_process = subprocess.Popen(
+            self.ssh_argv(script),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        answer = holder_process.stdout.readline()
+        if answer != "locked\n":
+            # Not communicate(): it reads the pipe itself, missing what readline buffered.
+            recorded, err = holder_process.stdout.read(), holder_process.stderr.read()
+            holder_process.wait(timeout=_OPERATION_TIMEOUT)
+            if answer == "held\n" and holder_process.returncode == 0:
+                raise LockHeld(recorded.strip())
+            raise self._failure(holder_process.returncode, err, f"locking {rel}")
+        try:
+            yield
+        finally:
+            holder_process.stdin.close()
+            try:
+                holder_process.wait(timeout=_OPERATION_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                holder_process.kill()
+                holder_process.wait()
 
     def run(self, argv: Sequence[str], cwd_rel: str, timeout: float) -> CommandResult:
         command = f"cd -- {shlex.quote(self.absolute(cwd_rel))} && {_quoted(*argv)}"
