@@ -97,10 +97,8 @@ class GgufFile:
         if not is_gguf(path):
             raise ModelFormatError(f"{path}: not a GGUF file (it does not start with 'GGUF')")
         size = path.stat().st_size
-        from gguf import GGUFReader
-
         try:
-            reader = GGUFReader(path, "r")
+            reader = _bounded_reader()(path, "r")
         except Exception as e:  # the package raises ValueError, KeyError, struct errors...
             reason = _reason(e)
             raise ModelFormatError(f"{path}: truncated or corrupt GGUF file ({reason})") from None
@@ -151,6 +149,23 @@ class GgufFile:
                 f"implies {list(shape)}"
             )
         return t
+
+
+def _bounded_reader() -> type:
+    """GGUFReader, refusing to read past the end of the file. The package reads by slicing
+    its map, which past the end yields a short or empty array: an array value whose length
+    runs past the end then loops over that length without advancing (a hang, for a length
+    of 2**63), where it should fail."""
+    from gguf import GGUFReader
+
+    class BoundedReader(GGUFReader):
+        def _get(self, offset: int, dtype: Any, count: int = 1, override_order: Any = None):
+            values = super()._get(offset, dtype, count, override_order)
+            if len(values) != int(count):
+                raise ValueError(f"a value at byte {offset} runs past the end of the file")
+            return values
+
+    return BoundedReader
 
 
 def _reason(e: BaseException) -> str:
