@@ -59,15 +59,27 @@ class GgufTensor:
 
 class GgufMetadata(Mapping[str, Any]):
     """The key-value metadata, each value converted to plain Python on first read
-    (a 150k-entry vocabulary costs a noticeable fraction of a second to convert)."""
+    (a 150k-entry vocabulary costs a noticeable fraction of a second to convert).
+    A value that cannot be converted (a string that is not UTF-8) is a ModelFormatError
+    naming the file and key, wherever it is read."""
 
-    def __init__(self, fields: Mapping[str, Any]) -> None:
+    def __init__(self, fields: Mapping[str, Any], path: Path) -> None:
         self._fields = fields
+        self._path = path
         self._values: dict[str, Any] = {}
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._fields  # without converting the value, as Mapping's would
 
     def __getitem__(self, key: str) -> Any:
         if key not in self._values:
-            self._values[key] = self._fields[key].contents()
+            field = self._fields[key]
+            try:
+                self._values[key] = field.contents()
+            except Exception as e:  # the package raises UnicodeDecodeError, IndexError...
+                raise ModelFormatError(
+                    f"{self._path}: metadata {key!r} is unreadable ({_reason(e)})"
+                ) from None
         return self._values[key]
 
     def __iter__(self) -> Iterator[str]:
@@ -118,7 +130,7 @@ class GgufFile:
                 )
             shape = tuple(int(d) for d in reversed(t.shape.tolist()))
             tensors[t.name] = GgufTensor(t.name, type_name, shape, t.data)
-        return cls(path, GgufMetadata(reader.fields), tensors)
+        return cls(path, GgufMetadata(reader.fields, path), tensors)
 
     def value(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
         """Metadata `key`, which must be of `kind` (int accepted where float is asked)."""
@@ -126,10 +138,7 @@ class GgufFile:
             if default is ...:
                 raise ModelFormatError(f"{self.path}: metadata {key!r} is missing")
             return default
-        try:
-            v = self.metadata[key]
-        except Exception as e:
-            raise ModelFormatError(f"{self.path}: metadata {key!r} is unreadable ({e})") from None
+        v = self.metadata[key]
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if float in kinds and isinstance(v, int) and not isinstance(v, bool):
             v = float(v)
