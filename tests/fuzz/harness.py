@@ -6,6 +6,8 @@ and is a finding."""
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from collections.abc import Callable
 from contextlib import suppress
@@ -18,6 +20,7 @@ from edge_reason.errors import EdgeReasonError
 
 T = TypeVar("T")
 SCRATCH = Path(tempfile.mkdtemp(prefix="edge-reason-fuzz-"))
+atexit.register(shutil.rmtree, SCRATCH, ignore_errors=True)
 # The separator of the parts one input holds (e.g. stop strings, then token ids).
 PART_SEPARATOR = b"\x00"
 
