@@ -59,15 +59,27 @@ class GgufTensor:
 
 class GgufMetadata(Mapping[str, Any]):
     """The key-value metadata, each value converted to plain Python on first read
-    (a 150k-entry vocabulary costs a noticeable fraction of a second to convert)."""
+    (a 150k-entry vocabulary costs a noticeable fraction of a second to convert).
+    A value that cannot be converted (a string that is not UTF-8) is a ModelFormatError
+    naming the file and key, wherever it is read."""
 
-    def __init__(self, fields: Mapping[str, Any]) -> None:
+    def __init__(self, fields: Mapping[str, Any], path: Path) -> None:
         self._fields = fields
+        self._path = path
         self._values: dict[str, Any] = {}
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._fields  # without converting the value, as Mapping's would
 
     def __getitem__(self, key: str) -> Any:
         if key not in self._values:
-            self._values[key] = self._fields[key].contents()
+            field = self._fields[key]
+            try:
+                self._values[key] = field.contents()
+            except Exception as e:  # the package raises UnicodeDecodeError, IndexError...
+                raise ModelFormatError(
+                    f"{self._path}: metadata {key!r} is unreadable ({_reason(e)})"
+                ) from None
         return self._values[key]
 
     def __iter__(self) -> Iterator[str]:
@@ -97,10 +109,8 @@ class GgufFile:
         if not is_gguf(path):
             raise ModelFormatError(f"{path}: not a GGUF file (it does not start with 'GGUF')")
         size = path.stat().st_size
-        from gguf import GGUFReader
-
         try:
-            reader = GGUFReader(path, "r")
+            reader = _bounded_reader()(path, "r")
         except Exception as e:  # the package raises ValueError, KeyError, struct errors...
             reason = _reason(e)
             raise ModelFormatError(f"{path}: truncated or corrupt GGUF file ({reason})") from None
@@ -120,7 +130,7 @@ class GgufFile:
                 )
             shape = tuple(int(d) for d in reversed(t.shape.tolist()))
             tensors[t.name] = GgufTensor(t.name, type_name, shape, t.data)
-        return cls(path, GgufMetadata(reader.fields), tensors)
+        return cls(path, GgufMetadata(reader.fields, path), tensors)
 
     def value(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
         """Metadata `key`, which must be of `kind` (int accepted where float is asked)."""
@@ -128,10 +138,7 @@ class GgufFile:
             if default is ...:
                 raise ModelFormatError(f"{self.path}: metadata {key!r} is missing")
             return default
-        try:
-            v = self.metadata[key]
-        except Exception as e:
-            raise ModelFormatError(f"{self.path}: metadata {key!r} is unreadable ({e})") from None
+        v = self.metadata[key]
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if float in kinds and isinstance(v, int) and not isinstance(v, bool):
             v = float(v)
@@ -151,6 +158,23 @@ class GgufFile:
                 f"implies {list(shape)}"
             )
         return t
+
+
+def _bounded_reader() -> type:
+    """GGUFReader, refusing to read past the end of the file. The package reads by slicing
+    its map, which past the end yields a short or empty array: an array value whose length
+    runs past the end then loops over that length without advancing (a hang, for a length
+    of 2**63), where it should fail."""
+    from gguf import GGUFReader
+
+    class BoundedReader(GGUFReader):
+        def _get(self, offset: int, dtype: Any, count: int = 1, override_order: Any = None):
+            values = super()._get(offset, dtype, count, override_order)
+            if len(values) != int(count):
+                raise ValueError(f"a value at byte {offset} runs past the end of the file")
+            return values
+
+    return BoundedReader
 
 
 def _reason(e: BaseException) -> str:
