@@ -96,7 +96,7 @@ def run(
     help="The work folder of a run whose evaluate stage has finished.",
 )
 def report(work: Path) -> None:
-    """Print the evaluation of the run in WORK as Markdown tables (the README's)."""
+    """Print the evaluation of the run in WORK as Markdown tables (docs/default-model.md's)."""
     from .report_tables import markdown_tables
     from .stages import REPORT
 

@@ -1,5 +1,5 @@
-"""The evaluation report as the Markdown tables the README shows, so that they are printed from
-the report and never typed by hand."""
+"""The evaluation report as the Markdown tables docs/default-model.md shows, so that they are
+printed from the report and never typed by hand."""
 
 from __future__ import annotations
 
