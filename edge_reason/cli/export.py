@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from ..errors import EdgeReasonError
+from .numbers import readable
 
 
 @contextmanager
@@ -96,8 +97,8 @@ def export(
     )
     for name, q in manifest["quality"]["variants"].items():
         click.echo(
-            f"  {name:<16} KL {q['mean_kl']:.5f}  top-1 {q['top1_agreement']:.2%}  "
-            f"perplexity {q['perplexity']:.3f} (f32 {q['perplexity_f32']:.3f})"
+            f"  {name:<16} KL {readable(q['mean_kl'])}  top-1 {q['top1_agreement']:.2%}  "
+            f"perplexity {readable(q['perplexity'])} (f32 {readable(q['perplexity_f32'])})"
         )
 
 
