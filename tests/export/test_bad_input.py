@@ -147,6 +147,12 @@ def test_signatures(tmp_path, random_model, calibration_file):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["signature"]["algorithm"] == "ed25519"
     Engine.load(out, trusted_keys=[tmp_path / "ours.pub"])
+    # PEM text (a key from a config or a secret store) is a key, not a path
+    Engine.load(out, trusted_keys=[(tmp_path / "ours.pub").read_text()])
+    with pytest.raises(SignatureError, match="not signed by any of the 1 trusted"):
+        Engine.load(out, trusted_keys=[(tmp_path / "theirs.pub").read_text()])
+    with pytest.raises(ValueError, match="the PEM text: not a readable PEM public key"):
+        Engine.load(out, trusted_keys=["-----BEGIN PUBLIC KEY-----\nnot base64\n"])
     with pytest.raises(SignatureError, match="not signed by any of the 1 trusted"):
         Engine.load(out, trusted_keys=[tmp_path / "theirs.pub"])
     # a signed manifest edited afterwards no longer verifies
