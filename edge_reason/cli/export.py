@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +11,7 @@ import click
 
 from ..errors import EdgeReasonError
 from .numbers import readable
-
-
-@contextmanager
-def _progress_bar(label: str, total: int) -> Iterator[Callable[[int], None]]:
-    # stderr: with --json, stdout carries the summary document only
-    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
-        yield bar.update
+from .progress import progress_bar
 
 
 def _tflite_hook(hf_dir: Path) -> Callable[[Path], dict[str, Any] | None]:
@@ -86,7 +78,7 @@ def export(
                 teacher, source=origin,
             )  # fmt: skip
             extra = _tflite_hook(hf_dir) if tflite else None
-            manifest = export_bundle(request, progress=_progress_bar, extra_files=extra)
+            manifest = export_bundle(request, progress=progress_bar, extra_files=extra)
     except (EdgeReasonError, ValueError) as e:
         raise click.ClickException(str(e)) from e
     if as_json:
