@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..errors import EdgeReasonError
+from .errors import api_errors
 from .numbers import readable
 from .progress import progress_bar
 
@@ -71,7 +71,7 @@ def export(
     from ..export.gguf_import import hf_folder_for
     from ..export.pipeline import ExportRequest, export_bundle
 
-    try:
+    with api_errors():
         with hf_folder_for(source, out_dir, force=force) as (hf_dir, origin):
             request = ExportRequest(
                 hf_dir, out_dir, quant, method, calibration, block_size, force, sign_key,
@@ -79,8 +79,6 @@ def export(
             )  # fmt: skip
             extra = _tflite_hook(hf_dir) if tflite else None
             manifest = export_bundle(request, progress=progress_bar, extra_files=extra)
-    except (EdgeReasonError, ValueError) as e:
-        raise click.ClickException(str(e)) from e
     if as_json:
         click.echo(json.dumps(manifest))
         return
@@ -100,8 +98,6 @@ def keygen(key: Path) -> None:
     """Write a new Ed25519 signing key to KEY and its public key to KEY.pub."""
     from ..export.signing import generate_key
 
-    try:
+    with api_errors():
         public = generate_key(key)
-    except EdgeReasonError as e:
-        raise click.ClickException(str(e)) from e
     click.echo(f"private key: {key} (keep it secret)\npublic key:  {public}")

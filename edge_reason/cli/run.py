@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from .errors import api_errors
 from .numbers import readable
 
 if TYPE_CHECKING:
@@ -94,17 +94,6 @@ def load_engine(path: str, quant: str | None, threads: int | None) -> Engine:
 
     with api_errors():
         return Engine.load(path, quant=quant, threads=threads)
-
-
-@contextmanager
-def api_errors() -> Iterator[None]:
-    """The API's errors for bad input become one-line command errors."""
-    from ..errors import EdgeReasonError
-
-    try:
-        yield
-    except (EdgeReasonError, ValueError) as e:
-        raise click.ClickException(str(e)) from e
 
 
 def speed_summary(stats: GenerationStats) -> str:
