@@ -114,8 +114,9 @@ def choose_kernel(
 def check_model(
     model_dir: Path, profile: BoardProfile | None, available_mb: int
 ) -> tuple[ModelReport, list[str]]:
-    """Size the model at the board's default quantization and planning context."""
-    shape = ModelShape.from_hf_config(model_dir)
+    """Size the model (a Hugging Face folder, a bundle or a GGUF file) at the board's
+    default quantization and planning context."""
+    shape = ModelShape.of(model_dir)
     quant = profile.default_quant if profile else _FALLBACK_QUANT
     kv_cache = profile.kv_cache if profile else _FALLBACK_KV_CACHE
     context = min(shape.max_context, profile.sizing.context if profile else _FALLBACK_CONTEXT)

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..bundle import is_bundle
 from ..errors import ModelFormatError
 
 if TYPE_CHECKING:
+    from ..model_config import ModelConfig
     from .profiles import BoardProfile
 
 _BLOCK = 32
@@ -96,6 +98,15 @@ class ModelShape:
     max_context: int
 
     @classmethod
+    def of(cls, model: Path) -> ModelShape:
+        """The shape of a Hugging Face folder, a bundle folder or a GGUF file."""
+        if model.is_dir() and not is_bundle(model):
+            return cls.from_hf_config(model)
+        from ..model_source import model_config
+
+        return cls.from_config(model_config(model))
+
+    @classmethod
     def from_hf_config(cls, model_dir: Path) -> ModelShape:
         """Read the shape from a model folder's Hugging Face `config.json`."""
         path = Path(model_dir) / "config.json"
@@ -112,20 +123,45 @@ class ModelShape:
                 raise ModelFormatError(f"{path}: {key!r} must be a positive integer, got {value!r}")
             return value
 
-        dim, layers, heads = (
-            size("hidden_size"),
-            size("num_hidden_layers"),
-            size("num_attention_heads"),
+        dim, heads = size("hidden_size"), size("num_attention_heads")
+        return cls._sized(
+            dim=dim,
+            layers=size("num_hidden_layers"),
+            heads=heads,
+            kv_heads=size("num_key_value_heads", heads),
+            head_dim=size("head_dim", dim // heads),
+            vocab=size("vocab_size"),
+            ffn=size("intermediate_size"),
+            tied=bool(config.get("tie_word_embeddings", False)),
+            max_context=size("max_position_embeddings"),
         )
-        kv_heads = size("num_key_value_heads", heads)
-        head_dim = size("head_dim", dim // heads)
-        vocab, ffn = size("vocab_size"), size("intermediate_size")
+
+    @classmethod
+    def from_config(cls, config: ModelConfig) -> ModelShape:
+        """The shape of a model whose configuration is already read and checked."""
+        return cls._sized(
+            dim=config.hidden_size,
+            layers=config.num_hidden_layers,
+            heads=config.num_attention_heads,
+            kv_heads=config.num_key_value_heads,
+            head_dim=config.head_dim,
+            vocab=config.vocab_size,
+            ffn=config.intermediate_size,
+            tied=config.tie_word_embeddings,
+            max_context=config.max_position_embeddings,
+        )
+
+    @classmethod
+    def _sized(
+        cls, *, dim: int, layers: int, heads: int, kv_heads: int, head_dim: int, vocab: int,
+        ffn: int, tied: bool, max_context: int,
+    ) -> ModelShape:  # fmt: skip
         attention = dim * head_dim * (2 * heads + 2 * kv_heads)  # q, o and k, v projections
         per_layer = attention + 3 * dim * ffn + 2 * dim  # gate/up/down and two norms
-        embeddings = vocab * dim * (1 if config.get("tie_word_embeddings", False) else 2)
+        embeddings = vocab * dim * (1 if tied else 2)
         return cls(
             params=layers * per_layer + embeddings + dim,
             layers=layers,
             kv_dim=kv_heads * head_dim,
-            max_context=size("max_position_embeddings"),
+            max_context=max_context,
         )

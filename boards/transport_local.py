@@ -20,6 +20,11 @@ class LocalTarget(Target):
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
+        # checked here, not at the first mkdir inside it, whose OSError names a subfolder
+        if self.root.exists() and not self.root.is_dir():
+            raise TransportError(
+                f"{root}: not a folder (a local target is a folder, created if missing)"
+            )
 
     @property
     def description(self) -> str:

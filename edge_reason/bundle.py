@@ -90,8 +90,9 @@ def file_sha256(path: Path) -> str:
 
 
 def public_key_bytes(key: bytes | str | os.PathLike[str]) -> bytes:
-    """A trusted key as 32 raw bytes: given raw, or a path to a PEM public key
-    file (as `edge-reason keygen` writes)."""
+    """A trusted key as 32 raw bytes: given raw, as PEM text (a str starting with
+    "-----BEGIN", as a key read from a config or a secret store arrives), or as a path
+    to a PEM public key file (as `edge-reason keygen` writes)."""
     if isinstance(key, bytes):
         if len(key) != 32:
             raise ValueError(f"a raw Ed25519 public key has 32 bytes, got {len(key)}")
@@ -99,13 +100,15 @@ def public_key_bytes(key: bytes | str | os.PathLike[str]) -> bytes:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    path = Path(key)
+    is_text = isinstance(key, str) and key.lstrip().startswith("-----BEGIN")
+    where = "the PEM text" if is_text else str(key)
     try:
-        loaded = serialization.load_pem_public_key(path.read_bytes())
+        pem = key.encode() if is_text else Path(key).read_bytes()
+        loaded = serialization.load_pem_public_key(pem)
     except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: not a readable PEM public key ({e})") from e
+        raise ValueError(f"{where}: not a readable PEM public key ({e})") from e
     if not isinstance(loaded, Ed25519PublicKey):
-        raise ValueError(f"{path}: not an Ed25519 public key")
+        raise ValueError(f"{where}: not an Ed25519 public key")
     return loaded.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 

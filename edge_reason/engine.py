@@ -211,7 +211,7 @@ class Engine:
         maximum, capped at 2048).
         kv_cache: "f32" or "f16" storage for the native engine's KV cache.
         backend: "native", or for a bundle "onnxruntime" or "tflite".
-        trusted_keys: Ed25519 public keys (PEM file paths or 32 raw bytes); a
+        trusted_keys: Ed25519 public keys (PEM file paths, PEM text or 32 raw bytes); a
         bundle not signed by one of them is refused.
         """
         start = time.perf_counter()

@@ -74,6 +74,13 @@ def open_model_source(
     return _hf_source(where, quant)
 
 
+def model_config(path: Path) -> ModelConfig:
+    """The configuration of a bundle folder or a GGUF file, without loading its weights."""
+    if path.is_dir():
+        return Bundle.open(path).config
+    return gguf_model_config(GgufFile.open(path))
+
+
 def _bundle_source(
     folder: Path, quant: str | None, trusted_keys: Sequence[Any] | None
 ) -> ModelSource:

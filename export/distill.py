@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .distill_data import BlockSchedule, pack, read_records
+from .output_folder import output_folder
 
 CHECKPOINTS = "checkpoints"
 TRAINER_STATE = "trainer_state.json"
@@ -131,14 +132,24 @@ def distill(
 ) -> DistillResult:
     """Train the student; return the loss history. on_step sees every step's metrics."""
     settings.validate()
+    started = time.perf_counter()
+    _check_out_dir(settings)
+    with output_folder(settings.out):
+        return _train(settings, started, on_step, show_progress)
+
+
+def _train(
+    settings: DistillSettings,
+    started: float,
+    on_step: Callable[[StepMetrics], None] | None,
+    show_progress: bool,
+) -> DistillResult:
     import torch
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
     from transformers import get_cosine_schedule_with_warmup
 
-    started = time.perf_counter()
-    _check_out_dir(settings)
     # The schedule is defined per optimizer step, not per process: step it once.
     accelerator = Accelerator(step_scheduler_with_optimizer=False)
     set_seed(settings.seed)
@@ -259,7 +270,6 @@ def _check_out_dir(settings: DistillSettings) -> None:
             f"{out}: exists and is not an empty folder: pass --resume to continue "
             "the run there, or choose another output folder"
         )
-    out.mkdir(parents=True, exist_ok=True)
 
 
 def _load_teacher(folder: Path) -> tuple[Any, Any, int]:

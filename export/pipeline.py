@@ -13,11 +13,10 @@ import hashlib
 import json
 import platform
 import shutil
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import onnx
 import torch
@@ -25,6 +24,7 @@ import transformers
 from tokenizers import Tokenizer
 
 from ..chat_template import SPECIAL_TOKENS_FILE, TEMPLATE_FILE, find_chat_template
+from ..progress import Progress, silent
 from .bundle import BundleWriter
 from .calibration import DEFAULT_CALIBRATION, load_calibration
 from .onnx_export import check_source, export_f32
@@ -35,16 +35,6 @@ from .signing import load_private_key
 from .tensor_table import tensor_table
 
 TOOLS = ("torch", "transformers", "optimum", "optimum-onnx", "onnx", "onnxruntime")
-
-
-class Progress(Protocol):
-    def __call__(self, label: str, total: int) -> AbstractContextManager[Callable[[int], None]]:
-        """A context for one step of `total` units; the callable advances it."""
-
-
-@contextmanager
-def _silent(label: str, total: int) -> Iterator[Callable[[int], None]]:
-    yield lambda n: None
 
 
 @dataclass(frozen=True)
@@ -89,7 +79,7 @@ def _folder_sha256(folder: Path) -> str:
 def export_bundle(
     request: ExportRequest,
     *,
-    progress: Progress = _silent,
+    progress: Progress = silent,
     extra_files: Callable[[Path], dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
     """Run the export; return the manifest written to OUT_DIR/bundle.json.

@@ -37,8 +37,14 @@ def plot_report(report: dict[str, Any], path: str | Path) -> None:
     by_key = {(r["backend"], r["quant"], r["threads"]): r for r in rows}
     width = 0.8 / len(backends)
 
+    # constrained layout makes room for the legend below the panels; a legend beside them
+    # (bbox_to_anchor) is invisible to tight_layout, which left half the image blank
     fig, (decode_ax, prefill_ax) = plt.subplots(
-        2, 1, figsize=(max(6.0, 1.6 * len(groups) * len(backends) ** 0.5 + 3), 7.5), sharex=True
+        2,
+        1,
+        figsize=(max(6.0, 1.6 * len(groups) * len(backends) ** 0.5 + 1), 7.5),
+        sharex=True,
+        layout="constrained",
     )
     roofline_drawn = False
     labelled: set[str] = set()
@@ -111,7 +117,7 @@ def plot_report(report: dict[str, Any], path: str | Path) -> None:
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
         ax.margins(y=0.15)
-    decode_ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
+    handles, labels = decode_ax.get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="outside lower center", ncol=min(3, len(labels)))
     fig.savefig(path, dpi=120)
     plt.close(fig)

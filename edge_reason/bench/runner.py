@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..progress import Progress, silent
 from .energy import PowerSampler, PowerSensor
 
 SCHEMA = 1
@@ -148,6 +149,7 @@ def run_cases(
     repeats: int = 5,
     max_context: int = 512,
     progress: Callable[[str], None] = lambda _msg: None,
+    measuring: Progress = silent,
     power: PowerSensor | None = None,
 ) -> dict[str, Any]:
     """Measure every case, interleaved, and return the schema-1 report.
@@ -158,6 +160,9 @@ def run_cases(
     A round whose two measurements differ by more than STEADY_TOLERANCE changed state while it
     ran and is compared with neither: the roofline fraction is the median over the steady
     rounds (over all, if none was steady; `roofline_steady_rounds` says how many were).
+
+    progress(message) reports each load; measuring(label, runs) advances one unit per run
+    (every case once per round, the warm-up round included).
 
     With a `power` sensor, each result also has decode_j_per_token: the mean
     power during its decodes over its decode rate (median over the repeats).
@@ -179,7 +184,8 @@ def run_cases(
         samples: dict[int, list[dict[str, float]]] = {i: [] for i in range(len(workers))}
         # bytes/s before and after each decode
         bandwidths: dict[int, list[tuple[float, float]]] = {i: [] for i in range(len(workers))}
-        with sampler or contextlib.nullcontext():
+        runs = (repeats + 1) * len(workers)
+        with sampler or contextlib.nullcontext(), measuring("measuring", runs) as advance:
             for round_ in range(repeats + 1):  # round 0 warms up
                 # Each round starts one case further on, so that no case always runs
                 # right after the same other one, nor always first after the pause.
@@ -191,7 +197,7 @@ def run_cases(
                     if round_ > 0:
                         bandwidths[i].append((before, measure_bandwidth(w.case.threads)))
                         samples[i].append(r)
-                progress(f"round {round_}/{repeats}")
+                    advance(1)
         stats = [w.ask(cmd="stats") for w in workers]
     finally:
         for w in workers:

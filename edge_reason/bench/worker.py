@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from .adapters import open_backend
+from .quiet import quiet_third_party
 
 
 def peak_rss_mb() -> float:
@@ -80,4 +81,6 @@ def serve() -> None:
 
 
 if __name__ == "__main__":
+    # the worker's stderr is the user's terminal: only errors belong there
+    quiet_third_party()
     serve()

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from ..bench import BACKENDS, FILE_QUANT, QUANTS
+from .progress import progress_bar
 
 
 def _names(
@@ -102,6 +103,7 @@ def bench(
     bandwidth roofline."""
     from ..bench.energy import find_power_sensor
     from ..bench.prepare import Preparer, cache_root, content_hash, resolve_source
+    from ..bench.quiet import quiet_third_party
     from ..bench.runner import format_table, run_cases
     from ..errors import EdgeReasonError
     from ..shapes import SHAPES
@@ -121,6 +123,7 @@ def bench(
     def progress(message: str) -> None:
         click.echo(message, err=True)
 
+    quiet_third_party()
     max_context = max(512, prompt_tokens + gen_tokens + 1)
     try:
         source = resolve_source(model, shape, progress)
@@ -138,6 +141,7 @@ def bench(
             repeats=repeats,
             max_context=max_context,
             progress=progress,
+            measuring=progress_bar,
             power=find_power_sensor(),
         )
     except (EdgeReasonError, ValueError, RuntimeError) as e:

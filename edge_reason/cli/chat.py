@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .run import api_errors, engine_options, load_engine, speed_summary
+from .errors import api_errors
+from .run import engine_options, load_engine, speed_summary
 
 if TYPE_CHECKING:
     from ..engine import Engine, Generation

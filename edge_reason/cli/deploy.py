@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .errors import api_errors
+
 if TYPE_CHECKING:
     from edge_reason.boards.deploy import DeployReport
 
@@ -91,13 +93,12 @@ def deploy(
     from edge_reason.boards import deploy as deploying
     from edge_reason.boards.smoke import run_smoke_test
     from edge_reason.boards.transport_ssh import SshOptions
-    from edge_reason.errors import EdgeReasonError
 
     if rollback == (target is not None):
         raise click.UsageError("expected BUNDLE TARGET, or --rollback TARGET")
     options = SshOptions(identity, known_hosts, accept_new_host_key)
     smoke = functools.partial(run_smoke_test, expected_board=board, program=remote_command)
-    try:
+    with api_errors():
         if rollback:
             report = deploying.rollback(deploying.open_target(bundle_or_target, options), smoke)
         else:
@@ -109,8 +110,6 @@ def deploy(
                 wheel=wheel,
                 keep=keep,
             )
-    except (EdgeReasonError, ValueError, OSError) as e:
-        raise click.ClickException(str(e)) from None
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(report), indent=2))
     else:

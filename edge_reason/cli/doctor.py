@@ -69,8 +69,8 @@ def _format_report(report: DoctorReport) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.option(
     "--model",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="A model folder (with config.json) to check against the free RAM.",
+    type=click.Path(exists=True, path_type=Path),
+    help="A model (Hugging Face folder, bundle or GGUF file) to check against the free RAM.",
 )
 def doctor(as_json: bool, model: Path | None) -> None:
     """Detect the board, show its profile, kernel, threads, RAM and temperature, and warn

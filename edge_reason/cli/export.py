@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..errors import EdgeReasonError
-
-
-@contextmanager
-def _progress_bar(label: str, total: int) -> Iterator[Callable[[int], None]]:
-    # stderr: with --json, stdout carries the summary document only
-    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
-        yield bar.update
+from .errors import api_errors
+from .numbers import readable
+from .progress import progress_bar
 
 
 def _tflite_hook(hf_dir: Path) -> Callable[[Path], dict[str, Any] | None]:
@@ -78,16 +71,14 @@ def export(
     from ..export.gguf_import import hf_folder_for
     from ..export.pipeline import ExportRequest, export_bundle
 
-    try:
+    with api_errors():
         with hf_folder_for(source, out_dir, force=force) as (hf_dir, origin):
             request = ExportRequest(
                 hf_dir, out_dir, quant, method, calibration, block_size, force, sign_key,
                 teacher, source=origin,
             )  # fmt: skip
             extra = _tflite_hook(hf_dir) if tflite else None
-            manifest = export_bundle(request, progress=_progress_bar, extra_files=extra)
-    except (EdgeReasonError, ValueError) as e:
-        raise click.ClickException(str(e)) from e
+            manifest = export_bundle(request, progress=progress_bar, extra_files=extra)
     if as_json:
         click.echo(json.dumps(manifest))
         return
@@ -96,8 +87,8 @@ def export(
     )
     for name, q in manifest["quality"]["variants"].items():
         click.echo(
-            f"  {name:<16} KL {q['mean_kl']:.5f}  top-1 {q['top1_agreement']:.2%}  "
-            f"perplexity {q['perplexity']:.3f} (f32 {q['perplexity_f32']:.3f})"
+            f"  {name:<16} KL {readable(q['mean_kl'])}  top-1 {q['top1_agreement']:.2%}  "
+            f"perplexity {readable(q['perplexity'])} (f32 {readable(q['perplexity_f32'])})"
         )
 
 
@@ -107,8 +98,6 @@ def keygen(key: Path) -> None:
     """Write a new Ed25519 signing key to KEY and its public key to KEY.pub."""
     from ..export.signing import generate_key
 
-    try:
+    with api_errors():
         public = generate_key(key)
-    except EdgeReasonError as e:
-        raise click.ClickException(str(e)) from e
     click.echo(f"private key: {key} (keep it secret)\npublic key:  {public}")

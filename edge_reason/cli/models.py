@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..shapes import SHAPES
+from .errors import api_errors
 
 
 @click.command("make-model")
@@ -25,7 +26,7 @@ def make_model(out_dir: Path, shape: str, seed: int) -> None:
 
     if out_dir.exists() and any(out_dir.iterdir()):
         raise click.ClickException(f"{out_dir} is not empty; choose a new folder")
-    with click.progressbar(length=1, label=f"writing {shape}") as bar:
+    with api_errors(), click.progressbar(length=1, label=f"writing {shape}") as bar:
         write_random_model(shape, out_dir, seed=seed)
         bar.update(1)
     click.echo(f"wrote {out_dir} (random weights, shape {shape})")

@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from edge_reason.reasoning.document_files import MAX_DOCUMENT_BYTES
+from edge_reason.reasoning.policy import MAX_SAMPLES
+
+from .question import not_blank
 
 if TYPE_CHECKING:
     from edge_reason.engine import Engine
@@ -57,8 +60,18 @@ def _print_answer(answer: Answer) -> None:
         click.echo(f"cites {mark}{citation.source} {citation.ref}: {text[:100]}")
 
 
+# --samples of ask and evaluate
+_SAMPLES = click.option(
+    "--samples",
+    type=click.IntRange(min=1, max=MAX_SAMPLES),
+    default=5,
+    show_default=True,
+    help=f"Chains for self-consistency (at most {MAX_SAMPLES}).",
+)
+
+
 @click.command()
-@click.argument("question")
+@click.argument("question", callback=not_blank)
 @click.option(
     "--model",
     type=click.Path(exists=True),
@@ -79,7 +92,7 @@ def _print_answer(answer: Answer) -> None:
     help="Story or text file, UTF-8 ('-': stdin).",
 )
 @click.option("--strategy", type=click.Choice(STRATEGY_NAMES), default="auto", show_default=True)
-@click.option("--samples", type=click.IntRange(min=1), default=5, show_default=True)
+@_SAMPLES
 @click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), help="Time budget.")
 @click.option("--no-model", is_flag=True, help="Answer from rules and tools only.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
@@ -104,8 +117,6 @@ def ask(
 
     if no_model and model:
         raise click.UsageError("--no-model and --model exclude each other")
-    if not question.strip():
-        raise click.UsageError("the question is empty")
     context = _read_story(context_file) if context_file else None
     engine = None if no_model else _load_engine(model, quant)
     try:
@@ -211,7 +222,7 @@ def verify(data_file: str, data_format: str, as_json: bool) -> None:
     type=click.Choice(STRATEGY_NAMES),
     help="Repeat to compare strategies side by side (default: auto).",
 )
-@click.option("--samples", type=click.IntRange(min=1), default=5, show_default=True)
+@_SAMPLES
 @click.option("--limit", type=click.IntRange(min=1), help="Use the first N problems only.")
 @click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), help="Time budget.")
 @click.option("--no-rules", is_flag=True, help="No rule fallback: score the model alone.")

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .question import not_blank
+
 if TYPE_CHECKING:
     from edge_reason.heuristics import RulePack
 
@@ -100,7 +102,9 @@ def _parse_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.argument("pack")
 @click.option("--input", "-i", "pairs", multiple=True, metavar="KEY=VALUE", help="An input.")
 @click.option("--fact", "facts", multiple=True, metavar="NAME", help="A given fact (flag).")
-@click.option("--question", "-q", help="Ask a text question instead of deciding outputs.")
+@click.option(
+    "--question", "-q", callback=not_blank, help="Ask a text question instead of deciding outputs."
+)
 @click.option("--story", type=click.Path(exists=True, dir_okay=False), help="Story file.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def eval_pack(

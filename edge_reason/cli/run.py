@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
+
+from .errors import api_errors
+from .numbers import readable
 
 if TYPE_CHECKING:
     from ..engine import Engine, GenerationStats
@@ -34,6 +36,9 @@ def engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--top-p", type=click.FloatRange(min=0.0, max=1.0, min_open=True), default=1.0)
 @click.option("--seed", type=click.IntRange(min=0), default=None)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object: the text and its speeds."
+)
 def generate(
     path: str,
     prompt: str,
@@ -44,6 +49,7 @@ def generate(
     top_k: int,
     top_p: float,
     seed: int | None,
+    as_json: bool,
 ) -> None:
     """Stream a continuation of PROMPT from the model at PATH (its speed goes to stderr)."""
     engine = load_engine(path, quant, threads)
@@ -57,10 +63,15 @@ def generate(
             seed=seed,
         )
         for piece in pieces:
-            click.echo(piece, nl=False)
-            sys.stdout.flush()
+            if not as_json:  # the JSON document carries the whole text at the end
+                click.echo(piece, nl=False)
+                sys.stdout.flush()
+    generation = pieces.generation
+    if as_json:
+        click.echo(json.dumps({"text": generation.text, **speed_fields(generation.stats)}))
+        return
     click.echo()
-    click.echo(speed_summary(pieces.generation.stats), err=True)
+    click.echo(speed_summary(generation.stats), err=True)
 
 
 @click.command()
@@ -75,7 +86,7 @@ def info(path: str, quant: str | None, threads: int | None, as_json: bool) -> No
         return
     width = max(len(k) for k in details)
     for key, value in details.items():
-        click.echo(f"{key:<{width}}  {value}")
+        click.echo(f"{key:<{width}}  {readable(value)}")
 
 
 def load_engine(path: str, quant: str | None, threads: int | None) -> Engine:
@@ -85,19 +96,18 @@ def load_engine(path: str, quant: str | None, threads: int | None) -> Engine:
         return Engine.load(path, quant=quant, threads=threads)
 
 
-@contextmanager
-def api_errors() -> Iterator[None]:
-    """The API's errors for bad input become one-line command errors."""
-    from ..errors import EdgeReasonError
-
-    try:
-        yield
-    except (EdgeReasonError, ValueError) as e:
-        raise click.ClickException(str(e)) from e
-
-
 def speed_summary(stats: GenerationStats) -> str:
     return (
         f"{stats.generated_tokens} tokens; prefill {stats.prefill_tokens_per_second:.1f} "
         f"tokens/s, decode {stats.decode_tokens_per_second:.1f} tokens/s"
     )
+
+
+def speed_fields(stats: GenerationStats) -> dict[str, float | int]:
+    """The speeds in full precision, for --json."""
+    return {
+        "prompt_tokens": stats.prompt_tokens,
+        "generated_tokens": stats.generated_tokens,
+        "prefill_tokens_per_second": stats.prefill_tokens_per_second,
+        "decode_tokens_per_second": stats.decode_tokens_per_second,
+    }

@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 STRATEGIES = ("direct", "cot", "self_consistency", "auto")
+# Self-consistency chains per question: majority votes settle well before this, and a
+# mistyped count would otherwise decode for hours on a board.
+MAX_SAMPLES = 64
 _BY_COST = ("self_consistency", "cot", "direct")  # the model strategies, costliest first
 
 

@@ -37,7 +37,7 @@ from .errors import CalculationError, PromptFormatError, ToolError
 from .generation import ChainGenerator
 from .note_citations import cite_notes
 from .notes_budget import fit_notes
-from .policy import STRATEGIES, Policy
+from .policy import MAX_SAMPLES, STRATEGIES, Policy
 from .prompts import BUILTIN_FORMATS, PromptFormat, choose_format
 from .retrieval import DocumentStore, Passage
 from .strategies import ModelResult, Question, StrategyRunner
@@ -156,8 +156,9 @@ class Reasoner:
             raise TypeError(f"context must be text or None, got {type(context).__name__}")
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-        if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
-            raise ValueError(f"samples must be a positive integer, got {samples!r}")
+        is_int = isinstance(samples, int) and not isinstance(samples, bool)
+        if not is_int or not 1 <= samples <= MAX_SAMPLES:
+            raise ValueError(f"samples must be an integer from 1 to {MAX_SAMPLES}, got {samples!r}")
         if budget_ms is not None and not budget_ms > 0:
             raise ValueError(f"budget_ms must be positive, got {budget_ms!r}")
         start = time.perf_counter()

@@ -97,7 +97,20 @@ def test_bench_writes_a_schema_1_report_and_a_plot_and_lists_what_it_skipped(
     assert "energy: no power sensors found" in result.stdout
     assert "skipped torch int4: torch eager has f32 and dynamic int8" in result.stdout
     assert "loaded native int4 x1" in result.stderr  # progress goes to stderr
+    assert "measuring" in result.stderr and "round 0/" not in result.stderr  # a bar, not lines
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert_drawn_across(out_png)
+
+
+def assert_drawn_across(png: Path) -> None:
+    """The lower panel reaches the right-hand tenth of the image (a legend beside the
+    panels once took a third of its width and left the space below it blank)."""
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(png)[..., :3]
+    lower = pixels[pixels.shape[0] // 2 :]
+    drawn_columns = (lower < 0.95).any(axis=(0, 2)).nonzero()[0]
+    assert drawn_columns.max() > 0.9 * pixels.shape[1]
 
 
 class ScriptedWorker:

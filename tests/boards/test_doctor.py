@@ -140,3 +140,27 @@ def test_doctor_cli_prints_one_json_document_or_a_table(tmp_path: Path) -> None:
     table = runner.invoke(main, ["doctor"])
     assert table.exit_code == 0, table.output
     assert "RAM " in table.output and "best kernel" in table.output
+
+
+def test_doctor_sizes_a_bundle_and_a_gguf_file_as_their_source(tmp_path: Path) -> None:
+    from edge_reason.export.gguf_export import write_gguf
+    from edge_reason.export.pipeline import ExportRequest, export_bundle
+    from helpers.hf_models import build_model
+
+    source = build_model(tmp_path / "hf", "llama", seed=0)
+    bundle = tmp_path / "bundle"
+    export_bundle(ExportRequest(source, bundle, "int4", "rtn", None))
+    gguf = write_gguf(source, tmp_path / "model.gguf", "q8_0").path
+    runner = CliRunner()
+    params = []
+    for model in (source, bundle, gguf):
+        result = runner.invoke(main, ["doctor", "--json", "--model", str(model)])
+        assert result.exit_code == 0, result.output
+        params.append(json.loads(result.output)["model"]["params"])
+    assert params[0] == params[1] == params[2]
+    not_a_model = tmp_path / "notes.txt"
+    not_a_model.write_text("hello")
+    result = runner.invoke(main, ["doctor", "--model", str(not_a_model)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("Error: ") and "notes.txt" in line

@@ -186,6 +186,26 @@ def test_bad_data_file_is_named(
         )
 
 
+def test_a_failed_run_leaves_no_output_folder_behind(teacher_dir, student_config, tmp_path) -> None:
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps(json.loads(student_config.read_text()) | {"vocab_size": 500}))
+    out = tmp_path / "new" / "out"
+    args = [
+        "--teacher", str(teacher_dir), "--student", str(wrong),
+        "--data", str(settings(teacher_dir, student_config, tmp_path).data),
+        "--out", str(out), "--steps", "3",
+    ]  # fmt: skip
+    result = CliRunner().invoke(distill_command, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "vocab_size 500 differs from the teacher" in result.output
+    assert not (tmp_path / "new").exists()  # both folders it made are gone
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    args[args.index(str(out))] = str(existing)
+    assert CliRunner().invoke(distill_command, args).exit_code == 1
+    assert existing.is_dir()  # an empty folder given by the user stays
+
+
 def test_non_empty_out_needs_resume(teacher_dir, student_config, tmp_path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="pass --resume"):

@@ -147,6 +147,12 @@ def test_signatures(tmp_path, random_model, calibration_file):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["signature"]["algorithm"] == "ed25519"
     Engine.load(out, trusted_keys=[tmp_path / "ours.pub"])
+    # PEM text (a key from a config or a secret store) is a key, not a path
+    Engine.load(out, trusted_keys=[(tmp_path / "ours.pub").read_text()])
+    with pytest.raises(SignatureError, match="not signed by any of the 1 trusted"):
+        Engine.load(out, trusted_keys=[(tmp_path / "theirs.pub").read_text()])
+    with pytest.raises(ValueError, match="the PEM text: not a readable PEM public key"):
+        Engine.load(out, trusted_keys=["-----BEGIN PUBLIC KEY-----\nnot base64\n"])
     with pytest.raises(SignatureError, match="not signed by any of the 1 trusted"):
         Engine.load(out, trusted_keys=[tmp_path / "theirs.pub"])
     # a signed manifest edited afterwards no longer verifies
@@ -204,3 +210,28 @@ def test_dynamic_rope_scaling_is_refused(tmp_path, random_model, any_text):
     (src / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelFormatError, match="rope_scaling type 'dynamic'"):
         export_bundle(request(src, tmp_path / "out", any_text))
+
+
+def test_cli_rtn_without_calibration_names_the_builtin_text(tmp_path, random_model):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        export_command, [str(random_model("llama")), str(out), "--quant", "int4"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "quality measured on the built-in sample text" in result.output
+    # a random model's perplexity is huge: shown to 4 significant digits, not 45 of them
+    assert all(len(word) < 12 for word in result.output.split() if word[0].isdigit())
+    manifest = json.loads((out / "bundle.json").read_text())
+    assert manifest["provenance"]["calibration"]["builtin"] is True
+    assert manifest["quality"]["text"].startswith("the built-in sample text")
+
+
+def test_cli_gptq_without_calibration_is_one_line(tmp_path, random_model):
+    result = CliRunner().invoke(
+        export_command,
+        [str(random_model("llama")), str(tmp_path / "out"), "--quant", "int4", "--method", "gptq"],
+    )
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert "--method gptq calibrates on your text: pass --calibration FILE" in line
+    assert not (tmp_path / "out").exists()

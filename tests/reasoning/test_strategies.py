@@ -215,7 +215,8 @@ def test_auto_picks_the_strategy_that_fits_the_budget(fake_engine) -> None:
     ("kwargs", "message"),
     [
         ({"strategy": "magic"}, "strategy must be one of"),
-        ({"samples": 0}, "samples must be a positive integer"),
+        ({"samples": 0}, "samples must be an integer from 1 to 64"),
+        ({"samples": 65}, "samples must be an integer from 1 to 64"),
         ({"budget_ms": -5}, "budget_ms must be positive"),
     ],
 )

@@ -22,6 +22,15 @@ def test_generate_streams_the_engines_greedy_text(model_dirs) -> None:
     assert result.stderr.startswith("12 tokens; prefill ") and "decode" in result.stderr
 
 
+def test_generate_json_has_the_text_and_speeds(model_dirs) -> None:
+    args = ["generate", str(model_dirs["llama"]), "Where is Mary?", "--max-new-tokens", "5"]
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["generated_tokens"] == 5 and document["text"]
+    assert document["prefill_tokens_per_second"] > 0 and document["decode_tokens_per_second"] > 0
+
+
 def test_generate_reports_bad_input_without_a_traceback(model_dirs, tmp_path) -> None:
     result = CliRunner().invoke(main, ["generate", str(tmp_path), "hi"])
     assert result.exit_code == 1
@@ -37,6 +46,14 @@ def test_info_json(model_dirs) -> None:
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
     assert info["quant"] == "int4" and info["architecture"] == "Qwen3ForCausalLM"
+
+
+def test_info_text_rounds_numbers_for_people(model_dirs) -> None:
+    result = CliRunner().invoke(main, ["info", str(model_dirs["llama"])])
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("load_seconds")]
+    value = line.split()[1]
+    assert float(value) > 0 and len(value) <= 9  # 4 significant digits: 0.001615, 1.615e-05
 
 
 def test_make_model_writes_a_loadable_model(tmp_path) -> None:

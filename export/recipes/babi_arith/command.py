@@ -4,21 +4,14 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
 
 from .stages import STAGES
 
+# No default folder: an installed package has no source checkout to look beside.
 DATA_ENVIRONMENT = "EDGE_REASON_DATA"
-# in a source checkout the data sits beside the repository (CI clones it there)
-_REPOSITORY_DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
-
-
-def default_data_root() -> Path:
-    """$EDGE_REASON_DATA, else ../shared/data beside the repository."""
-    return Path(os.environ.get(DATA_ENVIRONMENT) or _REPOSITORY_DATA)
 
 
 @click.group("babi-arith", context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,9 +30,10 @@ def babi_arith() -> None:
     "--data",
     "data_root",
     type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help=f"The shared data folder (default: ${DATA_ENVIRONMENT}, else ../shared/data "
-    "beside the repository).",
+    envvar=DATA_ENVIRONMENT,
+    show_envvar=True,
+    help="The shared data folder (bAbI, GSM8K and the addition sets). Required: "
+    f"--data or ${DATA_ENVIRONMENT}.",
 )
 @click.option("--smoke", is_flag=True, help="A few steps of each stage on a slice of the data.")
 @click.option("--stage", type=click.Choice(STAGES), help="Run this stage only.")
@@ -67,14 +61,13 @@ def run(
     from .stages import Recipe, StageError, run_recipe
     from .training import TrainingInterrupted
 
-    root = data_root or default_data_root()
-    if not root.is_dir():
-        raise click.ClickException(
-            f"{root}: the data folder does not exist; pass --data or set ${DATA_ENVIRONMENT}"
-        )
+    if data_root is None:
+        raise click.UsageError(f"no data folder: pass --data FOLDER or set ${DATA_ENVIRONMENT}")
+    if not data_root.is_dir():
+        raise click.ClickException(f"{data_root}: the data folder does not exist")
     try:
         settings = load_settings(config or DEFAULT_CONFIG, smoke=smoke)
-        recipe = Recipe(work, root, settings, progress=not quiet)
+        recipe = Recipe(work, data_root, settings, progress=not quiet)
         summaries = run_recipe(recipe, stage=stage, resume=resume)
     except TrainingInterrupted as stopped:
         click.echo(str(stopped), err=True)
