@@ -34,7 +34,8 @@ def test_deploy_to_a_file(tmp_path: Path) -> None:
     bundle.mkdir()
     target.write_text("not a folder")
     error = one_line_error(["deploy", str(bundle), str(target)], 1)
-    assert error == f"Error: {target}: not a folder (a local target is a folder, created if missing)"
+    expected = f"{target}: not a folder (a local target is a folder, created if missing)"
+    assert error == f"Error: {expected}"
 
 
 @pytest.mark.parametrize(
