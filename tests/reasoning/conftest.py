@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.progress import building
 
 from edge_reason.engine import Generation, GenerationStats, PromptState
 from edge_reason.reasoning.datasets import Problem, read_babi
@@ -87,16 +88,18 @@ def _train(folder: Path) -> None:
     )
     shuffle = random.Random(RECIPE["seed"])
     model.train()
-    for _ in range(RECIPE["steps"]):
-        batch = shuffle.sample(rows, RECIPE["batch"])
-        width = max(len(ids) for ids, _ in batch)
-        ids = torch.tensor([i + [eos] * (width - len(i)) for i, _ in batch])
-        labels = torch.tensor([lb + [-100] * (width - len(lb)) for _, lb in batch])
-        loss = model(input_ids=ids, labels=labels).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
+    with building("bAbI qa1 model for tests/reasoning", RECIPE["steps"]) as progress:
+        for step in range(RECIPE["steps"]):
+            progress.advance(step)
+            batch = shuffle.sample(rows, RECIPE["batch"])
+            width = max(len(ids) for ids, _ in batch)
+            ids = torch.tensor([i + [eos] * (width - len(i)) for i, _ in batch])
+            labels = torch.tensor([lb + [-100] * (width - len(lb)) for _, lb in batch])
+            loss = model(input_ids=ids, labels=labels).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
     model.eval()
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save(str(folder / "tokenizer.json"))
