@@ -70,7 +70,7 @@ def test_thread_counts_are_bounded(model_dirs) -> None:
         Engine.load(model_dirs["llama"], threads=10000)
 
 
-def test_threads_the_os_cannot_start_give_an_error_not_a_hang(model_dirs) -> None:
+def test_threads_the_os_cannot_start_give_an_error_not_a_hang(model_dirs, tmp_path) -> None:
     # Under an address-space limit, thread stacks run out after a few workers: the pool
     # stops those it started and raises (it used to wait for them forever).
     script = textwrap.dedent(
@@ -87,8 +87,10 @@ def test_threads_the_os_cannot_start_give_an_error_not_a_hang(model_dirs) -> Non
             print("refused:", e)
         """
     )
+    # Run away from the checkout: `python -c` puts the current folder first on sys.path, and
+    # the source tree's edge_reason (no built _native) would shadow the installed package.
     done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
     assert "refused: cannot start the engine: cannot start worker thread" in done.stdout
