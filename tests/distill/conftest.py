@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from edge_reason.export.distill_data import BlockSchedule, pack, read_records
+from helpers.progress import building
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 BABI_QA1 = (
@@ -87,12 +88,14 @@ def train_teacher(folder: Path, data: Path) -> None:
     blocks = torch.from_numpy(pack(traces, 0, run["seq_len"], str(data)))
     schedule = BlockSchedule(len(blocks), run["batch_size"], run["seed"])
     optimizer = torch.optim.AdamW(model.parameters(), lr=run["lr"])
-    for step in range(run["steps"]):
-        batch = blocks[schedule.batch(step, 0, 1)]
-        loss = model(batch[:, :-1], labels=batch[:, :-1].clone()).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
+    with building("bAbI teacher for tests/distill", run["steps"]) as progress:
+        for step in range(run["steps"]):
+            progress.advance(step)
+            batch = blocks[schedule.batch(step, 0, 1)]
+            loss = model(batch[:, :-1], labels=batch[:, :-1].clone()).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save(str(folder / "tokenizer.json"))
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from helpers.hf_models import build_model
+from helpers.progress import building
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 BABI_QA1 = DATA / "babi" / "train" / "qa1_single-supporting-fact_train.txt"
@@ -94,14 +95,16 @@ def _train(folder: Path) -> None:
     opt = torch.optim.AdamW(model.parameters(), lr=r["lr"], weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=r["lr"], total_steps=r["steps"])
     n = r["sequence"]
-    for _ in range(r["steps"]):
-        starts = torch.randint(0, len(stream) - n - 1, (r["batch"],))
-        batch = torch.stack([stream[s : s + n] for s in starts.tolist()])
-        loss = model(input_ids=batch, labels=batch).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
+    with building("bAbI Llama for tests/export", r["steps"]) as progress:
+        for step in range(r["steps"]):
+            progress.advance(step)
+            starts = torch.randint(0, len(stream) - n - 1, (r["batch"],))
+            batch = torch.stack([stream[s : s + n] for s in starts.tolist()])
+            loss = model(input_ids=batch, labels=batch).loss
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
     model.config.architectures = ["LlamaForCausalLM"]
     model.save_pretrained(folder, safe_serialization=True)
     tok.save(str(folder / "tokenizer.json"))

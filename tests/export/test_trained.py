@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from edge_reason import Engine
+
+# Slow tier: trains a 4-layer Llama for 300 steps (a minute of CPU), then GPTQ-exports it.
+pytestmark = pytest.mark.slow
 
 
 def quality(bundle) -> dict:

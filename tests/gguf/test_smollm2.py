@@ -66,6 +66,9 @@ def test_default_load_converts_q4_1_to_q8(engine: Engine) -> None:
     assert info["chat_template"].endswith("(tokenizer.chat_template)")
 
 
+# Slow tier: several long greedy generations of a 135M model in both engines (2.5 minutes
+# on a busy 2-core machine).
+@pytest.mark.slow
 def test_greedy_continuations_follow_llama_cpp(engine: Engine, llama) -> None:
     agree = positions = identical = 0
     for prompt in PROMPTS:

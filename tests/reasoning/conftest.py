@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.progress import building
 
 from edge_reason.engine import Generation, GenerationStats, PromptState
 from edge_reason.reasoning.datasets import Problem, read_babi
@@ -36,6 +37,8 @@ RECIPE = {
     "seed": 0,
     "version": 1,
 }
+# A few steps of the same: the model writes bAbI-shaped text, mostly wrong.
+QUICK_RECIPE = {**RECIPE, "steps": 40}
 
 
 def babi_split() -> tuple[list[Problem], list[Problem]]:
@@ -45,7 +48,7 @@ def babi_split() -> tuple[list[Problem], list[Problem]]:
     return problems[:cut], problems[cut:]
 
 
-def _train(folder: Path) -> None:
+def _train(folder: Path, recipe: dict) -> None:
     """Train the tiny model on "story, question -> Facts: N. Answer: word" and save it."""
     import torch
     import transformers
@@ -65,15 +68,15 @@ def _train(folder: Path) -> None:
         context, answer = tokenizer.encode(prompt).ids, tokenizer.encode(target).ids + [eos]
         rows.append((context + answer, [-100] * len(context) + answer))
 
-    torch.manual_seed(RECIPE["seed"])
+    torch.manual_seed(recipe["seed"])
     torch.set_num_threads(2)
     config = transformers.LlamaConfig(
         vocab_size=tokenizer.get_vocab_size(),
-        hidden_size=RECIPE["hidden"],
-        intermediate_size=RECIPE["ffn"],
-        num_hidden_layers=RECIPE["layers"],
-        num_attention_heads=RECIPE["heads"],
-        num_key_value_heads=RECIPE["heads"],
+        hidden_size=recipe["hidden"],
+        intermediate_size=recipe["ffn"],
+        num_hidden_layers=recipe["layers"],
+        num_attention_heads=recipe["heads"],
+        num_key_value_heads=recipe["heads"],
         max_position_embeddings=256,
         eos_token_id=eos,
         bos_token_id=None,
@@ -81,37 +84,41 @@ def _train(folder: Path) -> None:
         tie_word_embeddings=True,
     )
     model = transformers.LlamaForCausalLM(config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=RECIPE["lr"], weight_decay=0.01)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=RECIPE["lr"], total_steps=RECIPE["steps"], pct_start=0.1
+        optimizer, max_lr=recipe["lr"], total_steps=recipe["steps"], pct_start=0.1
     )
-    shuffle = random.Random(RECIPE["seed"])
+    shuffle = random.Random(recipe["seed"])
     model.train()
-    for _ in range(RECIPE["steps"]):
-        batch = shuffle.sample(rows, RECIPE["batch"])
-        width = max(len(ids) for ids, _ in batch)
-        ids = torch.tensor([i + [eos] * (width - len(i)) for i, _ in batch])
-        labels = torch.tensor([lb + [-100] * (width - len(lb)) for _, lb in batch])
-        loss = model(input_ids=ids, labels=labels).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
+    with building(
+        f"bAbI qa1 model for tests/reasoning ({recipe['steps']} steps)", recipe["steps"]
+    ) as progress:
+        for step in range(recipe["steps"]):
+            progress.advance(step)
+            batch = shuffle.sample(rows, recipe["batch"])
+            width = max(len(ids) for ids, _ in batch)
+            ids = torch.tensor([i + [eos] * (width - len(i)) for i, _ in batch])
+            labels = torch.tensor([lb + [-100] * (width - len(lb)) for _, lb in batch])
+            loss = model(input_ids=ids, labels=labels).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
     model.eval()
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save(str(folder / "tokenizer.json"))
-    (folder / "recipe.json").write_text(json.dumps({**RECIPE, "final_loss": loss.item()}))
+    (folder / "recipe.json").write_text(json.dumps({**recipe, "final_loss": loss.item()}))
 
 
-def trained_babi_model() -> Path:
-    """The cached model folder for RECIPE, trained first if missing."""
-    key = hashlib.sha256(json.dumps(RECIPE, sort_keys=True).encode()).hexdigest()[:16]
+def trained_babi_model(recipe: dict = RECIPE) -> Path:
+    """The cached model folder for `recipe`, trained first if missing."""
+    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
     cache = Path(os.environ.get("EDGE_REASON_CACHE", Path.home() / ".cache" / "edge-reason"))
     folder = cache / "test-models" / f"babi-qa1-{key}"
     if not (folder / "recipe.json").is_file():
         scratch = folder.with_name(f"{folder.name}.{os.getpid()}.{time.time_ns()}")
         scratch.mkdir(parents=True)
-        _train(scratch)
+        _train(scratch, recipe)
         shutil.rmtree(folder, ignore_errors=True)
         scratch.rename(folder)  # atomic: a half-trained folder is never seen as done
     return folder
@@ -119,7 +126,15 @@ def trained_babi_model() -> Path:
 
 @pytest.fixture(scope="session")
 def babi_model_dir() -> Path:
+    """The model trained on RECIPE (minutes of CPU): for tests of what it learned (slow tier)."""
     return trained_babi_model()
+
+
+@pytest.fixture(scope="session")
+def babi_quick_model_dir() -> Path:
+    """The same model and tokenizer trained briefly (QUICK_RECIPE, seconds): for tests of the
+    commands around a model, which do not depend on its answers being right."""
+    return trained_babi_model(QUICK_RECIPE)
 
 
 @pytest.fixture(scope="session")

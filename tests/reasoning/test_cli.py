@@ -66,24 +66,31 @@ def test_ask_refuses_a_context_that_is_no_text_file(runner: CliRunner, tmp_path:
 
 
 def test_ask_fits_a_passage_longer_than_the_context(
-    runner: CliRunner, babi_model_dir: Path, tmp_path: Path
+    runner: CliRunner, babi_quick_model_dir: Path, tmp_path: Path
 ) -> None:
     docs, db = tmp_path / "docs", tmp_path / "docs.db"
     docs.mkdir()
     (docs / "manual.md").write_text("The valve opens at 30%. " + "filler " * 100_000)
     assert runner.invoke(main, ["index", str(docs), "--db", str(db)]).exit_code == 0
-    args = ["ask", "--model", str(babi_model_dir), "--db", str(db), "When does the valve open?"]
+    args = [
+        "ask",
+        "--model",
+        str(babi_quick_model_dir),
+        "--db",
+        str(db),
+        "When does the valve open?",
+    ]
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     assert f"{docs}/manual.md passage 1 cut to" in result.output
 
 
 def test_ask_refuses_a_story_longer_than_the_context(
-    runner: CliRunner, babi_model_dir: Path, tmp_path: Path
+    runner: CliRunner, babi_quick_model_dir: Path, tmp_path: Path
 ) -> None:
     story = tmp_path / "story.txt"
     story.write_text("".join(f"{n} Mary moved to the bathroom.\n" for n in range(1, 200)))
-    args = ["ask", "--model", str(babi_model_dir), "--context", str(story), "Where is Mary?"]
+    args = ["ask", "--model", str(babi_quick_model_dir), "--context", str(story), "Where is Mary?"]
     result = runner.invoke(main, args)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "but the model's context holds 256: shorten the question or its story" in result.output
@@ -162,7 +169,7 @@ def test_index_refuses_a_database_of_another_schema(runner: CliRunner, tmp_path:
 
 
 def test_eval_compares_strategies_on_babi(
-    runner: CliRunner, babi_model_dir: Path, tmp_path: Path
+    runner: CliRunner, babi_quick_model_dir: Path, tmp_path: Path
 ) -> None:
     data = tmp_path / "qa1_single-supporting-fact_test.txt"
     data.write_text(
@@ -170,7 +177,7 @@ def test_eval_compares_strategies_on_babi(
         "3 Where is Mary? \tbathroom\t1\n4 Daniel went back to the hallway.\n"
         "5 Where is Daniel? \thallway\t4\n"
     )
-    args = ["eval", "--model", str(babi_model_dir), "--data", str(data), "--format", "babi"]
+    args = ["eval", "--model", str(babi_quick_model_dir), "--data", str(data), "--format", "babi"]
     result = runner.invoke(main, [*args, "--strategy", "direct", "--strategy", "cot", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
@@ -186,7 +193,7 @@ def test_eval_compares_strategies_on_babi(
 
 
 def test_eval_skips_problems_longer_than_the_context_and_keeps_the_rest(
-    runner: CliRunner, babi_model_dir: Path, tmp_path: Path
+    runner: CliRunner, babi_quick_model_dir: Path, tmp_path: Path
 ) -> None:
     data = tmp_path / "qa1_single-supporting-fact_test.txt"
     long_story = "".join(f"{n} John went to the hallway.\n" for n in range(1, 80))
@@ -196,7 +203,7 @@ def test_eval_skips_problems_longer_than_the_context_and_keeps_the_rest(
         + "80 Where is John? \thallway\t79\n"
         + "1 Daniel went to the garden.\n2 Where is Daniel? \tgarden\t1\n"
     )
-    args = ["eval", "--model", str(babi_model_dir), "--data", str(data), "--format", "babi"]
+    args = ["eval", "--model", str(babi_quick_model_dir), "--data", str(data), "--format", "babi"]
     result = runner.invoke(main, [*args, "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
@@ -206,7 +213,7 @@ def test_eval_skips_problems_longer_than_the_context_and_keeps_the_rest(
 
 
 def test_eval_that_fails_midway_still_prints_what_it_scored(
-    runner: CliRunner, babi_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: CliRunner, babi_quick_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from edge_reason.reasoning.reasoner import Reasoner
 
@@ -223,7 +230,7 @@ def test_eval_that_fails_midway_still_prints_what_it_scored(
         return ask(self, question, **options)
 
     monkeypatch.setattr(Reasoner, "ask", fails_on_daniel)
-    args = ["eval", "--model", str(babi_model_dir), "--data", str(data), "--format", "babi"]
+    args = ["eval", "--model", str(babi_quick_model_dir), "--data", str(data), "--format", "babi"]
     result = runner.invoke(main, [*args, "--json"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert json.loads(result.stdout)["n"] == 1

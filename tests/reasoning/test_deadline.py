@@ -10,8 +10,8 @@ from edge_reason.reasoning.generation import ChainGenerator
 from edge_reason.reasoning.policy import TokenRates
 
 
-def test_a_chain_stops_at_the_deadline(babi_model_dir: Path) -> None:
-    engine = Engine.load(babi_model_dir, quant="int8", threads=2)
+def test_a_chain_stops_at_the_deadline(babi_quick_model_dir: Path) -> None:
+    engine = Engine.load(babi_quick_model_dir, quant="int8", threads=2)
     generator = ChainGenerator(engine, None, TokenRates())
     state = generator.prefill("1 Mary moved to the bathroom.\nWhere is Mary?\n")
     free = generator.generate(state, max_new_tokens=40, temperature=1.0, seed=0, stop=())

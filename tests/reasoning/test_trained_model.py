@@ -15,6 +15,9 @@ from edge_reason.reasoning.policy import Policy, TokenRates
 from edge_reason.reasoning.prompts import BUILTIN_FORMATS
 from edge_reason.reasoning.search import ChainSearch
 
+# Slow tier: the fixture trains for minutes of CPU (longer on a busy machine).
+pytestmark = pytest.mark.slow
+
 QUESTIONS = 200
 # Measured with conftest.RECIPE (500 steps, about 160 CPU-seconds of training) on these 200
 # held-out questions, cot, no rule fallback: 106 right (0.53, 95% Wilson interval 0.46-0.60)

@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from helpers.hf_models import CORPUS
 
 from edge_reason import Engine
 from edge_reason.cli import main
+
+# Slow tier: LiteRT conversion of a model, then three backends (20 s on a busy machine).
+pytestmark = pytest.mark.slow
 
 
 def test_native_onnxruntime_and_tflite_agree_on_a_bundle(

@@ -16,6 +16,9 @@ from edge_reason.engine import Engine
 from edge_reason.errors import ModelFormatError
 from edge_reason.model_config import ModelConfig
 
+# Slow tier: LiteRT conversions and float32/int8 parity (a minute on a busy machine).
+pytestmark = pytest.mark.slow
+
 ARCHITECTURES = ["llama", "qwen2"]
 # 40 prompt tokens: two full prefill chunks and a padded one; then 5 decode steps.
 PROMPT = 40
