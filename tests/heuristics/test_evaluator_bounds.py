@@ -32,6 +32,9 @@ def test_issue_21_expressions_fail_fast_with_a_named_error(source: str, message:
 def test_huge_exact_numbers_format_without_floats() -> None:
     assert format_value(calculate("2**4000 / 3")).endswith(".333333")
     assert format_value(calculate("round(1/3, 4096)")).startswith("0.333333")
+    # beyond the 4300 digits Python turns into text: rounded, in scientific notation
+    assert format_value(calculate("4 / 4**3**7")) == "7.8860396637e-1317"
+    assert format_value(calculate("(2**4000)**4")) == "3.01946933723e+4816"
 
 
 NUMBERS = st.one_of(
