@@ -15,6 +15,7 @@ from fractions import Fraction
 
 from .errors import ExpressionError
 from .functions import FUNCTIONS, Value, describe
+from .number_text import number_text
 from .parser import Expression, parse
 from .syntax import Binary, Call, Compare, Convert, Literal, Name, Node, Unary, WithUnit
 from .units import Number, Quantity
@@ -158,7 +159,9 @@ class _Evaluation:
             raise self._fail("division by zero", node)
         if isinstance(exponent, Fraction) and exponent.denominator == 1:
             if abs(exponent) > MAX_EXPONENT:
-                raise self._fail(f"exponent {exponent} is larger than {MAX_EXPONENT}", node)
+                raise self._fail(
+                    f"exponent {number_text(exponent)} is larger than {MAX_EXPONENT}", node
+                )
             if isinstance(base, Fraction):
                 size = max(base.numerator.bit_length(), base.denominator.bit_length())
                 if size * abs(exponent) > MAX_RESULT_BITS:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from fractions import Fraction
 
 from .errors import ExpressionError
+from .number_text import number_text
 from .units import Number, Quantity, convert, require_unit
 
 Value = Fraction | float | bool | str | Quantity
@@ -68,7 +69,7 @@ def _round(value: Value, digits: Value = Fraction(0)) -> Value:
         raise ExpressionError("round() needs a whole number of digits")
     if abs(places) > MAX_ROUND_DIGITS:
         # rounding an exact number computes 10**digits: a billion digits would take minutes
-        raise ExpressionError(f"takes at most {MAX_ROUND_DIGITS} digits, got {places}")
+        raise ExpressionError(f"takes at most {MAX_ROUND_DIGITS} digits, got {number_text(places)}")
     number = _magnitude(value, "round")
     rounded = round(number, int(places))
     # round(Fraction, 0) keeps a Fraction; an integer result reads better as one.
@@ -78,7 +79,7 @@ def _round(value: Value, digits: Value = Fraction(0)) -> Value:
 def _sqrt(value: Value) -> Number:
     number = _number(value, "sqrt")
     if number < 0:
-        raise ExpressionError(f"sqrt() of a negative number ({number})")
+        raise ExpressionError(f"sqrt() of a negative number ({number_text(number)})")
     if isinstance(number, Fraction):
         top, bottom = math.isqrt(number.numerator), math.isqrt(number.denominator)
         if top * top == number.numerator and bottom * bottom == number.denominator:
@@ -142,7 +143,9 @@ def _spelled(value: Value) -> str:
     """A whole number from 0 to 20 in words, as stories answer counts ("two")."""
     number = _number(value, "spelled")
     if number != int(number) or not 0 <= number < len(_NUMBER_WORDS):
-        raise ExpressionError(f"spelled() takes a whole number from 0 to 20, got {number}")
+        raise ExpressionError(
+            f"spelled() takes a whole number from 0 to 20, got {number_text(number)}"
+        )
     return _NUMBER_WORDS[int(number)]
 
 
@@ -179,4 +182,4 @@ def describe(value: Value) -> str:
         return f"a string ({value!r})"
     if isinstance(value, Quantity):
         return f"a quantity in {value.unit.symbol}"
-    return f"a number ({value})"
+    return f"a number ({number_text(value)})"

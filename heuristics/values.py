@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from fractions import Fraction
 
 from .functions import Value
+from .number_text import digit_count, scientific, too_long
 from .units import Quantity
 
 # Digits shown after the point for a fraction without a finite decimal form (1/3, 200/9).
 REPEATING_DECIMAL_PLACES = 6
-SCIENTIFIC_DIGITS = 12  # shown for a value too long to show whole
 
 
 def format_value(value: Value) -> str:
@@ -28,46 +27,21 @@ def format_value(value: Value) -> str:
 
 def _format_fraction(value: Fraction) -> str:
     if value.denominator == 1:
-        if _too_long(_digit_count(abs(value.numerator))):
-            return _scientific(value)
+        if too_long(digit_count(abs(value.numerator))):
+            return scientific(value)
         return str(value.numerator)
     places = _terminating_places(value.denominator)
     if places is None:
         # Rounded exactly, so it terminates: through a float, 2**4000/3 would overflow.
         return _format_fraction(round(value, REPEATING_DECIMAL_PLACES))
-    if _too_long(places):
-        return _scientific(value)
+    if too_long(places):
+        return scientific(value)
     scaled = abs(value.numerator) * 10**places // value.denominator
-    if _too_long(_digit_count(scaled)):
-        return _scientific(value)
+    if too_long(digit_count(scaled)):
+        return scientific(value)
     digits = str(scaled).rjust(places + 1, "0")
     sign = "-" if value < 0 else ""
     return f"{sign}{digits[:-places]}.{digits[-places:]}".rstrip("0")
-
-
-def _scientific(value: Fraction) -> str:
-    """``1.23456789012e+4500``: twelve significant digits, for values too long to show whole."""
-    sign = "-" if value < 0 else ""
-    size = abs(value)
-    shift = SCIENTIFIC_DIGITS - (_digit_count(size.numerator) - _digit_count(size.denominator))
-    digits = str(round(size * Fraction(10) ** shift))
-    exponent = len(digits) - 1 - shift
-    mantissa = f"{digits[0]}.{digits[1:SCIENTIFIC_DIGITS]}".rstrip("0").rstrip(".")
-    return f"{sign}{mantissa}e{exponent:+d}"
-
-
-def _too_long(digits: int) -> bool:
-    """Whether Python refuses to turn an int of this many digits into text (4300 by default)."""
-    limit = sys.get_int_max_str_digits()
-    return limit != 0 and digits > limit
-
-
-def _digit_count(n: int) -> int:
-    """Decimal digits of n >= 0, without turning it into text."""
-    if n == 0:
-        return 1
-    count = int((n.bit_length() - 1) * 0.30102999566398120) + 1
-    return count + 1 if n >= 10**count else count
 
 
 def _terminating_places(denominator: int) -> int | None:
