@@ -77,8 +77,11 @@ def write_sentencepiece_gguf(path: Path, add_space_prefix: bool = True) -> Path:
     )
     head = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
     extras = CONTROL_TOKENS[1:] + USER_DEFINED_TOKENS
-    # a piece spelling a special token would make the token text ambiguous
-    pieces = [p for p in _tokens_and_merges(trained)[0] if p not in head + extras]
+    # a piece spelling a special token would make the token text ambiguous, and llama.cpp
+    # reads token texts as C strings: "▁\x00" would become a second "▁"
+    pieces = [
+        p for p in _tokens_and_merges(trained)[0] if p not in head + extras and "\x00" not in p
+    ]
     tokens = head + pieces + extras
     types = [T.UNKNOWN, T.CONTROL, T.CONTROL] + [T.BYTE] * 256
     types += [T.NORMAL] * len(pieces) + [_type_of(text, T.NORMAL) for text in extras]
