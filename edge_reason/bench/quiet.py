@@ -14,6 +14,7 @@ _ENVIRONMENT = {
     "TRANSFORMERS_VERBOSITY": "error",
     "TF_CPP_MIN_LOG_LEVEL": "2",
     "TORCH_CPP_LOG_LEVEL": "ERROR",
+    "TORCH_LOGS": "-all",  # "-" sets torch's own loggers to errors only
 }
 
 

@@ -68,6 +68,9 @@ def export(
 ) -> None:
     """Quantize the model in SOURCE (a Hugging Face folder or a GGUF file) and write a
     bundle to OUT_DIR."""
+    from ..bench.quiet import quiet_third_party
+
+    quiet_third_party()
     from ..export.gguf_import import hf_folder_for
     from ..export.pipeline import ExportRequest, export_bundle
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers.cli_process import THIRD_PARTY_CHATTER, run_cli
 
 from edge_reason.bench import prepare, runner
 from edge_reason.bench.runner import Case, format_table
@@ -354,3 +355,11 @@ def test_machine_info_names_the_core_and_its_last_cache(
     monkeypatch.setattr(runner, "CPU0_CACHES", tmp_path / "missing")
     info = runner.machine_info()
     assert "cpu_id" not in info and "last_level_cache" not in info
+
+
+def test_bench_prints_only_its_own_lines(tiny_models: dict[str, Path]) -> None:
+    backends = "native,torch"
+    done = run_cli("bench", str(tiny_models["llama"]), "--backends", backends, *QUICK)
+    assert done.returncode == 0, done.stderr
+    assert not THIRD_PARTY_CHATTER.findall(done.stderr), done.stderr
+    assert "decode" in done.stdout

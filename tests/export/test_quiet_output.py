@@ -1,0 +1,16 @@
+"""`export` shows its own progress and results, not the libraries' import-time notices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers.cli_process import THIRD_PARTY_CHATTER, run_cli
+
+
+def test_export_prints_only_its_own_lines(random_model, tmp_path: Path) -> None:
+    done = run_cli(
+        "export", str(random_model("llama")), str(tmp_path / "bundle"), "--quant", "int8"
+    )
+    assert done.returncode == 0, done.stderr
+    assert not THIRD_PARTY_CHATTER.findall(done.stderr), done.stderr
+    assert "writing ONNX" in done.stderr and "wrote" in done.stdout
