@@ -51,6 +51,8 @@ def _print_answer(answer: Answer) -> None:
         detail = f"   ({step.detail})" if step.detail else ""
         click.echo(f"{step.mark} {step.text}{detail}")
     click.echo(f"answer: {answer.answer if answer.answer is not None else '(none)'}")
+    # said plainly: an answer the verifier did not vouch for must not read as a checked one
+    click.echo("verified" if answer.verified else f"not verified: {answer.not_verified}")
     strategy = f", {answer.strategy}" if answer.strategy else ""
     click.echo(f"confidence: {answer.confidence:.2f}   source: {answer.source}{strategy}")
     click.echo(f"reason: {answer.reason}")
