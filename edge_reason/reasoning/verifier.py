@@ -150,7 +150,9 @@ class Verifier:
         resting on no line, "no", is the whole story's); without one, that the question's
         arithmetic recomputes to it. Anything else is unchecked: the pack cannot vouch for
         its own reading."""
-        if context:
+        if found.likely:
+            finding = Finding((0, 0), True, "a likely answer, not a deduced one", checked=False)
+        elif context:
             finding = _grounding(question, list(found.sources), story_lines(context), (0, 0))
             if not found.sources:
                 finding = Finding((0, 0), True, "read from every line of the story")
@@ -415,6 +417,10 @@ class FactCitations:
         """Findings on the citations (at ``span``) and on the answer (at ``answer_span``)."""
         cited = ", ".join(str(i) for i in ids)
         truth = self._truth(chain.question, chain.context)
+        if truth is not None and truth.likely:
+            # the pack guesses too: agreeing with it proves nothing, differing disproves nothing
+            guess = f"rule pack guesses {truth.answer!r}: a guess proves nothing"
+            return [Finding(answer_span, True, guess, checked=False)]
         if truth is not None and normalize_answer(truth.answer) != normalize_answer(answer):
             # an answer from no line ("no", "nothing") comes from the whole story: the pack
             # reads every sentence or does not answer
