@@ -453,7 +453,7 @@ class _Loader:
     def questions(
         self, constants: dict[str, Value], relations: dict[str, RelationSpec]
     ) -> tuple[QuestionSpec, ...]:
-        allowed = ("id", "priority", "pattern", "ask", "answer", "none", "join")
+        allowed = ("id", "priority", "pattern", "ask", "answer", "none", "join", "likely")
         questions: list[QuestionSpec] = []
         for index, raw in enumerate(self.array("question")):
             path = ("question", index)
@@ -485,6 +485,9 @@ class _Loader:
                     ask=ask,
                     none=none,
                     join=self.typed((*path, "join"), table.get("join", ", "), str, "a string"),
+                    likely=self.typed(
+                        (*path, "likely"), table.get("likely", False), bool, "true or false"
+                    ),
                 )
             )
         return tuple(sorted(questions, key=lambda q: -q.priority))

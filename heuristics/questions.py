@@ -60,7 +60,7 @@ def _answer(
             return None
         text, value = spec.none.render(names)
         trace = (f"{asked}; no fact matches '{query}', so {text}",)
-        return RuleAnswer(text, value, spec.id, spec.priority, trace)
+        return RuleAnswer(text, value, spec.id, spec.priority, trace, likely=spec.likely)
     count = Fraction(len({tuple(sorted(bindings.items())) for bindings, _ in matches}))
     rendered = [
         spec.answer.render({**names, **bindings, "count": count}) for bindings, _ in matches
@@ -71,4 +71,5 @@ def _answer(
     support = Support.combine(base.support(fact) for _, facts in matches for fact in facts)
     found = ", ".join(format_fact(fact) for _, facts in matches for fact in facts)
     trace = (*support.steps, f"{asked}; '{query}' found {found}, so {text}")
-    return RuleAnswer(text, value, spec.id, spec.priority, trace, tuple(sorted(support.sources)))
+    sources = tuple(sorted(support.sources))
+    return RuleAnswer(text, value, spec.id, spec.priority, trace, sources, spec.likely)

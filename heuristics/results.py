@@ -42,7 +42,8 @@ class RuleAnswer:
     """A pack's answer to a text question.
 
     ``rule_id`` is the ``[[question]]`` entry that answered; ``sources`` are the story line ids
-    the answer rests on (for citations), empty when the answer needs no story.
+    the answer rests on (for citations), empty when the answer needs no story. ``likely``:
+    the question form guesses (induction) rather than deduces, so the answer proves nothing.
     """
 
     answer: str
@@ -51,6 +52,7 @@ class RuleAnswer:
     priority: int
     trace: tuple[str, ...]
     sources: tuple[int, ...] = ()
+    likely: bool = False
 
 
 @dataclass(frozen=True)

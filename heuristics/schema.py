@@ -78,6 +78,8 @@ class QuestionSpec:
     ask: Pattern | None = None
     none: Template | None = None
     join: str = ", "
+    # the answer is the likely one (induction), not one the facts entail: no proof of itself
+    likely: bool = False
 
 
 @dataclass(frozen=True)

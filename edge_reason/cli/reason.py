@@ -51,6 +51,8 @@ def _print_answer(answer: Answer) -> None:
         detail = f"   ({step.detail})" if step.detail else ""
         click.echo(f"{step.mark} {step.text}{detail}")
     click.echo(f"answer: {answer.answer if answer.answer is not None else '(none)'}")
+    # said plainly: an answer the verifier did not vouch for must not read as a checked one
+    click.echo("verified" if answer.verified else f"not verified: {answer.not_verified}")
     strategy = f", {answer.strategy}" if answer.strategy else ""
     click.echo(f"confidence: {answer.confidence:.2f}   source: {answer.source}{strategy}")
     click.echo(f"reason: {answer.reason}")
@@ -241,8 +243,9 @@ def evaluate(
 ) -> None:
     """Score a model's answers on a data set, per strategy.
 
-    "verified" is the share of answers that came from a model chain whose checked steps all
-    passed; answers from rules or tools are counted under "sources".
+    "verified" is the share of answers that came from a model chain whose every step was
+    checked and holds; answers from rules or tools are counted under "sources". "false-ver"
+    (the false-verified rate) is the share of wrong answers, from any source, marked verified.
     """
     from edge_reason.errors import EdgeReasonError
     from edge_reason.reasoning.datasets import read_problems
@@ -292,16 +295,20 @@ def _print_reports(reports: dict[str, EvalReport], as_json: bool) -> None:
 
 def _print_table(reports: dict[str, dict[str, Any]]) -> None:
     header = f"{'strategy':<18}{'accuracy':>10}{'95% interval':>18}{'n':>6}"
-    click.echo(header + f"{'verified':>10}{'ms/answer':>11}{'tokens':>8}")
+    click.echo(header + f"{'verified':>10}{'false-ver':>11}{'ms/answer':>11}{'tokens':>8}")
     for name, r in reports.items():
         low, high = r["interval_95"]
         click.echo(
             f"{name:<18}{r['accuracy']:>10.3f}{f'[{low:.3f}, {high:.3f}]':>18}{r['n']:>6}"
-            f"{r['verified_share']:>10.3f}{r['mean_latency_ms']:>11.1f}{r['mean_tokens']:>8.1f}"
+            f"{r['verified_share']:>10.3f}{r['false_verified_rate']:>11.3f}"
+            f"{r['mean_latency_ms']:>11.1f}{r['mean_tokens']:>8.1f}"
         )
     for name, r in reports.items():
         if len(r["per_task"]) > 1 or "all" not in r["per_task"]:
-            tasks = ", ".join(f"{t} {v['accuracy']:.3f}" for t, v in r["per_task"].items())
+            tasks = ", ".join(
+                f"{t} {v['accuracy']:.3f} (false-verified {v['false_verified_rate']:.3f})"
+                for t, v in r["per_task"].items()
+            )
             click.echo(f"{name} per task: {tasks}")
         if r["skipped_too_long"]:
             where = ", ".join(r["skipped_too_long"])

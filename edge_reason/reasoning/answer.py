@@ -6,6 +6,10 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
+# The most an unverified answer's confidence may be: nothing vouches for it beyond the model's
+# own probability, which is uncalibrated (a wrong scratchpad's answer scored 1.00).
+UNVERIFIED_CONFIDENCE = 0.5
+
 
 class StepStatus(str, Enum):
     """A step's verification outcome."""
@@ -63,6 +67,7 @@ class Answer:
     ``source`` is "model", "rules" or "tool", or "none" when nothing could answer (then
     ``answer`` is None). ``confidence`` is the vote share for self-consistency, the model's
     probability of the answer's first token for one chain, and 1.0 for rules and tools.
+    An answer that is not ``verified`` has a confidence of at most ``UNVERIFIED_CONFIDENCE``.
     ``tokens`` counts the tokens the model generated for this answer (all samples and
     revisions); ``votes`` maps each distinct answer to its number of votes.
     """
@@ -79,16 +84,38 @@ class Answer:
     latency_ms: float = 0.0
     tokens: int = 0
 
+    def __post_init__(self) -> None:
+        # held here, where every source's answer passes, so that no path can show an
+        # unchecked answer as certain
+        if not self.verified and self.confidence > UNVERIFIED_CONFIDENCE:
+            object.__setattr__(self, "confidence", UNVERIFIED_CONFIDENCE)
+
     @property
     def verified(self) -> bool:
-        """True when no step failed and at least one was checked."""
-        statuses = {step.status for step in self.steps}
-        return StepStatus.FAILED not in statuses and StepStatus.VERIFIED in statuses
+        """True when every step was checked and holds: an answer is as sure as its weakest
+        step, and one with no steps was not checked at all."""
+        return bool(self.steps) and all(s.status is StepStatus.VERIFIED for s in self.steps)
+
+    @property
+    def not_verified(self) -> str | None:
+        """Why the answer is not verified (its first failed step, else its first unchecked
+        one), or None when it is."""
+        if self.answer is None:
+            return self.reason  # why nothing answered
+        if not self.steps:
+            return f"nothing checked the answer ({self.source})"
+        for status, verb in ((StepStatus.FAILED, "failed"), (StepStatus.UNCHECKED, "unchecked")):
+            step = next((s for s in self.steps if s.status is status), None)
+            if step is not None:
+                detail = f": {step.detail}" if step.detail else ""
+                return f"step '{step.text}' {verb}{detail}"
+        return None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data (step statuses as their string values)."""
+        """Plain JSON-ready data (step statuses as their string values), with ``verified``
+        and ``not_verified`` (the reason, or None)."""
         data = asdict(self)
         data["steps"] = [
             {"text": s.text, "status": s.status.value, "detail": s.detail} for s in self.steps
         ]
-        return data
+        return {**data, "verified": self.verified, "not_verified": self.not_verified}

@@ -1,4 +1,6 @@
-"""Scoring a Reasoner on a data set: accuracy with a 95% Wilson interval, per task, and cost.
+"""Scoring a Reasoner on a data set: accuracy with a 95% Wilson interval, per task, and cost,
+and the false-verified rate: the share of wrong answers marked verified (what the verifier
+must keep at 0: a verified answer is one a user may act on unchecked).
 
 A problem whose prompt is longer than the model's context is skipped and listed, not scored:
 one long story must not end the run and lose the answers scored before it.
@@ -40,10 +42,12 @@ class EvalReport:
     strategy: str
     n: int = 0
     correct: int = 0
-    verified: int = 0  # model answers whose chain had every checked step pass
+    verified: int = 0  # model answers whose every step was checked and holds
+    false_verified: int = 0  # wrong answers, from any source, marked verified
     latency_ms: float = 0.0  # summed; see to_dict for means
     tokens: int = 0
-    per_task: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    # task -> [right, asked, wrong and marked verified]
+    per_task: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
     sources: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     too_long: list[str] = field(default_factory=list)  # where the skipped problems are
 
@@ -59,12 +63,14 @@ class EvalReport:
         self.n += 1
         self.correct += right
         self.verified += answer.source == "model" and answer.verified
+        self.false_verified += answer.verified and not right
         self.latency_ms += answer.latency_ms
         self.tokens += answer.tokens
         self.sources[answer.source] += 1
         task = self.per_task[problem.task or "all"]
         task[0] += right
         task[1] += 1
+        task[2] += answer.verified and not right
 
     def to_dict(self) -> dict[str, Any]:
         low, high = wilson_interval(self.correct, self.n)
@@ -75,10 +81,16 @@ class EvalReport:
             "n": self.n,
             "correct": self.correct,
             "per_task": {
-                task: {"accuracy": right / total, "n": total}
-                for task, (right, total) in sorted(self.per_task.items())
+                task: {
+                    "accuracy": right / total,
+                    "n": total,
+                    "false_verified_rate": _share(false, total - right),
+                }
+                for task, (right, total, false) in sorted(self.per_task.items())
             },
             "verified_share": self.verified / self.n if self.n else 0.0,
+            "false_verified": self.false_verified,
+            "false_verified_rate": _share(self.false_verified, self.n - self.correct),
             "mean_latency_ms": self.latency_ms / self.n if self.n else 0.0,
             "mean_tokens": self.tokens / self.n if self.n else 0.0,
             "sources": dict(self.sources),
@@ -116,3 +128,7 @@ def evaluate_reasoner(
         if on_answer is not None:
             on_answer()
     return report
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0

@@ -14,9 +14,11 @@
 >>> reasoner.ask("When does the greenhouse valve open?").citations[0].source
 'notes/irrigation.md'
 
-One pass per question: retrieve notes → choose the prompt (prompts.py, or chat_prompts.py
+One pass per question: refuse a question about what the story never mentions
+(grounding/entities.py) → retrieve notes → choose the prompt (prompts.py, or chat_prompts.py
 for a chat model) → fit the notes to the context (notes_budget.py) → plan (policy.py) →
-generate, verify and decide (strategies.py) → the answer with its checked citations.
+generate, verify and decide (strategies.py) → the answer with its checked citations. An
+answer is verified only when every step of it is (rule answers included: verifier.py).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from .arithmetic import evaluate
 from .chat_prompts import ChatPrompt, chat_formats, is_chat_model
 from .errors import CalculationError, PromptFormatError, ToolError
 from .generation import ChainGenerator
+from .grounding.entities import absent_entities
+from .grounding.story import story_lines
 from .note_citations import cite_notes
 from .notes_budget import fit_notes
 from .policy import MAX_SAMPLES, STRATEGIES, Policy
@@ -176,6 +180,12 @@ class Reasoner:
         budget_ms: float | None,
         start: float,
     ) -> Answer:
+        absent = absent_entities(question, story_lines(context)) if context else []
+        if absent:
+            # no chain or rule can ground an answer in lines that are not there ("Where is
+            # Daniel?" of a story without him was answered with the first place it names)
+            named = ", ".join(repr(word) for word in absent)
+            return Answer(None, "none", f"unknown: the story never mentions {named}")
         notes = tuple(self.retriever.search(question, PASSAGES_IN_PROMPT)) if self.retriever else ()
         deadline = start + budget_ms / 1000.0 if budget_ms is not None else None
         prompt_format = choose_format(question, context, self.formats)
@@ -248,7 +258,7 @@ class Reasoner:
         if result.revisions:
             kinds = ", ".join(r.kind for r in result.revisions)
             details.append(f"revised after failed verification ({kinds})")
-        story = _story_lines(context)
+        story = story_lines(context)
         citations = [
             Citation("story", f"line {i}", story[i])
             for i in cited_facts(result.chain)
@@ -295,15 +305,12 @@ class Reasoner:
                 errors.append(f"pack {pack.name!r}: {error}")
                 continue
             if found is not None:
-                story = _story_lines(context)
+                story = story_lines(context)
                 return Answer(
                     answer=found.answer,
                     source="rules",
                     reason=f"{why}; answered by rule pack {pack.name!r} ({found.rule_id})",
-                    steps=tuple(
-                        Step(line, StepStatus.VERIFIED, f"rule pack {pack.name!r}")
-                        for line in found.trace
-                    ),
+                    steps=self.verifier.verify_rule_answer(pack.name, found, question, context),
                     confidence=1.0,
                     citations=tuple(
                         Citation("story", f"line {i}", story[i])
@@ -359,11 +366,3 @@ def _load_rules(rules: RulesSpec | None) -> list[RulePack]:
         else:
             raise TypeError(f"rules must be RulePacks, pack files or names, got {item!r}")
     return loaded
-
-
-def _story_lines(context: str | None) -> dict[int, str]:
-    if not context:
-        return {}
-    from edge_reason.heuristics.story import split_story
-
-    return {sentence.id: sentence.text for sentence in split_story(context)}

@@ -8,10 +8,17 @@ Built-in checkers:
 * cited notes (``[1]``, ``[2]``: the retrieved notes in prompt order): the note must exist and
   share the answer's content words (note_citations.py);
 * cited facts (bAbI style, ``Facts: 4 11.`` then ``Answer: office``): every cited number must
-  be a line of the story, and the cited lines must support the answer. Support is decided by
-  a rule pack that tracks the story (the built-in ``babi`` pack: the latest location of the
-  person asked about); when the pack cannot read the story, a cited line must at least
-  mention the answer.
+  be a line of the story, the cited lines must concern what the question asks about
+  (grounding/entities.py), and they must support the answer. Support is decided by a rule
+  pack that tracks the story (the built-in ``babi`` pack: the latest location of the person
+  asked about); when the pack cannot read the story, a cited line must at least mention the
+  answer, and the answer is left unchecked: a mention does not show it is still true;
+* an addition ``a+b``: its scratchpad against the one the operands give, and its answer
+  against the exact sum (grounding/scratchpad.py).
+
+A finding either holds, fails, or records what could not be checked (``checked=False``). A
+step's status is its weakest finding's, a chain is ``verified`` only when every step is: a
+check that passes on part of a chain says nothing about the rest.
 
 Domain checkers plug in with ``Verifier.add``: any callable taking a :class:`Chain` and
 returning :class:`Finding` s.
@@ -29,6 +36,8 @@ from .answer import Step, StepStatus
 from .arithmetic import evaluate, format_number, written_agrees
 from .errors import CalculationError
 from .extract import normalize_answer
+from .grounding.entities import absent_entities, entities, ungrounded_lines
+from .grounding.story import story_lines
 from .retrieval import Passage
 
 if TYPE_CHECKING:
@@ -60,6 +69,9 @@ class Finding:
     detail: str
     repair: str | None = None
     value: Fraction | None = None  # the recomputed value, for arithmetic
+    # False: the text at ``span`` could not be checked (``detail`` says why); it fails nothing
+    # but keeps its step, and so its chain, from counting as verified
+    checked: bool = True
 
 
 Checker = Callable[[Chain], Iterable[Finding]]
@@ -78,6 +90,11 @@ class Verification:
         return all(f.ok for f in self.findings)
 
     @property
+    def verified(self) -> bool:
+        """Every step was checked and holds: the weakest step is verified."""
+        return bool(self.steps) and all(s.status is StepStatus.VERIFIED for s in self.steps)
+
+    @property
     def first_failure(self) -> Finding | None:
         failed = [f for f in self.findings if not f.ok]
         return min(failed, key=lambda f: f.span[0]) if failed else None
@@ -92,10 +109,12 @@ class Verifier:
         if checkers is None:
             from edge_reason.heuristics import load_builtin
 
+            from .grounding.scratchpad import check_addition_scratchpad  # builds on Finding
             from .note_citations import check_note_citations  # it builds on Chain and Finding
 
             checkers = (
                 check_arithmetic,
+                check_addition_scratchpad,
                 check_note_citations,
                 FactCitations(load_builtin("babi")),
             )
@@ -122,6 +141,46 @@ class Verifier:
         findings = tuple(f for checker in self.checkers for f in checker(chain))
         return Verification(_steps(text, findings), findings)
 
+    def verify_rule_answer(
+        self, pack: str, found: RuleAnswer, question: str, context: str | None
+    ) -> tuple[Step, ...]:
+        """A rule pack's answer as steps (its trace), each with the status of the one check
+        that can be made from outside the pack: about a story, that the lines it rests on
+        concern what is asked (a pack reads every line or does not answer, so an answer
+        resting on no line, "no", is the whole story's); without one, that the question's
+        arithmetic recomputes to it. Anything else is unchecked: the pack cannot vouch for
+        its own reading."""
+        if found.likely:
+            finding = Finding((0, 0), True, "a likely answer, not a deduced one", checked=False)
+        elif context:
+            finding = _grounding(question, list(found.sources), story_lines(context), (0, 0))
+            if not found.sources:
+                finding = Finding((0, 0), True, "read from every line of the story")
+        else:
+            finding = _recomputed(question, found.answer)
+        status = (
+            StepStatus.FAILED
+            if not finding.ok
+            else StepStatus.VERIFIED
+            if finding.checked
+            else StepStatus.UNCHECKED
+        )
+        detail = f"rule pack {pack!r}: {finding.detail}"
+        return tuple(Step(line, status, detail) for line in found.trace)
+
+
+def _recomputed(question: str, answer: str) -> Finding:
+    """Whether a question that is arithmetic ("What is 17*23 + 4?") computes to ``answer``."""
+    expression = re.sub(r"(?i)^\s*what\s+is\s+", "", question).strip().rstrip("?= ").strip()
+    try:
+        value = evaluate(expression)
+    except CalculationError:
+        return Finding((0, 0), True, "nothing outside the pack recomputes it", checked=False)
+    shown = f"{expression} = {format_number(value)}"
+    if written_agrees(value, answer) is None:
+        return Finding((0, 0), False, f"{shown}, not {answer}")
+    return Finding((0, 0), True, f"recomputed: {shown}")
+
 
 def _steps(text: str, findings: Sequence[Finding]) -> tuple[Step, ...]:
     steps = []
@@ -130,12 +189,12 @@ def _steps(text: str, findings: Sequence[Finding]) -> tuple[Step, ...]:
         end = start + len(line)
         mine = [f for f in findings if start <= f.span[0] < end]
         if line.strip():
-            if not mine:
-                status = StepStatus.UNCHECKED
-            elif all(f.ok for f in mine):
+            if not all(f.ok for f in mine):
+                status = StepStatus.FAILED
+            elif mine and all(f.checked for f in mine):
                 status = StepStatus.VERIFIED
             else:
-                status = StepStatus.FAILED
+                status = StepStatus.UNCHECKED
             steps.append(Step(line.strip(), status, "; ".join(f.detail for f in mine)))
         start = end
     return tuple(steps)
@@ -328,11 +387,7 @@ class FactCitations:
             if not self.required:
                 return []
             return [Finding((0, len(chain.text)), False, "the chain cites no story facts")]
-        from edge_reason.heuristics.story import split_story
-
-        story: dict[int, str] = {}
-        for sentence in split_story(chain.context):  # a line may hold several sentences
-            story[sentence.id] = f"{story.get(sentence.id, '')} {sentence.text}".strip()
+        story = story_lines(chain.context)
         ids = cited_facts(chain.text)
         span = cited.span()
         missing = [i for i in ids if i not in story]
@@ -341,8 +396,14 @@ class FactCitations:
             return [Finding(span, False, f"fact {listed} is not a line of the story")]
         if chain.answer is None:
             return [Finding(span, False, "facts are cited but no answer follows")]
-        support = self._support(chain, chain.answer, ids, story, span)
-        return [support] if support is not None else []
+        answer_span = _answer_span(chain.text, chain.answer, span[1])
+        absent = absent_entities(chain.question, story)
+        if absent:
+            named = ", ".join(repr(word) for word in absent)
+            unknown = f"the story never mentions {named}: the answer is unknown"
+            return [Finding(span, False, unknown), Finding(answer_span, False, unknown)]
+        grounding = _grounding(chain.question, ids, story, span)
+        return [grounding, *self._support(chain, chain.answer, ids, story, span, answer_span)]
 
     def _support(
         self,
@@ -351,32 +412,48 @@ class FactCitations:
         ids: list[int],
         story: dict[int, str],
         span: tuple[int, int],
-    ) -> Finding | None:
+        answer_span: tuple[int, int],
+    ) -> list[Finding]:
+        """Findings on the citations (at ``span``) and on the answer (at ``answer_span``)."""
         cited = ", ".join(str(i) for i in ids)
         truth = self._truth(chain.question, chain.context)
+        if truth is not None and truth.likely:
+            # the pack guesses too: agreeing with it proves nothing, differing disproves nothing
+            guess = f"rule pack guesses {truth.answer!r}: a guess proves nothing"
+            return [Finding(answer_span, True, guess, checked=False)]
         if truth is not None and normalize_answer(truth.answer) != normalize_answer(answer):
             # an answer from no line ("no", "nothing") comes from the whole story: the pack
             # reads every sentence or does not answer
             where = f"line {', '.join(map(str, truth.sources))}" if truth.sources else "the story"
-            return Finding(span, False, f"{where} says {truth.answer!r}, not {answer!r}")
-        if truth is not None and not truth.sources:
-            # right, and resting on no line ("no": nothing says so): no citation can be checked
-            return None
+            # the answer is what is wrong: the citations are judged by what they are about
+            return [Finding(answer_span, False, f"{where} says {truth.answer!r}, not {answer!r}")]
         if truth is not None:
+            pack = self.pack.name if self.pack is not None else ""
+            holds = Finding(answer_span, True, f"rule pack {pack!r} reads {answer!r} in the story")
+            if not truth.sources:
+                # right, and resting on no line ("no": nothing says so): the answer is checked,
+                # the citations only for what they are about
+                return [holds]
             needed = ", ".join(str(i) for i in truth.sources)
             if set(truth.sources) <= set(ids):
-                return Finding(span, True, f"line {cited} supports {answer!r}")
+                return [Finding(span, True, f"line {cited} supports {answer!r}"), holds]
             if self._derives_alone(chain.question, answer, ids, story):
-                return Finding(span, True, f"line {cited} alone give {answer!r}")
-            return Finding(span, False, f"'{answer}' rests on line {needed}, not {cited}")
+                return [Finding(span, True, f"line {cited} alone give {answer!r}"), holds]
+            return [Finding(span, False, f"'{answer}' rests on line {needed}, not {cited}"), holds]
+        # No pack reads the story: a cited line that mentions the answer is all that can be
+        # seen, and it does not show the answer still holds (a later line may overturn it).
+        unread = Finding(
+            answer_span, True, "no rule pack reads this story: not recomputed", checked=False
+        )
         words = normalize_answer(answer).split(",")
         mentions = [i for i in ids if all(w in story[i].lower() for w in words)]
         if mentions:
-            return Finding(span, True, f"line {mentions[0]} mentions {answer!r}")
+            mention = f"line {mentions[0]} mentions {answer!r}"
+            return [Finding(span, True, mention, checked=False), unread]
         if any(all(w in line.lower() for w in words) for line in story.values()):
-            return Finding(span, False, f"no cited line ({cited}) mentions {answer!r}")
+            return [Finding(span, False, f"no cited line ({cited}) mentions {answer!r}"), unread]
         # an answer no line states (yes, no, a count) cannot be checked by mention
-        return None
+        return [unread]
 
     def _truth(self, question: str, context: str) -> RuleAnswer | None:
         if self.pack is None:
@@ -394,8 +471,9 @@ class FactCitations:
         or follow from two sizes), and no later line overturns them, alone or with the rest:
         "Mary went to the kitchen" does not support "kitchen" when she left it and came back."""
         assert self.pack is not None  # only called with the pack's answer in hand
-        cited = sorted(set(ids))
-        later = [i for i in story if i > cited[-1]]
+        order = list(story)  # the story's order, which its line ids need not follow
+        cited = sorted(set(ids), key=order.index)
+        later = order[order.index(cited[-1]) + 1 :]
         readings = [cited, cited + later] + [[*cited, i] for i in later]
         return all(self._gives(question, answer, lines, story) for lines in readings)
 
@@ -412,3 +490,26 @@ class FactCitations:
             # rules that keep overturning each other give nothing.
             return False
         return given is not None and normalize_answer(given.answer) == normalize_answer(answer)
+
+
+def _answer_span(text: str, answer: str, after: int) -> tuple[int, int]:
+    """Where ``answer`` stands in ``text`` after offset ``after`` (the citations' end)."""
+    word = answer.split(",")[0].strip().lower()
+    at = text.lower().rfind(word, after) if word else -1
+    return (at, at + len(answer)) if at >= 0 else (after, after)
+
+
+def _grounding(
+    question: str, ids: list[int], story: dict[int, str], span: tuple[int, int]
+) -> Finding:
+    """Whether the cited lines concern what ``question`` asks about."""
+    ungrounded = ungrounded_lines(question, ids, story)
+    if ungrounded is None:
+        return Finding(span, True, "the question names nothing to check lines by", checked=False)
+    if ungrounded:
+        about = ", ".join(sorted(entities(question)))
+        lines = ", ".join(str(i) for i in ungrounded)
+        return Finding(span, False, f"line {lines} is not about {about}")
+    return Finding(
+        span, True, f"line {', '.join(map(str, ids))} about {', '.join(sorted(entities(question)))}"
+    )

@@ -51,6 +51,10 @@ BABI_QUESTIONS = [
     "qa20_agents-motivations_train.txt:17981+2",
 ]
 ADDITIONS = ["8+0", "38+37", "388+740"]
+# tasks whose answers nothing recomputes: the babi rule pack cannot read their stories
+# (relations, coreference, conjunction: a cited line can be seen to mention the answer, not
+# to still hold), or only guesses (induction): the right answer is shown unchecked
+UNCHECKED_TASKS = ("qa4_", "qa11_", "qa12_", "qa13_", "qa16_")
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +150,11 @@ def test_a_babi_question_is_answered_by_the_model_with_verified_citations(
     context.write_text(story + "\n")
     answer = _ask(question, "--context", str(context))
     assert (answer["answer"], answer["source"]) == (gold, "model"), answer
-    _assert_checked(answer["steps"])
+    if where.startswith(UNCHECKED_TASKS):
+        assert not answer["verified"] and "unchecked" in answer["not_verified"], answer
+        assert "failed" not in [step["status"] for step in answer["steps"]]
+    else:
+        _assert_checked(answer)
 
 
 @pytest.mark.parametrize("problem", ADDITIONS)
@@ -154,10 +162,10 @@ def test_an_addition_is_answered_by_the_model_with_a_verified_scratchpad(problem
     left, right = (int(n) for n in problem.split("+"))
     answer = _ask(problem)
     assert (answer["answer"], answer["source"]) == (str(left + right), "model"), answer
-    _assert_checked(answer["steps"])
+    _assert_checked(answer)
 
 
-def _assert_checked(steps: list[dict]) -> None:
-    """The verifier checked the chain (cited facts, column sums) and nothing failed."""
-    statuses = [step["status"] for step in steps]
-    assert "verified" in statuses and "failed" not in statuses, steps
+def _assert_checked(answer: dict) -> None:
+    """The verifier checked every step (cited facts, the scratchpad) and each holds."""
+    statuses = [step["status"] for step in answer["steps"]]
+    assert answer["verified"] and set(statuses) == {"verified"}, answer["steps"]

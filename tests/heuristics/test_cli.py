@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -78,7 +79,8 @@ def test_ask_without_a_model_reports_a_spent_budget_in_one_line(tmp_path: Path) 
     result = CliRunner().invoke(ask, [*arguments, "Is the t1 bigger than the t301?"])
     assert result.exit_code == 0 and "Traceback" not in result.output
     assert "answer: (none)" in result.output
-    assert "ran out of its 50 ms time budget while forward chaining" in result.output
+    # what is left of the 50 ms once the question was checked against the story
+    assert re.search(r"ran out of its \d+ ms time budget while forward chaining", result.output)
 
 
 def test_a_pack_with_an_infinite_constant_is_a_one_line_error(tmp_path: Path) -> None:

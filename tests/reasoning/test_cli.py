@@ -182,7 +182,10 @@ def test_eval_compares_strategies_on_babi(
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["n"] == 2 and set(report["by_strategy"]) == {"direct", "cot"}
-    assert report["per_task"] == {"qa1": {"accuracy": report["accuracy"], "n": 2}}
+    assert report["per_task"] == {
+        "qa1": {"accuracy": report["accuracy"], "n": 2, "false_verified_rate": 0.0}
+    }
+    assert report["false_verified"] == 0
     low, high = report["interval_95"]
     assert 0.0 <= low <= report["accuracy"] <= high <= 1.0
     table = runner.invoke(main, [*args, "--strategy", "direct", "--samples", "3"])

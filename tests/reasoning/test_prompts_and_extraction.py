@@ -123,7 +123,10 @@ def test_a_bundle_declares_its_prompt_format(fake_engine) -> None:
 def test_the_model_is_asked_only_what_its_bundle_declares(fake_engine) -> None:
     from edge_reason import Reasoner
 
-    chain = "[1] + [2] ; A=[] ; C=0 ; 1+2+0=3\n#### 3"
+    chain = (
+        "[1] has 1 digits.\n[2] has 1 digits.\n[1] + [2] ; A=[] ; C=0 ; 1+2+0=3 ; A->3 ; C->0\n"
+        "[] + [] ; A=[3] C=0 ; END\n#### 3"
+    )
     engine = fake_engine(lambda prompt, written, *_: chain[len(written) :], peak="3")
     engine.path = "model-bundle"
     addition = BUILTIN_FORMATS["gsm8k"].to_dict() | {"question_pattern": r"\d+\+\d+"}

@@ -37,24 +37,34 @@ def verify(text: str, question: str = "Where is Daniel?", answer: str | None = "
 
 
 def test_cited_facts_that_support_the_answer_verify() -> None:
-    [finding] = verify("Facts: 8.\nAnswer: office")
-    assert finding.ok and finding.detail == "line 8 supports 'office'"
+    about, support, answer = verify("Facts: 8.\nAnswer: office")
+    assert about.ok and about.detail == "line 8 about daniel"
+    assert support.ok and support.detail == "line 8 supports 'office'"
+    assert answer.ok and answer.checked and answer.span[0] == len("Facts: 8.\nAnswer: ")
 
 
 def test_fact_citation_failures_say_what_is_wrong() -> None:
     assert verify("Facts: 3.\nAnswer: office")[0].detail == "fact 3 is not a line of the story"
-    assert verify("Facts: 4.\nAnswer: office")[0].detail == "'office' rests on line 8, not 4"
-    wrong = verify("Facts: 4.\nAnswer: hallway", answer="hallway")[0]
+    assert verify("Facts: 4.\nAnswer: office")[1].detail == "'office' rests on line 8, not 4"
+    wrong = verify("Facts: 4.\nAnswer: hallway", answer="hallway")[1]
     assert not wrong.ok and wrong.detail == "line 8 says 'office', not 'hallway'"
+    # a cited line about someone else, and a question about someone the story never names
+    about = verify("Facts: 7.\nAnswer: office")[0]
+    assert not about.ok and about.detail == "line 7 is not about daniel"
+    absent = verify("Facts: 8.\nAnswer: office", question="Where is Bill?")
+    assert [f.ok for f in absent] == [False, False]
+    assert absent[1].detail == "the story never mentions 'bill': the answer is unknown"
     assert verify("Facts: 8.", answer=None)[0].detail == "facts are cited but no answer follows"
     assert verify("Answer: office")[0].detail == "the chain cites no story facts"
 
 
 def test_an_answer_the_story_contradicts_fails_even_when_no_line_states_the_truth() -> None:
     # "no" rests on no line (nothing says Daniel is in the garden): the pack read every sentence
-    [wrong] = verify("Facts: 5.\nAnswer: yes", question="Is Daniel in the garden?", answer="yes")
-    assert not wrong.ok and wrong.detail == "the story says 'no', not 'yes'"
-    assert verify("Facts: 8.\nAnswer: no", question="Is Daniel in the garden?", answer="no") == []
+    question = "Is Daniel in the garden?"
+    about, wrong = verify("Facts: 8.\nAnswer: yes", question=question, answer="yes")
+    assert about.ok and not wrong.ok and wrong.detail == "the story says 'no', not 'yes'"
+    right = verify("Facts: 8.\nAnswer: no", question=question, answer="no")
+    assert all(f.ok and f.checked for f in right)
 
 
 DROP_STORY = (
@@ -71,7 +81,9 @@ def test_another_set_of_lines_that_gives_the_answer_on_its_own_verifies() -> Non
     checker = FactCitations(load_builtin("babi"))
 
     def finding(cited: str, question: str, answer: str) -> Finding:
-        [found] = checker(Chain(f"Facts: {cited}.\nAnswer: {answer}", question, DROP_STORY, answer))
+        chain = Chain(f"Facts: {cited}.\nAnswer: {answer}", question, DROP_STORY, answer)
+        about, found, _ = checker(chain)
+        assert about.ok  # every line cited here is about the thing asked, or its holder
         return found
 
     assert finding("3 6", "Where is the football?", "bathroom").detail == (
@@ -95,7 +107,7 @@ def test_older_lines_verify_when_no_later_line_overturns_them() -> None:
     )
     checker = FactCitations(load_builtin("babi"))
     question = "Does the chocolate fit in the chest?"
-    [found] = checker(Chain("Facts: 1 2.\nAnswer: yes", question, story, "yes"))
+    _, found, _ = checker(Chain("Facts: 1 2.\nAnswer: yes", question, story, "yes"))
     assert found.ok and found.detail == "line 1, 2 alone give 'yes'"
 
 
@@ -110,7 +122,7 @@ def test_cited_lines_that_contradict_each_other_do_not_verify() -> None:
     )
     checker = FactCitations(load_builtin("babi"))
     question = "Where was the apple before the garden?"
-    [found] = checker(Chain("Facts: 1 5 6 7 8.\nAnswer: bathroom", question, story, "bathroom"))
+    _, found, _ = checker(Chain("Facts: 1 5 6 7 8.\nAnswer: bathroom", question, story, "bathroom"))
     assert not found.ok and found.detail.startswith("'bathroom' rests on line")
 
 
@@ -118,13 +130,15 @@ def test_without_a_tracking_pack_a_cited_line_must_mention_the_answer() -> None:
     checker = FactCitations(None)
     good = checker(Chain("Facts: 7.\nAnswer: office", "Where is John?", STORY, "office"))
     bad = checker(Chain("Facts: 2.\nAnswer: office", "Where is John?", STORY, "office"))
-    assert good[0].ok and not bad[0].ok
+    assert good[1].ok and not bad[1].ok
+    # a mention is no proof that the answer still holds: passed, but not checked
+    assert all(f.ok for f in good) and not any(f.checked for f in good[1:])
     # no line of the story says "yes" or "two": cited lines that exist are not judged by it
     for answer in ("yes", "two"):
         judged = checker(
             Chain(f"Facts: 7.\nAnswer: {answer}", "Is John in the office?", STORY, answer)
         )
-        assert judged == []
+        assert all(f.ok for f in judged) and not judged[-1].checked
     assert checker(Chain("Facts: 99.\nAnswer: yes", "Is John here?", STORY, "yes"))[0].ok is False
 
 
