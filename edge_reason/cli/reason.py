@@ -111,7 +111,6 @@ def ask(
 ) -> None:
     """Answer QUESTION with checked reasoning, or from rules and tools."""
     from edge_reason.errors import EdgeReasonError
-    from edge_reason.heuristics import RuleError
     from edge_reason.reasoning.reasoner import Reasoner
     from edge_reason.reasoning.retrieval import DocumentStore
 
@@ -132,7 +131,7 @@ def ask(
             samples=samples,
             budget_ms=budget_ms,
         )
-    except (EdgeReasonError, RuleError) as error:
+    except EdgeReasonError as error:
         raise click.ClickException(str(error)) from None
     if as_json:
         click.echo(json.dumps(answer.to_dict()))
