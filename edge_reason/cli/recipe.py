@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from ..export.recipes.babi_arith.stages import STAGES
+from .options import json_flag
 
 
 @click.group("recipe")
@@ -55,7 +56,7 @@ def babi_arith() -> None:
     help="A recipe file in place of the built-in recipe.toml.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-@click.option("--json", "as_json", is_flag=True, help="Print the stage summaries as JSON.")
+@json_flag("Print the stage summaries as JSON.")
 def run(
     work: Path,
     data_root: Path | None,
