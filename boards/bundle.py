@@ -1,39 +1,19 @@
-"""Model bundles: a folder whose `bundle.json` lists every file with its size and sha256.
-
-{"files": {"model.onnx": {"sha256": "<64 hex>", "bytes": 123}, ...}}
-"""
+"""What deploy adds to the runtime's bundle manifest (edge_reason/bundle_manifest.py):
+writing a manifest for a folder, and checking a bundle's files before an upload, listing
+every problem at once."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from ..errors import EdgeReasonError
-
-MANIFEST_NAME = "bundle.json"
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_CHUNK = 1 << 20
-
-
-class BundleError(EdgeReasonError, ValueError):
-    """A bundle whose manifest is malformed or whose files do not match it."""
+from ..bundle_manifest import MANIFEST_NAME, BundleError, BundleFile, file_sha256, parse_manifest
 
 
 @dataclass(frozen=True)
-class BundleFile:
-    """One file a bundle's manifest promises."""
-
-    name: str  # relative POSIX path inside the bundle
-    sha256: str
-    bytes: int
-
-
-@dataclass(frozen=True)
-class Bundle:
+class BundleFolder:
     """A bundle folder and the files its manifest lists."""
 
     root: Path
@@ -46,33 +26,6 @@ class Bundle:
     @property
     def total_bytes(self) -> int:
         return sum(f.bytes for f in self.files)
-
-
-def file_sha256(path: Path) -> str:
-    """The hex sha256 of a file, read in chunks so model files need not fit in memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def check_relative_name(name: str, where: str) -> str:
-    """Refuse file names that could leave the bundle folder or confuse line-based tools.
-
-    Newlines and backslashes are refused because `sha256sum` escapes them in its
-    output, which would then no longer name the file.
-    """
-    path = PurePosixPath(name)
-    if (
-        not name
-        or path.is_absolute()
-        or ".." in path.parts
-        or str(path) != name
-        or any(c in name for c in "\n\r\\\0")
-    ):
-        raise BundleError(f"{where}: {name!r} is not a plain relative file name")
-    return name
 
 
 def make_manifest(folder: Path) -> dict[str, Any]:
@@ -93,7 +46,7 @@ def write_manifest(folder: Path) -> Path:
     return path
 
 
-def load_bundle(folder: Path) -> Bundle:
+def load_bundle(folder: Path) -> BundleFolder:
     """Read and validate a bundle's manifest (the files themselves are checked by
     `verify_bundle`)."""
     folder = Path(folder)
@@ -102,37 +55,10 @@ def load_bundle(folder: Path) -> Bundle:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BundleError(f"{folder}: not a bundle: no {MANIFEST_NAME}") from None
-    return Bundle(root=folder, files=parse_manifest(text, str(path)))
+    return BundleFolder(root=folder, files=parse_manifest(text, str(path)))
 
 
-def parse_manifest(text: str, source: str) -> tuple[BundleFile, ...]:
-    """The files a manifest's text lists, validated; `source` names it in errors (a
-    local path, or a version on a device)."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise BundleError(f"{source}:{e.lineno}: not valid JSON: {e.msg}") from None
-    listed = data.get("files") if isinstance(data, dict) else None
-    if not isinstance(listed, dict) or not listed:
-        raise BundleError(f"{source}: 'files' must be a non-empty object of file name -> entry")
-    files = []
-    for name, entry in sorted(listed.items()):
-        where = f"{source}: files[{name!r}]"
-        check_relative_name(name, source)
-        if name == MANIFEST_NAME:
-            raise BundleError(f"{where}: the manifest cannot list itself")
-        if not isinstance(entry, dict) or set(entry) != {"sha256", "bytes"}:
-            raise BundleError(f"{where}: must be an object with exactly 'sha256' and 'bytes'")
-        sha, size = entry["sha256"], entry["bytes"]
-        if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
-            raise BundleError(f"{where}.sha256: must be 64 lowercase hex digits, got {sha!r}")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise BundleError(f"{where}.bytes: must be a non-negative integer, got {size!r}")
-        files.append(BundleFile(name=name, sha256=sha, bytes=size))
-    return tuple(files)
-
-
-def verify_bundle(bundle: Bundle) -> None:
+def verify_bundle(bundle: BundleFolder) -> None:
     """Check every listed file exists locally with its size and sha256; BundleError
     listing every problem otherwise."""
     problems = []

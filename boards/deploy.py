@@ -25,14 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .bundle import (
-    MANIFEST_NAME,
-    BundleError,
-    file_sha256,
-    load_bundle,
-    parse_manifest,
-    verify_bundle,
-)
+from ..bundle_manifest import MANIFEST_NAME, BundleError, file_sha256, parse_manifest
+from .bundle import load_bundle, verify_bundle
 from .deploy_error import DeployError
 from .deploy_lock import deploy_lock
 from .memory import memory_budget

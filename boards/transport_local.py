@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from .bundle import file_sha256
+from ..bundle_manifest import file_sha256
 from .transport import COMMAND_NOT_FOUND, CommandResult, LockHeld, Target, TransportError
 
 

@@ -13,15 +13,14 @@ onnxruntime), they are read once at load and kept by the engine as fp16, the
 engine's scale format (csrc/kernels/formats.h), which streams fewer bytes per
 token.
 
-Loading checks every file's size and sha256 first, so a changed or truncated
+Loading checks the manifest's files listing (bundle_manifest.py) and every file's size and
+sha256 first, so a changed or truncated
 file is refused by name; with trusted_keys, the manifest must carry an Ed25519
 signature by one of them (the `cryptography` package is imported only then).
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import mmap
 import os
@@ -31,14 +30,21 @@ from typing import Any
 
 import numpy as np
 
+from .bundle_manifest import (
+    MANIFEST_NAME,
+    BundleError,
+    BundleFile,
+    content_sha256,
+    listed_files,
+    read_manifest,
+)
 from .chat_template import ChatTemplate, find_chat_template
-from .errors import EdgeReasonError, ModelFormatError
+from .errors import ModelFormatError
 from .hf_weights import QUANT_SCHEMES, EngineWeights
 from .model_config import ModelConfig
 from .regular_file import open_regular, read_all, read_regular
 from .rope import rope_tables
 
-MANIFEST_NAME = "bundle.json"
 FORMAT_NAME = "edge-reason-bundle"
 FORMAT_VERSION = 1
 ONNX_FILE = "model.onnx"
@@ -55,14 +61,9 @@ BUNDLE_ARCHITECTURES = (
 )
 _LAYER_VECTORS = ("attn_norm", "ffn_norm", "bq", "bk", "bv", "bo", "q_norm", "k_norm")
 _LAYER_MATRICES = ("wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down")
-_HASH_CHUNK = 1 << 22
 _MAX_MANIFEST_BYTES = 64 << 20
 # Listed files up to this size are held as the bytes that were hashed.
 _HELD_BYTES = 64 << 20
-
-
-class BundleError(EdgeReasonError, ValueError):
-    """A bundle whose manifest is malformed or whose files do not match it."""
 
 
 class ChecksumError(BundleError):
@@ -82,11 +83,6 @@ def signing_bytes(manifest: dict[str, Any]) -> bytes:
     as canonical JSON (sorted keys, no spaces)."""
     body = {k: v for k, v in manifest.items() if k != "signature"}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-
-
-def file_sha256(path: Path) -> str:
-    with open_regular(path) as f:
-        return _sha256(f)
 
 
 def public_key_bytes(key: bytes | str | os.PathLike[str]) -> bytes:
@@ -136,11 +132,10 @@ class Bundle:
         if not where.exists():
             raise BundleError(f"{folder}: no {MANIFEST_NAME} (not a bundle)")
         try:
-            manifest = json.loads(read_regular(where, limit=_MAX_MANIFEST_BYTES))
+            text = read_regular(where, limit=_MAX_MANIFEST_BYTES)
         except ModelFormatError as e:
             raise BundleError(str(e)) from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise BundleError(f"{where}: not valid JSON ({e})") from e
+        manifest = read_manifest(text, str(where))
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
             raise BundleError(f"{where}: field 'format' must be {FORMAT_NAME!r}")
         if manifest.get("version") != FORMAT_VERSION:
@@ -153,7 +148,7 @@ class Bundle:
                 raise BundleError(f"{where}: field {key!r} is missing or not an object")
         if trusted_keys is not None:
             _verify_signature(manifest, trusted_keys, where)
-        files = VerifiedFiles(folder, manifest["files"], where)
+        files = VerifiedFiles(folder, listed_files(manifest, str(where)), where)
         scheme = manifest["quantization"].get("scheme")
         if scheme not in QUANT_SCHEMES:
             raise BundleError(f"{where}: field 'quantization.scheme' is {scheme!r}")
@@ -248,12 +243,12 @@ class VerifiedFiles:
     hashed (tokenizer, chat template); larger ones (the ONNX and TFLite graphs, which
     other runtimes open by path) are only checked."""
 
-    def __init__(self, folder: Path, files: dict[str, Any], where: Path) -> None:
+    def __init__(self, folder: Path, files: tuple[BundleFile, ...], where: Path) -> None:
         self._held: dict[str, bytes] = {}
         self.weights: mmap.mmap | None = None  # DATA_FILE, mapped
         root = os.path.realpath(folder)
-        for name, entry in files.items():
-            _check_file_name(name, where)
+        for listed in files:
+            name = listed.name
             path = folder / name
             if not os.path.lexists(path):
                 raise ChecksumError(f"{path}: missing (listed in {where})")
@@ -264,11 +259,10 @@ class VerifiedFiles:
             except ModelFormatError as e:
                 raise ChecksumError(f"{e} (listed in {where})") from None
             with f:
-                said = entry.get("bytes") if isinstance(entry, dict) else None
                 size = os.fstat(f.fileno()).st_size
-                if size != said:
+                if size != listed.bytes:
                     raise ChecksumError(
-                        f"{path}: {size} bytes, but {where} says {said}: "
+                        f"{path}: {size} bytes, but {where} says {listed.bytes}: "
                         "the file was changed or truncated"
                     )
                 if name == DATA_FILE and size:
@@ -278,14 +272,15 @@ class VerifiedFiles:
                     content = self._held[name] = read_all(f, size, path)
                 else:
                     content = f
-                digest = _sha256(content)
-            if digest != entry.get("sha256"):
+                digest = content_sha256(content)
+            if digest != listed.sha256:
                 raise ChecksumError(f"{path}: sha256 differs from {where}: the file was changed")
             if content is self.weights:
                 # hashing paged the file in; the engine pages in what it reads
                 self.weights.madvise(mmap.MADV_DONTNEED)
+        names = {listed.name for listed in files}
         for required in (ONNX_FILE, DATA_FILE):
-            if required not in files:
+            if required not in names:
                 raise BundleError(f"{where}: files lists no {required}")
 
     def held_bytes(self, name: str) -> bytes | None:
@@ -335,30 +330,6 @@ class _MappedFiles:
             end = (entry["offset"] + array.nbytes) // page * page
             if end > start:
                 self.weights.madvise(mmap.MADV_DONTNEED, start, end - start)
-
-
-def _check_file_name(name: Any, where: Path) -> None:
-    """A listed file is named by a plain relative path inside the bundle."""
-    if (
-        not isinstance(name, str)
-        or not name
-        or any(c in name for c in "\\\n\r\0")
-        or PurePosixPath(name).is_absolute()
-        or ".." in PurePosixPath(name).parts
-    ):
-        raise BundleError(f"{where}: files entry {name!r} points outside the bundle")
-
-
-def _sha256(content: bytes | mmap.mmap | io.FileIO) -> str:
-    digest = hashlib.sha256()
-    if isinstance(content, io.FileIO):
-        while chunk := content.read(_HASH_CHUNK):
-            digest.update(chunk)
-    else:
-        with memoryview(content) as view:
-            for start in range(0, len(view), _HASH_CHUNK):
-                digest.update(view[start : start + _HASH_CHUNK])
-    return digest.hexdigest()
 
 
 def _verify_signature(

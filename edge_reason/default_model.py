@@ -17,7 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .bundle import MANIFEST_NAME, Bundle
+from .bundle import Bundle
+from .bundle_manifest import MANIFEST_NAME
 
 if TYPE_CHECKING:
     from .engine import Engine

@@ -1,4 +1,5 @@
-"""Write a bundle folder (the reader and the format are in edge_reason/bundle.py).
+"""Write a bundle folder (the reader and the format are in edge_reason/bundle.py and
+edge_reason/bundle_manifest.py).
 
 Everything is written into a temporary folder beside OUT_DIR and moved into
 place at the end, bundle.json last: an interrupted export leaves at most a
@@ -25,15 +26,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ..bundle import (
-    ALIGNMENT,
-    DATA_FILE,
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    MANIFEST_NAME,
-    ONNX_FILE,
-    file_sha256,
-)
+from ..bundle import ALIGNMENT, DATA_FILE, FORMAT_NAME, FORMAT_VERSION, ONNX_FILE
+from ..bundle_manifest import MANIFEST_NAME, file_sha256
 from ..errors import EdgeReasonError
 
 # Initializers of these types go to DATA_FILE, where the engine can map them;

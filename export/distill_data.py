@@ -12,11 +12,13 @@ shifted targets), so no compute goes to padding.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from ..json_lines import json_objects
 
 
 @dataclass(frozen=True)
@@ -31,29 +33,17 @@ def read_records(path: Path) -> list[Record]:
     """Every record of a text or JSONL data file; errors name the file and line."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the data file does not exist")
-    jsonl = path.suffix == ".jsonl"
-    records = []
     with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            if jsonl:
-                records.append(_json_record(line, f"{path}:{number}"))
-            else:
-                text = line.rstrip("\n")
-                records.append(Record(text, text))
+        if path.suffix == ".jsonl":
+            records = [_json_record(raw, where) for where, raw in json_objects(f, str(path))]
+        else:
+            records = [Record(t, t) for t in (line.rstrip("\n") for line in f) if t.strip()]
     if not records:
         raise ValueError(f"{path}: the data file has no traces (it is empty or blank)")
     return records
 
 
-def _json_record(line: str, where: str) -> Record:
-    try:
-        raw = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{where}: not valid JSON ({e.msg})") from e
-    if not isinstance(raw, dict):
-        raise ValueError(f"{where}: expected a JSON object, got {type(raw).__name__}")
+def _json_record(raw: dict[str, Any], where: str) -> Record:
     for key in ("text", "question", "answer", "prompt"):
         if key in raw and not isinstance(raw[key], str):
             raise ValueError(f"{where}: field {key!r} must be a string")

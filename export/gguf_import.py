@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..bundle import file_sha256
+from ..bundle_manifest import file_sha256
 from ..chat_template import TEMPLATE_FILE, TOKENIZER_CONFIG_FILE
 from ..errors import ModelFormatError
 from ..gguf_config import PERMUTED_QK, gguf_architecture, gguf_model_config, hf_config_dict

@@ -68,4 +68,3 @@ def matmul_role(node_name: str) -> str | None:
 
 
 EMBEDDING_GATHER = "/model/embed_tokens/Gather"
-EMBEDDING_PARAMETER = "model.embed_tokens.weight"

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+# The project's error base, and nothing of the engine: edge_reason/errors.py imports
+# nothing, so rule packs still load without the native module.
+from ..errors import EdgeReasonError
 
-class RuleError(ValueError):
+
+class RuleError(EdgeReasonError, ValueError):
     """Base class of every error the heuristics package raises on purpose."""
 
 

@@ -2,7 +2,9 @@
 
 Each backend runs in a worker process of its own (so cold start and peak RSS
 are its own), and the runner interleaves their repeats (A B A B ...) so that
-drift of a shared machine falls on all of them alike.
+drift of a shared machine falls on all of them alike. The entry point is
+api.run(BenchRequest) -> BenchReport; the benchmark sits above export (it exports the
+models it measures), so nothing in the runtime imports it.
 """
 
 # What `edge-reason bench` can measure: the native engine and the baselines.

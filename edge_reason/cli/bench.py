@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 import click
 
-from ..bench import BACKENDS, FILE_QUANT, QUANTS
+from ..bench import BACKENDS, QUANTS
 from .progress import progress_bar
 
 
@@ -35,9 +34,7 @@ def _names(
 
 def _thread_counts(_ctx: click.Context, param: click.Parameter, value: str | None) -> list[int]:
     if value is None:
-        from ..system import physical_cores
-
-        return [physical_cores()]
+        return []
     try:
         counts = [int(v) for v in value.split(",")]
     except ValueError:
@@ -101,10 +98,9 @@ def bench(
     """Measure prefill and decode speed, cold start and memory of MODEL (a bundle, a
     Hugging Face folder or a GGUF file) on every backend, interleaved, against the
     bandwidth roofline."""
-    from ..bench.energy import find_power_sensor
-    from ..bench.prepare import Preparer, cache_root, content_hash, resolve_source
+    from ..bench.api import BenchRequest, run
     from ..bench.quiet import quiet_third_party
-    from ..bench.runner import format_table, run_cases
+    from ..bench.runner import format_table
     from ..errors import EdgeReasonError
     from ..shapes import SHAPES
 
@@ -124,49 +120,29 @@ def bench(
         click.echo(message, err=True)
 
     quiet_third_party()
-    max_context = max(512, prompt_tokens + gen_tokens + 1)
+    request = BenchRequest(
+        model, shape, backends, quant, threads, prompt_tokens, gen_tokens, repeats
+    )
     try:
-        source = resolve_source(model, shape, progress)
-        quant = quant or ([FILE_QUANT] if source.gguf else ["int4", "int8"])
-        work = cache_root() / "bench" / content_hash(source.path)
-        preparer = Preparer(source, work, max_context, progress)
-        cases, skipped = preparer.plan(backends, quant, threads)
-        if not cases:
-            reasons = "; ".join(f"{s.backend} {s.quant}: {s.reason}" for s in skipped)
-            raise click.ClickException(f"nothing to measure ({reasons})")
-        report = run_cases(
-            cases,
-            prompt_tokens=prompt_tokens,
-            gen_tokens=gen_tokens,
-            repeats=repeats,
-            max_context=max_context,
-            progress=progress,
-            measuring=progress_bar,
-            power=find_power_sensor(),
-        )
+        report = run(request, progress, measuring=progress_bar)
     except (EdgeReasonError, ValueError, RuntimeError) as e:
         raise click.ClickException(str(e)) from e
-    if not report["results"]:
-        reasons = "; ".join(f"{f['backend']} {f['quant']}: {f['reason']}" for f in report["failed"])
-        raise click.ClickException(f"no backend could load the model ({reasons})")
-    report["model"] = str(source.path)
-    report["skipped"] = [asdict(s) for s in skipped]
+    data = report.to_json()
 
     to_stdout = json_file == Path("-")
-    lines = [format_table(report)]
-    lines += [f"skipped {s.backend} {s.quant}: {s.reason}" for s in skipped]
+    lines = [format_table(data)]
+    lines += [f"skipped {s.backend} {s.quant}: {s.reason}" for s in report.skipped]
     lines += [
-        f"failed {f['backend']} {f['quant']} x{f['threads']}: {f['reason']}"
-        for f in report["failed"]
+        f"failed {f['backend']} {f['quant']} x{f['threads']}: {f['reason']}" for f in report.failed
     ]
     click.echo("\n".join(lines), err=to_stdout)
     if to_stdout:
-        click.echo(json.dumps(report, indent=2))
+        click.echo(json.dumps(data, indent=2))
     elif json_file is not None:
-        json_file.write_text(json.dumps(report, indent=2) + "\n")
+        json_file.write_text(json.dumps(data, indent=2) + "\n")
         progress(f"wrote {json_file}")
     if plot_file is not None:
         from ..bench.plot import plot_report
 
-        plot_report(report, plot_file)
+        plot_report(data, plot_file)
         progress(f"wrote {plot_file}")

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .errors import api_errors
-from .run import engine_options, load_engine, speed_summary
+from .options import engine_options, json_flag
+from .run import load_engine, speed_summary
 
 if TYPE_CHECKING:
     from ..engine import Engine, Generation
@@ -49,7 +50,7 @@ COMMANDS = "/reset, /system TEXT, /exit"
     default=None,
     help="Close the thinking after this many tokens of it.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Reply to a JSON list of messages.")
+@json_flag("Reply to a JSON list of messages.")
 def chat(
     model: str,
     quant: str | None,

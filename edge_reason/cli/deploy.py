@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .errors import api_errors
+from .options import json_flag
 
 if TYPE_CHECKING:
     from edge_reason.boards.deploy import DeployReport
@@ -50,7 +51,7 @@ def _format_report(report: DeployReport, rollback: bool) -> str:
     help="An edge-reason wheel to copy along (into the version's wheels/ folder).",
 )
 @click.option("--keep", default=3, show_default=True, help="How many versions to keep.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_flag()
 @click.option(
     "--identity",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),

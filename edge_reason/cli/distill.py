@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from .options import json_flag
+
 
 @click.command()
 @click.option(
@@ -76,7 +78,7 @@ import click
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in --out.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary.")
+@json_flag("Print one JSON summary.")
 def distill(as_json: bool, **options: object) -> None:
     """Distill --teacher into --student over the traces in --data."""
     from edge_reason.export.distill import DistillSettings

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .options import json_flag
+
 if TYPE_CHECKING:
     from edge_reason.boards.doctor import DoctorReport
 
@@ -66,7 +68,7 @@ def _format_report(report: DoctorReport) -> str:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_flag()
 @click.option(
     "--model",
     type=click.Path(exists=True, path_type=Path),

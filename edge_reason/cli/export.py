@@ -11,6 +11,7 @@ import click
 
 from .errors import api_errors
 from .numbers import readable
+from .options import json_flag
 from .progress import progress_bar
 
 
@@ -52,7 +53,7 @@ def _tflite_hook(hf_dir: Path) -> Callable[[Path], dict[str, Any] | None]:
 @click.option("--sign", "sign_key", type=click.Path(path_type=Path), help="Ed25519 key (PEM).")
 @click.option("--teacher", help="Distillation teacher to record in the provenance.")
 @click.option("--force", is_flag=True, help="Replace an earlier bundle in OUT_DIR.")
-@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@json_flag("Print the manifest as JSON.")
 def export(
     source: Path,
     out_dir: Path,

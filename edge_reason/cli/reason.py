@@ -12,6 +12,7 @@ import click
 from edge_reason.reasoning.document_files import MAX_DOCUMENT_BYTES
 from edge_reason.reasoning.policy import MAX_SAMPLES
 
+from .options import budget_option, json_flag
 from .question import not_blank
 
 if TYPE_CHECKING:
@@ -95,9 +96,9 @@ _SAMPLES = click.option(
 )
 @click.option("--strategy", type=click.Choice(STRATEGY_NAMES), default="auto", show_default=True)
 @_SAMPLES
-@click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), help="Time budget.")
+@budget_option
 @click.option("--no-model", is_flag=True, help="Answer from rules and tools only.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_flag()
 def ask(
     question: str,
     model: str | None,
@@ -113,7 +114,6 @@ def ask(
 ) -> None:
     """Answer QUESTION with checked reasoning, or from rules and tools."""
     from edge_reason.errors import EdgeReasonError
-    from edge_reason.heuristics import RuleError
     from edge_reason.reasoning.reasoner import Reasoner
     from edge_reason.reasoning.retrieval import DocumentStore
 
@@ -134,7 +134,7 @@ def ask(
             samples=samples,
             budget_ms=budget_ms,
         )
-    except (EdgeReasonError, RuleError) as error:
+    except EdgeReasonError as error:
         raise click.ClickException(str(error)) from None
     if as_json:
         click.echo(json.dumps(answer.to_dict()))
@@ -172,7 +172,7 @@ def _read_story(path: str) -> str:
 @click.option(
     "--format", "data_format", type=click.Choice(["gsm8k"]), default="gsm8k", show_default=True
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_flag()
 def verify(data_file: str, data_format: str, as_json: bool) -> None:
     """Recompute every annotated step (<<48/2=24>>) of every solution in DATA_FILE.
 
@@ -226,9 +226,9 @@ def verify(data_file: str, data_format: str, as_json: bool) -> None:
 )
 @_SAMPLES
 @click.option("--limit", type=click.IntRange(min=1), help="Use the first N problems only.")
-@click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), help="Time budget.")
+@budget_option
 @click.option("--no-rules", is_flag=True, help="No rule fallback: score the model alone.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_flag()
 def evaluate(
     model: str,
     quant: str | None,
@@ -328,7 +328,7 @@ def _print_table(reports: dict[str, dict[str, Any]]) -> None:
     show_default=True,
     help="Skip documents larger than this.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_flag()
 def index(docs_dir: str, db: str, max_file_mb: int, as_json: bool) -> None:
     """Index the .md and .txt files under DOCS_DIR into the document store DB.
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .options import json_flag
 from .question import not_blank
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ def rules() -> None:
 
 
 @rules.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_flag()
 def list_packs(as_json: bool) -> None:
     """List the built-in rule packs."""
     from edge_reason.heuristics import builtin_names, load_builtin
@@ -55,7 +56,7 @@ def list_packs(as_json: bool) -> None:
 
 @rules.command("check")
 @click.argument("pack_file")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_flag()
 def check(pack_file: str, as_json: bool) -> None:
     """Validate PACK_FILE (a path or a built-in name) and run its examples."""
     pack = _open_pack(pack_file)
@@ -106,7 +107,7 @@ def _parse_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
     "--question", "-q", callback=not_blank, help="Ask a text question instead of deciding outputs."
 )
 @click.option("--story", type=click.Path(exists=True, dir_okay=False), help="Story file.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@json_flag()
 def eval_pack(
     pack: str,
     pairs: tuple[str, ...],

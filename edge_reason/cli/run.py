@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from .errors import api_errors
 from .numbers import readable
+from .options import engine_options, json_flag
 
 if TYPE_CHECKING:
     from ..engine import Engine, GenerationStats
-
-QUANTS = click.Choice(["f32", "int8", "int4"])
-QUANT_HELP = "Weight precision (default: f32; for a GGUF file Q8, its Q8_0/Q4_0 kept as they are)."
-
-
-def engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--quant and --threads, as every command that loads a model takes them."""
-    command = click.option(
-        "--threads", type=click.IntRange(min=1), default=None, help="Default: physical cores."
-    )(command)
-    return click.option("--quant", type=QUANTS, default=None, help=QUANT_HELP)(command)
 
 
 @click.command()
@@ -36,9 +25,7 @@ def engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--top-p", type=click.FloatRange(min=0.0, max=1.0, min_open=True), default=1.0)
 @click.option("--seed", type=click.IntRange(min=0), default=None)
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON object: the text and its speeds."
-)
+@json_flag("Print one JSON object: the text and its speeds.")
 def generate(
     path: str,
     prompt: str,
@@ -77,7 +64,7 @@ def generate(
 @click.command()
 @click.argument("path", type=click.Path(exists=True))
 @engine_options
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_flag("Print one JSON object.")
 def info(path: str, quant: str | None, threads: int | None, as_json: bool) -> None:
     """Load the model at PATH and describe it and the engine that runs it."""
     details = load_engine(path, quant, threads).info()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..json_lines import JsonLinesError, json_objects
 from .errors import DataFormatError
 
 DATA_FORMATS = ("babi", "gsm8k", "jsonl")
@@ -119,26 +119,25 @@ def read_jsonl(path: str | Path) -> list[Problem]:
     return problems
 
 
-def _lines(path: Path) -> list[tuple[int, str]]:
+def _text_lines(path: Path) -> list[str]:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:
         raise DataFormatError(f"{path}: cannot read ({error})") from None
-    return [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+
+
+def _lines(path: Path) -> list[tuple[int, str]]:
+    return [(n, line) for n, line in enumerate(_text_lines(path), start=1) if line.strip()]
 
 
 def _json_records(path: Path, required: tuple[str, ...]) -> list[tuple[str, dict[str, object]]]:
     records = []
-    for number, line in _lines(path):
-        where = f"{path}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataFormatError(f"{where}: invalid JSON ({error.msg})") from None
-        if not isinstance(record, dict):
-            raise DataFormatError(f"{where}: expected a JSON object")
-        for key in required:
-            if not isinstance(record.get(key), str):
-                raise DataFormatError(f"{where}: missing text field {key!r}")
-        records.append((where, record))
+    try:
+        for where, record in json_objects(_text_lines(path), str(path)):
+            for key in required:
+                if not isinstance(record.get(key), str):
+                    raise DataFormatError(f"{where}: missing text field {key!r}")
+            records.append((where, record))
+    except JsonLinesError as error:
+        raise DataFormatError(str(error)) from None
     return records

@@ -6,7 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from edge_reason.boards.bundle import BundleError, load_bundle, make_manifest, verify_bundle
+from edge_reason.boards.bundle import load_bundle, make_manifest, verify_bundle
+
+from edge_reason.bundle_manifest import BundleError
 
 
 def test_manifest_lists_every_file_but_itself_with_size_and_sha256(

@@ -17,12 +17,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from edge_reason.boards.bundle import BundleError
 from edge_reason.boards.deploy import TRASH_PREFIX, DeployError, deploy, rollback
 from edge_reason.boards.smoke import run_smoke_test
 from edge_reason.boards.transport import Target, TransportError
 from edge_reason.boards.transport_local import LocalTarget
 from edge_reason.boards.transport_ssh import SshAddress, SshOptions, SshTarget
+
+from edge_reason.bundle_manifest import BundleError
 
 HOSTILE_NAME = "device dir; $(touch pwned) `touch pwned` 'q' \"dq\" & *?#x"
 

@@ -170,7 +170,7 @@ def test_vocab_mismatch_is_refused(teacher_dir, student_config, tmp_path) -> Non
     [
         ("missing.txt", None, FileNotFoundError, r"missing\.txt: the data file does not exist"),
         ("empty.txt", "\n \n", ValueError, r"empty\.txt: the data file has no traces"),
-        ("bad.jsonl", '{"text": "a"}\n{"text": \n', ValueError, r"bad\.jsonl:2: not valid JSON"),
+        ("bad.jsonl", '{"text": "a"}\n{"text": \n', ValueError, r"bad\.jsonl:2: invalid JSON"),
         ("odd.jsonl", '{"answer": "4"}\n', ValueError, r"odd\.jsonl:1: needs a 'text' field"),
     ],
 )

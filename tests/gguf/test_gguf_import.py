@@ -16,7 +16,8 @@ from helpers.gguf_models import GGUF_SHAPES, write_gguf_of_type
 from helpers.hf_models import build_model
 
 from edge_reason import Engine
-from edge_reason.bundle import BUNDLE_ARCHITECTURES, MANIFEST_NAME, file_sha256
+from edge_reason.bundle import BUNDLE_ARCHITECTURES
+from edge_reason.bundle_manifest import MANIFEST_NAME, file_sha256
 from edge_reason.chat_template import find_chat_template
 from edge_reason.cli import main
 from edge_reason.errors import ModelFormatError

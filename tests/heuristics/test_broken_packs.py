@@ -204,3 +204,11 @@ def test_toml_values_beyond_bounds_are_refused_with_their_line(
 def test_digits_inside_strings_are_not_numbers() -> None:
     text = HEADER.replace("[inputs]", '[constants]\nbig = "' + "9" * 300 + ' + 1"\n\n[inputs]')
     assert RulePack.from_string(text, name="ok.toml").spec.constants["big"] == 10**300
+
+
+def test_rule_errors_are_edge_reason_errors_and_value_errors() -> None:
+    # one `except EdgeReasonError` catches a broken pack; older `except ValueError` still does
+    from edge_reason.errors import EdgeReasonError
+
+    error = refused(rule("reading >"))
+    assert isinstance(error, EdgeReasonError) and isinstance(error, ValueError)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_reason import Engine, ModelFormatError, bundle
+from edge_reason import Engine, ModelFormatError, bundle, bundle_manifest
 
 
 def copy_model(src: Path, dst: Path) -> Path:
@@ -169,7 +169,7 @@ def test_bundle_cannot_hold_gemma3(model_dirs, tmp_path) -> None:
     files = {}
     for name in (bundle.ONNX_FILE, bundle.DATA_FILE):
         (folder / name).write_bytes(b"x")
-        files[name] = {"bytes": 1, "sha256": bundle.file_sha256(folder / name)}
+        files[name] = {"bytes": 1, "sha256": bundle_manifest.file_sha256(folder / name)}
     manifest = {
         "format": bundle.FORMAT_NAME,
         "version": bundle.FORMAT_VERSION,
@@ -178,6 +178,6 @@ def test_bundle_cannot_hold_gemma3(model_dirs, tmp_path) -> None:
         "tensors": {},
         "files": files,
     }
-    (folder / bundle.MANIFEST_NAME).write_text(json.dumps(manifest))
-    with pytest.raises(bundle.BundleError, match="cannot hold Gemma3ForCausalLM"):
+    (folder / bundle_manifest.MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(bundle_manifest.BundleError, match="cannot hold Gemma3ForCausalLM"):
         bundle.Bundle.open(folder)

@@ -221,7 +221,8 @@ def _shipped_name(recipe: Recipe) -> str:
 
 
 def _bundle(recipe: Recipe, resume: bool) -> dict[str, Any]:
-    from edge_reason.bundle import MANIFEST_NAME, Bundle
+    from edge_reason.bundle import Bundle
+    from edge_reason.bundle_manifest import MANIFEST_NAME
     from edge_reason.engine import Engine
 
     from .documents import trained_formats
