@@ -59,12 +59,10 @@ const T* checked(py::handle obj, size_t count, const std::string& name, KeepAliv
 
 // An integer field of the model config or of a matrix, refused by name (not by
 // pybind's cast error) if it is not an integer or lies outside [lo, hi].
-int int_field(const py::dict& d, const char* key, const std::string& where, int64_t lo, int64_t hi) {
-  if (!d.contains(key)) throw std::invalid_argument(where + ": field '" + key + "' is missing");
-  const py::object v = d[key];
+int int_field(py::handle v, const char* key, const std::string& where, int64_t lo, int64_t hi) {
   if (!py::isinstance<py::int_>(v) || py::isinstance<py::bool_>(v))
     throw std::invalid_argument(where + ": field '" + key + "' must be an integer");
-  const py::int_ big = v;
+  const py::int_ big = py::reinterpret_borrow<py::int_>(v);
   const bool inside = big >= py::int_(lo) && big <= py::int_(hi);
   if (!inside)
     throw std::invalid_argument(where + ": field '" + key + "' is " + std::string(py::str(v)) +
@@ -72,6 +70,52 @@ int int_field(const py::dict& d, const char* key, const std::string& where, int6
                                 std::to_string(hi));
   return int(big.cast<int64_t>());
 }
+
+// A float field of the model config, refused by name if it is not a number.
+float float_field(py::handle v, const char* key, const std::string& where) {
+  try {
+    return v.cast<float>();
+  } catch (const py::cast_error&) {
+    throw std::invalid_argument(where + ": field '" + key + "' must be a number");
+  }
+}
+
+// What Python hands the engine (edge_reason/native_spec.py builds these from the
+// weight loaders' tensors). The arrays are held as Python objects and checked
+// (dtype, size, contiguity, finiteness) against the config when the engine is
+// built, each error naming the tensor.
+
+// The model's shapes and the engine's sizes: edge::ModelConfig, checked whole by
+// check_config() when constructed, with the per-layer attention window.
+struct ConfigSpec {
+  ModelConfig model;
+  int sliding_window = 0;            // positions a sliding layer attends to (0: all)
+  std::vector<bool> sliding_layers;  // which layers slide (given: the listed ones, else all)
+};
+
+// A matrix: format ("f32", "q8" or "q4"), shape, and its arrays. For the
+// embedding, rows and cols are not read (its shape is [vocab, dim]).
+struct MatrixSpec {
+  py::object format = py::none(), rows = py::none(), cols = py::none();
+  py::object data = py::none(), scales = py::none(), zero_points = py::none();
+};
+
+struct LayerSpec {
+  py::object attn_norm = py::none(), ffn_norm = py::none();
+  MatrixSpec wq, wk, wv, wo, w_gate, w_up, w_down;
+  // optional (None): biases, Qwen3's q/k norms, Gemma 3's post norms
+  py::object bq = py::none(), bk = py::none(), bv = py::none(), bo = py::none();
+  py::object q_norm = py::none(), k_norm = py::none();
+  py::object attn_post_norm = py::none(), ffn_post_norm = py::none();
+};
+
+struct WeightsSpec {
+  MatrixSpec embedding, lm_head;
+  py::object final_norm = py::none(), rope_cos = py::none(), rope_sin = py::none();
+  // the sliding layers' own RoPE table (Gemma 3), optional
+  py::object rope_local_cos = py::none(), rope_local_sin = py::none();
+  std::vector<LayerSpec> layers;
+};
 
 // Norm and bias vectors are small and read every token: a NaN or infinity in
 // one would turn every later activation into NaN, so they are checked here.
@@ -107,10 +151,9 @@ const uint16_t* fp16_scales(py::handle obj, size_t rows, size_t blocks, const st
   return dst.data();
 }
 
-const float* optional_f32(const py::dict& d, const char* key, size_t count,
-                          const std::string& where, KeepAlive& keep) {
-  if (!d.contains(key) || d[key].is_none()) return nullptr;
-  return finite_f32(d[key], count, where + "." + key, keep);
+const float* optional_f32(py::handle v, const std::string& name, size_t count, KeepAlive& keep) {
+  if (v.is_none()) return nullptr;
+  return finite_f32(v, count, name, keep);
 }
 
 Activation parse_activation(const std::string& s) {
@@ -120,135 +163,147 @@ Activation parse_activation(const std::string& s) {
                               "'");
 }
 
-WeightFormat parse_format(const std::string& s, const std::string& where) {
+ConfigSpec make_config(py::handle dim, py::handle ffn_dim, py::handle layers, py::handle heads,
+                       py::handle kv_heads, py::handle head_dim, py::handle vocab,
+                       py::handle norm_eps, py::handle sliding_window, py::handle max_context,
+                       py::handle max_batch, const std::string& activation,
+                       py::handle embedding_scale, py::handle attention_scale,
+                       py::handle sliding_layers) {
+  ConfigSpec spec;
+  ModelConfig& c = spec.model;
+  const std::string at = "model config";
+  c.dim = int_field(dim, "dim", at, 1, kMaxSize);
+  c.ffn_dim = int_field(ffn_dim, "ffn_dim", at, 1, kMaxSize);
+  c.layers = int_field(layers, "layers", at, 1, kMaxSize);
+  c.heads = int_field(heads, "heads", at, 1, kMaxSize);
+  c.kv_heads = int_field(kv_heads, "kv_heads", at, 1, kMaxSize);
+  c.head_dim = int_field(head_dim, "head_dim", at, 1, kMaxSize);
+  c.vocab = int_field(vocab, "vocab", at, 1, kMaxSize);
+  c.norm_eps = float_field(norm_eps, "norm_eps", at);
+  spec.sliding_window = int_field(sliding_window, "sliding_window", at, 0, kMaxSize);
+  c.max_context = int_field(max_context, "max_context", at, 1, kMaxSize);
+  c.max_batch = int_field(max_batch, "max_batch", at, 1, kMaxSize);
+  c.activation = parse_activation(activation);
+  c.embedding_scale = float_field(embedding_scale, "embedding_scale", at);
+  c.attention_scale = float_field(attention_scale, "attention_scale", at);
+  if (!std::isfinite(c.attention_scale) || c.attention_scale < 0.0f ||
+      !std::isfinite(c.embedding_scale))
+    throw std::invalid_argument("model config: attention_scale and embedding_scale must be finite, "
+                                "attention_scale positive (0: 1/sqrt(head_dim))");
+  // Which layers attend through the window: the listed ones, else all (Mistral).
+  spec.sliding_layers.assign(size_t(c.layers), true);
+  if (!sliding_layers.is_none()) {
+    spec.sliding_layers = sliding_layers.cast<std::vector<bool>>();
+    if (spec.sliding_layers.size() != size_t(c.layers))
+      throw std::invalid_argument("model config: sliding_layers must have one entry per layer (" +
+                                  std::to_string(c.layers) + "), got " +
+                                  std::to_string(spec.sliding_layers.size()));
+  }
+  check_config(c);  // before any size is computed from it
+  return spec;
+}
+
+WeightFormat parse_format(py::handle format, const std::string& where) {
+  if (!py::isinstance<py::str>(format))
+    throw std::invalid_argument(where + ": format must be a string, got " +
+                                std::string(py::repr(format)));
+  const std::string s = format.cast<std::string>();
   if (s == "f32") return WeightFormat::F32;
   if (s == "q8") return WeightFormat::Q8;
   if (s == "q4") return WeightFormat::Q4;
   throw std::invalid_argument(where + ": unknown weight format '" + s + "' (f32, q8, q4)");
 }
 
-// A matrix arrives as a dict: format, rows, cols, data, scales, zero_points.
 // What a quantized matrix reads is kept in `keep_quantized`, which the engine
 // lets go of when its kernels read interleaved copies instead.
-WeightMatrix matrix(const py::dict& m, int rows, int cols, const std::string& where,
+WeightMatrix matrix(const MatrixSpec& m, int rows, int cols, const std::string& where,
                     KeepAlive& keep, KeepAlive& keep_quantized) {
   WeightMatrix w;
-  w.format = parse_format(m["format"].cast<std::string>(), where);
-  w.rows = int_field(m, "rows", where, 1, kMaxSize);
-  w.cols = int_field(m, "cols", where, 1, kMaxSize);
+  w.format = parse_format(m.format, where);
+  w.rows = int_field(m.rows, "rows", where, 1, kMaxSize);
+  w.cols = int_field(m.cols, "cols", where, 1, kMaxSize);
   if (w.rows != rows || w.cols != cols)
     throw std::invalid_argument(where + ": expected shape [" + std::to_string(rows) + ", " +
                                 std::to_string(cols) + "], got [" + std::to_string(w.rows) + ", " +
                                 std::to_string(w.cols) + "]");
   const size_t nb = size_t(w.blocks());
   if (w.format == WeightFormat::F32) {
-    w.data = checked<float>(m["data"], size_t(rows) * cols, where + ".data", keep);
+    w.data = checked<float>(m.data, size_t(rows) * cols, where + ".data", keep);
     return w;
   }
   KeepAlive& kq = keep_quantized;
-  w.data = checked<uint8_t>(m["data"], size_t(rows) * w.row_bytes(), where + ".data", kq);
-  w.scales_f16 = fp16_scales(m["scales"], size_t(rows), nb, where + ".scales", kq);
-  if (m.contains("zero_points") && !m["zero_points"].is_none()) {
+  w.data = checked<uint8_t>(m.data, size_t(rows) * w.row_bytes(), where + ".data", kq);
+  w.scales_f16 = fp16_scales(m.scales, size_t(rows), nb, where + ".scales", kq);
+  if (!m.zero_points.is_none()) {
     if (w.format != WeightFormat::Q4)
       throw std::invalid_argument(where + ": zero points exist only for q4");
     w.zero_points =
-        checked<uint8_t>(m["zero_points"], size_t(rows) * ((nb + 1) / 2), where + ".zero_points", kq);
+        checked<uint8_t>(m.zero_points, size_t(rows) * ((nb + 1) / 2), where + ".zero_points", kq);
   }
   return w;
 }
 
 class PyEngine {
  public:
-  PyEngine(const py::dict& cfg, const py::dict& weights, int threads, const std::string& kernel,
-           const std::string& cache_type) {
-    ModelConfig c;
-    const std::string config_at = "model config";
-    c.dim = int_field(cfg, "dim", config_at, 1, kMaxSize);
-    c.ffn_dim = int_field(cfg, "ffn_dim", config_at, 1, kMaxSize);
-    c.layers = int_field(cfg, "layers", config_at, 1, kMaxSize);
-    c.heads = int_field(cfg, "heads", config_at, 1, kMaxSize);
-    c.kv_heads = int_field(cfg, "kv_heads", config_at, 1, kMaxSize);
-    c.head_dim = int_field(cfg, "head_dim", config_at, 1, kMaxSize);
-    c.vocab = int_field(cfg, "vocab", config_at, 1, kMaxSize);
-    c.norm_eps = cfg["norm_eps"].cast<float>();
-    const int sliding_window = int_field(cfg, "sliding_window", config_at, 0, kMaxSize);
-    c.max_context = int_field(cfg, "max_context", config_at, 1, kMaxSize);
-    c.max_batch = int_field(cfg, "max_batch", config_at, 1, kMaxSize);
-    if (cfg.contains("activation")) c.activation = parse_activation(cfg["activation"].cast<std::string>());
-    if (cfg.contains("embedding_scale")) c.embedding_scale = cfg["embedding_scale"].cast<float>();
-    if (cfg.contains("attention_scale")) c.attention_scale = cfg["attention_scale"].cast<float>();
-    if (!std::isfinite(c.attention_scale) || c.attention_scale < 0.0f ||
-        !std::isfinite(c.embedding_scale))
-      throw std::invalid_argument("model config: attention_scale and embedding_scale must be finite, "
-                                  "attention_scale positive (0: 1/sqrt(head_dim))");
-    // Which layers attend through the window: the listed ones, else all (Mistral).
-    std::vector<bool> sliding_layers(size_t(std::max(c.layers, 0)), true);
-    if (cfg.contains("sliding_layers")) {
-      sliding_layers = cfg["sliding_layers"].cast<std::vector<bool>>();
-      if (sliding_layers.size() != size_t(c.layers))
-        throw std::invalid_argument("model config: sliding_layers must have one entry per layer (" +
-                                    std::to_string(c.layers) + "), got " +
-                                    std::to_string(sliding_layers.size()));
-    }
-    check_config(c);  // before any size below is computed from it
-
+  PyEngine(const ConfigSpec& spec, const WeightsSpec& weights, int threads,
+           const std::string& kernel, const std::string& cache_type) {
+    const ModelConfig& c = spec.model;  // checked when the ConfigSpec was made
     const int q_dim = c.heads * c.head_dim, kv_dim = c.kv_heads * c.head_dim;
     ModelWeights w;
-    py::dict emb = weights["embedding"];
-    w.embedding.format = parse_format(emb["format"].cast<std::string>(), "embedding");
+    const MatrixSpec& emb = weights.embedding;
+    w.embedding.format = parse_format(emb.format, "embedding");
     if (w.embedding.format == WeightFormat::F32) {
-      w.embedding.data = checked<float>(emb["data"], size_t(c.vocab) * c.dim, "embedding.data", keep_);
+      w.embedding.data = checked<float>(emb.data, size_t(c.vocab) * c.dim, "embedding.data", keep_);
     } else if (w.embedding.format == WeightFormat::Q8) {
       const size_t nb = size_t(num_blocks(c.dim));
       w.embedding.data =
-          checked<uint8_t>(emb["data"], size_t(c.vocab) * nb * kBlock, "embedding.data", keep_);
-      w.embedding.scales_f16 = fp16_scales(emb["scales"], size_t(c.vocab), nb, "embedding.scales", keep_);
+          checked<uint8_t>(emb.data, size_t(c.vocab) * nb * kBlock, "embedding.data", keep_);
+      w.embedding.scales_f16 = fp16_scales(emb.scales, size_t(c.vocab), nb, "embedding.scales", keep_);
     } else {
       throw std::invalid_argument("embedding: format must be f32 or q8");
     }
-    w.final_norm = finite_f32(weights["final_norm"], c.dim, "final_norm", keep_);
-    w.lm_head = matrix(weights["lm_head"], c.vocab, c.dim, "lm_head", keep_, keep_quantized_);
+    w.final_norm = finite_f32(weights.final_norm, c.dim, "final_norm", keep_);
+    w.lm_head = matrix(weights.lm_head, c.vocab, c.dim, "lm_head", keep_, keep_quantized_);
     const size_t rope = size_t(c.max_context) * (c.head_dim / 2);
-    const float* rope_cos = checked<float>(weights["rope_cos"], rope, "rope_cos", keep_);
-    const float* rope_sin = checked<float>(weights["rope_sin"], rope, "rope_sin", keep_);
-    // The sliding layers' own table (Gemma 3), if given.
-    const float* local_cos = optional_f32(weights, "rope_local_cos", rope, "weights", keep_);
-    const float* local_sin = optional_f32(weights, "rope_local_sin", rope, "weights", keep_);
+    const float* rope_cos = checked<float>(weights.rope_cos, rope, "rope_cos", keep_);
+    const float* rope_sin = checked<float>(weights.rope_sin, rope, "rope_sin", keep_);
+    const float* local_cos = optional_f32(weights.rope_local_cos, "weights.rope_local_cos", rope, keep_);
+    const float* local_sin = optional_f32(weights.rope_local_sin, "weights.rope_local_sin", rope, keep_);
     if (bool(local_cos) != bool(local_sin))
       throw std::invalid_argument("rope_local_cos and rope_local_sin must come together");
-    py::list layers = weights["layers"];
-    if (int(layers.size()) != c.layers)
+    if (int(weights.layers.size()) != c.layers)
       throw std::invalid_argument("expected " + std::to_string(c.layers) + " layers, got " +
-                                  std::to_string(layers.size()));
+                                  std::to_string(weights.layers.size()));
+    const std::vector<bool>& sliding_layers = spec.sliding_layers;
     for (int i = 0; i < c.layers; ++i) {
-      py::dict d = layers[i];
+      const LayerSpec& d = weights.layers[size_t(i)];
       const std::string at = "layers." + std::to_string(i);
       LayerWeights l;
-      l.attn_norm = finite_f32(d["attn_norm"], c.dim, at + ".attn_norm", keep_);
-      l.ffn_norm = finite_f32(d["ffn_norm"], c.dim, at + ".ffn_norm", keep_);
-      l.wq = matrix(d["wq"], q_dim, c.dim, at + ".wq", keep_, keep_quantized_);
-      l.wk = matrix(d["wk"], kv_dim, c.dim, at + ".wk", keep_, keep_quantized_);
-      l.wv = matrix(d["wv"], kv_dim, c.dim, at + ".wv", keep_, keep_quantized_);
-      l.wo = matrix(d["wo"], c.dim, q_dim, at + ".wo", keep_, keep_quantized_);
-      l.w_gate = matrix(d["w_gate"], c.ffn_dim, c.dim, at + ".w_gate", keep_, keep_quantized_);
-      l.w_up = matrix(d["w_up"], c.ffn_dim, c.dim, at + ".w_up", keep_, keep_quantized_);
-      l.w_down = matrix(d["w_down"], c.dim, c.ffn_dim, at + ".w_down", keep_, keep_quantized_);
-      l.bq = optional_f32(d, "bq", q_dim, at, keep_);
-      l.bk = optional_f32(d, "bk", kv_dim, at, keep_);
-      l.bv = optional_f32(d, "bv", kv_dim, at, keep_);
-      l.bo = optional_f32(d, "bo", c.dim, at, keep_);
+      l.attn_norm = finite_f32(d.attn_norm, c.dim, at + ".attn_norm", keep_);
+      l.ffn_norm = finite_f32(d.ffn_norm, c.dim, at + ".ffn_norm", keep_);
+      l.wq = matrix(d.wq, q_dim, c.dim, at + ".wq", keep_, keep_quantized_);
+      l.wk = matrix(d.wk, kv_dim, c.dim, at + ".wk", keep_, keep_quantized_);
+      l.wv = matrix(d.wv, kv_dim, c.dim, at + ".wv", keep_, keep_quantized_);
+      l.wo = matrix(d.wo, c.dim, q_dim, at + ".wo", keep_, keep_quantized_);
+      l.w_gate = matrix(d.w_gate, c.ffn_dim, c.dim, at + ".w_gate", keep_, keep_quantized_);
+      l.w_up = matrix(d.w_up, c.ffn_dim, c.dim, at + ".w_up", keep_, keep_quantized_);
+      l.w_down = matrix(d.w_down, c.dim, c.ffn_dim, at + ".w_down", keep_, keep_quantized_);
+      l.bq = optional_f32(d.bq, at + ".bq", q_dim, keep_);
+      l.bk = optional_f32(d.bk, at + ".bk", kv_dim, keep_);
+      l.bv = optional_f32(d.bv, at + ".bv", kv_dim, keep_);
+      l.bo = optional_f32(d.bo, at + ".bo", c.dim, keep_);
       if (bool(l.bq) != bool(l.bk) || bool(l.bq) != bool(l.bv))
         throw std::invalid_argument(at + ": q, k and v biases must come together");
-      l.q_norm = optional_f32(d, "q_norm", c.head_dim, at, keep_);
-      l.k_norm = optional_f32(d, "k_norm", c.head_dim, at, keep_);
+      l.q_norm = optional_f32(d.q_norm, at + ".q_norm", c.head_dim, keep_);
+      l.k_norm = optional_f32(d.k_norm, at + ".k_norm", c.head_dim, keep_);
       if (bool(l.q_norm) != bool(l.k_norm))
         throw std::invalid_argument(at + ": q_norm and k_norm must come together");
-      l.attn_post_norm = optional_f32(d, "attn_post_norm", c.dim, at, keep_);
-      l.ffn_post_norm = optional_f32(d, "ffn_post_norm", c.dim, at, keep_);
+      l.attn_post_norm = optional_f32(d.attn_post_norm, at + ".attn_post_norm", c.dim, keep_);
+      l.ffn_post_norm = optional_f32(d.ffn_post_norm, at + ".ffn_post_norm", c.dim, keep_);
       if (bool(l.attn_post_norm) != bool(l.ffn_post_norm))
         throw std::invalid_argument(at + ": attn_post_norm and ffn_post_norm must come together");
       const bool sliding = sliding_layers[size_t(i)];
-      l.window = sliding ? sliding_window : 0;
+      l.window = sliding ? spec.sliding_window : 0;
       l.rope_cos = sliding && local_cos ? local_cos : rope_cos;
       l.rope_sin = sliding && local_sin ? local_sin : rope_sin;
       w.layers.push_back(l);
@@ -306,6 +361,19 @@ class PyEngine {
     const int n = int(history.size());
     py::gil_scoped_release release;
     return engine_->sample(p, h, n);
+  }
+
+  int sample_logits(const F32Array& logits, float temperature, int top_k, float top_p,
+                    float repetition_penalty, const I32Array& history) {
+    if (size_t(logits.size()) != size_t(engine_->config().vocab))
+      throw std::invalid_argument("sample_logits: logits must have vocab_size elements, got " +
+                                  std::to_string(logits.size()));
+    SamplingParams p{temperature, top_k, top_p, repetition_penalty};
+    const float* l = logits.data();
+    const int32_t* h = history.data();
+    const int n = int(history.size());
+    py::gil_scoped_release release;
+    return engine_->sample(l, p, h, n);
   }
 
   void seed(uint64_t s) { engine_->seed(s); }
@@ -424,8 +492,68 @@ PYBIND11_MODULE(_native, m) {
       .def("seed", &PySampler::seed)
       .def("sample", &PySampler::sample, py::arg("logits"), py::arg("temperature"), py::arg("top_k"),
            py::arg("top_p"), py::arg("repetition_penalty"), py::arg("history"));
+  py::class_<ConfigSpec>(m, "ModelConfig",
+                         "The model's shapes and the engine's sizes, checked when made.")
+      .def(py::init(&make_config), py::kw_only(), py::arg("dim"), py::arg("ffn_dim"),
+           py::arg("layers"), py::arg("heads"), py::arg("kv_heads"), py::arg("head_dim"),
+           py::arg("vocab"), py::arg("norm_eps"), py::arg("sliding_window"), py::arg("max_context"),
+           py::arg("max_batch"), py::arg("activation") = "silu", py::arg("embedding_scale") = 1.0f,
+           py::arg("attention_scale") = 0.0f, py::arg("sliding_layers") = py::none())
+      .def_property_readonly("dim", [](const ConfigSpec& s) { return s.model.dim; })
+      .def_property_readonly("ffn_dim", [](const ConfigSpec& s) { return s.model.ffn_dim; })
+      .def_property_readonly("layers", [](const ConfigSpec& s) { return s.model.layers; })
+      .def_property_readonly("heads", [](const ConfigSpec& s) { return s.model.heads; })
+      .def_property_readonly("kv_heads", [](const ConfigSpec& s) { return s.model.kv_heads; })
+      .def_property_readonly("head_dim", [](const ConfigSpec& s) { return s.model.head_dim; })
+      .def_property_readonly("vocab", [](const ConfigSpec& s) { return s.model.vocab; })
+      .def_property_readonly("norm_eps", [](const ConfigSpec& s) { return s.model.norm_eps; })
+      .def_readonly("sliding_window", &ConfigSpec::sliding_window)
+      .def_property_readonly("max_context", [](const ConfigSpec& s) { return s.model.max_context; })
+      .def_property_readonly("max_batch", [](const ConfigSpec& s) { return s.model.max_batch; })
+      .def_property_readonly("embedding_scale",
+                             [](const ConfigSpec& s) { return s.model.embedding_scale; })
+      .def_property_readonly("attention_scale",
+                             [](const ConfigSpec& s) { return s.model.attention_scale; })
+      .def_readonly("sliding_layers", &ConfigSpec::sliding_layers);
+  py::class_<MatrixSpec>(m, "MatrixSpec", "A weight matrix: format, rows, cols and its arrays.")
+      .def(py::init<>())
+      .def_readwrite("format", &MatrixSpec::format)
+      .def_readwrite("rows", &MatrixSpec::rows)
+      .def_readwrite("cols", &MatrixSpec::cols)
+      .def_readwrite("data", &MatrixSpec::data)
+      .def_readwrite("scales", &MatrixSpec::scales)
+      .def_readwrite("zero_points", &MatrixSpec::zero_points);
+  py::class_<LayerSpec>(m, "LayerSpec", "One decoder layer's weights (None: an optional one absent).")
+      .def(py::init<>())
+      .def_readwrite("attn_norm", &LayerSpec::attn_norm)
+      .def_readwrite("ffn_norm", &LayerSpec::ffn_norm)
+      .def_readwrite("wq", &LayerSpec::wq)
+      .def_readwrite("wk", &LayerSpec::wk)
+      .def_readwrite("wv", &LayerSpec::wv)
+      .def_readwrite("wo", &LayerSpec::wo)
+      .def_readwrite("w_gate", &LayerSpec::w_gate)
+      .def_readwrite("w_up", &LayerSpec::w_up)
+      .def_readwrite("w_down", &LayerSpec::w_down)
+      .def_readwrite("bq", &LayerSpec::bq)
+      .def_readwrite("bk", &LayerSpec::bk)
+      .def_readwrite("bv", &LayerSpec::bv)
+      .def_readwrite("bo", &LayerSpec::bo)
+      .def_readwrite("q_norm", &LayerSpec::q_norm)
+      .def_readwrite("k_norm", &LayerSpec::k_norm)
+      .def_readwrite("attn_post_norm", &LayerSpec::attn_post_norm)
+      .def_readwrite("ffn_post_norm", &LayerSpec::ffn_post_norm);
+  py::class_<WeightsSpec>(m, "WeightsSpec", "A model's weights, as the engine reads them.")
+      .def(py::init<>())
+      .def_readwrite("embedding", &WeightsSpec::embedding)
+      .def_readwrite("lm_head", &WeightsSpec::lm_head)
+      .def_readwrite("final_norm", &WeightsSpec::final_norm)
+      .def_readwrite("rope_cos", &WeightsSpec::rope_cos)
+      .def_readwrite("rope_sin", &WeightsSpec::rope_sin)
+      .def_readwrite("rope_local_cos", &WeightsSpec::rope_local_cos)
+      .def_readwrite("rope_local_sin", &WeightsSpec::rope_local_sin)
+      .def_readwrite("layers", &WeightsSpec::layers);
   py::class_<PyEngine>(m, "NativeEngine")
-      .def(py::init<const py::dict&, const py::dict&, int, const std::string&, const std::string&>(),
+      .def(py::init<const ConfigSpec&, const WeightsSpec&, int, const std::string&, const std::string&>(),
            py::arg("config"), py::arg("weights"), py::arg("threads"), py::arg("kernel") = "",
            py::arg("cache_type") = "f32")
       .def("append", &PyEngine::append)
@@ -433,6 +561,8 @@ PYBIND11_MODULE(_native, m) {
       .def("last_logits", &PyEngine::last_logits)
       .def("rewind", &PyEngine::rewind)
       .def("sample", &PyEngine::sample)
+      .def("sample_logits", &PyEngine::sample_logits, py::arg("logits"), py::arg("temperature"),
+           py::arg("top_k"), py::arg("top_p"), py::arg("repetition_penalty"), py::arg("history"))
       .def("seed", &PyEngine::seed)
       .def_property_readonly("position", &PyEngine::position)
       .def_property_readonly("tokens_evaluated", &PyEngine::tokens_evaluated)

@@ -73,8 +73,13 @@ void Engine::logits_all(const int32_t* tokens, int count, float* out) {
 }
 
 int Engine::sample(const SamplingParams& params, const int32_t* history, int history_len) {
+  return sample(last_logits_.data(), params, history, history_len);
+}
+
+int Engine::sample(const float* logits, const SamplingParams& params, const int32_t* history,
+                   int history_len) {
   auto lock = claim();
-  return sampler_.sample(last_logits_.data(), params, history, history_len);
+  return sampler_.sample(logits, params, history, history_len);
 }
 
 }  // namespace edge

@@ -42,6 +42,10 @@ class Engine {
 
   void seed(uint64_t seed) { sampler_.seed(seed); }
   int sample(const SamplingParams& params, const int32_t* history, int history_len);
+  // Samples from `logits` (vocab floats: the last ones, changed by the caller) with
+  // the same sampler and random state as sample().
+  int sample(const float* logits, const SamplingParams& params, const int32_t* history,
+             int history_len);
 
   // Tokens run through the model since construction: a prompt prefilled once
   // and reused shows up here once.

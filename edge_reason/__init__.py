@@ -28,6 +28,7 @@ _EXPORTS = {
     "ModelFormatError": "edge_reason.errors",
     "Reasoner": "edge_reason.reasoning.reasoner",
     "Answer": "edge_reason.reasoning.answer",
+    "SamplingParams": "edge_reason.sampling_params",
 }
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "ModelFormatError",
     "PromptState",
     "Reasoner",
+    "SamplingParams",
 ]
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     from .errors import EdgeReasonError, ModelFormatError
     from .reasoning.answer import Answer
     from .reasoning.reasoner import Reasoner
+    from .sampling_params import SamplingParams
     from .thinking import ChatPiece
 
 

@@ -26,7 +26,8 @@ _PROBE_QUESTION, _PROBE_ANSWER = "edge-reason probe question", "edge-reason prob
 
 @dataclass(frozen=True)
 class ChatTurn:
-    """How generating one chat reply differs from plain generation (Engine._run reads it)."""
+    """How generating one chat reply differs from plain generation (Engine._run reads it:
+    the end tokens for the decode loop, the rest for turning tokens into text)."""
 
     stop_token_ids: frozenset[int]
     detokenizer: Detokenizer

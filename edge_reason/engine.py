@@ -14,31 +14,35 @@ from one prefilled prompt.
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from numbers import Real
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from . import _native
+from . import _native, native_spec
 from .backends import BACKENDS, open_backend
 from .chat import ChatFormat, ChatTurn
 from .chat_template import WHERE_TEMPLATES_ARE, ChatTemplate
+from .decode_loop import DecodeLoop
 from .errors import ModelFormatError
 from .model_config import ModelConfig
 from .model_source import open_model_source
 from .regular_file import read_regular
-from .streaming import Stream, chat_pieces
+from .sampling_params import SamplingOptions, SamplingParams
+from .stop_strings import StopStrings
+from .streaming import Stream
 from .system import physical_cores
-from .text_stream import TextStream, first_stop
+from .text_stream import TextStream
 from .thinking import ChatPiece
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 DEFAULT_MAX_CONTEXT = 2048
 # Tokens per forward call in prefill: larger chunks reuse each weight block
@@ -136,19 +140,16 @@ class Backend(Protocol):
         top_p: float,
         repetition_penalty: float,
         history: np.ndarray,
-    ) -> int: ...
-
-
-@dataclass(frozen=True)
-class _Sampling:
-    max_new_tokens: int
-    temperature: float
-    top_k: int
-    top_p: float
-    repetition_penalty: float
-    seed: int | None
-    stop: tuple[str, ...]
-    time_limit_s: float | None
+    ) -> int: ...  # from the last logits
+    def sample_logits(
+        self,
+        logits: np.ndarray,  # float32 [vocab]
+        temperature: float,
+        top_k: int,
+        top_p: float,
+        repetition_penalty: float,
+        history: np.ndarray,
+    ) -> int: ...  # from these logits, with the same sampler (and random state) as sample
 
 
 class Engine:
@@ -404,51 +405,41 @@ class Engine:
     def generate(
         self,
         prompt: str | Sequence[int] | PromptState,
-        *,
-        max_new_tokens: int = 128,
-        temperature: float = 0.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
-        repetition_penalty: float = 1.0,
-        seed: int | None = None,
-        stop: str | Sequence[str] | None = None,
-        time_limit_s: float | None = None,
+        sampling: SamplingParams | None = None,
+        **options: Unpack[SamplingOptions],
     ) -> Generation:
-        """Generate up to max_new_tokens after the prompt. temperature 0 is greedy.
+        """Generate after the prompt: the whole of :meth:`stream`, without making text
+        pieces unless stop strings need them (the text is then decoded on first read).
 
-        time_limit_s: stop (finish_reason "time") once decoding has taken this long, for
-        callers with a latency budget.
+        sampling: a SamplingParams; options: its fields as keywords (max_new_tokens=128,
+        temperature=0.0 (greedy), top_k, top_p, repetition_penalty, seed, stop,
+        time_limit_s, logit_processors), replacing those of `sampling`.
         """
-        result: list[Generation] = []
-        params = _sampling(
-            max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop, time_limit_s
-        )
-        for _ in self._run(prompt, params, result, incremental=bool(params.stop)):
-            pass
-        return result[0]
+        params = SamplingParams.build(sampling, options)
+        return self._stream(prompt, params, pieces=bool(params.stop)).collect()
 
     def stream(
         self,
         prompt: str | Sequence[int] | PromptState,
-        *,
-        max_new_tokens: int = 128,
-        temperature: float = 0.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
-        repetition_penalty: float = 1.0,
-        seed: int | None = None,
-        stop: str | Sequence[str] | None = None,
-        time_limit_s: float | None = None,
+        sampling: SamplingParams | None = None,
+        **options: Unpack[SamplingOptions],
     ) -> Stream[str]:
         """Like generate, yielding text pieces as they are produced (whole characters only);
         the stream's `generation` holds the result (stats included) once it is exhausted."""
         if self.tokenizer is None:
             raise ValueError(f"{self.path} has no tokenizer.json: stream needs one to make text")
-        params = _sampling(
-            max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop, time_limit_s
-        )
+        return self._stream(prompt, SamplingParams.build(sampling, options), pieces=True)
+
+    def _stream(
+        self,
+        prompt: str | Sequence[int] | PromptState,
+        params: SamplingParams,
+        *,
+        pieces: bool,
+        turn: ChatTurn | None = None,
+    ) -> Stream[str]:
         result: list[Generation] = []
-        return Stream(self._run(prompt, params, result, incremental=True), result)
+        return Stream(self._run(prompt, params, result, pieces=pieces, turn=turn), result)
 
     # ---- chat ------------------------------------------------------------------------
 
@@ -481,40 +472,40 @@ class Engine:
     def chat(
         self,
         messages: Sequence[dict[str, Any]],
+        sampling: SamplingParams | None = None,
         *,
         tools: Sequence[dict[str, Any]] | None = None,
         add_generation_prompt: bool = True,
         enable_thinking: bool | None = None,
         thinking_budget: int | None = None,
-        **sampling: Any,
+        **options: Unpack[SamplingOptions],
     ) -> Generation:
         """The model's reply to a conversation: text is the answer, reasoning what it wrote
         between its thinking tags. Generation stops at an end-of-turn token.
 
         thinking_budget: close the thinking after this many tokens of it (budget forcing).
-        sampling: generate's keyword arguments (max_new_tokens, temperature, ...).
+        sampling, options: as for generate (max_new_tokens, temperature, ...).
         """
-        stream = self.chat_stream(
+        return self.chat_stream(
             messages,
+            sampling,
             tools=tools,
             add_generation_prompt=add_generation_prompt,
             enable_thinking=enable_thinking,
             thinking_budget=thinking_budget,
-            **sampling,
-        )
-        for _ in stream:
-            pass
-        return stream.generation
+            **options,
+        ).collect()
 
     def chat_stream(
         self,
         messages: Sequence[dict[str, Any]],
+        sampling: SamplingParams | None = None,
         *,
         tools: Sequence[dict[str, Any]] | None = None,
         add_generation_prompt: bool = True,
         enable_thinking: bool | None = None,
         thinking_budget: int | None = None,
-        **sampling: Any,
+        **options: Unpack[SamplingOptions],
     ) -> Stream[ChatPiece]:
         """Like chat, yielding ChatPiece(text, kind="reasoning" | "answer") as they are made."""
         prompt = self.apply_chat_template(
@@ -527,13 +518,9 @@ class Engine:
             raise ValueError(f"{self.path} has no tokenizer.json: chat needs one")
         chat = self._chat()
         turn = chat.turn(prompt, thinking_budget)
-        unknown = sorted(set(sampling) - set(_SAMPLING_DEFAULTS))
-        if unknown:
-            raise TypeError(f"unknown sampling arguments {unknown}: use {list(_SAMPLING_DEFAULTS)}")
-        params = _sampling(**{**_SAMPLING_DEFAULTS, **sampling})
-        result: list[Generation] = []
-        pieces = self._run(chat.encode(prompt), params, result, incremental=True, turn=turn)
-        return Stream(chat_pieces(pieces, turn.splitter(), result), result)
+        params = SamplingParams.build(sampling, options)
+        text = self._stream(chat.encode(prompt), params, pieces=True, turn=turn)
+        return text.split_thinking(turn.splitter())
 
     def _chat(self) -> ChatFormat:
         if self._chat_format is None:
@@ -544,15 +531,16 @@ class Engine:
     def _run(
         self,
         prompt: str | Sequence[int] | PromptState,
-        p: _Sampling,
+        p: SamplingParams,
         result: list[Generation],
         *,
-        incremental: bool,
+        pieces: bool,
         turn: ChatTurn | None = None,
     ) -> Iterator[str]:
-        """Generate, yielding text pieces when `incremental` (streaming, or stop
-        strings to watch for); otherwise the text is decoded when first read.
-        turn: a chat reply's end-of-turn tokens, decoding and thinking budget."""
+        """Generate, yielding text pieces when `pieces` (streaming, or stop strings to
+        watch for; otherwise the text is decoded when first read), then append the
+        Generation to `result`. turn: a chat reply's end-of-turn tokens, decoding and
+        thinking budget."""
         state = prompt if isinstance(prompt, PromptState) else None
         ids = list(state.token_ids) if state else self._prompt_ids(prompt)  # type: ignore[arg-type]
         limit = self._native.info()["max_context"]
@@ -572,66 +560,28 @@ class Engine:
             t1 = time.perf_counter()
             if p.seed is not None:
                 self._native.seed(p.seed)
-            stop_ids = turn.stop_token_ids if turn else self.eos_token_ids
+            end_ids = turn.stop_token_ids if turn else self.eos_token_ids
+            loop = DecodeLoop(self._native, self._run_tokens, ids, p, end_ids, t1)
             detokenizer = turn.detokenizer if turn else self.tokenizer
-            stream = TextStream(detokenizer) if incremental and detokenizer else None
-            generated: list[int] = []
-            text, released, finish = "", 0, "length"
-            hold = (
-                max((len(s) for s in p.stop), default=1) - 1
-            )  # chars a stop string may still claim
-            history = np.asarray(ids, dtype=np.int32)
-            limit_at = None if p.time_limit_s is None else t1 + p.time_limit_s
-            for step in range(p.max_new_tokens):
-                token = self._native.sample(
-                    p.temperature, p.top_k, p.top_p, p.repetition_penalty, history
-                )
-                generated.append(token)
-                if p.repetition_penalty != 1.0:
-                    history = np.append(history, np.int32(token))
-                if token in stop_ids:
-                    finish = "eos"
-                    break
-                forced: list[int] = []  # tokens a chat turn inserts (budget forcing)
-                if stream is not None:
-                    piece = stream.push(token)
-                    forced = turn.forced_tokens(piece) if turn else []
-                    text += piece + "".join(stream.push(t) for t in forced)
-                    generated.extend(forced)
-                    cut = first_stop(text, p.stop)
-                    if cut is not None:
-                        text, finish = text[:cut], "stop"
-                        if cut > released:
-                            yield text[released:cut]
-                        released = cut
-                        break
-                    safe = len(text) - hold
-                    if safe > released:
-                        yield text[released:safe]
-                        released = safe
-                if step + 1 < p.max_new_tokens:
-                    if limit_at is not None and time.perf_counter() >= limit_at:
-                        finish = "time"
-                        break
-                    self._append([token, *forced], reset=False)
-            if finish in ("length", "time") and stream is not None:
-                text += stream.flush()
-                cut = first_stop(text, p.stop)
-                if cut is not None:
-                    text, finish = text[:cut], "stop"
-            if stream is not None and len(text) > released:
-                yield text[released:]
-            t2 = time.perf_counter()
-            if stream is None:
-                body = [t for t in generated if t not in stop_ids]
+            text: str | Callable[[], str]
+            if pieces and detokenizer:
+                watcher = StopStrings(p.stop)
+                yield from _text_pieces(loop, TextStream(detokenizer), watcher, turn)
+                text, finish = watcher.text, "stop" if watcher.stopped else loop.finish_reason
+            else:
+                for _ in loop:
+                    pass
+                body = [t for t in loop.tokens if t not in end_ids]
                 text = (lambda: self.decode(body)) if self._tokenizer is not None else ""
+                finish = loop.finish_reason
+            t2 = time.perf_counter()
             result.append(
                 Generation(
                     text=text,
-                    token_ids=generated,
+                    token_ids=loop.tokens,
                     stats=GenerationStats(
                         prompt_tokens=len(ids),
-                        generated_tokens=len(generated),
+                        generated_tokens=len(loop.tokens),
                         prefill_seconds=t1 - t0,
                         decode_seconds=t2 - t1,
                         prefilled_tokens=prefilled,
@@ -640,59 +590,33 @@ class Engine:
                 )
             )
 
+    def _run_tokens(self, ids: list[int]) -> None:
+        self._append(ids, reset=False)
+
+
+def _text_pieces(
+    loop: DecodeLoop, stream: TextStream, watcher: StopStrings, turn: ChatTurn | None
+) -> Iterator[str]:
+    """The loop's tokens as text released by `watcher` (never empty pieces); a chat turn
+    may insert tokens after one (budget forcing), whose text joins that token's."""
+    for token in loop:
+        piece = stream.push(token)
+        forced = turn.forced_tokens(piece) if turn else []
+        if forced:
+            loop.insert(forced)
+            piece += "".join(stream.push(t) for t in forced)
+        released = watcher.feed(piece)
+        if released:
+            yield released
+        if watcher.stopped:
+            break
+    tail = "" if watcher.stopped or loop.finish_reason == "eos" else stream.flush()
+    released = watcher.finish(tail)
+    if released:
+        yield released
+
 
 _MAX_TOKENIZER_BYTES = 256 << 20
-_SAMPLING_DEFAULTS: dict[str, Any] = {
-    "max_new_tokens": 128,
-    "temperature": 0.0,
-    "top_k": 0,
-    "top_p": 1.0,
-    "repetition_penalty": 1.0,
-    "seed": None,
-    "stop": None,
-    "time_limit_s": None,
-}
-
-
-def _sampling(
-    max_new_tokens: int,
-    temperature: float,
-    top_k: int,
-    top_p: float,
-    repetition_penalty: float,
-    seed: int | None,
-    stop: str | Sequence[str] | None,
-    time_limit_s: float | None,
-) -> _Sampling:
-    if not isinstance(max_new_tokens, int) or max_new_tokens <= 0:
-        raise ValueError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
-    if not (isinstance(temperature, Real) and 0 <= temperature < math.inf):
-        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
-    if not isinstance(top_k, int) or top_k < 0:
-        raise ValueError(f"top_k must be an integer >= 0, got {top_k!r}")
-    if not (isinstance(top_p, Real) and 0 < top_p <= 1):
-        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
-    if not (isinstance(repetition_penalty, Real) and 0 < repetition_penalty < math.inf):
-        raise ValueError(
-            f"repetition_penalty must be a finite number > 0, got {repetition_penalty!r}"
-        )
-    if seed is not None and (not isinstance(seed, int) or seed < 0):
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if time_limit_s is not None and not time_limit_s > 0:
-        raise ValueError(f"time_limit_s must be positive, got {time_limit_s!r}")
-    stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
-    if any(not isinstance(s, str) or not s for s in stops):
-        raise ValueError(f"stop strings must be non-empty strings, got {stop!r}")
-    return _Sampling(
-        max_new_tokens,
-        float(temperature),
-        top_k,
-        float(top_p),
-        float(repetition_penalty),
-        seed,
-        stops,
-        time_limit_s,
-    )
 
 
 def _shared_prefix(held: list[int], wanted: Sequence[int], limit: int) -> int:
@@ -707,27 +631,14 @@ def _shared_prefix(held: list[int], wanted: Sequence[int], limit: int) -> int:
 def _native_engine(
     config: ModelConfig, tensors: dict[str, Any], threads: int, max_context: int, kv_cache: str
 ) -> Backend:
-    native_config = {
-        "dim": config.hidden_size,
-        "ffn_dim": config.intermediate_size,
-        "layers": config.num_hidden_layers,
-        "heads": config.num_attention_heads,
-        "kv_heads": config.num_key_value_heads,
-        "head_dim": config.head_dim,
-        "vocab": config.vocab_size,
-        "norm_eps": config.rms_norm_eps,
-        "sliding_window": config.sliding_window,
-        "max_context": max_context,
-        "max_batch": min(PREFILL_CHUNK, max_context),
-        "activation": config.hidden_activation,
-        "embedding_scale": config.embedding_scale,
-    }
-    if config.sliding_layers:
-        native_config["sliding_layers"] = list(config.sliding_layers)
-    if config.attention_scale is not None:
-        native_config["attention_scale"] = config.attention_scale
     try:
-        return _native.NativeEngine(native_config, tensors, threads, "", kv_cache)
+        return _native.NativeEngine(
+            native_spec.native_config(config, max_context, min(PREFILL_CHUNK, max_context)),
+            native_spec.native_weights(tensors),
+            threads,
+            "",
+            kv_cache,
+        )
     except RuntimeError as e:  # e.g. EDGE_REASON_KERNEL names a kernel this CPU lacks
         raise RuntimeError(f"cannot start the engine: {e}") from e
 

@@ -40,6 +40,17 @@ class Stream(Generic[Piece]):
         """Stop generating (what was produced so far is dropped)."""
         self._pieces.close()  # type: ignore[attr-defined]
 
+    def collect(self) -> Generation:
+        """Read the stream to the end and return the generation."""
+        for _ in self:
+            pass
+        return self.generation
+
+    def split_thinking(self: Stream[str], splitter: ThinkingSplitter) -> Stream[ChatPiece]:
+        """This stream's text as reasoning and answer pieces; its generation, once read,
+        has the answer as text and the reasoning as reasoning."""
+        return Stream(chat_pieces(self._pieces, splitter, self._result), self._result)
+
     @property
     def generation(self) -> Generation:
         if not self._result:

@@ -32,6 +32,17 @@ class SamplesLastLogits:
         repetition_penalty: float,
         history: np.ndarray,
     ) -> int:
-        return self._sampler.sample(
+        return self.sample_logits(
             self._last, temperature, top_k, top_p, repetition_penalty, history
         )
+
+    def sample_logits(
+        self,
+        logits: np.ndarray,
+        temperature: float,
+        top_k: int,
+        top_p: float,
+        repetition_penalty: float,
+        history: np.ndarray,
+    ) -> int:
+        return self._sampler.sample(logits, temperature, top_k, top_p, repetition_penalty, history)

@@ -62,7 +62,7 @@ def native_config(**changes: object) -> dict[str, object]:
 )
 def test_native_config_is_checked_before_any_allocation(changes, message) -> None:
     with pytest.raises(ValueError, match="model config: .*" + message):
-        _native.NativeEngine(native_config(**changes), {}, 1, "", "f32")
+        _native.ModelConfig(**native_config(**changes))
 
 
 def test_thread_counts_are_bounded(model_dirs) -> None:
