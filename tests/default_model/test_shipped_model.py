@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,7 +130,9 @@ def _babi_question(where: str) -> tuple[str, str, str]:
 
 
 def _ask(question: str, *extra: str) -> dict:
-    command = [shutil.which("edge-reason") or "edge-reason", "ask", "--json", *extra]
+    # the script installed beside this interpreter, not another environment's on PATH
+    script = Path(sys.executable).with_name("edge-reason")
+    command = [str(script) if script.exists() else "edge-reason", "ask", "--json", *extra]
     done = subprocess.run(
         [*command, "--strategy", "cot", "--", question],
         capture_output=True,
