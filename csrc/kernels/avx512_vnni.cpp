@@ -72,7 +72,7 @@ struct ThreadScratch {
   PreparedActs pairs;
   QuadActs quads;
   TokenLanes lanes;
-  std::vector<uint8_t> unpacked;
+  Scratch<uint8_t> unpacked;
 };
 
 __attribute__((noinline)) ThreadScratch& thread_scratch() {

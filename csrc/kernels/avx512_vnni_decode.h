@@ -17,7 +17,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "x86_common.h"
 
@@ -34,9 +33,9 @@ namespace {
 // per-block zero points (z differs per row) the term is left out here and
 // taken per row from d_sum.
 struct PreparedActs {
-  std::vector<float> pair_scales;  // [T][nb / 2][16]
-  std::vector<float> pair_zero;    // [T][nb / 2][16]
-  std::vector<float> d_sum;        // [T][nb]
+  Scratch<float> pair_scales;  // [T][nb / 2][16]
+  Scratch<float> pair_zero;    // [T][nb / 2][16]
+  Scratch<float> d_sum;        // [T][nb]
   uint64_t version = 0;            // of the activations prepared (0: none)
   int zero_point = 0;
 
@@ -44,9 +43,9 @@ struct PreparedActs {
     if (holds(version, x) && zp == zero_point) return;
     zero_point = zp;
     const int nb = x.blocks(), pairs = nb / 2;
-    pair_scales.resize(size_t(x.rows) * pairs * 16);
-    pair_zero.resize(size_t(x.rows) * pairs * 16);
-    d_sum.resize(size_t(x.rows) * nb);
+    pair_scales.at_least(size_t(x.rows) * pairs * 16);
+    pair_zero.at_least(size_t(x.rows) * pairs * 16);
+    d_sum.at_least(size_t(x.rows) * nb);
     for (int t = 0; t < x.rows; ++t) {
       const float* d = x.row_d(t);
       for (int b = 0; b < nb; ++b) d_sum[size_t(t) * nb + b] = d[b] * float(x.row_sum(t)[b]);
@@ -189,17 +188,17 @@ void matmul_pairs(const WeightMatrix& w, const ActBlocks& x, PreparedActs& prep,
 // and one convert and two fused float ops apply the four blocks' scales and
 // zero points: about half the instructions of the pair loop per weight.
 struct QuadActs {
-  std::vector<int8_t> q;     // [T][nb / 4][2][64]
-  std::vector<float> scale;  // [T][nb / 4][16]: d of each block, on its 4 lanes
-  std::vector<float> zero;   // [T][nb / 4][16]: 8 * d * sum / 4 on each lane
+  Scratch<int8_t> q;     // [T][nb / 4][2][64]
+  Scratch<float> scale;  // [T][nb / 4][16]: d of each block, on its 4 lanes
+  Scratch<float> zero;   // [T][nb / 4][16]: 8 * d * sum / 4 on each lane
   uint64_t version = 0;      // of the activations prepared (0: none)
 
   void prepare(const ActBlocks& x) {
     if (holds(version, x)) return;
     const int nb = x.blocks(), quads = nb / 4;
-    q.resize(size_t(x.rows) * quads * 128);
-    scale.resize(size_t(x.rows) * quads * 16);
-    zero.resize(size_t(x.rows) * quads * 16);
+    q.at_least(size_t(x.rows) * quads * 128);
+    scale.at_least(size_t(x.rows) * quads * 16);
+    zero.at_least(size_t(x.rows) * quads * 16);
     for (int t = 0; t < x.rows; ++t)
       for (int k = 0; k < quads; ++k) {
         const size_t tq = size_t(t) * quads + k;

@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "x86_common.h"
 
@@ -23,17 +22,18 @@ constexpr int kLanes = 16;  // tokens per register
 constexpr int kMinTokensForLanes = 8;  // fewer go to avx512_vnni_decode.h
 
 struct TokenLanes {
-  std::vector<int8_t> q;    // [tiles][nb][8][16][4]
-  std::vector<float> d;     // [tiles][nb][16], 0 for padding tokens
-  std::vector<int32_t> sum; // [tiles][nb][16]
+  Scratch<int8_t> q;    // [tiles][nb][8][16][4]
+  Scratch<float> d;     // [tiles][nb][16], 0 for padding tokens
+  Scratch<int32_t> sum; // [tiles][nb][16]
   uint64_t version = 0;     // of the activations prepared (0: none)
 
   void prepare(const ActBlocks& x) {
     if (holds(version, x)) return;
     const int nb = x.blocks(), tiles = (x.rows + kLanes - 1) / kLanes;
-    q.assign(size_t(tiles) * nb * kBlock * kLanes, 0);
-    d.assign(size_t(tiles) * nb * kLanes, 0.0f);
-    sum.assign(size_t(tiles) * nb * kLanes, 0);
+    const size_t lanes = size_t(tiles) * nb * kLanes;
+    std::fill_n(q.at_least(lanes * kBlock), lanes * kBlock, int8_t(0));
+    std::fill_n(d.at_least(lanes), lanes, 0.0f);
+    std::fill_n(sum.at_least(lanes), lanes, 0);
     for (int t = 0; t < x.rows; ++t) {
       const int tile = t / kLanes, lane = t % kLanes;
       for (int b = 0; b < nb; ++b) {
@@ -111,10 +111,10 @@ void lanes_rows(const WeightMatrix& w, const uint8_t* codes, const TokenLanes& l
 // Rows [n, n + R) of w as 8-bit codes, [R][nb][32]: in place for Q8; for Q4
 // unpacked into `unpacked` once, for all the token tiles that follow.
 template <int R, bool Q4>
-const uint8_t* row_codes(const WeightMatrix& w, int n, std::vector<uint8_t>& unpacked) {
+const uint8_t* row_codes(const WeightMatrix& w, int n, Scratch<uint8_t>& unpacked) {
   const int nb = w.blocks();
   if (!Q4) return static_cast<const uint8_t*>(w.data) + size_t(n) * nb * kBlock;
-  unpacked.resize(size_t(R) * nb * kBlock);
+  unpacked.at_least(size_t(R) * nb * kBlock);
   const uint8_t* packed = static_cast<const uint8_t*>(w.data) + size_t(n) * nb * (kBlock / 2);
   for (size_t b = 0; b < size_t(R) * nb; ++b)
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(&unpacked[b * kBlock]),
@@ -124,7 +124,7 @@ const uint8_t* row_codes(const WeightMatrix& w, int n, std::vector<uint8_t>& unp
 
 template <bool Q4>
 void matmul_token_lanes(const WeightMatrix& w, const ActBlocks& x, TokenLanes& lanes,
-                        std::vector<uint8_t>& unpacked, int n0, int n1, float* out, int ldo) {
+                        Scratch<uint8_t>& unpacked, int n0, int n1, float* out, int ldo) {
   lanes.prepare(x);
   constexpr int kRows = 4;
   int n = n0;
