@@ -1,7 +1,9 @@
 """The engine's kernel variants: which CPU features each needs, its source file and flags.
 
-This mirrors csrc/kernels/dispatch.cpp (preference order) and CMakeLists.txt (per-file
-flags), so that `doctor` can say which variant a CPU would run without the native module.
+This mirrors csrc/kernels/isa_table.def, the engine's one list of instruction sets (from
+which the dispatcher's order, the CPU feature flags and CMake's per-file flags are derived),
+so that `doctor` can say which variant a CPU would run without the native module (a board
+may have no csrc/ to read). tests/boards/test_kernels.py holds the two equal.
 """
 
 from __future__ import annotations

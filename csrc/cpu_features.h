@@ -5,12 +5,17 @@
 
 namespace edge {
 
+// One flag per feature of kernels/isa_table.def, on every architecture (a
+// feature of another one stays false). What each flag demands is in
+// cpu_features.cpp: avx2 with FMA and F16C; avx512_vnni with AVX-512
+// F/BW/VL and an OS that saves zmm state; dotprod ARMv8.2 SDOT/UDOT; i8mm
+// ARMv8.6 SMMLA.
 struct CpuFeatures {
-  bool avx2 = false;         // with FMA and F16C
-  bool avx512_vnni = false;  // AVX-512 F/BW/VL + VNNI, and the OS saves zmm state
-  bool neon = false;
-  bool dotprod = false;      // ARMv8.2 SDOT/UDOT
-  bool i8mm = false;         // ARMv8.6 SMMLA
+#define EDGE_CPU_FEATURE(name, arch) bool name = false;
+#define EDGE_KERNEL_VARIANT(name, arch, needs, flags)
+#include "kernels/isa_table.def"
+#undef EDGE_CPU_FEATURE
+#undef EDGE_KERNEL_VARIANT
 };
 
 const CpuFeatures& cpu_features();

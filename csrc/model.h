@@ -49,27 +49,38 @@ struct EmbeddingTable {
   const uint16_t* scales_f16 = nullptr;
 };
 
+// One decoder layer. A matrix is [rows N = output features][cols K = input
+// features] (WeightMatrix); D = dim, F = ffn_dim, hd = head_dim, H = heads,
+// KV = kv_heads, C = max_context.
 struct LayerWeights {
-  const float* attn_norm = nullptr;  // [dim]
-  const float* ffn_norm = nullptr;   // [dim]
+  const float* attn_norm = nullptr;  // [D], RMSNorm before attention
+  const float* ffn_norm = nullptr;   // [D], RMSNorm before the MLP
   // Optional RMSNorms of the attention and MLP outputs before the residual
-  // add (Gemma 3), [dim] each.
-  const float* attn_post_norm = nullptr;
-  const float* ffn_post_norm = nullptr;
-  WeightMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
-  const float* bq = nullptr;  // optional biases (Qwen2, Llama attention_bias)
-  const float* bk = nullptr;
-  const float* bv = nullptr;
-  const float* bo = nullptr;
-  const float* q_norm = nullptr;  // optional per-head RMSNorm (Qwen3), [head_dim]
-  const float* k_norm = nullptr;
+  // add (Gemma 3).
+  const float* attn_post_norm = nullptr;  // [D]
+  const float* ffn_post_norm = nullptr;   // [D]
+  WeightMatrix wq;      // [H * hd][D]
+  WeightMatrix wk;      // [KV * hd][D]
+  WeightMatrix wv;      // [KV * hd][D]
+  WeightMatrix wo;      // [D][H * hd]
+  WeightMatrix w_gate;  // [F][D]
+  WeightMatrix w_up;    // [F][D]
+  WeightMatrix w_down;  // [D][F]
+  // Optional biases (Qwen2, Llama attention_bias): q, k and v all or none.
+  const float* bq = nullptr;  // [H * hd]
+  const float* bk = nullptr;  // [KV * hd]
+  const float* bv = nullptr;  // [KV * hd]
+  const float* bo = nullptr;  // [D]
+  // Optional per-head RMSNorms of q and k (Qwen3), shared by the heads.
+  const float* q_norm = nullptr;  // [hd]
+  const float* k_norm = nullptr;  // [hd]
   // How this layer attends: to the last `window` positions (0: the whole
-  // context), with q and k turned by this RoPE table, [max_context][head_dim / 2]
-  // each, computed by the caller so that it follows the model's rope_theta and
-  // rope_scaling (Gemma 3's sliding layers have a table of their own).
+  // context), with q and k turned by this RoPE table, computed by the caller
+  // so that it follows the model's rope_theta and rope_scaling (Gemma 3's
+  // sliding layers have a table of their own).
   int window = 0;
-  const float* rope_cos = nullptr;
-  const float* rope_sin = nullptr;
+  const float* rope_cos = nullptr;  // [C][hd / 2]
+  const float* rope_sin = nullptr;  // [C][hd / 2]
 };
 
 struct ModelWeights {

@@ -6,44 +6,18 @@
 // 2 < 32767), and Q8 codes are first re-centred to signed values and the
 // product taken as |w| * (a with w's sign) (128 * 127 * 2 < 32767). A ymm
 // register holds one block, so the int32 lanes of a block get one scale.
-#include <immintrin.h>
-
 #include <algorithm>
 
-#include "exp_approx.h"
-#include "kernels.h"
-#include "tiling.h"
+#include "x86_common.h"
 
 namespace edge {
 namespace {
-
-constexpr int kTile = 4;  // tokens per pass over a weight row in prefill
-constexpr size_t kPrefetchBytes = 8192;  // how far ahead decode prefetches weights
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 inline float hmax(__m256 v) {
   __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_max_ps(s, _mm_movehl_ps(s, s));
   s = _mm_max_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
-}
-
-inline int32_t hsum(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm_cvtsi128_si32(s);
-}
-
-// Mask for _mm256_maskload_ps: lanes [0, count) on.
-inline __m256i lanes(int count) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
 // ---- activation quantization ------------------------------------------------
@@ -107,7 +81,6 @@ void row_tile(const WeightMatrix& w, const ActBlocks& x, int n, int t0, float* o
   const size_t block_bytes = Q4 ? kBlock / 2 : kBlock;
   const uint8_t* wrow = static_cast<const uint8_t*>(w.data) + size_t(n) * nb * block_bytes;
   const uint16_t* sw = w.scales_f16 + size_t(n) * nb;
-  const __m128i low = _mm_set1_epi8(0x0F);
   __m256 acc[TILE];
   for (int i = 0; i < TILE; ++i) acc[i] = _mm256_setzero_ps();
   for (int b = 0; b < nb; ++b) {
@@ -115,14 +88,9 @@ void row_tile(const WeightMatrix& w, const ActBlocks& x, int n, int t0, float* o
     // Ask for the bytes this stream reaches a few rows later: the hardware
     // prefetcher alone leaves a core well below the memory's rate.
     _mm_prefetch(reinterpret_cast<const char*>(wb + kPrefetchBytes), _MM_HINT_T0);
-    __m256i codes;
-    if (Q4) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb));
-      codes = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low), _mm_and_si128(v, low));
-    } else {
-      codes = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb)),
-                               _mm256_set1_epi8(char(0x80)));
-    }
+    const __m256i codes =
+        Q4 ? unpack_q4_block(wb)
+           : _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb)), _mm256_set1_epi8(char(0x80)));
     const int zp = Q4 ? q4_zero_point(w, n, b) : 0;
     const float wscale = _cvtsh_ss(sw[b]);  // F16C: exactly half_to_float
     for (int i = 0; i < TILE; ++i) {
@@ -155,32 +123,7 @@ void matmul_q4(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float*
 
 // ---- float paths -----------------------------------------------------------------
 
-template <int TILE>
-void f32_row_tile(const float* wrow, int K, const float* x, int ldx, float* out, int ldo) {
-  __m256 acc[TILE];
-  for (int i = 0; i < TILE; ++i) acc[i] = _mm256_setzero_ps();
-  int k = 0;
-  for (; k + 8 <= K; k += 8) {
-    const __m256 wv = _mm256_loadu_ps(wrow + k);
-    for (int i = 0; i < TILE; ++i)
-      acc[i] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + size_t(i) * ldx + k), acc[i]);
-  }
-  if (k < K) {
-    const __m256i m = lanes(K - k);
-    const __m256 wv = _mm256_maskload_ps(wrow + k, m);
-    for (int i = 0; i < TILE; ++i)
-      acc[i] = _mm256_fmadd_ps(wv, _mm256_maskload_ps(x + size_t(i) * ldx + k, m), acc[i]);
-  }
-  for (int i = 0; i < TILE; ++i) out[size_t(i) * ldo] = hsum(acc[i]);
-}
-
-struct F32RowTile {
-  template <int W>
-  static void run(const float* wrow, int K, const float* x, int ldx, float* out, int ldo) {
-    f32_row_tile<W>(wrow, K, x, ldx, out, ldo);
-  }
-};
-using Float = FloatPaths<F32RowTile, kTile>;
+using Float = FloatPaths<F32RowTile<Ymm>, kTile>;
 
 // The output row lives in registers, 32 floats at a time, across all positions.
 void attn_values(const float* weights, const float* values, int n, int head_dim, float* out) {

@@ -9,17 +9,15 @@ namespace edge {
 std::vector<KernelVariant> kernel_variants() {
   const CpuFeatures& cpu = cpu_features();
   std::vector<KernelVariant> v;
-#if defined(__x86_64__) || defined(_M_X64)
-  v.push_back({&avx512_vnni_kernels(), cpu.avx512_vnni});
-  v.push_back({&avx2_kernels(), cpu.avx2});
-#endif
-#if defined(__aarch64__)
-  v.push_back({&neon_i8mm_kernels(), cpu.i8mm});
-  v.push_back({&neon_dotprod_kernels(), cpu.dotprod});
-  v.push_back({&neon_kernels(), cpu.neon});
-#endif
+  // isa_table.def's variants for this architecture, in its order (fastest first).
+#define EDGE_CPU_FEATURE(name, arch)
+#define EDGE_FEATURE(feature) cpu.feature
+#define EDGE_KERNEL_VARIANT(name, arch, needs, flags) EDGE_ON_##arch(v.push_back({&name##_kernels(), needs});)
+#include "isa_table.def"
+#undef EDGE_CPU_FEATURE
+#undef EDGE_FEATURE
+#undef EDGE_KERNEL_VARIANT
   (void)cpu;
-  v.push_back({&scalar_kernels(), true});
   return v;
 }
 

@@ -91,10 +91,23 @@
 namespace edge {
 
 constexpr int kBlock = 32;  // elements per quantization block
+// The SIMD kernels hold one block of int8 codes or activations in a 256-bit
+// register and split it into 4-byte groups (VPDPBUSD, SDOT, SMMLA).
+static_assert(kBlock == 32, "the kernels assume blocks of 32 elements");
 
 inline int num_blocks(int k) { return (k + kBlock - 1) / kBlock; }
 
 enum class WeightFormat : int { F32 = 0, Q8 = 1, Q4 = 2 };
+
+// Bytes of one block of a row-major quantized row: its codes (the fp16 scales
+// are an array of their own, 2 bytes per block).
+constexpr size_t kQ8BlockBytes = kBlock;      // one uint8 code per element
+constexpr size_t kQ4BlockBytes = kBlock / 2;  // two 4-bit codes per byte
+static_assert(kQ8BlockBytes + sizeof(uint16_t) == 34, "Q8: 32 codes and an fp16 scale per block");
+static_assert(kQ4BlockBytes + sizeof(uint16_t) == 18, "Q4: 16 bytes of codes and an fp16 scale per block");
+// The integer part of a block dot, sum(code * q) with codes up to 255 and
+// |q| <= 127, is exact in int32 (and so is its zero-point term, z * sum(q)).
+static_assert(int64_t(kBlock) * 255 * 127 <= INT32_MAX, "a block dot overflows int32");
 
 enum class ActOrder : int { Natural = 0, Nibble = 1 };
 
@@ -114,10 +127,18 @@ struct BlockQ4x4 {
 };
 // No padding: a record is exactly its scales and codes, so a group streams
 // the same bytes per weight as the row-major matrix.
-static_assert(sizeof(BlockQ8x4) == kGroupRows * (2 + kBlock), "Q8x4 record has padding");
-static_assert(sizeof(BlockQ4x4) == kGroupRows * (2 + kBlock / 2), "Q4x4 record has padding");
+static_assert(sizeof(BlockQ8x4) == kGroupRows * (sizeof(uint16_t) + kQ8BlockBytes), "Q8x4 record has padding");
+static_assert(sizeof(BlockQ4x4) == kGroupRows * (sizeof(uint16_t) + kQ4BlockBytes), "Q4x4 record has padding");
 static_assert(offsetof(BlockQ4x4, codes) == 0 && offsetof(BlockQ8x4, codes) == 0,
               "codes lead a record");
+static_assert(offsetof(BlockQ8x4, d) == kGroupRows * kQ8BlockBytes, "Q8x4 scales follow the codes");
+static_assert(offsetof(BlockQ4x4, d) == kGroupRows * kQ4BlockBytes, "Q4x4 scales follow the codes");
+// Records follow each other in an array with no gap, and a record's codes
+// start 16-byte vectors: a kernel steps sizeof(record) bytes per block.
+static_assert(alignof(BlockQ8x4) == alignof(uint16_t) && alignof(BlockQ4x4) == alignof(uint16_t),
+              "records align as their scales");
+static_assert(sizeof(BlockQ8x4::codes) % 16 == 0 && sizeof(BlockQ4x4::codes) % 16 == 0,
+              "a record's codes are whole 16-byte vectors");
 
 // A weight matrix [N, K] viewed in place; the kernels never own memory.
 struct WeightMatrix {
@@ -138,14 +159,15 @@ struct WeightMatrix {
   size_t row_bytes() const {
     switch (format) {
       case WeightFormat::F32: return size_t(cols) * sizeof(float);
-      case WeightFormat::Q8: return size_t(blocks()) * kBlock;
-      case WeightFormat::Q4: return size_t(blocks()) * (kBlock / 2);
+      case WeightFormat::Q8: return size_t(blocks()) * kQ8BlockBytes;
+      case WeightFormat::Q4: return size_t(blocks()) * kQ4BlockBytes;
     }
     return 0;
   }
 };
 
-// T rows of quantized activations, in the storage an ActBuffer provides.
+// T rows of quantized activations, viewing storage the caller owns (the
+// model's buffers, sized for max_batch rows of its widest input).
 struct ActBlocks {
   int rows = 0;      // T
   int cols = 0;      // K

@@ -47,18 +47,25 @@ struct KernelTable {
   void (*swiglu)(float* gate, const float* up, int n);
 };
 
-// The tables compiled into this binary, each defined in its own file that is
-// built with its own instruction-set flags.
-const KernelTable& scalar_kernels();
+// The tables compiled into this binary, one per variant of isa_table.def for
+// the target architecture, each defined in its own file that is built with
+// its own instruction-set flags.
 #if defined(__x86_64__) || defined(_M_X64)
-const KernelTable& avx2_kernels();
-const KernelTable& avx512_vnni_kernels();
+#define EDGE_ON_X86_64(...) __VA_ARGS__
+#else
+#define EDGE_ON_X86_64(...)
 #endif
 #if defined(__aarch64__)
-const KernelTable& neon_kernels();
-const KernelTable& neon_dotprod_kernels();
-const KernelTable& neon_i8mm_kernels();
+#define EDGE_ON_AARCH64(...) __VA_ARGS__
+#else
+#define EDGE_ON_AARCH64(...)
 #endif
+#define EDGE_ON_ANY(...) __VA_ARGS__
+#define EDGE_CPU_FEATURE(name, arch)
+#define EDGE_KERNEL_VARIANT(name, arch, needs, flags) EDGE_ON_##arch(const KernelTable& name##_kernels();)
+#include "isa_table.def"
+#undef EDGE_CPU_FEATURE
+#undef EDGE_KERNEL_VARIANT
 
 // Variants compiled in, best first, each with whether this CPU can run it.
 struct KernelVariant {

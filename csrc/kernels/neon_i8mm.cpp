@@ -13,31 +13,6 @@ namespace {
 
 constexpr int kTilePairs = 4;  // token pairs per pass over a group's records
 
-// Storage that only grows. Not std::vector: its out-of-line members would be
-// weak symbols of this file, built with i8mm flags, that the linker could
-// hand to the rest of the binary (boards/cross-test.sh checks for that).
-template <class T>
-class Scratch {
- public:
-  Scratch() = default;
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  ~Scratch() { delete[] data_; }
-  T* at_least(size_t n) {
-    if (n > size_) {
-      delete[] data_;
-      data_ = new T[n];
-      size_ = n;
-    }
-    return data_;
-  }
-  T* data() const { return data_; }
-
- private:
-  T* data_ = nullptr;
-  size_t size_ = 0;
-};
-
 // The activations as SMMLA takes them, two tokens at a time, made once per
 // activation version (q, k and v share one) by each thread that uses them:
 // for block b and pair P, chunk c of token 2P then chunk c of token 2P+1

@@ -1,7 +1,8 @@
-// Loop drivers shared by the SIMD kernel files. Each file includes this and
-// instantiates the templates with its own tile functions, under its own
-// instruction-set flags; the anonymous namespace keeps every instantiation
-// private to its file, so no linker can hand one file's code to another.
+// Loop drivers and scratch storage shared by the SIMD kernel files. Each file
+// includes this and instantiates the templates with its own tile functions,
+// under its own instruction-set flags; the anonymous namespace keeps every
+// instantiation private to its file, so no linker can hand one file's code to
+// another.
 #pragma once
 
 #include <cstddef>
@@ -10,6 +11,34 @@
 
 namespace edge {
 namespace {
+
+// Storage that only grows, for the kernels' scratch (contents are not kept
+// when it grows). Not std::vector: its out-of-line members would be weak
+// symbols of a kernel file, built with that file's instruction-set flags, that
+// the linker could hand to the rest of the binary (the test
+// kernel_files_export_only_their_tables and boards/cross-test.sh check for it).
+template <class T>
+class Scratch {
+ public:
+  Scratch() = default;
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch() { delete[] data_; }
+  T* at_least(size_t n) {
+    if (n > size_) {
+      delete[] data_;
+      data_ = new T[n];
+      size_ = n;
+    }
+    return data_;
+  }
+  T* data() const { return data_; }
+  T& operator[](size_t i) const { return data_[i]; }
+
+ private:
+  T* data_ = nullptr;
+  size_t size_ = 0;
+};
 
 // The float kernels every SIMD file derives from its one-row tile:
 // RowTile::run<W>(row, K, x, ldx, out, ldo) computes out[i * ldo] = row . x_i

@@ -429,6 +429,20 @@ TEST(swiglu_matches_reference_bit_for_bit) {
     }
 }
 
+// Each table calls itself what isa_table.def calls it: EDGE_REASON_KERNEL, the
+// Python side (boards/kernels.py) and the CMake flags all go by that name.
+TEST(variant_names_follow_the_isa_table) {
+  std::vector<std::string> want;
+#define EDGE_CPU_FEATURE(name, arch)
+#define EDGE_KERNEL_VARIANT(name, arch, needs, flags) EDGE_ON_##arch(want.push_back(#name);)
+#include "kernels/isa_table.def"
+#undef EDGE_CPU_FEATURE
+#undef EDGE_KERNEL_VARIANT
+  std::vector<std::string> got;
+  for (const KernelVariant& v : kernel_variants()) got.push_back(v.table->name);
+  CHECK(got == want);
+}
+
 TEST(dispatch_picks_best_supported_and_honours_override) {
   const std::vector<KernelVariant> variants = kernel_variants();
   const KernelTable* best = nullptr;

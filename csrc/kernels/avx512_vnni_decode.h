@@ -1,0 +1,302 @@
+// AVX-512 VNNI products for few tokens: decode (one token) and prefill chunks
+// shorter than kMinTokensForLanes. Part of avx512_vnni.cpp, included by it
+// alone, under its flags.
+//
+// Two algorithms, each with the activation re-layout it reads:
+//   pairs   two blocks per register (the 64 bytes of a Q8 pair, or two Q4
+//           blocks spread to a code per byte), any weight format;
+//   quads   four Q4 blocks per register, for Q4 without zero points (the
+//           format of the int4 models), about half the pair loop's
+//           instructions per weight.
+// VPDPBUSD multiplies unsigned weight codes by signed activations and sums
+// groups of four into 16 int32 lanes; the lanes of a block get its scale from
+// a register spread at preparation, so one float multiply-add per register
+// applies all of them. The zero point is taken out afterwards from the
+// activation block sums (sum((c - z) q) = sum(c q) - z sum(q)).
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+
+#include "x86_common.h"
+
+namespace edge {
+namespace {
+
+// ---- any format: two blocks per register ---------------------------------------
+
+// Per-call preparation of the activations, so the inner loop only loads.
+// For each pair of blocks, spread over the 16 lanes they apply to: the two
+// block scales d, and the zero-point term z * d * sum / 8 (the 8 lanes of a
+// block add up to z * d * sum), so that one fused multiply-subtract per
+// register applies both: (dot * d - z * d * sum) summed over the block. With
+// per-block zero points (z differs per row) the term is left out here and
+// taken per row from d_sum.
+struct PreparedActs {
+  Scratch<float> pair_scales;  // [T][nb / 2][16]
+  Scratch<float> pair_zero;    // [T][nb / 2][16]
+  Scratch<float> d_sum;        // [T][nb]
+  uint64_t version = 0;            // of the activations prepared (0: none)
+  int zero_point = 0;
+
+  void prepare(const ActBlocks& x, int zp) {
+    if (holds(version, x) && zp == zero_point) return;
+    zero_point = zp;
+    const int nb = x.blocks(), pairs = nb / 2;
+    pair_scales.at_least(size_t(x.rows) * pairs * 16);
+    pair_zero.at_least(size_t(x.rows) * pairs * 16);
+    d_sum.at_least(size_t(x.rows) * nb);
+    for (int t = 0; t < x.rows; ++t) {
+      const float* d = x.row_d(t);
+      for (int b = 0; b < nb; ++b) d_sum[size_t(t) * nb + b] = d[b] * float(x.row_sum(t)[b]);
+      for (int p = 0; p < pairs; ++p) {
+        float* scale = &pair_scales[(size_t(t) * pairs + p) * 16];
+        float* zero = &pair_zero[(size_t(t) * pairs + p) * 16];
+        for (int half = 0; half < 2; ++half) {
+          const int b = 2 * p + half;
+          std::fill(scale + 8 * half, scale + 8 * half + 8, d[b]);
+          std::fill(zero + 8 * half, zero + 8 * half + 8, float(zp) * d_sum[size_t(t) * nb + b] / 8.0f);
+        }
+      }
+    }
+  }
+};
+
+// Two Q4 blocks (32 bytes) as one code per byte, in the nibble order of the
+// activations: [low nibbles of block 0, high of 0, low of 1, high of 1].
+inline __m512i unpack_q4_pair(const uint8_t* w) {
+  const __m512i both = _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w)));
+  const __m512i dup = _mm512_shuffle_i64x2(both, both, _MM_SHUFFLE(1, 1, 0, 0));
+  const __m512i shifted = _mm512_srli_epi16(dup, 4);
+  return _mm512_and_si512(_mm512_mask_blend_epi64(0xCC, dup, shifted), _mm512_set1_epi8(0x0F));
+}
+
+
+inline __m512i load_q8_pair(const uint8_t* w) { return _mm512_loadu_si512(w); }
+inline __m256i load_q8_block(const uint8_t* w) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+}
+
+// Zero-point term of row n and token t with per-block zero points, over the
+// blocks taken in pairs (an odd last block applies its own):
+// sum_b sw[b] * z_b * d[b] * sum[b].
+float zero_point_term(const WeightMatrix& w, const PreparedActs& prep, int n, int t) {
+  const int nb = w.blocks();
+  const uint16_t* sw = w.scales_f16 + size_t(n) * nb;
+  const float* ds = &prep.d_sum[size_t(t) * nb];
+  float z = 0.0f;
+  for (int b = 0; b < nb - (nb & 1); ++b) z += _cvtsh_ss(sw[b]) * float(q4_zero_point(w, n, b)) * ds[b];
+  return z;
+}
+
+// Rows [n0, n0 + R) against tokens [t0, t0 + TT): each weight pair is
+// unpacked once for TT tokens and each activation pair loaded once for R
+// rows, and the R * TT accumulators are independent chains.
+template <int R, int TT, bool Q4>
+void pair_tile(const WeightMatrix& w, const ActBlocks& x, const PreparedActs& prep, int n0, int t0,
+               float* out, int ldo) {
+  const int nb = w.blocks(), pairs = nb / 2;
+  const size_t block_bytes = Q4 ? kBlock / 2 : kBlock;
+  const size_t row_bytes = size_t(nb) * block_bytes;
+  const uint8_t* wbase = static_cast<const uint8_t*>(w.data) + size_t(n0) * row_bytes;
+  const uint16_t* sbase = w.scales_f16 + size_t(n0) * nb;
+  const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const bool zero_in_pairs = !(Q4 && w.zero_points);
+
+  __m512 acc[R][TT];
+  for (int r = 0; r < R; ++r)
+    for (int i = 0; i < TT; ++i) acc[r][i] = _mm512_setzero_ps();
+  for (int p = 0; p < pairs; ++p) {
+    __m512i codes[R];
+    __m512 wscale[R];
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* wp = wbase + r * row_bytes + size_t(2 * p) * block_bytes;
+      // Decode sweeps its R rows' span linearly, as quad_tile does; a prefill
+      // tile, which computes far more per byte, asks for each row's next bytes.
+      const uint8_t* ahead = TT == 1 ? wbase + (size_t(p) * R + r) * 2 * block_bytes : wp;
+      _mm_prefetch(reinterpret_cast<const char*>(ahead + kPrefetchBytes), _MM_HINT_T0);
+      codes[r] = Q4 ? unpack_q4_pair(wp) : load_q8_pair(wp);
+      // The pair's two fp16 scales (4 bytes), widened by F16C: exactly half_to_float.
+      const __m128 pair_scale = _mm_cvtph_ps(_mm_loadu_si32(sbase + size_t(r) * nb + 2 * p));
+      wscale[r] = _mm512_permutexvar_ps(spread, _mm512_zextps128_ps512(pair_scale));
+    }
+    for (int i = 0; i < TT; ++i) {
+      const int t = t0 + i;
+      const __m512i a = _mm512_loadu_si512(x.row_q(t) + size_t(2 * p) * kBlock);
+      const __m512 ascale = _mm512_loadu_ps(&prep.pair_scales[(size_t(t) * pairs + p) * 16]);
+      const __m512 azero = zero_in_pairs ? _mm512_loadu_ps(&prep.pair_zero[(size_t(t) * pairs + p) * 16])
+                                         : _mm512_setzero_ps();
+      for (int r = 0; r < R; ++r) {
+        const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes[r], a);
+        acc[r][i] = _mm512_fmadd_ps(_mm512_fmsub_ps(_mm512_cvtepi32_ps(dot), ascale, azero), wscale[r], acc[r][i]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    const int n = n0 + r;
+    const uint8_t* wrow = wbase + r * row_bytes;
+    const uint16_t* sw = sbase + size_t(r) * nb;
+    for (int i = 0; i < TT; ++i) {
+      const int t = t0 + i;
+      float tail = 0.0f;
+      if (nb & 1) {  // the odd last block, in a ymm, zero point included
+        const int b = nb - 1;
+        const uint8_t* wp = wrow + size_t(b) * block_bytes;
+        const __m256i codes = Q4 ? unpack_q4_block(wp) : load_q8_block(wp);
+        const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.row_q(t) + size_t(b) * kBlock));
+        const __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), codes, a);
+        const int zp = Q4 ? q4_zero_point(w, n, b) : 128;
+        tail = float(hsum(dot) - zp * x.row_sum(t)[b]) * (_cvtsh_ss(sw[b]) * x.row_d(t)[b]);
+      }
+      const float zero = zero_in_pairs ? 0.0f : zero_point_term(w, prep, n, t);
+      out[size_t(t) * ldo + n] = hsum(acc[r][i]) + tail - zero;
+    }
+  }
+}
+
+// Rows [n0, n1) against the few tokens of x, the blocks taken in pairs.
+template <bool Q4>
+void matmul_pairs(const WeightMatrix& w, const ActBlocks& x, PreparedActs& prep, int n0, int n1, float* out,
+                  int ldo) {
+  prep.prepare(x, Q4 ? 8 : 128);
+  const int T = x.rows;
+  int n = n0;
+  if (T == 1) {
+    // Decode: two rows at a time, prefetched as one sequential stream (four
+    // interleaved rows, the prefill tile, are four strided streams): two
+    // accumulator chains, the activations loaded once for both.
+    for (; n + 2 <= n1; n += 2) pair_tile<2, 1, Q4>(w, x, prep, n, 0, out, ldo);
+    if (n < n1) pair_tile<1, 1, Q4>(w, x, prep, n, 0, out, ldo);
+    return;
+  }
+  constexpr int kRows = 4;
+  for (; n + kRows <= n1; n += kRows) {
+    int t = 0;
+    for (; t + kTile <= T; t += kTile) pair_tile<kRows, kTile, Q4>(w, x, prep, n, t, out, ldo);
+    for (; t < T; ++t) pair_tile<kRows, 1, Q4>(w, x, prep, n, t, out, ldo);
+  }
+  for (; n < n1; ++n)
+    for (int t = 0; t < T; ++t) pair_tile<1, 1, Q4>(w, x, prep, n, t, out, ldo);
+}
+
+// ---- symmetric Q4: four blocks per register -----------------------------------
+//
+// 64 bytes of a Q4 row are four blocks. Masking the low nibbles gives the even
+// elements of all four, shifting gives the odd ones, so the activations are
+// re-laid out once per call to match: [even halves of the 4 blocks][odd
+// halves]. Two VPDPBUSD then leave each block's integer dot in its own 4 lanes,
+// and one convert and two fused float ops apply the four blocks' scales and
+// zero points: about half the instructions of the pair loop per weight.
+struct QuadActs {
+  Scratch<int8_t> q;     // [T][nb / 4][2][64]
+  Scratch<float> scale;  // [T][nb / 4][16]: d of each block, on its 4 lanes
+  Scratch<float> zero;   // [T][nb / 4][16]: 8 * d * sum / 4 on each lane
+  uint64_t version = 0;      // of the activations prepared (0: none)
+
+  void prepare(const ActBlocks& x) {
+    if (holds(version, x)) return;
+    const int nb = x.blocks(), quads = nb / 4;
+    q.at_least(size_t(x.rows) * quads * 128);
+    scale.at_least(size_t(x.rows) * quads * 16);
+    zero.at_least(size_t(x.rows) * quads * 16);
+    for (int t = 0; t < x.rows; ++t)
+      for (int k = 0; k < quads; ++k) {
+        const size_t tq = size_t(t) * quads + k;
+        for (int j = 0; j < 4; ++j) {
+          const int b = 4 * k + j;
+          const int8_t* src = x.row_q(t) + size_t(b) * kBlock;  // [even 16][odd 16]
+          std::memcpy(&q[tq * 128 + 16 * j], src, 16);
+          std::memcpy(&q[tq * 128 + 64 + 16 * j], src + 16, 16);
+          const float d = x.row_d(t)[b];
+          std::fill(&scale[tq * 16 + 4 * j], &scale[tq * 16 + 4 * j + 4], d);
+          std::fill(&zero[tq * 16 + 4 * j], &zero[tq * 16 + 4 * j + 4],
+                    8.0f * (d * float(x.row_sum(t)[b])) / 4.0f);
+        }
+      }
+  }
+};
+
+// Rows [n0, n0 + R) of a symmetric Q4 matrix against tokens [t0, t0 + TT).
+template <int R, int TT>
+void quad_tile(const WeightMatrix& w, const ActBlocks& x, const QuadActs& acts, int n0, int t0,
+               float* out, int ldo) {
+  const int nb = w.blocks(), quads = nb / 4;
+  const size_t row_bytes = size_t(nb) * (kBlock / 2);
+  const uint8_t* wbase = static_cast<const uint8_t*>(w.data) + size_t(n0) * row_bytes;
+  const uint16_t* sbase = w.scales_f16 + size_t(n0) * nb;
+  const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  __m512 acc[R][TT];
+  for (int r = 0; r < R; ++r)
+    for (int i = 0; i < TT; ++i) acc[r][i] = _mm512_setzero_ps();
+  for (int k = 0; k < quads; ++k) {
+    __m512i even[R], odd[R];
+    __m512 wscale[R];
+    for (int r = 0; r < R; ++r) {
+      // The R rows lie end to end and the tile eats R lines per step, so the
+      // prefetches sweep that span linearly; non-temporal, as the weights are
+      // read once per token (docs/engine.md, "x86 kernels", says what each bought).
+      _mm_prefetch(reinterpret_cast<const char*>(wbase + (size_t(k) * R + r) * 64 + kPrefetchBytes),
+                   _MM_HINT_NTA);
+      const __m512i v = _mm512_loadu_si512(wbase + r * row_bytes + size_t(k) * 64);
+      even[r] = _mm512_and_si512(v, low);
+      odd[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+      // The quad's four fp16 scales (8 bytes), widened by F16C: exactly half_to_float.
+      const __m128 quad_scale =
+          _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sbase + size_t(r) * nb + 4 * k)));
+      wscale[r] = _mm512_permutexvar_ps(spread, _mm512_zextps128_ps512(quad_scale));
+    }
+    for (int i = 0; i < TT; ++i) {
+      const size_t tq = size_t(t0 + i) * quads + k;
+      const __m512i ae = _mm512_loadu_si512(&acts.q[tq * 128]);
+      const __m512i ao = _mm512_loadu_si512(&acts.q[tq * 128 + 64]);
+      const __m512 ascale = _mm512_loadu_ps(&acts.scale[tq * 16]);
+      const __m512 azero = _mm512_loadu_ps(&acts.zero[tq * 16]);
+      for (int r = 0; r < R; ++r) {
+        const __m512i dot =
+            _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), even[r], ae), odd[r], ao);
+        acc[r][i] = _mm512_fmadd_ps(_mm512_fmsub_ps(_mm512_cvtepi32_ps(dot), ascale, azero), wscale[r],
+                                    acc[r][i]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    const uint8_t* wrow = wbase + r * row_bytes;
+    const uint16_t* sw = sbase + size_t(r) * nb;
+    for (int i = 0; i < TT; ++i) {
+      const int t = t0 + i;
+      float rest = 0.0f;  // the last nb % 4 blocks, one at a time
+      for (int b = 4 * quads; b < nb; ++b) {
+        const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.row_q(t) + size_t(b) * kBlock));
+        const __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), unpack_q4_block(wrow + size_t(b) * 16), a);
+        rest += float(hsum(dot) - 8 * x.row_sum(t)[b]) * (_cvtsh_ss(sw[b]) * x.row_d(t)[b]);
+      }
+      out[size_t(t) * ldo + n0 + r] = hsum(acc[r][i]) + rest;
+    }
+  }
+}
+
+void matmul_q4_quads(const WeightMatrix& w, const ActBlocks& x, QuadActs& acts, int n0, int n1, float* out,
+                     int ldo) {
+  acts.prepare(x);
+  const int T = x.rows;
+  int n = n0;
+  if (T == 1) {
+    // Decode: two rows at a time, which the prefetchers follow better than
+    // four strided streams and which has more work between loads than one.
+    for (; n + 2 <= n1; n += 2) quad_tile<2, 1>(w, x, acts, n, 0, out, ldo);
+    if (n < n1) quad_tile<1, 1>(w, x, acts, n, 0, out, ldo);
+    return;
+  }
+  constexpr int kRows = 4;
+  for (; n + kRows <= n1; n += kRows) {
+    int t = 0;
+    for (; t + 2 <= T; t += 2) quad_tile<kRows, 2>(w, x, acts, n, t, out, ldo);
+    for (; t < T; ++t) quad_tile<kRows, 1>(w, x, acts, n, t, out, ldo);
+  }
+  for (; n < n1; ++n)
+    for (int t = 0; t < T; ++t) quad_tile<1, 1>(w, x, acts, n, t, out, ldo);
+}
+
+}  // namespace
+}  // namespace edge
