@@ -62,6 +62,15 @@ ARCHITECTURES = {
     "Qwen3ForCausalLM": (False, True),
     "Gemma3ForCausalLM": (False, True),
 }
+# architecture -> transformers' model_type (AutoConfig.for_model's key)
+MODEL_TYPES = {
+    "LlamaForCausalLM": "llama",
+    "MistralForCausalLM": "mistral",
+    "Qwen2ForCausalLM": "qwen2",
+    "Qwen3ForCausalLM": "qwen3",
+    "Gemma3ForCausalLM": "gemma3_text",
+}
+
 
 # Gemma3TextConfig's defaults (transformers 4.57) for the fields a config.json
 # may leave out: save_pretrained omits a value equal to the library default.
@@ -79,6 +88,12 @@ GEMMA3_DEFAULTS = {
 
 # config.json's hidden_activation -> the engine's gated activation
 GEMMA3_ACTIVATIONS = {"gelu_pytorch_tanh": "gelu_tanh"}
+
+
+def hf_config(architecture: str, **fields: Any) -> dict[str, Any]:
+    """config.json fields of an `architecture` model: architectures and model_type,
+    then `fields`."""
+    return {"architectures": [architecture], "model_type": MODEL_TYPES[architecture], **fields}
 
 
 @dataclass(frozen=True)

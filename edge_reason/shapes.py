@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .model_config import hf_config
 from .safetensors_io import write_safetensors
 
 # name -> config.json fields (published shapes of the real models)
 SHAPES: dict[str, dict] = {
-    "smollm2-135m": dict(
-        architectures=["LlamaForCausalLM"],
-        model_type="llama",
+    "smollm2-135m": hf_config(
+        "LlamaForCausalLM",
         hidden_size=576,
         intermediate_size=1536,
         num_hidden_layers=30,
@@ -31,9 +31,8 @@ SHAPES: dict[str, dict] = {
         rms_norm_eps=1e-5,
         tie_word_embeddings=True,
     ),
-    "qwen2.5-0.5b": dict(
-        architectures=["Qwen2ForCausalLM"],
-        model_type="qwen2",
+    "qwen2.5-0.5b": hf_config(
+        "Qwen2ForCausalLM",
         hidden_size=896,
         intermediate_size=4864,
         num_hidden_layers=24,

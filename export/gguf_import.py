@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..bundle import BUNDLE_ARCHITECTURES
 from ..bundle_manifest import file_sha256
 from ..chat_template import TEMPLATE_FILE, TOKENIZER_CONFIG_FILE
 from ..errors import ModelFormatError
@@ -30,15 +31,9 @@ from ..gguf_config import PERMUTED_QK, gguf_architecture, gguf_model_config, hf_
 from ..gguf_file import GgufFile
 from ..gguf_tokenizer import build_gguf_tokenizer
 from ..gguf_weights import float_values
+from ..model_config import MODEL_TYPES
 from .bundle import check_output_folder
 
-# Hugging Face architecture -> transformers' model_type: the architectures a bundle holds
-MODEL_TYPES = {
-    "LlamaForCausalLM": "llama",
-    "MistralForCausalLM": "mistral",
-    "Qwen2ForCausalLM": "qwen2",
-    "Qwen3ForCausalLM": "qwen3",
-}
 # llama.cpp tensor name -> transformers' (the reverse of convert_hf_to_gguf.py's map)
 GLOBAL_TENSORS = {
     "token_embd.weight": "model.embed_tokens.weight",
@@ -72,10 +67,10 @@ def hf_folder_from_gguf(gguf_path: Path, out_dir: Path) -> dict[str, Any]:
 
     gf = GgufFile.open(gguf_path)
     config = gguf_model_config(gf)  # refuses what the engine cannot run, by name
-    if config.architecture not in MODEL_TYPES:  # the engine runs more than a bundle holds
+    if config.architecture not in BUNDLE_ARCHITECTURES:  # the engine runs more than that
         raise ModelFormatError(
             f"{gguf_path}: the export does not support {config.architecture} (it exports "
-            f"{', '.join(MODEL_TYPES)}); Engine.load runs the file itself"
+            f"{', '.join(BUNDLE_ARCHITECTURES)}); Engine.load runs the file itself"
         )
     if "rope_freqs.weight" in gf.tensors:
         raise ModelFormatError(

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from edge_reason.export.distill_data import BlockSchedule, pack, read_records
 from helpers.progress import building
 from tokenizers import Tokenizer, models, pre_tokenizers
+
+from edge_reason.export.distill_data import BlockSchedule, pack, read_records
 
 BABI_QA1 = (
     Path(__file__).resolve().parents[2]
@@ -24,34 +25,24 @@ BABI_QA1 = (
     / "qa1_single-supporting-fact_train.txt"
 )
 EOS = "<eos>"
-TEACHER_CONFIG = dict(
+# The fields the teacher and the student have in common.
+_LLAMA = dict(
     model_type="llama",
-    hidden_size=64,
-    intermediate_size=128,
-    num_hidden_layers=2,
     num_attention_heads=4,
     num_key_value_heads=2,
     max_position_embeddings=128,
     rms_norm_eps=1e-5,
-    tie_word_embeddings=False,
     eos_token_id=0,
     bos_token_id=None,
+)
+TEACHER_CONFIG = _LLAMA | dict(
+    hidden_size=64, intermediate_size=128, num_hidden_layers=2, tie_word_embeddings=False
 )
 # 150 steps of 16 x 32 tokens: 77k tokens, a third of qa1's training file (its
 # 38 words repeat in a few templates): a clearly non-uniform teacher in ~30 s of CPU.
 TEACHER_TRAINING = dict(steps=150, batch_size=16, seq_len=32, lr=3e-3, seed=0)
-STUDENT_CONFIG = dict(
-    model_type="llama",
-    hidden_size=32,
-    intermediate_size=64,
-    num_hidden_layers=1,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    max_position_embeddings=128,
-    rms_norm_eps=1e-5,
-    tie_word_embeddings=True,
-    eos_token_id=0,
-    bos_token_id=None,
+STUDENT_CONFIG = _LLAMA | dict(
+    hidden_size=32, intermediate_size=64, num_hidden_layers=1, tie_word_embeddings=True
 )
 
 

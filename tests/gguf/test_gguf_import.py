@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from edge_reason.export.gguf_import import MODEL_TYPES, hf_folder_from_gguf
 from helpers.gguf_models import GGUF_SHAPES, write_gguf_of_type
 from helpers.hf_models import build_model
 
@@ -21,6 +20,8 @@ from edge_reason.bundle_manifest import MANIFEST_NAME, file_sha256
 from edge_reason.chat_template import find_chat_template
 from edge_reason.cli import main
 from edge_reason.errors import ModelFormatError
+from edge_reason.export.gguf_import import hf_folder_from_gguf
+from edge_reason.model_config import MODEL_TYPES
 
 pytest.importorskip(
     "llama_cpp", reason="llama-cpp-python (it quantizes the Q4_K test file) is not installed"
@@ -184,4 +185,4 @@ def test_real_smollm2_folder_matches_the_file(tmp_path) -> None:
 
 
 def test_every_bundle_architecture_has_a_model_type() -> None:
-    assert set(MODEL_TYPES) == set(BUNDLE_ARCHITECTURES)
+    assert set(BUNDLE_ARCHITECTURES) <= set(MODEL_TYPES)

@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from edge_reason.model_config import hf_config
+
 CORPUS = [
     "Mary moved to the bathroom. John went to the hallway. Where is Mary? bathroom",
     "Daniel picked up the football. Sandra journeyed to the garden. Where is the football?",
@@ -23,9 +25,8 @@ CORPUS = [
 
 # name -> config fields (the architecture-specific features each exercises)
 CONFIGS = {
-    "llama": dict(
-        architectures=["LlamaForCausalLM"],
-        model_type="llama",
+    "llama": hf_config(
+        "LlamaForCausalLM",
         hidden_size=72,
         intermediate_size=100,
         num_hidden_layers=2,
@@ -41,9 +42,8 @@ CONFIGS = {
             original_max_position_embeddings=64,
         ),
     ),
-    "qwen2": dict(
-        architectures=["Qwen2ForCausalLM"],
-        model_type="qwen2",
+    "qwen2": hf_config(
+        "Qwen2ForCausalLM",
         hidden_size=64,
         intermediate_size=136,
         num_hidden_layers=2,
@@ -52,9 +52,8 @@ CONFIGS = {
         tie_word_embeddings=True,
         rope_theta=1000000.0,
     ),
-    "qwen3": dict(
-        architectures=["Qwen3ForCausalLM"],
-        model_type="qwen3",
+    "qwen3": hf_config(
+        "Qwen3ForCausalLM",
         hidden_size=48,
         head_dim=32,
         intermediate_size=90,
@@ -63,9 +62,8 @@ CONFIGS = {
         num_key_value_heads=2,
         tie_word_embeddings=True,
     ),
-    "mistral": dict(
-        architectures=["MistralForCausalLM"],
-        model_type="mistral",
+    "mistral": hf_config(
+        "MistralForCausalLM",
         hidden_size=80,
         intermediate_size=112,
         num_hidden_layers=2,
@@ -74,9 +72,8 @@ CONFIGS = {
         tie_word_embeddings=False,
         sliding_window=24,
     ),
-    "gemma3": dict(
-        architectures=["Gemma3ForCausalLM"],
-        model_type="gemma3_text",
+    "gemma3": hf_config(
+        "Gemma3ForCausalLM",
         hidden_size=56,
         head_dim=18,
         intermediate_size=76,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from edge_reason.errors import ModelFormatError
-from edge_reason.model_config import ModelConfig
+from edge_reason.model_config import ARCHITECTURES, MODEL_TYPES, ModelConfig
 from edge_reason.rope_scaling import DynamicScaling, LinearScaling, YarnScaling
 
 LLAMA = {
@@ -51,6 +51,13 @@ def test_gemma3_defaults_follow_transformers() -> None:
     # sqrt(640) = 25.298 in bfloat16, as transformers' bf16 embedding multiplies
     assert c.embedding_scale == 25.25
     assert config(GEMMA3, torch_dtype="float32").embedding_scale == pytest.approx(640**0.5)
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_model_type_is_transformers_for_the_architecture(architecture: str) -> None:
+    transformers = pytest.importorskip("transformers")
+    model_class = getattr(transformers, architecture)
+    assert MODEL_TYPES[architecture] == model_class.config_class.model_type
 
 
 def test_gemma3_layer_types_override_the_pattern() -> None:
