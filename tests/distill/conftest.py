@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from edge_reason.export.distill_data import BlockSchedule, pack, read_records
 from helpers.progress import building
 from tokenizers import Tokenizer, models, pre_tokenizers
-
-from edge_reason.export.distill_data import BlockSchedule, pack, read_records
 
 BABI_QA1 = (
     Path(__file__).resolve().parents[2]

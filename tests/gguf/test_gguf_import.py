@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from edge_reason.export.gguf_import import hf_folder_from_gguf
 from helpers.gguf_models import GGUF_SHAPES, write_gguf_of_type
 from helpers.hf_models import build_model
 
@@ -20,7 +21,6 @@ from edge_reason.bundle_manifest import MANIFEST_NAME, file_sha256
 from edge_reason.chat_template import find_chat_template
 from edge_reason.cli import main
 from edge_reason.errors import ModelFormatError
-from edge_reason.export.gguf_import import hf_folder_from_gguf
 from edge_reason.model_config import MODEL_TYPES
 
 pytest.importorskip(
