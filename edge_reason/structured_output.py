@@ -115,11 +115,13 @@ def token_bytes(tokenizer: Any, vocab_size: int) -> tuple[list[bytes], list[int]
 
     Byte-level BPE vocabularies (GPT-2's printable stand-ins for bytes) are mapped back to
     bytes; otherwise SentencePiece-style pieces have "▁" for a space and <0xXX> for a raw
-    byte. Special tokens get llguidance's 0xFF prefix, so no text can spell them.
+    byte. Added tokens get llguidance's 0xFF prefix, so no text can spell them.
     """
     model = json.loads(tokenizer.to_str())
     byte_level = "ByteLevel" in json.dumps(model.get("decoder"))
-    special = {t.content: i for i, t in tokenizer.get_added_tokens_decoder().items() if t.special}
+    # every added token (control, or user-defined like <tool_call>, which the tokenizer only
+    # ever matches whole) is special, as llguidance's own Hugging Face reader has it
+    special = {t.content: i for i, t in tokenizer.get_added_tokens_decoder().items()}
     unicode_to_byte = _byte_of_char() if byte_level else {}
     tokens = [b""] * vocab_size
     for text, i in tokenizer.get_vocab(with_added_tokens=True).items():
