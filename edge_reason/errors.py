@@ -9,3 +9,7 @@ class EdgeReasonError(Exception):
 
 class ModelFormatError(EdgeReasonError, ValueError):
     """A model folder, config field or weight file that cannot be used as given."""
+
+
+class ResponseFormatError(EdgeReasonError, ValueError):
+    """A response_format (structured output) that is unknown or does not compile."""

@@ -26,6 +26,8 @@ from typing import Any, TypedDict
 
 import numpy as np
 
+from .structured_output import ResponseFormat
+
 LogitProcessor = Callable[[Sequence[int], np.ndarray], "np.ndarray | None"]
 
 
@@ -37,7 +39,9 @@ class SamplingParams:
     from its current state). stop: strings that end generation (left out of the text).
     time_limit_s: stop (finish_reason "time") once decoding has taken this long.
     logit_processors: callables applied to the logits before each token is sampled
-    (module docstring).
+    (module docstring). response_format: constrain the output to a JSON schema, any JSON
+    object, a regex or a grammar (edge_reason/structured_output.py); checked and compiled
+    here, so a bad one raises ResponseFormatError (a ValueError) before generation.
 
     A str or a list is accepted for stop, and any sequence of callables for
     logit_processors; both are held as tuples. Bad values raise ValueError naming
@@ -53,6 +57,7 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     time_limit_s: float | None = None
     logit_processors: tuple[LogitProcessor, ...] = ()
+    response_format: ResponseFormat | None = None
 
     def __post_init__(self) -> None:
         n, t, k, p, rp = (
@@ -96,6 +101,8 @@ class SamplingParams:
         set_field(self, "repetition_penalty", float(rp))
         set_field(self, "stop", stops)
         set_field(self, "logit_processors", processors)
+        if self.response_format is not None:
+            set_field(self, "response_format", ResponseFormat.parse(self.response_format))
 
     @classmethod
     def build(cls, base: SamplingParams | None, options: Mapping[str, Any]) -> SamplingParams:
@@ -123,3 +130,4 @@ class SamplingOptions(TypedDict, total=False):
     stop: str | Sequence[str] | None
     time_limit_s: float | None
     logit_processors: Sequence[LogitProcessor]
+    response_format: Mapping[str, Any] | ResponseFormat | None
