@@ -30,7 +30,7 @@ from .backends import BACKENDS, open_backend
 from .chat import ChatFormat, ChatTurn
 from .chat_template import WHERE_TEMPLATES_ARE, ChatTemplate
 from .decode_loop import DecodeLoop
-from .errors import ModelFormatError
+from .errors import ModelFormatError, ResponseFormatError
 from .model_config import ModelConfig
 from .model_source import open_model_source
 from .regular_file import read_regular
@@ -521,9 +521,14 @@ class Engine:
         )
         if self.tokenizer is None:
             raise ValueError(f"{self.path} has no tokenizer.json: chat needs one")
+        params = SamplingParams.build(sampling, options)
+        if thinking_budget is not None and params.response_format is not None:
+            # budget forcing inserts the end of thinking, which the grammar has not allowed
+            raise ResponseFormatError(
+                "response_format cannot be combined with thinking_budget: leave one out"
+            )
         chat = self._chat()
         turn = chat.turn(prompt, thinking_budget)
-        params = SamplingParams.build(sampling, options)
         text = self._stream(chat.encode(prompt), params, pieces=True, turn=turn)
         return text.split_thinking(turn.splitter())
 

@@ -219,3 +219,16 @@ def test_bad_response_formats_fail_before_generation(engine: Engine, bad, messag
     with pytest.raises(ValueError, match=message):
         engine.generate("Hello", response_format=bad)
     assert engine.tokens_evaluated == before
+
+
+def test_a_thinking_budget_with_a_response_format_is_refused_before_generation(
+    engine: Engine,
+) -> None:
+    before = engine.tokens_evaluated
+    with pytest.raises(ResponseFormatError, match="thinking_budget"):
+        engine.chat(
+            [{"role": "user", "content": "Hi"}],
+            thinking_budget=8,
+            response_format={"type": "json_object"},
+        )
+    assert engine.tokens_evaluated == before
