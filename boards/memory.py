@@ -9,9 +9,10 @@ a key and a value vector of `kv_dim` numbers per layer and position.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ..bundle import is_bundle
 from ..errors import ModelFormatError
@@ -19,6 +20,8 @@ from ..errors import ModelFormatError
 if TYPE_CHECKING:
     from ..model_config import ModelConfig
     from .profiles import BoardProfile
+
+_V = TypeVar("_V")
 
 _BLOCK = 32
 _SCALE_BYTES = 2  # fp16 in the engine's memory
@@ -31,21 +34,19 @@ _MIB = 1024 * 1024
 
 
 def _bytes_per_param(quant: str) -> float:
-    try:
-        return BYTES_PER_PARAM[quant]
-    except KeyError:
-        raise ValueError(
-            f"unknown quantization {quant!r} (known: {', '.join(BYTES_PER_PARAM)})"
-        ) from None
+    return _known(BYTES_PER_PARAM, quant, "quantization")
 
 
 def _kv_bytes_per_value(cache: str) -> int:
+    return _known(KV_BYTES_PER_VALUE, cache, "KV cache type")
+
+
+def _known(table: Mapping[str, _V], name: str, kind: str) -> _V:
+    """table[name]; ValueError naming the kind and the known names if it has none."""
     try:
-        return KV_BYTES_PER_VALUE[cache]
+        return table[name]
     except KeyError:
-        raise ValueError(
-            f"unknown KV cache type {cache!r} (known: {', '.join(KV_BYTES_PER_VALUE)})"
-        ) from None
+        raise ValueError(f"unknown {kind} {name!r} (known: {', '.join(table)})") from None
 
 
 def weight_bytes(params: int, quant: str) -> int:

@@ -143,10 +143,15 @@ class _Fields:
         self.raw = raw
         self.where = where
 
-    def number(self, key: str, default: Any = _MISSING) -> Any:
+    def _get(self, key: str, default: Any) -> Any:
+        """The field's value, or default; an error if there is neither."""
         value = self.raw.get(key, default)
         if value is _MISSING:
             raise ModelFormatError(f"{self.where}: field {key!r} is missing")
+        return value
+
+    def number(self, key: str, default: Any = _MISSING) -> Any:
+        value = self._get(key, default)
         if value is None and default is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -163,9 +168,7 @@ class _Fields:
         return value
 
     def positive_int(self, key: str, default: Any = _MISSING) -> Any:
-        value = self.raw.get(key, default)
-        if value is _MISSING:
-            raise ModelFormatError(f"{self.where}: field {key!r} is missing")
+        value = self._get(key, default)
         if value is None and default is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

@@ -41,20 +41,14 @@ def linear_role(module_name: str) -> str | None:
     """The role of a HF nn.Linear (e.g. model.layers.3.mlp.up_proj), None if not a weight."""
     if module_name == "lm_head":
         return "lm_head"
-    m = _LAYER_MODULE.fullmatch(module_name)
-    if m and m.group(2) in LAYER_LINEARS:
-        return f"layers.{m.group(1)}.{LAYER_LINEARS[m.group(2)]}"
-    return None
+    return _layer_role(module_name, LAYER_LINEARS)
 
 
 def vector_role(parameter_name: str) -> str | None:
     """The role of a HF vector parameter (a norm weight or a bias), None if not one."""
     if parameter_name == "model.norm.weight":
         return "final_norm"
-    m = _LAYER_MODULE.fullmatch(parameter_name)
-    if m and m.group(2) in LAYER_VECTORS:
-        return f"layers.{m.group(1)}.{LAYER_VECTORS[m.group(2)]}"
-    return None
+    return _layer_role(parameter_name, LAYER_VECTORS)
 
 
 def matmul_role(node_name: str) -> str | None:
@@ -64,6 +58,14 @@ def matmul_role(node_name: str) -> str | None:
     m = _ONNX_MATMUL.fullmatch(node_name)
     if m:
         return linear_role(f"model.layers.{m.group(1)}.{m.group(2)}.{m.group(3)}")
+    return None
+
+
+def _layer_role(name: str, engine_names: dict[str, str]) -> str | None:
+    """The role layers.<i>.<engine name> of model.layers.<i>.<HF name>, if engine_names has it."""
+    m = _LAYER_MODULE.fullmatch(name)
+    if m and m.group(2) in engine_names:
+        return f"layers.{m.group(1)}.{engine_names[m.group(2)]}"
     return None
 
 

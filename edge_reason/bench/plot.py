@@ -72,24 +72,8 @@ def plot_report(report: dict[str, Any], path: str | Path) -> None:
                 error_kw={"elinewidth": 1},
             )
             prefill_ax.bar(x, r["prefill_tps"], width, color=colour)
-            decode_ax.annotate(
-                f"{r['decode_tps']:.0f}",
-                (x, r["decode_tps_max"]),
-                ha="center",
-                va="bottom",
-                fontsize=8,
-                xytext=(0, 2),
-                textcoords="offset points",
-            )
-            prefill_ax.annotate(
-                f"{r['prefill_tps']:.0f}",
-                (x, r["prefill_tps"]),
-                ha="center",
-                va="bottom",
-                fontsize=8,
-                xytext=(0, 2),
-                textcoords="offset points",
-            )
+            _label_bar(decode_ax, x, r["decode_tps"], top=r["decode_tps_max"])
+            _label_bar(prefill_ax, x, r["prefill_tps"], top=r["prefill_tps"])
             if r.get("roofline_tps"):
                 decode_ax.hlines(
                     r["roofline_tps"],
@@ -121,3 +105,16 @@ def plot_report(report: dict[str, Any], path: str | Path) -> None:
     fig.legend(handles, labels, fontsize=8, loc="outside lower center", ncol=min(3, len(labels)))
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _label_bar(ax: Any, x: float, value: float, *, top: float) -> None:
+    """Write `value` (whole tokens/s) just above height `top` of the bar at `x`."""
+    ax.annotate(
+        f"{value:.0f}",
+        (x, top),
+        ha="center",
+        va="bottom",
+        fontsize=8,
+        xytext=(0, 2),
+        textcoords="offset points",
+    )

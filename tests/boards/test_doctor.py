@@ -10,18 +10,9 @@ from click.testing import CliRunner
 from edge_reason.boards.detect import MemoryInfo, detect_hardware
 from edge_reason.boards.doctor import DoctorReport, diagnose, run_doctor
 from edge_reason.boards.profiles import load_profiles
+from helpers.published_configs import TINYLLAMA
 
 from edge_reason.cli import main
-
-TINYLLAMA = {
-    "hidden_size": 2048,
-    "intermediate_size": 5632,
-    "num_hidden_layers": 22,
-    "num_attention_heads": 32,
-    "num_key_value_heads": 4,
-    "vocab_size": 32000,
-    "max_position_embeddings": 2048,
-}
 
 
 def native_not_built() -> str:

@@ -12,20 +12,9 @@ from edge_reason.boards.memory import (
     weight_bytes,
 )
 from edge_reason.boards.profiles import load_profile
+from helpers.published_configs import TINYLLAMA
 
 from edge_reason.errors import ModelFormatError
-
-# TinyLlama-1.1B's published config.json (the fields that size it).
-TINYLLAMA = {
-    "hidden_size": 2048,
-    "intermediate_size": 5632,
-    "num_hidden_layers": 22,
-    "num_attention_heads": 32,
-    "num_key_value_heads": 4,
-    "vocab_size": 32000,
-    "max_position_embeddings": 2048,
-    "tie_word_embeddings": False,
-}
 
 
 def write_config(folder: Path, config: dict) -> Path:
