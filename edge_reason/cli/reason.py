@@ -320,7 +320,10 @@ def evaluate(
     if plot_file is not None:
         from edge_reason.reasoning.evaluation import plot_reliability
 
-        plot_reliability(reports, plot_file)
+        try:
+            plot_reliability(reports, plot_file)
+        except OSError as error:
+            raise click.ClickException(f"{plot_file}: cannot write the plot ({error})") from None
     if calibration_file is not None:
         _write_calibration(reports, calibration_file)
 
