@@ -12,6 +12,7 @@ import click
 from edge_reason.reasoning.document_files import MAX_DOCUMENT_BYTES
 from edge_reason.reasoning.policy import MAX_SAMPLES
 
+from .errors import require_matplotlib
 from .question import not_blank
 
 if TYPE_CHECKING:
@@ -284,12 +285,7 @@ def evaluate(
     except ReasoningError as error:
         raise click.ClickException(str(error)) from None
     if plot_file is not None:
-        try:
-            import matplotlib  # noqa: F401 - checked before the long run, used by the plot
-        except ImportError as e:
-            raise click.ClickException(
-                f"--plot needs matplotlib ({e}); install it with: pip install 'edge-reason[bench]'"
-            ) from e
+        require_matplotlib()
     reasoner = Reasoner(_load_engine(model, quant), rules=[] if no_rules else None)
     if uncalibrated:
         reasoner.calibrator = None
