@@ -89,6 +89,11 @@ class EvalReport:
         self.uncalibrated += answer.answer is not None and not answer.confidence_calibrated
 
     @property
+    def confidence_calibrated(self) -> bool:
+        """True when the confidence of every answer given (not "no answer") was calibrated."""
+        return self.n > 0 and not self.uncalibrated
+
+    @property
     def ece(self) -> float:
         return expected_calibration_error(self.confidences, self.outcomes)
 
@@ -115,7 +120,7 @@ class EvalReport:
             "mean_tokens": self.tokens / self.n if self.n else 0.0,
             "sources": dict(self.sources),
             "ece": self.ece,
-            "confidence_calibrated": self.n > 0 and not self.uncalibrated,
+            "confidence_calibrated": self.confidence_calibrated,
             "skipped_too_long": list(self.too_long),
         }
 
@@ -242,7 +247,8 @@ def plot_reliability(reports: Mapping[str, EvalReport], path: str | Path) -> Non
             ax.plot(b.confidence, b.accuracy, "o", color="#c44e52", markersize=3 + b.count**0.5 / 2)
         ax.plot([0, 1], [0, 1], "--", color="#666666", linewidth=1)
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy")
-        ax.set_title(f"{name}: ECE {report.ece:.3f} (n={report.n})", fontsize=10)
+        calibrated = "calibrated" if report.confidence_calibrated else "uncalibrated"
+        ax.set_title(f"{name}: ECE {report.ece:.3f}\n({calibrated}, n={report.n})", fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

@@ -242,14 +242,15 @@ def test_eval_that_fails_midway_still_prints_what_it_scored(
     assert "stopped before the end (the engine failed)" in result.stderr
 
 
-def _two_questions(tmp_path: Path) -> Path:
+def _eval_two_questions(model_dir: Path, tmp_path: Path) -> list[str]:
+    """eval's arguments for a two-question bAbI file written under ``tmp_path``."""
     data = tmp_path / "qa1_single-supporting-fact_test.txt"
     data.write_text(
         "1 Mary moved to the bathroom.\n2 John went to the hallway.\n"
         "3 Where is Mary? \tbathroom\t1\n4 Daniel went back to the hallway.\n"
         "5 Where is Daniel? \thallway\t4\n"
     )
-    return data
+    return ["eval", "--model", str(model_dir), "--data", str(data), "--format", "babi"]
 
 
 def test_eval_reports_the_calibration_error_and_fits_a_calibration(
@@ -257,8 +258,7 @@ def test_eval_reports_the_calibration_error_and_fits_a_calibration(
 ) -> None:
     from edge_reason.reasoning.calibration import Calibrator
 
-    data, fitted = _two_questions(tmp_path), tmp_path / "calibration.json"
-    args = ["eval", "--model", str(babi_quick_model_dir), "--data", str(data), "--format", "babi"]
+    args, fitted = _eval_two_questions(babi_quick_model_dir, tmp_path), tmp_path / "cal.json"
     result = runner.invoke(
         main, [*args, "--strategy", "direct", "--fit-calibration", str(fitted), "--json"]
     )
@@ -278,8 +278,7 @@ def test_eval_reports_the_calibration_error_and_fits_a_calibration(
 def test_eval_plot_writes_a_reliability_diagram(
     runner: CliRunner, babi_quick_model_dir: Path, tmp_path: Path
 ) -> None:
-    data, png = _two_questions(tmp_path), tmp_path / "reliability.png"
-    args = ["eval", "--model", str(babi_quick_model_dir), "--data", str(data), "--format", "babi"]
+    args, png = _eval_two_questions(babi_quick_model_dir, tmp_path), tmp_path / "reliability.png"
     result = runner.invoke(
         main, [*args, "--strategy", "direct", "--strategy", "cot", "--plot", str(png)]
     )
@@ -291,8 +290,7 @@ def test_eval_plot_without_matplotlib_fails_before_evaluating(
     runner: CliRunner, babi_quick_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if not installed
-    data, png = _two_questions(tmp_path), tmp_path / "reliability.png"
-    args = ["eval", "--model", str(babi_quick_model_dir), "--data", str(data), "--format", "babi"]
+    args, png = _eval_two_questions(babi_quick_model_dir, tmp_path), tmp_path / "reliability.png"
     result = runner.invoke(main, [*args, "--plot", str(png)])
     assert result.exit_code == 1 and "--plot needs matplotlib" in result.output
     assert not png.exists()
