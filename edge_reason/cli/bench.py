@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..bench import BACKENDS, QUANTS
+from .errors import require_matplotlib
 from .progress import progress_bar
 
 
@@ -109,12 +110,7 @@ def bench(
             f"{shape!r}: known shapes are {', '.join(sorted(SHAPES))}", param_hint="--shape"
         )
     if plot_file is not None:
-        try:
-            import matplotlib  # noqa: F401 - checked before the long run, used by plot_report
-        except ImportError as e:
-            raise click.ClickException(
-                f"--plot needs matplotlib ({e}); install it with: pip install 'edge-reason[bench]'"
-            ) from e
+        require_matplotlib()
 
     def progress(message: str) -> None:
         click.echo(message, err=True)

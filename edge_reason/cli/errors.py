@@ -22,3 +22,14 @@ def api_errors() -> Iterator[None]:
         raise click.ClickException(f"{where}{e.strerror or e}") from e
     except (EdgeReasonError, ValueError) as e:
         raise click.ClickException(str(e)) from e
+
+
+def require_matplotlib() -> None:
+    """--plot's check, made before a long run rather than after it: matplotlib (the [bench]
+    extra) can be imported."""
+    try:
+        import matplotlib  # noqa: F401 - imported again where the plot is drawn
+    except ImportError as e:
+        raise click.ClickException(
+            f"--plot needs matplotlib ({e}); install it with: pip install 'edge-reason[bench]'"
+        ) from e

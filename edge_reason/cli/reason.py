@@ -12,6 +12,7 @@ import click
 from edge_reason.reasoning.document_files import MAX_DOCUMENT_BYTES
 from edge_reason.reasoning.policy import MAX_SAMPLES
 
+from .errors import require_matplotlib
 from .options import budget_option, json_flag
 from .question import not_blank
 
@@ -55,7 +56,10 @@ def _print_answer(answer: Answer) -> None:
     # said plainly: an answer the verifier did not vouch for must not read as a checked one
     click.echo("verified" if answer.verified else f"not verified: {answer.not_verified}")
     strategy = f", {answer.strategy}" if answer.strategy else ""
-    click.echo(f"confidence: {answer.confidence:.2f}   source: {answer.source}{strategy}")
+    calibrated = " (calibrated)" if answer.confidence_calibrated else ""
+    click.echo(
+        f"confidence: {answer.confidence:.2f}{calibrated}   source: {answer.source}{strategy}"
+    )
     click.echo(f"reason: {answer.reason}")
     for citation in answer.citations:
         mark = f"{citation.mark} " if citation.supported is not None else ""
@@ -228,6 +232,24 @@ def verify(data_file: str, data_format: str, as_json: bool) -> None:
 @click.option("--limit", type=click.IntRange(min=1), help="Use the first N problems only.")
 @budget_option
 @click.option("--no-rules", is_flag=True, help="No rule fallback: score the model alone.")
+@click.option(
+    "--plot",
+    "plot_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Draw a reliability diagram per strategy into this PNG (needs matplotlib).",
+)
+@click.option(
+    "--fit-calibration",
+    "calibration_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Fit a confidence calibrator per strategy to these answers and write it to this "
+    'JSON file (a bundle carries it in bundle.json as "confidence_calibration").',
+)
+@click.option(
+    "--uncalibrated",
+    is_flag=True,
+    help="Ignore the model's confidence calibration (to fit a new one, or compare).",
+)
 @json_flag()
 def evaluate(
     model: str,
@@ -239,6 +261,9 @@ def evaluate(
     limit: int | None,
     budget_ms: float | None,
     no_rules: bool,
+    plot_file: Path | None,
+    calibration_file: Path | None,
+    uncalibrated: bool,
     as_json: bool,
 ) -> None:
     """Score a model's answers on a data set, per strategy.
@@ -246,6 +271,8 @@ def evaluate(
     "verified" is the share of answers that came from a model chain whose every step was
     checked and holds; answers from rules or tools are counted under "sources". "false-ver"
     (the false-verified rate) is the share of wrong answers, from any source, marked verified.
+    "ECE" is the expected calibration error of the confidences (10 equal-width bins); "cal"
+    says whether they were calibrated by the model's calibration.
     """
     from edge_reason.errors import EdgeReasonError
     from edge_reason.reasoning.datasets import read_problems
@@ -257,7 +284,11 @@ def evaluate(
         problems = read_problems(data_file, data_format)[:limit]
     except ReasoningError as error:
         raise click.ClickException(str(error)) from None
+    if plot_file is not None:
+        require_matplotlib()
     reasoner = Reasoner(_load_engine(model, quant), rules=[] if no_rules else None)
+    if uncalibrated:
+        reasoner.calibrator = None
     reports: dict[str, EvalReport] = {}
     try:
         for strategy in dict.fromkeys(strategies or ("auto",)):
@@ -282,6 +313,30 @@ def evaluate(
             f"stopped before the end ({why}): the scores are of the problems answered"
         ) from None
     _print_reports(reports, as_json)
+    if plot_file is not None:
+        from edge_reason.reasoning.evaluation import plot_reliability
+
+        try:
+            plot_reliability(reports, plot_file)
+        except OSError as error:
+            raise click.ClickException(f"{plot_file}: cannot write the plot ({error})") from None
+    if calibration_file is not None:
+        _write_calibration(reports, calibration_file)
+
+
+def _write_calibration(reports: dict[str, EvalReport], path: Path) -> None:
+    from edge_reason.reasoning.calibration import MANIFEST_KEY
+    from edge_reason.reasoning.evaluation import fit_calibrator
+
+    calibrator = fit_calibrator(reports)
+    if not calibrator.strategies:
+        raise click.ClickException(
+            f"{path}: not written: no answers of a named strategy to fit (auto is not fitted)"
+        )
+    try:
+        path.write_text(json.dumps({MANIFEST_KEY: calibrator.to_manifest()}, indent=1) + "\n")
+    except OSError as error:
+        raise click.ClickException(f"{path}: cannot write the calibration ({error})") from None
 
 
 def _print_reports(reports: dict[str, EvalReport], as_json: bool) -> None:
@@ -295,13 +350,17 @@ def _print_reports(reports: dict[str, EvalReport], as_json: bool) -> None:
 
 def _print_table(reports: dict[str, dict[str, Any]]) -> None:
     header = f"{'strategy':<18}{'accuracy':>10}{'95% interval':>18}{'n':>6}"
-    click.echo(header + f"{'verified':>10}{'false-ver':>11}{'ms/answer':>11}{'tokens':>8}")
+    click.echo(
+        header + f"{'verified':>10}{'false-ver':>11}{'ECE':>7}{'cal':>5}{'ms/answer':>11}"
+        f"{'tokens':>8}"
+    )
     for name, r in reports.items():
         low, high = r["interval_95"]
+        calibrated = "yes" if r["confidence_calibrated"] else "no"
         click.echo(
             f"{name:<18}{r['accuracy']:>10.3f}{f'[{low:.3f}, {high:.3f}]':>18}{r['n']:>6}"
-            f"{r['verified_share']:>10.3f}{r['false_verified_rate']:>11.3f}"
-            f"{r['mean_latency_ms']:>11.1f}{r['mean_tokens']:>8.1f}"
+            f"{r['verified_share']:>10.3f}{r['false_verified_rate']:>11.3f}{r['ece']:>7.3f}"
+            f"{calibrated:>5}{r['mean_latency_ms']:>11.1f}{r['mean_tokens']:>8.1f}"
         )
     for name, r in reports.items():
         if len(r["per_task"]) > 1 or "all" not in r["per_task"]:

@@ -6,8 +6,9 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
-# The most an unverified answer's confidence may be: nothing vouches for it beyond the model's
-# own probability, which is uncalibrated (a wrong scratchpad's answer scored 1.00).
+# The most an unverified answer's uncalibrated confidence may be: nothing vouches for it beyond
+# the model's own probability (a wrong scratchpad's answer scored 1.00). A calibrated one was
+# measured instead (calibration.py).
 UNVERIFIED_CONFIDENCE = 0.5
 
 
@@ -61,13 +62,27 @@ class Revision:
 
 
 @dataclass(frozen=True)
+class Signals:
+    """What the model's generation says about its answer, beyond the checks: what a
+    calibrator (calibration.py) weighs. An answer from rules or tools keeps the defaults."""
+
+    # the model's log-probability of each token of the answer where its chain writes it
+    # (the first word of a list); empty when not found there
+    logprobs: tuple[float, ...] = ()
+    vote_share: float = 1.0  # the winner's share of the samples (one chain: 1)
+    revisions: int = 0  # repair or regeneration rounds before the answer
+
+
+@dataclass(frozen=True)
 class Answer:
     """An answer with its evidence.
 
     ``source`` is "model", "rules" or "tool", or "none" when nothing could answer (then
-    ``answer`` is None). ``confidence`` is the vote share for self-consistency, the model's
-    probability of the answer's first token for one chain, and 1.0 for rules and tools.
-    An answer that is not ``verified`` has a confidence of at most ``UNVERIFIED_CONFIDENCE``.
+    ``answer`` is None). ``confidence`` is, when ``confidence_calibrated``, the probability that
+    the answer is right as the model's calibrator (calibration.py) measured it on validation
+    answers; otherwise the vote share for self-consistency, the model's probability of the
+    answer's first token for one chain, and 1.0 for rules and tools, at most
+    ``UNVERIFIED_CONFIDENCE`` for an answer that is not ``verified``.
     ``tokens`` counts the tokens the model generated for this answer (all samples and
     revisions); ``votes`` maps each distinct answer to its number of votes.
     """
@@ -83,11 +98,14 @@ class Answer:
     strategy: str | None = None  # the model strategy that ran, if any
     latency_ms: float = 0.0
     tokens: int = 0
+    signals: Signals = field(default_factory=Signals)
+    confidence_calibrated: bool = False
 
     def __post_init__(self) -> None:
         # held here, where every source's answer passes, so that no path can show an
-        # unchecked answer as certain
-        if not self.verified and self.confidence > UNVERIFIED_CONFIDENCE:
+        # unchecked answer as certain by a measure that was never checked against outcomes
+        capped = not self.verified and not self.confidence_calibrated
+        if capped and self.confidence > UNVERIFIED_CONFIDENCE:
             object.__setattr__(self, "confidence", UNVERIFIED_CONFIDENCE)
 
     @property
@@ -95,6 +113,15 @@ class Answer:
         """True when every step was checked and holds: an answer is as sure as its weakest
         step, and one with no steps was not checked at all."""
         return bool(self.steps) and all(s.status is StepStatus.VERIFIED for s in self.steps)
+
+    @property
+    def status(self) -> StepStatus:
+        """The answer's verification as one status: verified, failed (a step is wrong) or
+        unchecked (a step, or the whole answer, could not be checked)."""
+        if self.verified:
+            return StepStatus.VERIFIED
+        failed = any(s.status is StepStatus.FAILED for s in self.steps)
+        return StepStatus.FAILED if failed else StepStatus.UNCHECKED
 
     @property
     def not_verified(self) -> str | None:

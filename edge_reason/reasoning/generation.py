@@ -123,15 +123,17 @@ class ChainGenerator:
             return "="
 
 
-def answer_probability(engine: Engine, state: PromptState, chain: str, answer: str) -> float | None:
-    """The model's probability for the first token of ``answer`` where it stands in ``chain``
-    (the text generated after ``state``); None when the answer is not found in the chain or
-    the tokenizer merges it with the text before it. A tokenizer whose tokens carry their
-    leading space (" 1300") is asked for the token that starts at that space."""
+def answer_logprobs(
+    engine: Engine, state: PromptState, chain: str, answer: str
+) -> tuple[float, ...]:
+    """The model's log-probability of each token of ``answer``'s first word where it stands
+    in ``chain`` (the text generated after ``state``); empty when the answer is not found in
+    the chain or the tokenizer merges it with the text before it. A tokenizer whose tokens
+    carry their leading space (" 1300") is asked for the tokens from that space on."""
     first_word = answer.split(",")[0].strip()
     at = chain.rfind(first_word) if first_word else -1
     if at < 0:
-        return None
+        return ()
     end = at + len(first_word)
     with_answer = engine.encode(chain[:end])
     for start in dict.fromkeys((at, len(chain[:at].rstrip(" ")))):
@@ -139,7 +141,13 @@ def answer_probability(engine: Engine, state: PromptState, chain: str, answer: s
         if len(with_answer) > len(before_ids) and with_answer[: len(before_ids)] == before_ids:
             break
     else:
-        return None
-    logits = engine.prefill(before_ids, prefix=state).logits if before_ids else state.logits
-    shifted = np.exp(logits - logits.max())
-    return float(shifted[with_answer[len(before_ids)]] / shifted.sum())
+        return ()
+    current = engine.prefill(before_ids, prefix=state) if before_ids else state
+    logprobs = []
+    answer_ids = with_answer[len(before_ids) :]
+    for index, token in enumerate(answer_ids):
+        if index:  # one token more after the state: the cache holds the rest
+            current = engine.prefill(answer_ids[index - 1 : index], prefix=current)
+        shifted = current.logits - current.logits.max()
+        logprobs.append(float(shifted[token] - np.log(np.exp(shifted).sum())))
+    return tuple(logprobs)

@@ -34,6 +34,7 @@ from edge_reason.errors import ModelFormatError
 
 from .answer import Answer, Citation, Step, StepStatus
 from .arithmetic import evaluate
+from .calibration import Calibrator
 from .chat_prompts import ChatPrompt, chat_formats, is_chat_model
 from .errors import CalculationError, PromptFormatError, ToolError
 from .generation import ChainGenerator
@@ -107,6 +108,10 @@ class Reasoner:
     "best_strategy": "cot"}`` in bundle.json: the policy its model was measured with, and the
     strategy that measured best).
 
+    A bundle that declares a confidence calibration (calibration.py) gets calibrated
+    confidences (``Answer.confidence_calibrated``); ``calibrator`` may be replaced or set to
+    None after construction.
+
     A chat model (an engine with a chat template, not a bundle that declares its prompt
     formats) is asked in chat messages through its template (:mod:`.chat_prompts`).
 
@@ -138,6 +143,8 @@ class Reasoner:
         # a bundle that declares its formats is asked only questions of those families
         self.model_families: frozenset[str] = frozenset(declared or self.formats)
         self.verifier = Verifier()
+        where = f"{getattr(self.engine, 'path', '<bundle>')}/bundle.json"
+        self.calibrator = Calibrator.from_manifest(getattr(self.engine, "manifest", None), where)
 
     def ask(
         self,
@@ -167,6 +174,9 @@ class Reasoner:
             raise ValueError(f"budget_ms must be positive, got {budget_ms!r}")
         start = time.perf_counter()
         answer = self._answer(question, context, strategy, samples, budget_ms, start)
+        calibrated = self.calibrator.confidence(answer) if self.calibrator else None
+        if calibrated is not None:
+            answer = replace(answer, confidence=calibrated, confidence_calibrated=True)
         return replace(answer, latency_ms=1000.0 * (time.perf_counter() - start))
 
     # ---- the model --------------------------------------------------------------------
@@ -279,6 +289,7 @@ class Reasoner:
             revisions=tuple(result.revisions),
             strategy=strategy,
             tokens=result.tokens,
+            signals=result.signals,
         )
 
     # ---- rules and tools ----------------------------------------------------------------

@@ -15,15 +15,16 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .answer import Revision, Step
+from .answer import Revision, Signals, Step
 from .chat_prompts import ChatPrompt
 from .errors import ContextLengthError
 from .extract import extract_answer, normalize_answer
-from .generation import ChainGenerator, GeneratedChain, answer_probability
+from .generation import ChainGenerator, GeneratedChain, answer_logprobs
 from .policy import Policy
 from .prompts import PromptFormat
 from .retrieval import Passage
@@ -50,6 +51,7 @@ class ModelResult:
     votes: dict[str, int] = field(default_factory=dict)
     revisions: list[Revision] = field(default_factory=list)
     note: str = ""
+    signals: Signals = field(default_factory=Signals)
 
 
 @dataclass(frozen=True)
@@ -94,15 +96,17 @@ class StrategyRunner:
         generated = self._sample(state, temperature=0.0, seed=None, deadline=question.deadline)
         text = cue + generated.text
         answer, check = self._judge(question, text)
+        logprobs = self._logprobs(state, generated.text, answer)
         return ModelResult(
             answer=answer,
             chain=text,
             steps=check.steps,
-            confidence=self._probability(state, generated.text, answer),
+            confidence=_first_probability(logprobs),
             chains=1,
             verified=int(check.ok),
             tokens=generated.tokens,
             failure=_failure(check),
+            signals=Signals(logprobs),
         )
 
     def chain_of_thought(self, question: Question) -> ModelResult:
@@ -169,17 +173,19 @@ class StrategyRunner:
             # No chain verified: answer with the one that failed fewest checks, the earliest
             # of those (the greedy chain is the model's own best guess).
             state, chain, answer, check = best
+        logprobs = self._logprobs(state, chain, answer)
         return ModelResult(
             answer=answer,
             chain=chain,
             steps=check.steps,
-            confidence=self._probability(state, chain, answer),
+            confidence=_first_probability(logprobs),
             chains=1 + len(revisions),
             verified=int(check.ok),
             tokens=tokens,
             failure=first_failure,
             revisions=revisions,
             note=note,
+            signals=Signals(logprobs, revisions=len(revisions)),
         )
 
     def self_consistency(self, question: Question, samples: int) -> ModelResult:
@@ -203,6 +209,8 @@ class StrategyRunner:
             if answer is not None:
                 unchecked.add(answer)
                 drawn_chains.setdefault(normalize_answer(answer), (generated.text, check))
+            else:
+                unchecked.abstain()
             if answer is None or not check.ok:
                 ballot.abstain()
                 first_failure = first_failure or _failure(check) or "no answer found"
@@ -217,6 +225,8 @@ class StrategyRunner:
         if leader is None:  # no chain verified: the plain majority, as without a verifier
             leader, chains = unchecked.leader, drawn_chains
         chain, check = chains[normalize_answer(leader)] if leader is not None else ("", None)
+        # the plain majority's share when no chain verified: how far the samples agreed
+        share = ballot.share if ballot.total else unchecked.share
         return ModelResult(
             answer=leader,
             chain=chain,
@@ -228,6 +238,7 @@ class StrategyRunner:
             failure=first_failure,
             votes=ballot.as_votes(),
             note=note,
+            signals=Signals(self._logprobs(state, chain, leader), vote_share=share),
         )
 
     # ---- pieces -----------------------------------------------------------------------
@@ -258,11 +269,14 @@ class StrategyRunner:
         )
         return answer, check
 
-    def _probability(self, state: PromptState, chain: str, answer: str | None) -> float:
-        if answer is None:
-            return 0.0
-        probability = answer_probability(self.engine, state, chain, answer)
-        return probability if probability is not None else 0.0
+    def _logprobs(self, state: PromptState, chain: str, answer: str | None) -> tuple[float, ...]:
+        return answer_logprobs(self.engine, state, chain, answer) if answer is not None else ()
+
+
+def _first_probability(logprobs: tuple[float, ...]) -> float:
+    """The model's probability of the answer's first token: one chain's uncalibrated
+    confidence (0 when the answer is not found in the chain)."""
+    return math.exp(logprobs[0]) if logprobs else 0.0
 
 
 def _failures(check: Verification) -> int:

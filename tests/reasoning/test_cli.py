@@ -1,6 +1,8 @@
+import importlib.util
 import json
 import os
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -238,6 +240,60 @@ def test_eval_that_fails_midway_still_prints_what_it_scored(
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert json.loads(result.stdout)["n"] == 1
     assert "stopped before the end (the engine failed)" in result.stderr
+
+
+def _eval_two_questions(model_dir: Path, tmp_path: Path) -> list[str]:
+    """eval's arguments for a two-question bAbI file written under ``tmp_path``."""
+    data = tmp_path / "qa1_single-supporting-fact_test.txt"
+    data.write_text(
+        "1 Mary moved to the bathroom.\n2 John went to the hallway.\n"
+        "3 Where is Mary? \tbathroom\t1\n4 Daniel went back to the hallway.\n"
+        "5 Where is Daniel? \thallway\t4\n"
+    )
+    return ["eval", "--model", str(model_dir), "--data", str(data), "--format", "babi"]
+
+
+def test_eval_reports_the_calibration_error_and_fits_a_calibration(
+    runner: CliRunner, babi_quick_model_dir: Path, tmp_path: Path
+) -> None:
+    from edge_reason.reasoning.calibration import Calibrator
+
+    args, fitted = _eval_two_questions(babi_quick_model_dir, tmp_path), tmp_path / "cal.json"
+    result = runner.invoke(
+        main, [*args, "--strategy", "direct", "--fit-calibration", str(fitted), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert 0.0 <= report["ece"] <= 1.0
+    assert report["by_strategy"]["direct"]["confidence_calibrated"] is False
+    calibrator = Calibrator.from_manifest(json.loads(fitted.read_text()), str(fitted))
+    assert set(calibrator.strategies) == {"direct"}
+    table = runner.invoke(main, [*args, "--strategy", "direct"])
+    assert "ECE" in table.stdout.splitlines()[0]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("matplotlib") is None, reason="--plot needs matplotlib ([bench])"
+)
+def test_eval_plot_writes_a_reliability_diagram(
+    runner: CliRunner, babi_quick_model_dir: Path, tmp_path: Path
+) -> None:
+    args, png = _eval_two_questions(babi_quick_model_dir, tmp_path), tmp_path / "reliability.png"
+    result = runner.invoke(
+        main, [*args, "--strategy", "direct", "--strategy", "cot", "--plot", str(png)]
+    )
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_plot_without_matplotlib_fails_before_evaluating(
+    runner: CliRunner, babi_quick_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if not installed
+    args, png = _eval_two_questions(babi_quick_model_dir, tmp_path), tmp_path / "reliability.png"
+    result = runner.invoke(main, [*args, "--plot", str(png)])
+    assert result.exit_code == 1 and "--plot needs matplotlib" in result.output
+    assert not png.exists()
 
 
 def test_an_empty_question_is_a_one_line_error() -> None:

@@ -8,7 +8,7 @@ import pytest
 from edge_reason.engine import PromptState
 from edge_reason.reasoning.errors import DataFormatError, PromptFormatError
 from edge_reason.reasoning.extract import extract_answer, normalize_answer
-from edge_reason.reasoning.generation import answer_probability
+from edge_reason.reasoning.generation import answer_logprobs
 from edge_reason.reasoning.prompts import BUILTIN_FORMATS, Exemplar, PromptFormat, choose_format
 
 
@@ -171,8 +171,10 @@ class _SpaceLedTokens:
         return PromptState(prefix.token_ids + tuple(ids), logits)
 
 
-def test_the_answer_probability_is_read_at_a_space_led_token() -> None:
+def test_the_answer_logprobs_are_read_from_a_space_led_token() -> None:
     engine = _SpaceLedTokens()
     state = PromptState((), np.zeros(64, dtype=np.float32))
-    probability = answer_probability(engine, state, "8+2+0=10\n#### 1300", "1300")
-    assert probability == pytest.approx(np.exp(8) / (np.exp(8) + 63))
+    logprobs = answer_logprobs(engine, state, "8+2+0=10\n#### 1300", "1300")
+    # " 1" is the favoured token; "3", "0", "0" each have the flat share that is left
+    favoured, flat = np.exp(8) / (np.exp(8) + 63), 1 / (np.exp(8) + 63)
+    assert logprobs == pytest.approx(tuple(np.log([favoured, flat, flat, flat])))
