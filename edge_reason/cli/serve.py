@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
 from .errors import api_errors
@@ -71,7 +73,9 @@ def serve(
 
     engine = load_engine(model, quant, threads)
     options = {"model_id": model_name} if model_name else {}
-    with api_errors():
+    with api_errors(), contextlib.suppress(KeyboardInterrupt):
+        # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again: that is the
+        # normal way out, not an abort
         run(
             engine,
             host=host,
