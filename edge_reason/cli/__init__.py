@@ -22,6 +22,7 @@ _COMMANDS = {
     "distill": ["distill"],
     "bench": ["bench"],
     "recipe": ["recipe"],
+    "serve": ["serve"],
 }
 
 

@@ -1,0 +1,160 @@
+"""One engine, many clients: the bounded queue (429), cancellation when a client goes away
+(while it streams or while it waits), the time limit, and the command itself."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+from helpers.real_models import smollm2_gguf
+from helpers.serving import KEY, MODEL
+
+openai = pytest.importorskip("openai")
+
+# A reply that cannot end before max_tokens: the grammar wants 4000 letters (~30 s here).
+LONG = {
+    "model": MODEL,
+    "messages": [{"role": "user", "content": "Sing."}],
+    "max_tokens": 1000,
+    "stream": True,
+    "response_format": {"type": "regex", "pattern": "[a-z ]{4000}"},
+}
+SHORT = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}
+
+
+@contextmanager
+def long_stream(base_url: str) -> Iterator[httpx.Response]:
+    """A long streamed reply, running once this yields (its first chunk read); leaving
+    the block drops the connection mid-stream."""
+    with (
+        httpx.Client(timeout=60) as http,
+        http.stream("POST", f"{base_url}/v1/chat/completions", json=LONG) as response,
+    ):
+        assert response.status_code == 200
+        lines = response.iter_lines()
+        assert next(line for line in lines if line.startswith("data:"))
+        yield response
+
+
+def health(base_url: str) -> dict:
+    return httpx.get(f"{base_url}/health").json()
+
+
+def metric(base_url: str, name: str) -> float:
+    text = httpx.get(f"{base_url}/metrics").text
+    return float(re.search(rf"^edge_reason_{name} (\S+)$", text, re.MULTILINE).group(1))
+
+
+def wait_for(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_disconnect_frees_the_slot(server_for) -> None:
+    """A client that drops its stream cancels the generation: the next request starts at
+    once, not after the cancelled one's 1000 tokens."""
+    with server_for() as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0)
+        with long_stream(url):
+            assert health(url)["busy"]
+        start = time.perf_counter()
+        r = client.chat.completions.create(**SHORT)
+        latency = time.perf_counter() - start
+        assert r.choices[0].message.content
+        wait_for(lambda: metric(url, "cancelled_total") == 1)
+        rate = metric(url, "tokens_per_second")  # the short one's speed, without a grammar
+        long_duration = LONG["max_tokens"] / rate
+        assert latency < long_duration / 10, (latency, long_duration)
+        assert not health(url)["busy"]
+
+
+def test_disconnect_while_waiting_leaves_the_queue(server_for) -> None:
+    with server_for() as url, long_stream(url):
+        with pytest.raises(httpx.ReadTimeout):  # the client gives up while queued
+            httpx.post(f"{url}/v1/chat/completions", json=SHORT, timeout=0.5)
+        wait_for(lambda: health(url)["waiting"] == 0)
+        assert health(url)["busy"]  # the long one still runs
+
+
+def test_full_queue_is_answered_429(server_for) -> None:
+    with server_for(max_queue=1) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0, timeout=60)
+        waiting: list = []
+        with long_stream(url):
+            queued = threading.Thread(
+                target=lambda: waiting.append(client.chat.completions.create(**SHORT))
+            )
+            queued.start()
+            wait_for(lambda: health(url)["waiting"] == 1)
+            refused = httpx.post(f"{url}/v1/chat/completions", json=SHORT)
+            assert refused.status_code == 429
+            assert int(refused.headers["Retry-After"]) >= 1
+            assert refused.json()["error"]["code"] == "queue_full"
+            with pytest.raises(openai.RateLimitError):
+                client.chat.completions.create(**SHORT)
+        queued.join(30)
+        assert waiting and waiting[0].choices[0].message.content  # the queued one ran
+
+
+def test_time_limit(server_for) -> None:
+    with server_for(time_limit_s=1.0) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0)
+        start = time.perf_counter()
+        r = client.chat.completions.create(**{**LONG, "stream": False})
+        assert time.perf_counter() - start < 5
+        assert r.choices[0].finish_reason == "length" and r.usage.completion_tokens < 1000
+
+
+def test_the_command(tmp_path) -> None:
+    """`edge-reason serve` binds loopback, wants its key, answers, stops on SIGINT."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = "from edge_reason.cli import main; main()"
+    args = ["serve", str(smollm2_gguf()), "--port", str(port), "--api-key", KEY, "--threads", "1"]
+    process = subprocess.Popen(
+        [sys.executable, "-c", command, *args], stderr=subprocess.PIPE, text=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+
+        def up() -> bool:
+            assert process.poll() is None, process.stderr.read()
+            try:
+                return httpx.get(f"{url}/health").status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(up, timeout=60)
+        assert httpx.get(f"{url}/v1/models").status_code == 401
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)
+        assert client.chat.completions.create(**SHORT).choices[0].message.content
+    finally:
+        process.send_signal(2)  # SIGINT, as Ctrl-C
+        _, err = process.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}" in err
+    assert process.returncode == 0, err
+
+
+def test_missing_extra(monkeypatch, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from edge_reason.cli import main
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn raises ImportError
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"")
+    result = CliRunner().invoke(main, ["serve", str(model)])
+    assert result.exit_code == 1
+    assert "pip install 'edge-reason[serve]'" in result.output
