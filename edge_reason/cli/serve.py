@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 
 import click
 
@@ -69,6 +70,7 @@ def serve(
             f"warning: serving on {host} without --api-key: anyone who can reach it can use it",
             err=True,
         )
+    _check_port_free(host, port)
     from .run import load_engine
 
     engine = load_engine(model, quant, threads)
@@ -85,3 +87,16 @@ def serve(
             time_limit_s=time_limit,
             **options,
         )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Say that the address is taken before spending seconds loading the model for nothing."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror}") from e

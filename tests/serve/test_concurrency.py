@@ -158,3 +158,21 @@ def test_missing_extra(monkeypatch, tmp_path) -> None:
     result = CliRunner().invoke(main, ["serve", str(model)])
     assert result.exit_code == 1
     assert "pip install 'edge-reason[serve]'" in result.output
+
+
+def test_a_taken_port_is_said_before_the_model_loads(tmp_path) -> None:
+    import socket
+
+    from click.testing import CliRunner
+
+    from edge_reason.cli import main
+
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"")  # never read: the port is checked first
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["serve", str(model), "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.output
