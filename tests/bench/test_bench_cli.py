@@ -357,9 +357,9 @@ def test_machine_info_names_the_core_and_its_last_cache(
     assert "cpu_id" not in info and "last_level_cache" not in info
 
 
-def test_bench_prints_only_its_own_lines(tiny_models: dict[str, Path]) -> None:
+def test_bench_prints_only_its_own_lines(tiny_models: dict[str, Path], tmp_path: Path) -> None:
     backends = "native,torch"
-    done = run_cli("bench", str(tiny_models["llama"]), "--backends", backends, *QUICK)
+    done = run_cli("bench", str(tiny_models["llama"]), "--backends", backends, *QUICK, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert not THIRD_PARTY_CHATTER.findall(done.stderr), done.stderr
     assert "decode" in done.stdout

@@ -124,7 +124,11 @@ def test_the_command(tmp_path) -> None:
     command = "from edge_reason.cli import main; main()"
     args = ["serve", str(smollm2_gguf()), "--port", str(port), "--api-key", KEY, "--threads", "1"]
     process = subprocess.Popen(
-        [sys.executable, "-c", command, *args], stderr=subprocess.PIPE, text=True
+        # not from the checkout, whose edge_reason/ would shadow the installed package
+        [sys.executable, "-c", command, *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
     )
     url = f"http://127.0.0.1:{port}"
     try:
