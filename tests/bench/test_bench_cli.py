@@ -357,6 +357,7 @@ def test_machine_info_names_the_core_and_its_last_cache(
     assert "cpu_id" not in info and "last_level_cache" not in info
 
 
+@pytest.mark.slow  # a benchmark in a fresh interpreter: about 25 s
 def test_bench_prints_only_its_own_lines(tiny_models: dict[str, Path], tmp_path: Path) -> None:
     backends = "native,torch"
     done = run_cli("bench", str(tiny_models["llama"]), "--backends", backends, *QUICK, cwd=tmp_path)

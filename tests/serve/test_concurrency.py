@@ -114,6 +114,7 @@ def test_time_limit(server_for) -> None:
         assert r.choices[0].finish_reason == "length" and r.usage.completion_tokens < 1000
 
 
+@pytest.mark.slow  # the command in a fresh interpreter, loading the model: 7-18 s
 def test_the_command(tmp_path) -> None:
     """`edge-reason serve` binds loopback, wants its key, answers, stops on SIGINT."""
     import socket
