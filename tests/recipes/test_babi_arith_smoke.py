@@ -26,6 +26,7 @@ def _run(work: Path, data_root: Path, *extra: str) -> object:
     return CliRunner().invoke(main, [*arguments, "--smoke", "--quiet", *extra])
 
 
+@pytest.mark.slow  # runs the whole recipe (trains, exports, evaluates)
 def test_smoke_run_writes_a_bundle_that_loads_and_carries_its_evaluation(
     tmp_path: Path, data_root: Path
 ) -> None:
@@ -122,6 +123,7 @@ def _job(folder: Path, tokenizer_file: Path, data_root: Path, objective: object)
     )
 
 
+@pytest.mark.slow  # runs the whole recipe (trains, exports, evaluates)
 def test_an_interrupted_run_resumes_exactly(
     tmp_path: Path, tokenizer_file: Path, data_root: Path
 ) -> None:
