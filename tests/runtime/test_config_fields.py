@@ -55,7 +55,7 @@ def test_gemma3_defaults_follow_transformers() -> None:
 
 @pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
 def test_model_type_is_transformers_for_the_architecture(architecture: str) -> None:
-    transformers = pytest.importorskip("transformers")
+    transformers = pytest.importorskip("transformers", reason="the [export] extra is not installed")
     model_class = getattr(transformers, architecture)
     assert MODEL_TYPES[architecture] == model_class.config_class.model_type
 

@@ -11,9 +11,11 @@ import pytest
 from helpers.real_models import smollm2_gguf
 from helpers.serving import KEY, serving
 
-pytest.importorskip("starlette")
-pytest.importorskip("uvicorn")
-openai = pytest.importorskip("openai")
+pytest.importorskip("starlette", reason="the [serve] extra is not installed")
+pytest.importorskip("uvicorn", reason="the [serve] extra is not installed")
+openai = pytest.importorskip(
+    "openai", reason="the openai client (the [test] extra) is not installed"
+)
 
 
 @pytest.fixture(scope="session")

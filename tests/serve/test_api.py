@@ -10,7 +10,9 @@ import jsonschema
 import pytest
 from helpers.serving import KEY, MODEL
 
-openai = pytest.importorskip("openai")
+openai = pytest.importorskip(
+    "openai", reason="the openai client (the [test] extra) is not installed"
+)
 
 HI = [{"role": "user", "content": "Say hi"}]
 PERSON = {

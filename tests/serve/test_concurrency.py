@@ -16,7 +16,9 @@ import pytest
 from helpers.real_models import smollm2_gguf
 from helpers.serving import KEY, MODEL
 
-openai = pytest.importorskip("openai")
+openai = pytest.importorskip(
+    "openai", reason="the openai client (the [test] extra) is not installed"
+)
 
 # A reply that cannot end before max_tokens: the grammar wants 4000 letters (~30 s here).
 LONG = {

@@ -12,7 +12,9 @@ import httpx
 import pytest
 from helpers.serving import MODEL
 
-openai = pytest.importorskip("openai")
+openai = pytest.importorskip(
+    "openai", reason="the openai client (the [test] extra) is not installed"
+)
 
 CLIENTS, REQUESTS, MAX_TOKENS = 16, 5, 8
 PROMPTS = ["Say hi", "Name a fruit.", "What is 2+2?", "Tell me a colour."]

@@ -12,7 +12,9 @@ from edge_reason.engine import Generation, GenerationStats
 from edge_reason.streaming import Stream
 from edge_reason.thinking import ChatPiece
 
-openai = pytest.importorskip("openai")
+openai = pytest.importorskip(
+    "openai", reason="the openai client (the [test] extra) is not installed"
+)
 
 PIECES = [("Two and two ", "reasoning"), ("make four.", "reasoning"), ("4", "answer")]
 

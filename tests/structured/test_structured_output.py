@@ -7,6 +7,7 @@ import json
 import re
 
 import jsonschema
+import llguidance  # a runtime dependency: its absence is a failure, not a skip
 import numpy as np
 import pytest
 from helpers.gguf_vocabularies import read_metadata, write_sentencepiece_gguf
@@ -22,8 +23,6 @@ from edge_reason.structured_output import (
     grammar_tokenizer,
     token_bytes,
 )
-
-llguidance = pytest.importorskip("llguidance")
 
 NAME = {"type": "string", "minLength": 1, "maxLength": 16}
 SCHEMAS = {
