@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from .chat_template import ChatTemplate, ChatTemplateError
 from .text_stream import Detokenizer
 from .thinking import ThinkingSplitter, ThinkingTags, find_thinking_tags, opens_thinking
 from .thinking_budget import ThinkingBudget
+from .tool_calls import TOOL_CALL_TAGS, ToolCallSyntax
 
 _PROBE_QUESTION, _PROBE_ANSWER = "edge-reason probe question", "edge-reason probe answer"
 
@@ -55,10 +57,12 @@ class ChatFormat:
         self._tokenizer = tokenizer
         decoder = tokenizer.get_added_tokens_decoder()  # id -> AddedToken
         added = {t.content: i for i, t in decoder.items()}
+        self.added_tokens = frozenset(added)
         special = {i for i, t in decoder.items() if t.special}
         self.thinking = find_thinking_tags(template.source, added)
-        tag_ids = {added[t] for t in _tag_texts(self.thinking) if t in added}
-        # Decoding skips special tokens; thinking tags that are special must stay visible.
+        tags = (*_tag_texts(self.thinking), *TOOL_CALL_TAGS)
+        tag_ids = {added[t] for t in tags if t in added}
+        # Decoding skips special tokens; thinking and tool-call tags must stay visible.
         self._detokenizer: Detokenizer = (
             _SpecialsHidden(tokenizer, frozenset(special - tag_ids))
             if tag_ids & special
@@ -68,6 +72,11 @@ class ChatFormat:
         if template.eos_token:
             ends.add(tokenizer.token_to_id(template.eos_token))
         self.end_of_turn_ids = frozenset(eos_token_ids | {i for i in ends if i is not None})
+
+    @cached_property
+    def tool_syntax(self) -> ToolCallSyntax:
+        """How this model writes tool calls (found by rendering probes: on first use)."""
+        return ToolCallSyntax.detect(self.template, sorted(self.added_tokens))
 
     def encode(self, prompt: str) -> list[int]:
         bos = self.template.bos_token

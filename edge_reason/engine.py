@@ -41,6 +41,7 @@ from .structured_output import GrammarProcessor, grammar_tokenizer
 from .system import physical_cores
 from .text_stream import TextStream
 from .thinking import ChatPiece
+from .tool_calls import ToolCall, check_tool_choice, check_tools
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -72,14 +73,15 @@ class Generation:
     """The result of one generate call.
 
     token_ids: the generated tokens (an end-of-sequence token included);
-    finish_reason: "length", "eos" (an end-of-sequence or end-of-turn token), "stop" or
-    "time"; text: the generated text (for chat, the answer); reasoning: for chat, the
-    text the model wrote between its thinking tags ("" when none). The
+    finish_reason: "length", "eos" (an end-of-sequence or end-of-turn token), "stop",
+    "time" or "tool_calls"; text: the generated text (for chat, the answer, without its
+    tool calls); reasoning: for chat, the text the model wrote between its thinking tags
+    ("" when none); tool_calls: for chat with tools, the calls the model made. The
     text of a call that neither streamed nor used stop strings is decoded on
     first access, so runs on token ids never load the tokenizer.
     """
 
-    __slots__ = ("_text", "token_ids", "stats", "finish_reason", "reasoning")
+    __slots__ = ("_text", "token_ids", "stats", "finish_reason", "reasoning", "tool_calls")
 
     def __init__(
         self,
@@ -89,12 +91,14 @@ class Generation:
         finish_reason: str = "length",
         *,
         reasoning: str = "",
+        tool_calls: Sequence[ToolCall] = (),
     ) -> None:
         self._text = text
         self.token_ids = token_ids
         self.stats = stats
         self.finish_reason = finish_reason
         self.reasoning = reasoning
+        self.tool_calls = list(tool_calls)
 
     @property
     def text(self) -> str:
@@ -106,7 +110,7 @@ class Generation:
         return (
             f"Generation(text={self.text!r}, token_ids={self.token_ids!r}, "
             f"stats={self.stats!r}, finish_reason={self.finish_reason!r}, "
-            f"reasoning={self.reasoning!r})"
+            f"reasoning={self.reasoning!r}, tool_calls={self.tool_calls!r})"
         )
 
 
@@ -480,6 +484,8 @@ class Engine:
         sampling: SamplingParams | None = None,
         *,
         tools: Sequence[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] = "auto",
+        parallel_tool_calls: bool = True,
         add_generation_prompt: bool = True,
         enable_thinking: bool | None = None,
         thinking_budget: int | None = None,
@@ -488,6 +494,13 @@ class Engine:
         """The model's reply to a conversation: text is the answer, reasoning what it wrote
         between its thinking tags. Generation stops at an end-of-turn token.
 
+        tools: functions the model may call (OpenAI's {"type": "function", "function":
+        {"name", "description", "parameters"}}), offered in the model's own format; its
+        calls come back in tool_calls, their arguments valid against each tool's schema
+        (edge_reason/tool_calls.py). tool_choice: "auto", "none", "required" or
+        {"type": "function", "function": {"name": ...}}; parallel_tool_calls: allow more
+        than one call in a reply. Messages may hold past calls (an assistant message's
+        tool_calls) and their results ({"role": "tool", "content": ...}).
         thinking_budget: close the thinking after this many tokens of it (budget forcing).
         sampling, options: as for generate (max_new_tokens, temperature, ...).
         """
@@ -495,6 +508,8 @@ class Engine:
             messages,
             sampling,
             tools=tools,
+            tool_choice=tool_choice,
+            parallel_tool_calls=parallel_tool_calls,
             add_generation_prompt=add_generation_prompt,
             enable_thinking=enable_thinking,
             thinking_budget=thinking_budget,
@@ -507,30 +522,56 @@ class Engine:
         sampling: SamplingParams | None = None,
         *,
         tools: Sequence[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] = "auto",
+        parallel_tool_calls: bool = True,
         add_generation_prompt: bool = True,
         enable_thinking: bool | None = None,
         thinking_budget: int | None = None,
         **options: Unpack[SamplingOptions],
     ) -> Stream[ChatPiece]:
-        """Like chat, yielding ChatPiece(text, kind="reasoning" | "answer") as they are made."""
+        """Like chat, yielding ChatPiece(text, kind="reasoning" | "answer") as they are made
+        (a tool call is not streamed as text: it is in the generation's tool_calls)."""
+        if self.tokenizer is None or self._chat_template is None:
+            self.apply_chat_template(messages)  # names what is missing
+            raise ValueError(f"{self.path} has no tokenizer.json: chat needs one")
+        chat = self._chat()
+        offered = check_tools(tools) if tools is not None else []
+        choice = check_tool_choice(tool_choice, offered)
+        syntax = chat.tool_syntax
         prompt = self.apply_chat_template(
-            messages,
-            tools=tools,
+            syntax.prompt_messages(messages, offered),
+            tools=tools if offered and syntax.renders_tools else None,  # as given, as transformers
             add_generation_prompt=add_generation_prompt,
             enable_thinking=enable_thinking,
         )
-        if self.tokenizer is None:
-            raise ValueError(f"{self.path} has no tokenizer.json: chat needs one")
         params = SamplingParams.build(sampling, options)
-        if thinking_budget is not None and params.response_format is not None:
+        constrained = params.response_format is not None or (offered and choice != "none")
+        if thinking_budget is not None and constrained:
             # budget forcing inserts the end of thinking, which the grammar has not allowed
             raise ResponseFormatError(
-                "response_format cannot be combined with thinking_budget: leave one out"
+                "response_format and tools cannot be combined with thinking_budget: leave one out"
             )
-        chat = self._chat()
         turn = chat.turn(prompt, thinking_budget)
+        if offered and choice != "none":
+            if params.response_format is not None:
+                raise ResponseFormatError(
+                    "response_format cannot be combined with tools (unless tool_choice is "
+                    "'none'): the tool calls have their own format"
+                )
+            calls = syntax.response_format(
+                offered,
+                choice,
+                parallel=parallel_tool_calls,
+                thinking=turn.thinking,
+                inside_thinking=turn.starts_inside_thinking,
+                added_tokens=chat.added_tokens,
+            )
+            params = replace(params, response_format=calls)
         text = self._stream(chat.encode(prompt), params, pieces=True, turn=turn)
-        return text.split_thinking(turn.splitter())
+        pieces = text.split_thinking(turn.splitter())
+        if offered and choice != "none":
+            return pieces.with_tool_calls(syntax, offered)
+        return pieces
 
     def _chat(self) -> ChatFormat:
         if self._chat_format is None:

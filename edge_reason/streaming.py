@@ -9,13 +9,14 @@ hold the whole Generation once they are exhausted.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from .thinking import ChatPiece, ThinkingSplitter
 
 if TYPE_CHECKING:
     from .engine import Generation
+    from .tool_calls import Tool, ToolCallSyntax
 
 Piece = TypeVar("Piece", str, ChatPiece)
 
@@ -51,6 +52,13 @@ class Stream(Generic[Piece]):
         has the answer as text and the reasoning as reasoning."""
         return Stream(chat_pieces(self._pieces, splitter, self._result), self._result)
 
+    def with_tool_calls(
+        self: Stream[ChatPiece], syntax: ToolCallSyntax, tools: Sequence[Tool]
+    ) -> Stream[ChatPiece]:
+        """This stream without the text of tool calls; its generation, once read, has the
+        calls in tool_calls (finish_reason "tool_calls") and the text before them as text."""
+        return Stream(tool_call_pieces(self._pieces, syntax, tools, self._result), self._result)
+
     @property
     def generation(self) -> Generation:
         if not self._result:
@@ -83,4 +91,30 @@ def chat_pieces(
         whole.stats,
         whole.finish_reason,
         reasoning="".join(parts["reasoning"]),
+    )
+
+
+def tool_call_pieces(
+    pieces: Iterator[ChatPiece],
+    syntax: ToolCallSyntax,
+    tools: Sequence[Tool],
+    result: list[Generation],
+) -> Iterator[ChatPiece]:
+    """The pieces up to where a tool call starts; once they end, replace the Generation in
+    `result` by one whose text is the answer before the calls and tool_calls the calls."""
+    try:
+        yield from syntax.visible_text(pieces)
+    finally:
+        pieces.close()  # type: ignore[attr-defined]
+    from .engine import Generation
+
+    whole = result[0]
+    text, calls = syntax.parse(whole.text, tools)
+    result[0] = Generation(
+        text,
+        whole.token_ids,
+        whole.stats,
+        "tool_calls" if calls else whole.finish_reason,
+        reasoning=whole.reasoning,
+        tool_calls=calls,
     )

@@ -39,7 +39,13 @@ log = logging.getLogger("edge_reason.serve")
 
 MAX_BODY_BYTES = 4 << 20
 # the engine's finish reasons -> OpenAI's ("time": the request's time limit cut it short)
-FINISH_REASONS = {"eos": "stop", "stop": "stop", "length": "length", "time": "length"}
+FINISH_REASONS = {
+    "eos": "stop",
+    "stop": "stop",
+    "length": "length",
+    "time": "length",
+    "tool_calls": "tool_calls",
+}
 
 
 class _Disconnected(Exception):
@@ -211,6 +217,11 @@ class Service:
                 if kind == "piece":
                     yield chunk.sse(value)
                 elif kind == "done":
+                    if value.tool_calls:  # calls are sent whole, once parsed
+                        calls = [
+                            {"index": i, **c.as_openai()} for i, c in enumerate(value.tool_calls)
+                        ]
+                        yield chunk.sse({"tool_calls": calls})
                     yield chunk.sse(None, FINISH_REASONS.get(value.finish_reason, "stop"))
                     if req.include_usage:
                         yield chunk.usage(value)
@@ -234,6 +245,9 @@ class Service:
             message: dict[str, Any] = {"role": "assistant", "content": g.text}
             if g.reasoning:
                 message["reasoning_content"] = g.reasoning
+            if g.tool_calls:
+                message["tool_calls"] = [c.as_openai() for c in g.tool_calls]
+                message["content"] = g.text or None
             choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
             kind, prefix = "chat.completion", "chatcmpl"
         else:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..sampling_params import SamplingParams
+from ..tool_calls import check_tool_choice, check_tools, past_calls
 
 # max_tokens when a request gives none
 DEFAULT_MAX_TOKENS = 512
@@ -69,10 +70,8 @@ class Request:
 
 # Fields OpenAI defines that this server cannot honour: refused by name rather than ignored.
 _UNSUPPORTED = {
-    "tools": "tools are not supported yet",
-    "functions": "functions (tool calls) are not supported yet",
-    "tool_choice": "tool_choice is not supported yet: tools are not supported yet",
-    "function_call": "function_call (tool calls) is not supported yet",
+    "functions": "functions is OpenAI's deprecated form: pass tools instead",
+    "function_call": "function_call is OpenAI's deprecated form: pass tool_choice instead",
     "logprobs": "logprobs are not supported",
     "top_logprobs": "top_logprobs are not supported",
     "echo": "echo is not supported",
@@ -103,11 +102,13 @@ def parse_chat(body: Any, model_id: str) -> Request:
         options["enable_thinking"] = _bool(kwargs, "enable_thinking")
     if body.get("thinking_budget") is not None:
         options["thinking_budget"] = _int(body, "thinking_budget", low=1)
+    params = _params(body)
+    options.update(_tool_options(body, params))
     return Request(
         kind="chat",
         stream=_bool(body, "stream"),
         include_usage=_include_usage(body),
-        params=_params(body),
+        params=params,
         messages=checked,
         chat_options=options,
     )
@@ -158,19 +159,56 @@ def _common(body: Any, model_id: str) -> dict[str, Any]:
     return body
 
 
+def _tool_options(body: Mapping[str, Any], params: SamplingParams) -> dict[str, Any]:
+    """tools, tool_choice and parallel_tool_calls, checked, as chat's keywords."""
+    tools, choice = body.get("tools"), body.get("tool_choice")
+    if tools is None:
+        if choice not in (None, "none", "auto"):
+            raise bad_request("tool_choice needs tools", "tool_choice")
+        return {}
+    try:
+        offered = check_tools(tools)
+    except ValueError as e:
+        raise bad_request(str(e), "tools") from e
+    try:
+        checked = check_tool_choice("auto" if choice is None else choice, offered)
+    except ValueError as e:
+        raise bad_request(str(e), "tool_choice") from e
+    if checked != "none" and params.response_format is not None:
+        raise bad_request(
+            "response_format cannot be combined with tools (unless tool_choice is 'none')",
+            "response_format",
+        )
+    options: dict[str, Any] = {"tools": list(tools), "tool_choice": choice or "auto"}
+    if body.get("parallel_tool_calls") is not None:
+        options["parallel_tool_calls"] = _bool(body, "parallel_tool_calls")
+    return options
+
+
 def _message(m: Any, i: int) -> dict[str, Any]:
     where = f"messages[{i}]"
     if not isinstance(m, Mapping):
         raise bad_request(f"{where} must be an object with a role and a content", where)
     role = m.get("role")
-    if role not in ("system", "developer", "user", "assistant"):
+    if role not in ("system", "developer", "user", "assistant", "tool"):
         raise bad_request(
-            f"{where}.role must be system, developer, user or assistant, got {role!r}"
-            + (" (tools are not supported yet)" if role in ("tool", "function") else ""),
+            f"{where}.role must be system, developer, user, assistant or tool, got {role!r}",
             f"{where}.role",
         )
+    extra: dict[str, Any] = {}
+    if role == "tool" and m.get("tool_call_id") is not None:
+        if not isinstance(m["tool_call_id"], str):
+            raise bad_request(f"{where}.tool_call_id must be a string", f"{where}.tool_call_id")
+        extra["tool_call_id"] = m["tool_call_id"]
     if m.get("tool_calls"):
-        raise bad_request("tools are not supported yet", f"{where}.tool_calls")
+        if role != "assistant":
+            raise bad_request(f"{where}: only assistant messages have tool_calls", where)
+        try:
+            extra["tool_calls"] = past_calls(m["tool_calls"], f"{where}.tool_calls")
+        except ValueError as e:
+            raise bad_request(str(e), f"{where}.tool_calls") from e
+        if m.get("content") is None:
+            return {"role": role, "content": None, **extra}
     content = m.get("content")
     if isinstance(content, list):  # content parts: text only
         texts = []
@@ -184,7 +222,7 @@ def _message(m: Any, i: int) -> dict[str, Any]:
         content = "".join(texts)
     if not isinstance(content, str):
         raise bad_request(f"{where}.content must be a string", f"{where}.content")
-    return {"role": "system" if role == "developer" else role, "content": content}
+    return {"role": "system" if role == "developer" else role, "content": content, **extra}
 
 
 def _params(body: Mapping[str, Any]) -> SamplingParams:

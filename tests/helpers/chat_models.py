@@ -26,6 +26,7 @@ STYLES = {
     "qwen25_tools": (None, "<|im_end|>"),
     "qwen3_thinking": (None, "<|im_end|>"),
     "llama3": ("<|begin_of_text|>", "<|eot_id|>"),
+    "llama31_tools": ("<|begin_of_text|>", "<|eot_id|>"),
     "r1_distill": ("<|begin_of_text|>", "<|end_of_sentence|>"),
 }
 

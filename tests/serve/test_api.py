@@ -15,6 +15,19 @@ openai = pytest.importorskip(
 )
 
 HI = [{"role": "user", "content": "Say hi"}]
+THERMOMETER = {
+    "type": "function",
+    "function": {
+        "name": "get_temperature",
+        "description": "The temperature in a room, in degrees Celsius",
+        "parameters": {
+            "type": "object",
+            "properties": {"room": {"type": "string", "enum": ["kitchen", "hall", "garage"]}},
+            "required": ["room"],
+        },
+    },
+}
+KITCHEN = [{"role": "user", "content": "How warm is it in the kitchen?"}]
 PERSON = {
     "type": "object",
     "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
@@ -97,7 +110,28 @@ def test_json_schema_response_format(client) -> None:
             400,
             "response_format",
         ),
-        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, 400, "tools"),
+        ({"tools": [{"type": "function", "function": {"name": "f g"}}]}, 400, "tools"),
+        ({"tools": [THERMOMETER], "tool_choice": "sometimes"}, 400, "tool_choice"),
+        ({"tool_choice": "required"}, 400, "tool_choice"),
+        (
+            {
+                "tools": [THERMOMETER],
+                "tool_choice": {"type": "function", "function": {"name": "x"}},
+            },
+            400,
+            "tool_choice",
+        ),
+        (
+            {"tools": [THERMOMETER], "response_format": {"type": "json_object"}},
+            400,
+            "response_format",
+        ),
+        ({"functions": [{"name": "f"}]}, 400, "functions"),
+        (
+            {"messages": [{"role": "assistant", "tool_calls": [{"function": {"name": 3}}]}]},
+            400,
+            "messages[0].tool_calls",
+        ),
         ({"max_tokens": 0}, 400, "max_tokens"),
         ({"temperature": -1}, 400, "temperature"),
         ({"n": 2}, 400, "n"),
@@ -113,8 +147,6 @@ def test_bad_requests(client, args, status, param) -> None:
     assert e.status_code == status
     assert set(e.body) == {"message", "type", "param", "code"} and e.body["message"]
     assert e.body["param"] == param
-    if "tools" in args:
-        assert e.body["message"] == "tools are not supported yet"
 
 
 def test_bad_bodies(base_url) -> None:
@@ -139,3 +171,52 @@ def test_api_key(base_url) -> None:
         assert caught.value.body["code"] == "invalid_api_key"
     assert httpx.get(f"{base_url}/v1/models").status_code == 401
     assert httpx.get(f"{base_url}/metrics").status_code == 401
+
+
+def test_tool_call_round_trip(client) -> None:
+    """The model calls the tool (its arguments valid against the tool's schema), is given
+    the result in a tool message, and answers from it."""
+    r = client.chat.completions.create(
+        model=MODEL,
+        messages=KITCHEN,
+        tools=[THERMOMETER],
+        tool_choice="required",
+        parallel_tool_calls=False,
+        max_tokens=64,
+        temperature=0,
+    )
+    choice = r.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    [call] = choice.message.tool_calls
+    assert call.type == "function" and call.id.startswith("call_")
+    assert call.function.name == "get_temperature"
+    arguments = json.loads(call.function.arguments)
+    jsonschema.validate(arguments, THERMOMETER["function"]["parameters"])
+    assert arguments == {"room": "kitchen"}
+    result = {"role": "tool", "tool_call_id": call.id, "content": '{"celsius": 21.5}'}
+    follow_up = [*KITCHEN, choice.message.model_dump(exclude_none=True), result]
+    answer = client.chat.completions.create(
+        model=MODEL, messages=follow_up, tools=[THERMOMETER], max_tokens=40, temperature=0
+    )
+    assert answer.choices[0].finish_reason == "stop"
+    assert not answer.choices[0].message.tool_calls
+    assert "21.5" in answer.choices[0].message.content
+
+
+def test_streamed_tool_call_is_the_whole_one(client) -> None:
+    args = dict(
+        model=MODEL,
+        messages=KITCHEN,
+        tools=[THERMOMETER],
+        tool_choice={"type": "function", "function": {"name": "get_temperature"}},
+        parallel_tool_calls=False,
+        max_tokens=64,
+        temperature=0,
+    )
+    whole = client.chat.completions.create(**args).choices[0]
+    chunks = [c.choices[0] for c in client.chat.completions.create(**args, stream=True)]
+    assert not "".join(c.delta.content or "" for c in chunks)  # no call markup as text
+    [delta] = [c.delta.tool_calls for c in chunks if c.delta.tool_calls]
+    assert delta[0].index == 0 and delta[0].function.name == "get_temperature"
+    assert delta[0].function.arguments == whole.message.tool_calls[0].function.arguments
+    assert chunks[-1].finish_reason == "tool_calls"
