@@ -12,10 +12,16 @@ The link is relative, so a folder deployed onto a mounted SD card still resolves
 when the card is back in the board under another mount point. Nothing is ever
 written into an existing version: a running engine may have its files mapped, and
 truncating a mapped file kills that process with SIGBUS.
+
+With a service (ServiceSettings), a new version must first answer /health on a spare
+port before `current` switches to it, and the service (a systemd unit running
+`edge-reason serve <folder>/current`, service.py) must answer /health once restarted,
+or the previous version, unit and service come back.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import posixpath
 import re
@@ -29,8 +35,11 @@ from ..bundle_manifest import MANIFEST_NAME, BundleError, file_sha256, parse_man
 from .bundle import load_bundle, verify_bundle
 from .deploy_error import DeployError
 from .deploy_lock import deploy_lock
+from .health import HealthCheck, one_line, trial_run
 from .memory import memory_budget
 from .profiles import load_profile
+from .service import DeviceService, ServiceReport, inspect_service
+from .service_unit import ServiceSettings, render_environment, render_unit, serve_arguments
 from .smoke import SmokeReport
 from .transport import Target, TransportError
 from .transport_local import LocalTarget
@@ -56,6 +65,7 @@ class DeployReport:
     previous: str | None  # the version active before
     pruned: list[str] = field(default_factory=list)
     smoke: SmokeReport | None = None
+    service: ServiceReport | None = None  # with --service, which replaces the smoke test
 
 
 def open_target(target: str, ssh_options: SshOptions | None = None) -> Target:
@@ -188,36 +198,136 @@ def deploy(
     wheel: Path | None = None,
     keep: int = 3,
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    service: ServiceSettings | None = None,
 ) -> DeployReport:
     """Upload a bundle (and wheel) as a new version, verify it on the target, activate it
     and smoke-test it, holding the target's deploy lock throughout. On any failure
     before activation the previous version stays active and the partial upload is
-    removed."""
+    removed.
+
+    With `service`, the smoke test gives way to the service's health checks: the new
+    version must answer /health on a spare port before it is activated, then the
+    service is installed or updated and restarted, and must answer /health; if it does
+    not, the previous version (and unit) come back and DeployError says so. The
+    service's model name defaults to the bundle folder's name."""
     if keep < 1:
         raise DeployError(f"--keep must be at least 1, got {keep}")
     uploads = _uploads(Path(bundle_dir), wheel)
     if board is not None:
         _check_board(board, sum(local.stat().st_size for local, _ in uploads.values()), wheel)
+    if service is not None and service.model_name is None:
+        service = dataclasses.replace(service, model_name=Path(bundle_dir).resolve().name)
     with deploy_lock(target):
         _clear_leftovers(target)
         previous = _active(target)
+        # before the upload: a device that cannot run the service is refused at once
+        device = inspect_service(target, service) if service is not None else None
         version = _version_name(uploads, now())
         if version in _versions(target):
             raise DeployError(f"version {version} already exists on {target.description}")
-        _install(target, version, uploads)
+        _install(target, version, uploads, activate=device is None)
+        if device is None:
+            pruned = _prune(target, keep, version, previous)
+            return DeployReport(target.description, version, previous, pruned, smoke_test(target))
+        report = _go_live(target, version, previous, device)
         pruned = _prune(target, keep, version, previous)
-        return DeployReport(target.description, version, previous, pruned, smoke_test(target))
+        return DeployReport(target.description, version, previous, pruned, service=report)
 
 
-def _install(target: Target, version: str, uploads: dict[str, tuple[Path, str]]) -> None:
-    """Upload into a new `.partial` folder, verify, rename it to `version` and activate it."""
+def _go_live(
+    target: Target, version: str, previous: str | None, device: DeviceService
+) -> ServiceReport:
+    """Try the installed (inactive) `version` on a spare port, activate it and restart
+    the service with it; put the previous version and service back if it fails."""
+    settings = device.settings
+    folder = posixpath.join(VERSIONS, version)
+    stays = f"{previous} stays active" if previous else "nothing was active before"
+    try:
+        trial = trial_run(
+            target,
+            device.python,
+            device.placement.program,
+            serve_arguments(settings, target.absolute(folder)),
+            settings.health_timeout_s,
+        )
+    except BaseException:
+        _delete_version(target, version)
+        raise
+    if not trial.ok:
+        _delete_version(target, version)
+        raise DeployError(
+            f"the new version {version} failed its health check on {target.description} "
+            f"and is removed ({stays}): `{settings.program} serve` {trial.problem}"
+            + _log_end(trial)
+        )
+    try:
+        target.replace_symlink(CURRENT, folder)
+        live = device.go_live(render_unit(settings, device.placement), render_environment(settings))
+    except BaseException as failure:  # also Ctrl-C: the previous version comes back first
+        message = _roll_back(target, version, previous, device, str(failure) or repr(failure))
+        if not isinstance(failure, Exception):
+            raise
+        raise DeployError(message) from failure
+    if not live.ok:
+        raise DeployError(
+            _roll_back(target, version, previous, device, live.problem + _log_end(live))
+        )
+    return ServiceReport(
+        name=settings.unit_name,
+        scope=device.placement.scope,
+        unit_path=device.unit_path,
+        environment_file=device.environment_path,
+        url=device.url,
+        api_key=settings.api_key is not None,
+        trial=trial,
+        live=live,
+        warnings=device.warnings,
+    )
+
+
+def _log_end(check: HealthCheck) -> str:
+    return f"; its log ends: {one_line(check.log)}" if check.log else ""
+
+
+def _roll_back(
+    target: Target, version: str, previous: str | None, device: DeviceService, why: str
+) -> str:
+    """The service failed with `version`: make `previous` active again (or none, as
+    before), remove `version`, put the unit back and restart it; return the one-line
+    error saying what failed and how the rollback went (DeployError if it failed)."""
+    unit = device.settings.unit_name
+    try:
+        if previous is None:
+            target.remove_tree(CURRENT)
+        else:
+            target.replace_symlink(CURRENT, posixpath.join(VERSIONS, previous))
+        _delete_version(target, version)
+        outcome = device.restore()
+    except (OSError, TransportError, DeployError) as e:
+        raise DeployError(
+            f"{unit} failed with the new version {version} on {target.description} ({why}) "
+            f"and rolling back failed too: {e}"
+        ) from e
+    back = f"rolled back to {previous}" if previous else "rolled back to no active version"
+    return (
+        f"{unit} failed with the new version {version} on {target.description}: {why}; "
+        f"{back}, {version} is removed, and {outcome}"
+    )
+
+
+def _install(
+    target: Target, version: str, uploads: dict[str, tuple[Path, str]], activate: bool = True
+) -> None:
+    """Upload into a new `.partial` folder, verify, rename it to `version` and (if
+    `activate`) activate it."""
     final = posixpath.join(VERSIONS, version)
     staging = final + PARTIAL_SUFFIX
     try:
         _upload_and_verify(target, staging, uploads)
         target.rename(staging, final)
         staging = final
-        target.replace_symlink(CURRENT, final)
+        if activate:
+            target.replace_symlink(CURRENT, final)
     except BaseException as failure:  # also Ctrl-C: never leave a half-made version
         cleanup_error = _discard(target, staging, version)
         if cleanup_error:

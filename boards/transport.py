@@ -98,5 +98,9 @@ class Target(ABC):
         when its holder dies, so a killed process never leaves a stale lock."""
 
     @abstractmethod
-    def run(self, argv: Sequence[str], cwd_rel: str, timeout: float) -> CommandResult:
-        """Run a program on the device in the folder `cwd_rel`."""
+    def run(
+        self, argv: Sequence[str], cwd_rel: str, timeout: float, input: str | None = None
+    ) -> CommandResult:
+        """Run a program on the device in the folder `cwd_rel`, with `input` on its stdin
+        (nothing otherwise): how a secret reaches the device without being on a command
+        line, which other users of the device can read in `ps`."""

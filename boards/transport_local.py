@@ -100,11 +100,15 @@ class LocalTarget(Target):
         finally:
             os.close(descriptor)
 
-    def run(self, argv: Sequence[str], cwd_rel: str, timeout: float) -> CommandResult:
+    def run(
+        self, argv: Sequence[str], cwd_rel: str, timeout: float, input: str | None = None
+    ) -> CommandResult:
         try:
             done = subprocess.run(
                 list(argv),
                 cwd=self.root / cwd_rel,
+                input=input,
+                stdin=subprocess.DEVNULL if input is None else None,
                 capture_output=True,
                 text=True,
                 timeout=timeout,

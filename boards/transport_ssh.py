@@ -148,12 +148,14 @@ class SshTarget(Target):
         stdin_path: Path | None = None,
         timeout: float = _OPERATION_TIMEOUT,
         accept: Sequence[int] = (0,),
+        input_text: str | None = None,
     ) -> CommandResult:
         try:
             if stdin_path is None:
                 done = subprocess.run(
                     self.ssh_argv(remote_command),
-                    stdin=subprocess.DEVNULL,
+                    input=input_text,
+                    stdin=subprocess.DEVNULL if input_text is None else None,
                     capture_output=True,
                     text=True,
                     timeout=timeout,
@@ -290,6 +292,10 @@ class SshTarget(Target):
                 holder_process.kill()
                 holder_process.wait()
 
-    def run(self, argv: Sequence[str], cwd_rel: str, timeout: float) -> CommandResult:
+    def run(
+        self, argv: Sequence[str], cwd_rel: str, timeout: float, input: str | None = None
+    ) -> CommandResult:
         command = f"cd -- {shlex.quote(self.absolute(cwd_rel))} && {_quoted(*argv)}"
-        return self._ssh(command, f"running {argv[0]}", timeout=timeout, accept=range(255))
+        return self._ssh(
+            command, f"running {argv[0]}", timeout=timeout, accept=range(255), input_text=input
+        )
