@@ -37,7 +37,7 @@ from .regular_file import read_regular
 from .sampling_params import SamplingOptions, SamplingParams
 from .stop_strings import StopStrings
 from .streaming import Stream
-from .structured_output import GrammarProcessor, grammar_tokenizer
+from .structured_output import GrammarProcessor, ResponseFormat, grammar_tokenizer
 from .system import physical_cores
 from .text_stream import TextStream
 from .thinking import ChatPiece
@@ -643,6 +643,15 @@ class Engine:
                     finish_reason=finish,
                 )
             )
+
+    def grammar_processor(self, response_format: Any) -> GrammarProcessor:
+        """The logit processor `generate` adds for `response_format` (a dict or a parsed
+        ResponseFormat; EOS ends it), for callers that choose each token themselves from
+        PromptState logits (the reasoning layer's chain search). Raises ValueError without
+        a tokenizer.json, ResponseFormatError for a bad format."""
+        return GrammarProcessor(
+            self._grammar_tokenizer(self.eos_token_ids), ResponseFormat.parse(response_format)
+        )
 
     def _grammar_tokenizer(self, end_ids: frozenset[int]) -> Any:
         """The llguidance tokenizer for structured output (built once: ~0.5 s at 49k tokens)."""

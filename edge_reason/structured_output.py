@@ -160,8 +160,18 @@ class _Encoder:
         self.bos_token_id = None
 
     def __call__(self, text: bytes) -> list[int]:
+        """The tokenizer's ids for ``text``, as far as they spell it: a word-level
+        vocabulary encodes what it cannot spell as its unknown token, which llguidance
+        would force as if it were that text; the ids stop before it."""
         s = text.decode("utf-8", errors="replace")
-        return self._tokenizer.encode(s, add_special_tokens=False).ids
+        ids = self._tokenizer.encode(s, add_special_tokens=False).ids
+        spelt = 0
+        for count, i in enumerate(ids):
+            piece = self.tokens[i] if i < len(self.tokens) else b""
+            if not piece or piece[0] == 0xFF or not text.startswith(piece, spelt):
+                return ids[:count]
+            spelt += len(piece)
+        return ids
 
 
 def grammar_tokenizer(tokenizer: Any, vocab_size: int, end_ids: Iterable[int]) -> Any:
@@ -185,11 +195,7 @@ class GrammarProcessor:
     """
 
     def __init__(self, tokenizer: Any, fmt: ResponseFormat) -> None:
-        from llguidance import LLMatcher
-
-        self._matcher = LLMatcher(tokenizer, fmt.grammar, log_level=0)
-        if self._matcher.is_error():
-            raise ResponseFormatError(f"response_format: {self._matcher.get_error()}")
+        self._matcher = _fresh_matcher(tokenizer, fmt.grammar)
         self._vocab = tokenizer.vocab_size
         self._mask = np.zeros((self._vocab + 31) // 32, dtype=np.int32)
         self._start: int | None = None
@@ -204,7 +210,45 @@ class GrammarProcessor:
             self._fed += len(new)
         m = self._matcher
         if m.is_error():
-            raise RuntimeError(f"structured output: the grammar's matcher failed: {m.get_error()}")
+            # a token the mask let through that the grammar then refused: llguidance's
+            # forced text that no token of the vocabulary spells (a word-level one without
+            # "{" for JSON) comes to this
+            reason = m.get_error().strip().splitlines()[0]
+            raise ResponseFormatError(
+                f"response_format: the model's vocabulary cannot follow the format ({reason})"
+            )
         m.unsafe_compute_mask_ptr(self._mask.ctypes.data, self._mask.nbytes)
+        if not self._mask.any():
+            # nothing the format allows next is spelt by any token (a word-level vocabulary
+            # without "{"): say so, rather than sample from logits that are all -inf
+            written = self._fed and f" after {self._fed} token(s)"
+            raise ResponseFormatError(
+                f"response_format: no token of the model's vocabulary can write what the "
+                f"format allows next{written or ''}"
+            )
         allowed = np.unpackbits(self._mask.view(np.uint8), bitorder="little")
         logits[~allowed[: logits.shape[0]].view(bool)] = -np.inf
+
+
+# Fresh matchers by (tokenizer, grammar): building one costs about 1 ms, copying one about
+# 1 µs, and a grammar comes back often (a reasoning chain's every tool pause, a server's
+# schema). The tokenizer is held, so its id names it while it is cached.
+_PROTOTYPES: dict[tuple[int, str], tuple[Any, Any]] = {}
+_PROTOTYPES_KEPT = 64
+
+
+def _fresh_matcher(tokenizer: Any, grammar: str) -> Any:
+    """A matcher for ``grammar`` in its start state (a copy of a cached one)."""
+    from llguidance import LLMatcher
+
+    key = (id(tokenizer), grammar)
+    cached = _PROTOTYPES.pop(key, None)
+    if cached is None:
+        matcher = LLMatcher(tokenizer, grammar, log_level=0)
+        if matcher.is_error():
+            raise ResponseFormatError(f"response_format: {matcher.get_error()}")
+        cached = (tokenizer, matcher)
+        if len(_PROTOTYPES) >= _PROTOTYPES_KEPT:
+            _PROTOTYPES.pop(next(iter(_PROTOTYPES)))  # the least recently used
+    _PROTOTYPES[key] = cached
+    return cached[1].deep_copy()

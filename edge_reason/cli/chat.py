@@ -25,9 +25,11 @@ import click
 from .errors import api_errors
 from .options import engine_options, json_flag
 from .run import load_engine, speed_summary
+from .structured import response_format_options
 
 if TYPE_CHECKING:
     from ..engine import Engine, Generation
+    from ..structured_output import ResponseFormat
 
 COMMANDS = "/reset, /system TEXT, /exit"
 
@@ -50,6 +52,7 @@ COMMANDS = "/reset, /system TEXT, /exit"
     default=None,
     help="Close the thinking after this many tokens of it.",
 )
+@response_format_options(stdin=False)
 @json_flag("Reply to a JSON list of messages.")
 def chat(
     model: str,
@@ -61,6 +64,7 @@ def chat(
     system: str | None,
     think: bool | None,
     thinking_budget: int | None,
+    response_format: ResponseFormat | None,
     as_json: bool,
 ) -> None:
     """Chat with the model at MODEL (its chat template formats the conversation).
@@ -68,7 +72,11 @@ def chat(
     At a terminal: type a message; /reset, /system TEXT, /exit (or Ctrl-D); Ctrl-C stops a
     reply. Piped: one user message per line, answers on stdout, speeds on stderr. --json:
     a JSON list of messages on stdin; the list with the reply appended on stdout.
+    --json-schema, --json-object, --regex or --grammar constrain every reply to that format.
     """
+    if response_format is not None and thinking_budget is not None:
+        # budget forcing writes the end of the thinking, which the format has not allowed
+        raise click.ClickException("--thinking-budget and a response format exclude each other")
     engine = load_engine(model, quant, threads)
     options = {
         "enable_thinking": think,
@@ -76,6 +84,7 @@ def chat(
         "max_new_tokens": max_new_tokens,
         "temperature": temperature,
         "seed": seed,
+        "response_format": response_format,
     }
     stdin = sys.stdin
     if as_json:

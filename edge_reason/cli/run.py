@@ -11,9 +11,11 @@ import click
 from .errors import api_errors
 from .numbers import readable
 from .options import engine_options, json_flag
+from .structured import response_format_options
 
 if TYPE_CHECKING:
     from ..engine import Engine, GenerationStats
+    from ..structured_output import ResponseFormat
 
 
 @click.command()
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 @click.option("--top-k", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--top-p", type=click.FloatRange(min=0.0, max=1.0, min_open=True), default=1.0)
 @click.option("--seed", type=click.IntRange(min=0), default=None)
+@response_format_options(stdin=True)
 @json_flag("Print one JSON object: the text and its speeds.")
 def generate(
     path: str,
@@ -36,9 +39,13 @@ def generate(
     top_k: int,
     top_p: float,
     seed: int | None,
+    response_format: ResponseFormat | None,
     as_json: bool,
 ) -> None:
-    """Stream a continuation of PROMPT from the model at PATH (its speed goes to stderr)."""
+    """Stream a continuation of PROMPT from the model at PATH (its speed goes to stderr).
+
+    --json-schema, --json-object, --regex or --grammar constrain the text to that format
+    (one of them); generation ends where the format is complete."""
     engine = load_engine(path, quant, threads)
     with api_errors():
         pieces = engine.stream(
@@ -48,6 +55,7 @@ def generate(
             top_k=top_k,
             top_p=top_p,
             seed=seed,
+            response_format=response_format,
         )
         for piece in pieces:
             if not as_json:  # the JSON document carries the whole text at the end

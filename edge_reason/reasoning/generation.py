@@ -4,16 +4,23 @@ When tools are on, generation pauses at every ``=``. If the text has an open ``<
 body is a tool call (arithmetic for the calculator, or ``name{json}``): its exact result and
 ``>>`` are appended, otherwise just the ``=``; the text is prefilled after the paused state
 and generation continues. Pauses are bounded (``MAX_PAUSES``), as are the tokens.
+
+When the plan fixed the answer's form (answer_constraint.py), every generation call gets
+the response_format for what may follow the chain's text so far, so the chain stays free
+and the answer after its marker has the form. A chain that stops before its answer (out of
+tokens or time, or at a stop string) is closed: the marker and an answer, in at most
+``ANSWER_TOKENS`` tokens more.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .answer_constraint import AnswerConstraint
 from .errors import ContextLengthError, ToolError
 from .policy import TokenRates
 from .tools import ToolRegistry
@@ -22,6 +29,9 @@ if TYPE_CHECKING:
     from edge_reason.engine import Engine, Generation, PromptState
 
 MAX_PAUSES = 16
+# tokens a chain cut before its answer may take past its budget for the marker and the
+# answer ("#### 10912" is 10 tokens of the shipped model's, "\nAnswer: apple,football" 6)
+ANSWER_TOKENS = 16
 
 
 @dataclass(frozen=True)
@@ -34,13 +44,25 @@ class GeneratedChain:
 
 
 class ChainGenerator:
-    """Drives ``engine.generate`` for one chain, serving ``<<...=`` tool calls."""
+    """Drives ``engine.generate`` for one chain, serving ``<<...=`` tool calls.
 
-    def __init__(self, engine: Engine, tools: ToolRegistry | None, rates: TokenRates) -> None:
+    ``answer``: the form the plan fixed for the question's answer (None: the chain is
+    free); it is applied where the engine can constrain its output (a tokenizer that
+    llguidance reads), and left out on one that cannot.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        tools: ToolRegistry | None,
+        rates: TokenRates,
+        answer: AnswerConstraint | None = None,
+    ) -> None:
         self.engine = engine
         self.tools = tools if tools else None  # an empty registry switches tool calls off
         self.rates = rates
         self.max_context = engine.info()["max_context"]
+        self.answer = answer if answer is not None and can_constrain(engine) else None
 
     def prefill(self, text: str, prefix: PromptState | None = None) -> PromptState:
         """``engine.prefill`` with its speed recorded for the policy's estimates. Raises
@@ -68,10 +90,14 @@ class ChainGenerator:
         seed: int | None,
         stop: tuple[str, ...],
         deadline: float | None = None,
+        written: str = "",
     ) -> GeneratedChain:
         """Generate after ``state`` until EOS, a ``stop`` string, ``max_new_tokens`` or the
-        ``deadline`` (a time.perf_counter() value: the chain is cut there, unfinished)."""
+        ``deadline`` (a time.perf_counter() value: the chain is cut there, unfinished).
+        ``written``: the chain's text already in ``state`` (a direct cue, a repaired
+        prefix), which the answer's form counts; the text returned is what follows it."""
         text, tokens, calls, current = "", 0, 0, state
+        pending: str | None = ""  # the last call's text, not yet run (None: no room left)
         for pause in range(MAX_PAUSES + 1):
             room = min(max_new_tokens - tokens, self.max_context - len(current.token_ids))
             left = None if deadline is None else deadline - time.perf_counter()
@@ -85,21 +111,62 @@ class ChainGenerator:
                 seed=None if seed is None else seed + pause,
                 stop=stop + ("=",) if pausing else stop,
                 time_limit_s=left,
+                **self._constrained(written + text),
             )
             self._record(result)
             text += result.text
             tokens += result.stats.generated_tokens
             if not pausing or not self._paused_at_equals(result):
+                pending = result.text  # generated after ``current``
                 break
             inserted = self.after_equals(text)
             try:
                 current = self.prefill(result.text + inserted, prefix=current)
             except ContextLengthError:
-                break  # the context is full: the chain ends where it stands
+                pending = None  # the context is full: the chain ends where it stands
+                break
             calls += inserted != "="
             text += inserted
+        if pending is not None and self.answer is not None:
+            if not self.answer.finished(written + text):
+                closing, more = self._close(current, pending, written + text, temperature, seed)
+                text, tokens = text + closing, tokens + more
         self.rates.record_chain(tokens)
         return GeneratedChain(text, tokens, calls)
+
+    def _constrained(self, written: str, *, close: bool = False) -> dict[str, Any]:
+        """The response_format argument for what may follow ``written`` (none when the
+        answer has no form)."""
+        if self.answer is None:
+            return {}
+        return {"response_format": self.answer.response_format(written, close=close)}
+
+    def _close(
+        self,
+        state: PromptState,
+        pending: str,
+        written: str,
+        temperature: float,
+        seed: int | None,
+    ) -> tuple[str, int]:
+        """The marker and an answer (text, tokens) after a chain that stopped before its
+        answer: ``written`` is the chain, ``pending`` its end not yet run after ``state``."""
+        try:
+            state = self.prefill(pending, prefix=state) if pending else state
+        except ContextLengthError:
+            return "", 0
+        room = min(ANSWER_TOKENS, self.max_context - len(state.token_ids))
+        if room <= 0:
+            return "", 0
+        result = self.engine.generate(
+            state,
+            max_new_tokens=room,
+            temperature=temperature,
+            seed=seed,
+            **self._constrained(written, close=True),
+        )
+        self._record(result)
+        return result.text, result.stats.generated_tokens
 
     def _record(self, result: Generation) -> None:
         stats = result.stats
@@ -121,6 +188,14 @@ class ChainGenerator:
             return "=" + self.tools.run_annotation(text[opened + 2 :]) + ">>"
         except ToolError:
             return "="
+
+
+def can_constrain(engine: Engine) -> bool:
+    """Whether ``engine`` can constrain what it generates: a tokenizer that llguidance reads
+    (a scripted stand-in, or an engine run on token ids alone, cannot)."""
+    return callable(getattr(engine, "grammar_processor", None)) and (
+        getattr(engine, "tokenizer", None) is not None
+    )
 
 
 def answer_logprobs(

@@ -9,7 +9,8 @@ A format is declared as a dict (the shape a model bundle's manifest or a JSON fi
 ``number_context`` is set) and ``{notes}`` (retrieved passages). Few-shot exemplars are listed
 inline or read from a JSONL file (``question``, ``answer`` = the worked solution, optional
 ``context``). Built-in formats: ``babi`` (the trained story format: numbered story lines, the
-question, then ``Facts: N.`` and ``Answer: word``), ``gsm8k`` and ``qa``.
+question, then ``Facts: N.`` and ``Answer: word``), ``gsm8k`` (a solution ending ``#### N``)
+and ``qa``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ class PromptFormat:
     chain_cue: str = ""  # appended to the prompt to ask for a reasoning chain
     direct_cue: str = "Answer:"  # appended to ask for the answer alone
     answer_form: str = "line"  # see extract.extract_answer
+    # the text the model was trained to write before its final answer ("####", "Answer:"):
+    # with a "number" or "word" answer form, what follows it is constrained to an answer of
+    # that form (answer_constraint.py); "" leaves the whole chain free
+    answer_marker: str = ""
     # stated after the question when a chain is regenerated; "" for a model trained without
     # such text (it then draws a fresh chain from the same prompt)
     feedback: str = "(A previous attempt was wrong: {failure}.)\n"
@@ -156,6 +161,7 @@ class PromptFormat:
             "chain_cue",
             "direct_cue",
             "answer_form",
+            "answer_marker",
             "feedback",
         ):
             if key in values and not isinstance(values[key], str):
@@ -274,6 +280,7 @@ BUILTIN_FORMATS = {
         number_context=True,
         direct_cue="",
         answer_form="word",
+        answer_marker="Answer:",
         max_new_tokens=24,
     ),
     "gsm8k": PromptFormat(
@@ -281,6 +288,7 @@ BUILTIN_FORMATS = {
         template="{notes}{context}Question: {question}\nAnswer: ",
         direct_cue="#### ",
         answer_form="number",
+        answer_marker="####",
         stop=("\n\nQuestion:", "\nQuestion:"),
         max_new_tokens=256,
     ),

@@ -16,9 +16,11 @@
 
 One pass per question: refuse a question about what the story never mentions
 (grounding/entities.py) → retrieve notes → choose the prompt (prompts.py, or chat_prompts.py
-for a chat model) → fit the notes to the context (notes_budget.py) → plan (policy.py) →
-generate, verify and decide (strategies.py) → the answer with its checked citations. An
-answer is verified only when every step of it is (rule answers included: verifier.py).
+for a chat model) → fit the notes to the context (notes_budget.py) → plan: the strategy
+(policy.py) and the answer's form where the question's kind has one (answer_constraint.py:
+a number, a word of the story) → generate under that form, verify and decide (generation.py,
+strategies.py) → the answer with its checked citations. An answer is verified only when
+every step of it is (rule answers included: verifier.py).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from edge_reason.default_model import load_default_engine
 from edge_reason.errors import ModelFormatError
 
 from .answer import Answer, Citation, Step, StepStatus
+from .answer_constraint import plan_answer
 from .arithmetic import evaluate
 from .calibration import Calibrator
 from .chat_prompts import ChatPrompt, chat_formats, is_chat_model
@@ -226,7 +229,8 @@ class Reasoner:
         )
         if plan.strategy is None:
             return self._fallback(question, context, plan.reason, notes, deadline)
-        generator = ChainGenerator(self.engine, self.tools, self.policy.rates)
+        answer_form = plan_answer(prompt_format, question, context)  # None: free (a chat)
+        generator = ChainGenerator(self.engine, self.tools, self.policy.rates, answer_form)
         runner = StrategyRunner(self.engine, prompt_format, self.verifier, generator, self.policy)
         result = runner.run(plan.strategy, Question(question, context, notes, deadline), samples)
         why = "; ".join([plan.reason, *cuts])

@@ -93,7 +93,9 @@ class StrategyRunner:
     def direct(self, question: Question) -> ModelResult:
         cue = self.format.direct_cue
         state = self.generator.prefill(self._prompt(question) + cue)
-        generated = self._sample(state, temperature=0.0, seed=None, deadline=question.deadline)
+        generated = self._sample(
+            state, temperature=0.0, seed=None, deadline=question.deadline, written=cue
+        )
         text = cue + generated.text
         answer, check = self._judge(question, text)
         logprobs = self._logprobs(state, generated.text, answer)
@@ -140,7 +142,11 @@ class StrategyRunner:
                     corrected = chain[: failure.span[0]] + failure.repair
                     resumed = self.generator.prefill(corrected, prefix=state)
                     generated = self._sample(
-                        resumed, temperature=0.0, seed=None, deadline=question.deadline
+                        resumed,
+                        temperature=0.0,
+                        seed=None,
+                        deadline=question.deadline,
+                        written=corrected,
                     )
                     chain = corrected + generated.text
                     revisions.append(Revision("repair", failure.detail))
@@ -247,8 +253,16 @@ class StrategyRunner:
         return self.format.render(question.text, question.context, question.notes, failure=failure)
 
     def _sample(
-        self, state: PromptState, *, temperature: float, seed: int | None, deadline: float | None
+        self,
+        state: PromptState,
+        *,
+        temperature: float,
+        seed: int | None,
+        deadline: float | None,
+        written: str = "",
     ) -> GeneratedChain:
+        """A chain after ``state``, of which ``written`` (a cue, a repaired prefix) is
+        already there: the answer's form counts it."""
         return self.generator.generate(
             state,
             max_new_tokens=self.format.max_new_tokens,
@@ -256,6 +270,7 @@ class StrategyRunner:
             seed=seed,
             stop=self.format.stop,
             deadline=deadline,
+            written=written,
         )
 
     def _judge(self, question: Question, chain: str) -> tuple[str | None, Verification]:
