@@ -31,11 +31,12 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from edge_reason.default_model import load_default_engine
 from edge_reason.export.recipes.babi_arith.addition import longer_additions, read_additions
 from edge_reason.export.recipes.babi_arith.documents import addition_problem
 from edge_reason.export.recipes.babi_arith.split import babi_files, carve
 from edge_reason.export.recipes.babi_arith.stories import read_stories
+
+from edge_reason.default_model import load_default_engine
 from edge_reason.reasoning.answer_constraint import plan_answer
 from edge_reason.reasoning.datasets import Problem
 from edge_reason.reasoning.extract import extract_answer
