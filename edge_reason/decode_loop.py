@@ -11,7 +11,10 @@ the last token sampled but not run, as generation ends there.
 
 Without logit processors the backend samples from the logits it holds (no copy out
 of the engine); with them, the logits are copied out, processed and handed back to
-the same sampler, so a seeded run draws the same random numbers either way.
+the same sampler, so a seeded run draws the same random numbers either way. Greedy
+decoding whose only processor is a grammar takes the backend's own choice when the
+grammar allows it, and processes the logits only when it does not: the same tokens,
+without a mask computed and applied at every step.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .sampling_params import SamplingParams
+from .structured_output import GrammarProcessor
 
 if TYPE_CHECKING:
     from .engine import Backend
@@ -60,8 +64,17 @@ class DecodeLoop:
     def __iter__(self) -> Iterator[int]:
         p = self._params
         history = np.asarray(self._prompt, dtype=np.int32)
+        grammar = p.logit_processors[0] if len(p.logit_processors) == 1 else None
+        if p.temperature != 0 or not isinstance(grammar, GrammarProcessor):
+            grammar = None
         for step in range(p.max_new_tokens):
-            if p.logit_processors:
+            if grammar is not None:
+                token = self._backend.sample(
+                    p.temperature, p.top_k, p.top_p, p.repetition_penalty, history
+                )
+                if not grammar.allows([*self._prompt, *self.tokens], token):
+                    token = self._sample_processed(history)
+            elif p.logit_processors:
                 token = self._sample_processed(history)
             else:
                 token = self._backend.sample(

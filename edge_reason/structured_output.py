@@ -192,6 +192,9 @@ class GrammarProcessor:
 
     The first call marks where generation starts (the token ids it is given are the prompt);
     each later call feeds the matcher the tokens added since, then computes the mask.
+    ``allows`` checks one token instead: greedy decoding takes the model's own choice when
+    the grammar allows it, and masks only when it does not (the argmax of the masked logits
+    is then the same token, without a mask per token).
     """
 
     def __init__(self, tokenizer: Any, fmt: ResponseFormat) -> None:
@@ -201,13 +204,21 @@ class GrammarProcessor:
         self._start: int | None = None
         self._fed = 0
 
-    def __call__(self, token_ids: Sequence[int], logits: np.ndarray) -> None:
+    def allows(self, token_ids: Sequence[int], token: int) -> bool:
+        """Whether the grammar takes ``token`` after ``token_ids`` (as __call__ is given)."""
+        self._catch_up(token_ids)
+        return not self._matcher.is_error() and self._matcher.validate_tokens([token]) == 1
+
+    def _catch_up(self, token_ids: Sequence[int]) -> None:
         if self._start is None:
             self._start = len(token_ids)
         new = token_ids[self._start + self._fed :]
         if new:
             self._matcher.consume_tokens(list(new))
             self._fed += len(new)
+
+    def __call__(self, token_ids: Sequence[int], logits: np.ndarray) -> None:
+        self._catch_up(token_ids)
         m = self._matcher
         if m.is_error():
             # a token the mask let through that the grammar then refused: llguidance's
