@@ -21,6 +21,8 @@ from .tools import ToolRegistry
 if TYPE_CHECKING:
     from edge_reason.engine import Engine, Generation, PromptState
 
+    from .retrieval import Passage
+
 MAX_PAUSES = 16
 
 
@@ -35,6 +37,8 @@ class GeneratedChain:
 
 class ChainGenerator:
     """Drives ``engine.generate`` for one chain, serving ``<<...=`` tool calls."""
+
+    found_notes: tuple[Passage, ...] = ()  # notes beyond the prompt's a tool found (chat_tools.py)
 
     def __init__(self, engine: Engine, tools: ToolRegistry | None, rates: TokenRates) -> None:
         self.engine = engine
