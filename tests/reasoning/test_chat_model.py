@@ -40,6 +40,15 @@ def reasoner(notes_db: Path) -> Reasoner:
     return Reasoner(engine, retriever=DocumentStore(notes_db))
 
 
+@pytest.fixture(scope="module")
+def untooled(reasoner: Reasoner) -> Reasoner:
+    """The same model and notes, the tools not offered: for what the chain does on its own.
+    Offered them (a long listing in the system message), this model, which does not call
+    them under "auto", answers the eggs question "7" and its sampled valve answers drift
+    (docs/ask-your-notes.md#tools-for-a-chat-model)."""
+    return Reasoner(reasoner.engine, retriever=reasoner.retriever, tool_choice="none")
+
+
 def test_ask_answers_from_the_notes_and_cites_the_right_one(notes_db: Path) -> None:
     question = "When does the greenhouse valve open?"
     result = CliRunner().invoke(
@@ -78,19 +87,15 @@ def test_the_answer_holds_the_note_it_cites(
     assert all(c.supported for c in answer.citations)
 
 
-def test_arithmetic_in_a_chat_chain_is_recomputed(reasoner: Reasoner) -> None:
-    # the chain's own arithmetic: tools not offered (offered, they lengthen the system
-    # message and this model, which does not call them, ends in "7": tests/reasoning/
-    # test_chat_tools.py and docs/ask-your-notes.md)
-    written = Reasoner(reasoner.engine, retriever=reasoner.retriever, tool_choice="none")
-    answer = written.ask("A box holds 12 eggs. How many eggs are in 7 boxes?", strategy="cot")
+def test_arithmetic_in_a_chat_chain_is_recomputed(untooled: Reasoner) -> None:
+    answer = untooled.ask("A box holds 12 eggs. How many eggs are in 7 boxes?", strategy="cot")
     assert answer.answer == "84" and answer.citations == ()
     checked = [step for step in answer.steps if step.mark == "✓"]
     assert checked and all("= 84" in step.text for step in checked)
 
 
-def test_self_consistency_votes_over_chains_from_one_chat_prompt(reasoner: Reasoner) -> None:
-    answer = reasoner.ask(
+def test_self_consistency_votes_over_chains_from_one_chat_prompt(untooled: Reasoner) -> None:
+    answer = untooled.ask(
         "When does the greenhouse valve open?", strategy="self_consistency", samples=3
     )
     assert sum(answer.votes.values()) == 3 and answer.strategy == "self_consistency"
