@@ -221,7 +221,10 @@ class ChatToolGenerator(ChainGenerator):
         seed: int | None,
         stop: tuple[str, ...],
         deadline: float | None = None,
+        **options: Any,
     ) -> GeneratedChain:
+        """A chain of replies and tool rounds after an offered prompt; after any other
+        state, ChainGenerator's chain (``options``: ChainGenerator.generate's others)."""
         conversation = self._conversations.get(state.token_ids)
         if conversation is None:
             return super().generate(
@@ -231,6 +234,7 @@ class ChatToolGenerator(ChainGenerator):
                 seed=seed,
                 stop=stop,
                 deadline=deadline,
+                **options,
             )
         messages = [dict(message) for message in conversation]
         lines: list[str] = []
