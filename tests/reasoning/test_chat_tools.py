@@ -10,6 +10,7 @@ offered without tools. The real SmolLM2-135M-Instruct closes the file.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,8 +20,10 @@ from helpers.real_models import smollm2_gguf
 from edge_reason import Reasoner
 from edge_reason.engine import Generation, GenerationStats
 from edge_reason.reasoning.answer import StepStatus
-from edge_reason.reasoning.chat_tools import MAX_TOOL_ROUNDS, SEARCH_NOTES, call_line
+from edge_reason.reasoning.chat_prompts import chat_formats
+from edge_reason.reasoning.chat_tools import MAX_TOOL_ROUNDS, SEARCH_NOTES, ChatTools, call_line
 from edge_reason.reasoning.errors import ToolArgumentError, ToolError
+from edge_reason.reasoning.policy import TokenRates
 from edge_reason.reasoning.retrieval import DocumentStore
 from edge_reason.reasoning.tools import CALCULATOR, Tool, ToolRegistry
 from edge_reason.tool_calls import ToolCall, ToolCallSyntax, check_tools
@@ -360,3 +363,17 @@ def test_smollm2_forced_to_call_reaches_the_calculator(smollm2) -> None:
     called = [s for s in answer.steps if s.text.startswith("calculator(")]
     assert called and called[0].status is StepStatus.VERIFIED
     assert " = " in called[0].text
+
+
+def test_no_round_starts_after_the_deadline() -> None:
+    engine = ChatScript(calls_the_calculator_once)
+    tools = ChatTools(engine, ToolRegistry.default())
+    prompt = tools.offer(chat_formats(engine)["gsm8k"])
+    generator = tools.generator(TokenRates(), ())
+    state = generator.prefill(prompt.render(QUESTION))
+    options = {"max_new_tokens": 256, "temperature": 0.0, "seed": None, "stop": ()}
+    late = generator.generate(state, deadline=time.perf_counter() - 1, **options)
+    assert late.text == "" and engine.chats == []
+    on_time = generator.generate(state, deadline=time.perf_counter() + 60, **options)
+    assert on_time.tool_calls == 1 and "calculator(1234 * 5678) = 7006652" in on_time.text
+    assert 0 < engine.chats[0]["options"]["time_limit_s"] <= 60
