@@ -41,7 +41,7 @@ from .structured_output import GrammarProcessor, ResponseFormat, grammar_tokeniz
 from .system import physical_cores
 from .text_stream import TextStream
 from .thinking import ChatPiece
-from .tool_calls import ToolCall, check_tool_choice, check_tools
+from .tool_calls import ToolCall, ToolCallSyntax, check_tool_choice, check_tools
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -572,6 +572,14 @@ class Engine:
         if offered and choice != "none":
             return pieces.with_tool_calls(syntax, offered)
         return pieces
+
+    @property
+    def tool_call_syntax(self) -> ToolCallSyntax | None:
+        """How the model writes tool calls and whether its template shows it tools (None
+        without a chat template or a tokenizer)."""
+        if self._chat_template is None or self.tokenizer is None:
+            return None
+        return self._chat().tool_syntax
 
     def _chat(self) -> ChatFormat:
         if self._chat_format is None:

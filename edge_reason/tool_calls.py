@@ -267,7 +267,9 @@ class ToolCallSyntax:
                 break
             calls.append(call)
             rest = after.lstrip(" \n")
-        cut_short = calls and rest.startswith("<tool_call>") and "</tool_call>" not in rest
+        # cut in a call's body, or in its opening tag ("<tool_call" at the token limit)
+        opened = rest.startswith("<tool_call>") or "<tool_call>".startswith(rest.rstrip())
+        cut_short = calls and opened and "</tool_call>" not in rest
         if rest.strip() and not cut_short:  # text after the calls that is not a call
             return text, []
         return text[:at].rstrip("\n"), calls

@@ -102,6 +102,14 @@ _SAMPLES = click.option(
 @_SAMPLES
 @budget_option
 @click.option("--no-model", is_flag=True, help="Answer from rules and tools only.")
+@click.option(
+    "--tool-choice",
+    type=click.Choice(["auto", "required", "none"]),
+    default=None,
+    help="A chat model's tools (calculator, unit conversion, search_notes with --db): it may "
+    "call them, must call one first, or is not offered them. Default: auto for a model whose "
+    "chat template shows it tools, none otherwise.",
+)
 @json_flag()
 def ask(
     question: str,
@@ -114,6 +122,7 @@ def ask(
     samples: int,
     budget_ms: float | None,
     no_model: bool,
+    tool_choice: str | None,
     as_json: bool,
 ) -> None:
     """Answer QUESTION with checked reasoning, or from rules and tools."""
@@ -130,6 +139,7 @@ def ask(
             engine,
             rules=list(packs) or None,
             retriever=DocumentStore(db) if db else None,
+            tool_choice=tool_choice,
         )
         answer = reasoner.ask(
             question,

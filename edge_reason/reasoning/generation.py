@@ -28,6 +28,8 @@ from .tools import ToolRegistry
 if TYPE_CHECKING:
     from edge_reason.engine import Engine, Generation, PromptState
 
+    from .retrieval import Passage
+
 MAX_PAUSES = 16
 # tokens a chain cut before its answer may take past its budget for the marker and the
 # answer ("#### 10912" is 10 tokens of the shipped model's, "\nAnswer: apple,football" 6)
@@ -50,6 +52,8 @@ class ChainGenerator:
     free); it is applied where the engine can constrain its output (a tokenizer that
     llguidance reads), and left out on one that cannot.
     """
+
+    found_notes: tuple[Passage, ...] = ()  # notes beyond the prompt's a tool found (chat_tools.py)
 
     def __init__(
         self,

@@ -19,8 +19,9 @@ One pass per question: refuse a question about what the story never mentions
 for a chat model) → fit the notes to the context (notes_budget.py) → plan: the strategy
 (policy.py) and the answer's form where the question's kind has one (answer_constraint.py:
 a number, a word of the story) → generate under that form, verify and decide (generation.py,
-strategies.py) → the answer with its checked citations. An answer is verified only when
-every step of it is (rule answers included: verifier.py).
+strategies.py; a chat model offered its tools calls them while it generates: chat_tools.py)
+→ the answer with its checked citations. An answer is verified only when every step of it
+is (rule answers included: verifier.py).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .answer_constraint import plan_answer
 from .arithmetic import evaluate
 from .calibration import Calibrator
 from .chat_prompts import ChatPrompt, chat_formats, is_chat_model
+from .chat_tools import ChatTools, check_tool_choice
 from .errors import CalculationError, PromptFormatError, ToolError
 from .generation import ChainGenerator
 from .grounding.entities import absent_entities
@@ -106,6 +108,11 @@ class Reasoner:
     retriever: a :class:`DocumentStore` whose best passages go into the prompt.
     tools: a :class:`ToolRegistry` (default: calculator and unit conversion); pass an empty
     registry to switch tool calls off.
+    tool_choice: how a chat model is offered the tools (and, with a retriever,
+    ``search_notes``) in its own tool-call format (:mod:`.chat_tools`): "auto" (it may
+    call), "required" or a tool's name (its first reply must call), or "none" (not offered:
+    it computes in its text, which the verifier checks); None (the default): "auto" for a
+    model whose chat template shows it tools, "none" for one whose template does not.
     policy: a :class:`Policy` (thresholds, revisions, measured token rates); default: the
     defaults, with what a bundle declares (``"reasoning": {"max_revisions": N,
     "best_strategy": "cot"}`` in bundle.json: the policy its model was measured with, and the
@@ -130,6 +137,7 @@ class Reasoner:
         retriever: DocumentStore | None = None,
         tools: ToolRegistry | None = None,
         policy: Policy | None = None,
+        tool_choice: str | None = None,
     ) -> None:
         if isinstance(engine, str):
             if engine != "default":
@@ -139,6 +147,7 @@ class Reasoner:
         self.rules = _load_rules(rules)
         self.retriever = retriever
         self.tools = tools if tools is not None else ToolRegistry.default()
+        self.tool_choice = check_tool_choice(tool_choice, self.tools, retriever)
         self.policy = policy if policy is not None else _declared_policy(self.engine)
         declared = _declared_formats(self.engine)
         asked = chat_formats(self.engine) if is_chat_model(self.engine) else declared
@@ -210,6 +219,9 @@ class Reasoner:
             )
             return self._fallback(question, context, why, notes, deadline)
 
+        chat_tools = self._chat_tools(prompt_format)
+        if chat_tools is not None:  # the prompt offers the tools (counted in its tokens)
+            prompt_format = chat_tools.offer(prompt_format)
         # the strategies prefill the prompt and a cue after it: the longer cue is counted
         cue = max(prompt_format.direct_cue, prompt_format.chain_cue, key=len)
 
@@ -230,12 +242,17 @@ class Reasoner:
         if plan.strategy is None:
             return self._fallback(question, context, plan.reason, notes, deadline)
         answer_form = plan_answer(prompt_format, question, context)  # None: free (a chat)
-        generator = ChainGenerator(self.engine, self.tools, self.policy.rates, answer_form)
+        generator = (
+            chat_tools.generator(self.policy.rates, notes)
+            if chat_tools is not None
+            else ChainGenerator(self.engine, self.tools, self.policy.rates, answer_form)
+        )
         runner = StrategyRunner(self.engine, prompt_format, self.verifier, generator, self.policy)
         result = runner.run(plan.strategy, Question(question, context, notes, deadline), samples)
         why = "; ".join([plan.reason, *cuts])
+        cited = (*notes, *generator.found_notes)  # a search tool's notes are cited too
         model = self._model_answer(
-            result, plan.strategy, why, context, notes, prompt_format.marks_notes
+            result, plan.strategy, why, context, cited, prompt_format.marks_notes
         )
         rejection = self.policy.rejection(
             chains=result.chains,
@@ -251,6 +268,12 @@ class Reasoner:
         if fallback.answer is not None:
             return replace(fallback, tokens=result.tokens, strategy=plan.strategy)
         return replace(model, reason=f"{fallback.reason}; kept the model's answer")
+
+    def _chat_tools(self, prompt_format: PromptFormat | ChatPrompt) -> ChatTools | None:
+        """The tools a chat prompt offers its model, if any."""
+        if not isinstance(prompt_format, ChatPrompt) or self.engine is None:
+            return None
+        return ChatTools.build(self.engine, self.tools, self.tool_choice, self.retriever)
 
     def _trained_for(self, prompt_format: PromptFormat | ChatPrompt, question: str) -> bool:
         return prompt_format.name in self.model_families and prompt_format.accepts(question)

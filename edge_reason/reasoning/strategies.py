@@ -280,7 +280,7 @@ class StrategyRunner:
             question=question.text,
             context=question.context,
             answer=answer,
-            notes=question.notes if self.format.marks_notes else (),
+            notes=(*question.notes, *self.generator.found_notes) if self.format.marks_notes else (),
         )
         return answer, check
 

@@ -7,7 +7,9 @@ a description, a Python callable and a JSON-schema subset for their arguments, w
 checked strictly: an object with typed ``properties``, ``required`` names, and no other keys.
 Supported keywords: ``type`` (object, string, number, integer, boolean, array), ``properties``,
 ``required``, ``items``, ``enum``, ``minimum``, ``maximum``, ``minLength``, ``maxLength``,
-``description``.
+``pattern`` (a regular expression a string must contain a match of, as in JSON Schema: anchor
+it with ``^...$``; keep to what Python's ``re`` and Rust's ``regex`` read alike, since a chat
+model's calls are constrained by it too), ``description``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from .errors import CalculationError, ToolArgumentError, ToolError
 _SCHEMA_KEYS = {
     "object": {"type", "properties", "required", "description"},
     "array": {"type", "items", "minLength", "maxLength", "description"},
-    "string": {"type", "enum", "minLength", "maxLength", "description"},
+    "string": {"type", "enum", "minLength", "maxLength", "pattern", "description"},
     "number": {"type", "enum", "minimum", "maximum", "description"},
     "integer": {"type", "enum", "minimum", "maximum", "description"},
     "boolean": {"type", "description"},
@@ -60,6 +62,16 @@ class Tool:
         except (ArithmeticError, ValueError, TypeError, KeyError, LookupError) as error:
             raise ToolError(f"tool {self.name!r} failed: {error}") from error
         return result if isinstance(result, str) else json.dumps(result)
+
+    def as_function(self) -> dict[str, Any]:
+        """The tool as ``Engine.chat(tools=[...])`` takes it (OpenAI's function form): its
+        name, description and argument schema in JSON Schema's words (an array's
+        ``minLength``/``maxLength`` are ``minItems``/``maxItems`` there)."""
+        function = {"name": self.name, "description": self.description}
+        return {
+            "type": "function",
+            "function": {**function, "parameters": _json_schema(self.parameters)},
+        }
 
 
 class ToolRegistry:
@@ -100,6 +112,10 @@ class ToolRegistry:
 
     def call(self, name: str, arguments: Mapping[str, Any]) -> str:
         return self.get(name)(arguments)
+
+    def functions(self) -> list[dict[str, Any]]:
+        """Every tool as a chat model is offered it (``Tool.as_function``), in order."""
+        return [tool.as_function() for tool in self._tools.values()]
 
     def run_annotation(self, body: str) -> str:
         """The result for an annotation body ``<<body=``: a named tool call
@@ -165,8 +181,29 @@ def _check_schema(schema: Any, where: str, *, top: bool = False) -> None:
         _check_schema(schema["items"], f"{where}[]")
     if "enum" in schema and not isinstance(schema["enum"], list):
         raise ToolError(f"{where}: 'enum' must be a list")
+    if "pattern" in schema:
+        try:
+            re.compile(schema["pattern"])
+        except (re.error, TypeError) as error:
+            raise ToolError(f"{where}: 'pattern' is not a regular expression ({error})") from None
 
 
+def _json_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A schema of the subset in JSON Schema's own words (fresh dicts and lists)."""
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "properties":
+            out[key] = {name: _json_schema(sub) for name, sub in value.items()}
+        elif key == "items":
+            out[key] = _json_schema(value)
+        elif schema["type"] == "array" and key in _ARRAY_LENGTHS:
+            out[_ARRAY_LENGTHS[key]] = value
+        else:
+            out[key] = list(value) if isinstance(value, list) else value
+    return out
+
+
+_ARRAY_LENGTHS = {"minLength": "minItems", "maxLength": "maxItems"}
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
     "array": (list,),
@@ -192,6 +229,8 @@ def _check_value(value: Any, schema: Mapping[str, Any], where: str) -> None:
         raise ToolArgumentError(f"{where}: shorter than {schema['minLength']}")
     if "maxLength" in schema and len(value) > schema["maxLength"]:
         raise ToolArgumentError(f"{where}: longer than {schema['maxLength']}")
+    if "pattern" in schema and not re.search(schema["pattern"], value):
+        raise ToolArgumentError(f"{where}: {json.dumps(value)} does not match {schema['pattern']}")
     if kind == "array":
         for i, item in enumerate(value):
             _check_value(item, schema["items"], f"{where}[{i}]")
@@ -215,7 +254,16 @@ CALCULATOR = Tool(
     function=_calculate,
     parameters={
         "type": "object",
-        "properties": {"expression": {"type": "string", "minLength": 1, "maxLength": 500}},
+        "properties": {
+            "expression": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 500,
+                # the characters arithmetic.evaluate reads: a chat model's call cannot hold
+                # "= 747" or words (measured: SmolLM2-135M wrote both when unconstrained)
+                "pattern": r"^[0-9.+\-*/()\s]+$",
+            }
+        },
         "required": ["expression"],
     },
 )

@@ -219,6 +219,8 @@ def test_parsing() -> None:
     assert calls[0].id != calls[1].id
     cut = f'{call}\n<tool_call>\n{{"name": "set_fan", "argum'  # the token limit cut the second
     assert [c.name for c in hermes.parse(cut, tools)[1]] == ["set_fan"]
+    for partial in ("<tool_call", "<tool_", "<"):  # cut in the opening tag of the next call
+        assert [c.name for c in hermes.parse(f"{call}\n{partial}", tools)[1]] == ["set_fan"]
     for kept in (
         '<tool_call>\n{"name": "unknown", "arguments": {}}\n</tool_call>',
         "<tool_call>\nnot json\n</tool_call>",
