@@ -42,7 +42,6 @@ from edge_reason.boards.transport_ssh import SshAddress, SshOptions, SshTarget
 
 from edge_reason.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
 FAKE_SYSTEMCTL = Path(__file__).resolve().parent / "fake_systemctl.py"
 HOSTILE_NAME = "device dir; $(touch pwned) `touch pwned` 'q' \"dq\" & *?#x %n"
 KEY = "s3cret-key"
@@ -111,14 +110,16 @@ def edge_reason(tmp_path: Path) -> Path:
     file `fail-when-live` fails when served through `current` (as the service serves
     it) but not from its own folder (as the trial run does): a fault that only the
     service shows, like a setting of the unit."""
-    python, repo = shlex.quote(sys.executable), shlex.quote(str(REPO))
+    python = shlex.quote(sys.executable)
     return _script(
         tmp_path / "bin" / "edge-reason",
         "#!/bin/sh\n"
         'if [ "$1" = serve ] && [ "${2##*/}" = current ] && [ -f "$2/fail-when-live" ]; then\n'
         '    echo "simulated fault: this version fails as the service" >&2; exit 1\n'
         "fi\n"
-        f"PYTHONPATH={repo} exec {python} -c 'from edge_reason.cli import main; main()' \"$@\"\n",
+        # -I: the installed edge_reason (CI installs it; a checkout on the path has no
+        # compiled module), whatever the folder the device runs it in
+        f"exec {python} -I -c 'from edge_reason.cli import main; main()' \"$@\"\n",
     )
 
 
