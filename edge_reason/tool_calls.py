@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .chat_template import ChatTemplate, ChatTemplateError, check_messages
+from .errors import ResponseFormatError
 from .structured_output import ResponseFormat
 from .thinking import ChatPiece, ThinkingTags
 
@@ -233,7 +234,11 @@ class ToolCallSyntax:
                 lines.append("text_then_call[lazy]: /(.|\\n)*<tool_call>\\n/")
         if thinking is not None:
             lines.extend(_thinking_rules(thinking, inside_thinking, added_tokens))
-        return ResponseFormat.parse({"type": "grammar", "grammar": "\n".join(lines)})
+        try:
+            return ResponseFormat.parse({"type": "grammar", "grammar": "\n".join(lines)})
+        except ResponseFormatError:
+            _check_parameters(tools)  # name the tool whose schema is at fault
+            raise
 
     def _call_schema(self, tool: Tool) -> dict[str, Any]:
         arguments = _closed_objects(tool.parameters)
@@ -249,12 +254,18 @@ class ToolCallSyntax:
     def parse(self, text: str, tools: Sequence[Tool]) -> tuple[str, list[ToolCall]]:
         """The reply's text before its calls, and the calls. A block that is not a call of
         an offered tool (not JSON, an unknown name) leaves the text whole; a last call cut
-        short (by the token limit) is dropped after complete ones."""
+        short (by the token limit) is dropped, as the stream never showed it."""
         names = {t.name for t in tools}
         if self.kind == "llama3":
             body = text.strip().removeprefix("<|python_tag|>").strip()
+            if not body.startswith("{"):
+                return text, []
             call = self._read_call(body, names)
-            return (text, []) if call is None or not body.startswith("{") else ("", [call])
+            if call is not None:
+                return "", [call]
+            # the grammar starts no text with "{" and writes only JSON after one: JSON that
+            # does not parse is a call cut short (JSON that does is no call: left whole)
+            return ("", []) if _not_json(body) else (text, [])
         at = text.find("<tool_call>")
         if at < 0:
             return text, []
@@ -269,7 +280,7 @@ class ToolCallSyntax:
             rest = after.lstrip(" \n")
         # cut in a call's body, or in its opening tag ("<tool_call" at the token limit)
         opened = rest.startswith("<tool_call>") or "<tool_call>".startswith(rest.rstrip())
-        cut_short = calls and opened and "</tool_call>" not in rest
+        cut_short = opened and "</tool_call>" not in rest
         if rest.strip() and not cut_short:  # text after the calls that is not a call
             return text, []
         return text[:at].rstrip("\n"), calls
@@ -308,10 +319,11 @@ class ToolCallSyntax:
             start = text.lstrip()
             if not start:
                 return "", text, False
-            begins_call = start.startswith(("{", "<|python_tag|>")) or "<|python_tag|>".startswith(
-                start
-            )
-            return ("", text, True) if begins_call else (text, "", False)
+            if start.startswith(("{", "<|python_tag|>")):
+                return "", text, True
+            if "<|python_tag|>".startswith(start):  # "<" may begin the tag or the text
+                return "", text, False
+            return text, "", False
         tag = "<tool_call>"
         at = text.find(tag)
         if at >= 0:
@@ -322,6 +334,30 @@ class ToolCallSyntax:
         while cut > 0 and text[cut - 1] == "\n":
             cut -= 1
         return text[:cut], text[cut:], False
+
+
+def _check_parameters(tools: Sequence[Tool]) -> None:
+    """ResponseFormatError naming the first tool whose parameters do not compile."""
+    for i, tool in enumerate(tools):
+        schema = _closed_objects(tool.parameters)
+        try:
+            ResponseFormat.parse({"type": "json_schema", "json_schema": {"schema": schema}})
+        except ResponseFormatError as e:
+            lines = str(e).removeprefix("response_format json_schema does not compile: ")
+            # a regex's parse error puts its reason last ("error: unclosed group")
+            reason = lines.strip().splitlines()[-1 if "regex parse error" in lines else 0]
+            raise ResponseFormatError(
+                f"tools[{i}] ({tool.name}): its parameters are not a JSON schema that "
+                f"compiles: {reason.removeprefix('error: ')}"
+            ) from None
+
+
+def _not_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return True
+    return False
 
 
 def _closed_objects(schema: Any) -> Any:
@@ -407,7 +443,7 @@ def _history_as_text(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 + "\n</tool_call>"
                 for c in message["tool_calls"]
             ]
-            content = message.get("content") or ""
+            content = _content_text(message.get("content"))
             text = "\n".join([content, *blocks] if content else blocks)
             out.append({"role": "assistant", "content": text})
         elif role == "tool":
