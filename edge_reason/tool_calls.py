@@ -17,8 +17,9 @@ How a model writes a call (ToolCallSyntax.detect reads it off the template):
 
 tool_choice: "auto" (text, or calls), "required" (one call or more), "none" (text only;
 nothing is constrained or parsed) or ``{"type": "function", "function": {"name": N}}``
-(a call of N). Whatever is allowed, each call's arguments follow its tool's JSON schema:
-the grammar (llguidance) allows no other tokens. Calls must come after any text.
+(one call of N, whatever parallel_tool_calls says). Whatever is allowed, each call's
+arguments follow its tool's JSON schema: the grammar (llguidance) allows no other tokens.
+Calls must come after any text.
 """
 
 from __future__ import annotations
@@ -198,6 +199,9 @@ class ToolCallSyntax:
         the model's thinking if it has tags. added_tokens: the tokenizer's, which the
         grammar names as tokens (the model cannot spell them in text)."""
         offered = [t for t in tools if choice in TOOL_CHOICES or t.name == choice]
+        # a named function is one call of it, as OpenAI and vLLM give it (a small model
+        # would repeat the call up to MAX_CALLS)
+        parallel = parallel and choice in TOOL_CHOICES
         # JSON written as templates write it (json.dumps' separators), not with free spacing
         compact = {"whitespace_flexible": False, "key_separator": ": ", "item_separator": ", "}
         calls_schema = {"anyOf": [self._call_schema(t) for t in offered], "x-guidance": compact}

@@ -120,6 +120,17 @@ def test_forced_calls_follow_the_schema(models, style, choice) -> None:
             assert call.id.startswith("call_") and len(call.id) == 29
 
 
+def test_a_named_function_is_called_once(models) -> None:
+    """As OpenAI and vLLM give it: one call of the function, even with parallel calls on."""
+    named = {"type": "function", "function": {"name": "set_fan"}}
+    for style in ("hermes_tokens", "smollm2"):
+        for seed in range(4):
+            reply = models[style].chat(
+                ASK, tools=TOOLS, tool_choice=named, max_new_tokens=400, temperature=1.0, seed=seed
+            )
+            assert [c.name for c in reply.tool_calls] == ["set_fan"], (style, seed, reply)
+
+
 def test_one_call_unless_parallel(models) -> None:
     engine = models["hermes_tokens"]
     counts = set()
