@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,10 +255,15 @@ class ToolCallSyntax:
 
     # ---- reading the reply -----------------------------------------------------------------
 
-    def parse(self, text: str, tools: Sequence[Tool]) -> tuple[str, list[ToolCall]]:
+    def parse(
+        self, text: str, tools: Sequence[Tool], *, cut: bool = False
+    ) -> tuple[str, list[ToolCall]]:
         """The reply's text before its calls, and the calls. A block that is not a call of
         an offered tool (not JSON, an unknown name) leaves the text whole; a last call cut
-        short (by the token limit) is dropped, as the stream never showed it."""
+        short (by the token limit) is dropped, as the stream never showed it. ``cut``: the
+        token limit or the time limit ended the reply (so a tag it ends in was a call's)."""
+        if cut:
+            text = self._without_cut_tag(text)
         names = {t.name for t in tools}
         if self.kind == "llama3":
             body = text.strip().removeprefix("<|python_tag|>").strip()
@@ -299,9 +304,12 @@ class ToolCallSyntax:
         arguments = data.get(self.arguments_key, data.get("arguments", {}))
         return ToolCall(data["name"], arguments) if isinstance(arguments, dict) else None
 
-    def visible_text(self, pieces: Iterator[ChatPiece]) -> Iterator[ChatPiece]:
+    def visible_text(
+        self, pieces: Iterator[ChatPiece], cut: Callable[[], bool] = lambda: False
+    ) -> Iterator[ChatPiece]:
         """Answer pieces up to where a call starts (calls are given whole, once parsed);
-        reasoning pieces pass unchanged."""
+        reasoning pieces pass unchanged. ``cut``, asked once the pieces end: whether a
+        limit ended the reply, so that text held back as a call's opening tag was one."""
         held = ""
         hiding = False
         for piece in pieces:
@@ -314,8 +322,20 @@ class ToolCallSyntax:
             shown, held, hiding = self._split_visible(held)
             if shown:
                 yield ChatPiece(shown, "answer")
+        if held and not hiding and cut():
+            held = self._without_cut_tag(held)
         if held and not hiding:
             yield ChatPiece(held, "answer")
+
+    def _without_cut_tag(self, text: str) -> str:
+        """``text`` less the start of an opening tag it ends in (and the newlines before
+        it): what a reply cut by a limit there began was a call, not text."""
+        if self.kind == "llama3":
+            tag = "<|python_tag|>"
+            return "" if text.strip() and tag.startswith(text.strip()) else text
+        tag = "<tool_call>"
+        keep = next((n for n in range(len(tag) - 1, 0, -1) if text.endswith(tag[:n])), 0)
+        return text[: len(text) - keep].rstrip("\n") if keep else text
 
     def _split_visible(self, text: str) -> tuple[str, str, bool]:
         """(text to show now, text to hold back, whether a call has started)."""

@@ -246,6 +246,34 @@ def test_a_call_cut_short_is_dropped_as_the_stream_drops_it() -> None:
     assert llama.parse(whole, tools) == (whole, [])
 
 
+def test_a_reply_cut_in_an_opening_tag_shows_no_tag() -> None:
+    """A limit ended the reply inside "<tool_call>" (a tag of several tokens): the tag's
+    start is a call's, not text, streamed or not; ended by the model, it is text."""
+    tools = check_tools(TOOLS)
+    hermes = ToolCallSyntax("hermes", False, False, False)
+    for reply, before in [("<tool_c", ""), ("Sure.\n<tool", "Sure."), ("a < b", "a < b")]:
+        pieces = [ChatPiece(reply[i : i + 2], "answer") for i in range(0, len(reply), 2)]
+        for cut in (True, False):
+            shown = "".join(p.text for p in hermes.visible_text(iter(pieces), lambda c=cut: c))
+            text, calls = hermes.parse(reply, tools, cut=cut)
+            assert shown == text == (before if cut else reply) and calls == []
+
+
+@pytest.mark.parametrize("choice", ["required", "auto"])
+def test_every_token_limit_streams_what_the_reply_holds(models, choice) -> None:
+    """Cut anywhere, in a tag or a call: the streamed text is the reply's text, and it
+    holds no call markup."""
+    engine = models["smollm2"]
+    for limit in range(1, 30):
+        args = dict(tools=TOOLS, tool_choice=choice, max_new_tokens=limit, temperature=1.0)
+        stream = engine.chat_stream(ASK, seed=limit, **args)
+        shown = "".join(p.text for p in stream if p.kind == "answer")
+        reply = stream.generation
+        assert shown == reply.text, (limit, reply)
+        if choice == "required":
+            assert reply.text == "" and "<tool" not in shown, (limit, reply)
+
+
 def test_parsing() -> None:
     tools = check_tools(TOOLS)
     hermes = ToolCallSyntax("hermes", False, True, True)
