@@ -102,14 +102,18 @@ def tool_call_pieces(
 ) -> Iterator[ChatPiece]:
     """The pieces up to where a tool call starts; once they end, replace the Generation in
     `result` by one whose text is the answer before the calls and tool_calls the calls."""
+
+    def cut() -> bool:  # asked once the pieces end, when result holds the generation
+        return result[0].finish_reason in ("length", "time")
+
     try:
-        yield from syntax.visible_text(pieces)
+        yield from syntax.visible_text(pieces, cut)
     finally:
         pieces.close()  # type: ignore[attr-defined]
     from .engine import Generation
 
     whole = result[0]
-    text, calls = syntax.parse(whole.text, tools)
+    text, calls = syntax.parse(whole.text, tools, cut=cut())
     result[0] = Generation(
         text,
         whole.token_ids,

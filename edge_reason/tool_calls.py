@@ -17,19 +17,21 @@ How a model writes a call (ToolCallSyntax.detect reads it off the template):
 
 tool_choice: "auto" (text, or calls), "required" (one call or more), "none" (text only;
 nothing is constrained or parsed) or ``{"type": "function", "function": {"name": N}}``
-(a call of N). Whatever is allowed, each call's arguments follow its tool's JSON schema:
-the grammar (llguidance) allows no other tokens. Calls must come after any text.
+(one call of N, whatever parallel_tool_calls says). Whatever is allowed, each call's
+arguments follow its tool's JSON schema: the grammar (llguidance) allows no other tokens.
+Calls must come after any text.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .chat_template import ChatTemplate, ChatTemplateError, check_messages
+from .errors import ResponseFormatError
 from .structured_output import ResponseFormat
 from .thinking import ChatPiece, ThinkingTags
 
@@ -197,6 +199,9 @@ class ToolCallSyntax:
         the model's thinking if it has tags. added_tokens: the tokenizer's, which the
         grammar names as tokens (the model cannot spell them in text)."""
         offered = [t for t in tools if choice in TOOL_CHOICES or t.name == choice]
+        # a named function is one call of it, as OpenAI and vLLM give it (a small model
+        # would repeat the call up to MAX_CALLS)
+        parallel = parallel and choice in TOOL_CHOICES
         # JSON written as templates write it (json.dumps' separators), not with free spacing
         compact = {"whitespace_flexible": False, "key_separator": ": ", "item_separator": ", "}
         calls_schema = {"anyOf": [self._call_schema(t) for t in offered], "x-guidance": compact}
@@ -233,7 +238,11 @@ class ToolCallSyntax:
                 lines.append("text_then_call[lazy]: /(.|\\n)*<tool_call>\\n/")
         if thinking is not None:
             lines.extend(_thinking_rules(thinking, inside_thinking, added_tokens))
-        return ResponseFormat.parse({"type": "grammar", "grammar": "\n".join(lines)})
+        try:
+            return ResponseFormat.parse({"type": "grammar", "grammar": "\n".join(lines)})
+        except ResponseFormatError:
+            _check_parameters(tools)  # name the tool whose schema is at fault
+            raise
 
     def _call_schema(self, tool: Tool) -> dict[str, Any]:
         arguments = _closed_objects(tool.parameters)
@@ -246,15 +255,26 @@ class ToolCallSyntax:
 
     # ---- reading the reply -----------------------------------------------------------------
 
-    def parse(self, text: str, tools: Sequence[Tool]) -> tuple[str, list[ToolCall]]:
+    def parse(
+        self, text: str, tools: Sequence[Tool], *, cut: bool = False
+    ) -> tuple[str, list[ToolCall]]:
         """The reply's text before its calls, and the calls. A block that is not a call of
         an offered tool (not JSON, an unknown name) leaves the text whole; a last call cut
-        short (by the token limit) is dropped after complete ones."""
+        short (by the token limit) is dropped, as the stream never showed it. ``cut``: the
+        token limit or the time limit ended the reply (so a tag it ends in was a call's)."""
+        if cut:
+            text = self._without_cut_tag(text)
         names = {t.name for t in tools}
         if self.kind == "llama3":
             body = text.strip().removeprefix("<|python_tag|>").strip()
+            if not body.startswith("{"):
+                return text, []
             call = self._read_call(body, names)
-            return (text, []) if call is None or not body.startswith("{") else ("", [call])
+            if call is not None:
+                return "", [call]
+            # the grammar starts no text with "{" and writes only JSON after one: JSON that
+            # does not parse is a call cut short (JSON that does is no call: left whole)
+            return ("", []) if _not_json(body) else (text, [])
         at = text.find("<tool_call>")
         if at < 0:
             return text, []
@@ -269,7 +289,7 @@ class ToolCallSyntax:
             rest = after.lstrip(" \n")
         # cut in a call's body, or in its opening tag ("<tool_call" at the token limit)
         opened = rest.startswith("<tool_call>") or "<tool_call>".startswith(rest.rstrip())
-        cut_short = calls and opened and "</tool_call>" not in rest
+        cut_short = opened and "</tool_call>" not in rest
         if rest.strip() and not cut_short:  # text after the calls that is not a call
             return text, []
         return text[:at].rstrip("\n"), calls
@@ -284,9 +304,12 @@ class ToolCallSyntax:
         arguments = data.get(self.arguments_key, data.get("arguments", {}))
         return ToolCall(data["name"], arguments) if isinstance(arguments, dict) else None
 
-    def visible_text(self, pieces: Iterator[ChatPiece]) -> Iterator[ChatPiece]:
+    def visible_text(
+        self, pieces: Iterator[ChatPiece], cut: Callable[[], bool] = lambda: False
+    ) -> Iterator[ChatPiece]:
         """Answer pieces up to where a call starts (calls are given whole, once parsed);
-        reasoning pieces pass unchanged."""
+        reasoning pieces pass unchanged. ``cut``, asked once the pieces end: whether a
+        limit ended the reply, so that text held back as a call's opening tag was one."""
         held = ""
         hiding = False
         for piece in pieces:
@@ -299,8 +322,20 @@ class ToolCallSyntax:
             shown, held, hiding = self._split_visible(held)
             if shown:
                 yield ChatPiece(shown, "answer")
+        if held and not hiding and cut():
+            held = self._without_cut_tag(held)
         if held and not hiding:
             yield ChatPiece(held, "answer")
+
+    def _without_cut_tag(self, text: str) -> str:
+        """``text`` less the start of an opening tag it ends in (and the newlines before
+        it): what a reply cut by a limit there began was a call, not text."""
+        if self.kind == "llama3":
+            tag = "<|python_tag|>"
+            return "" if text.strip() and tag.startswith(text.strip()) else text
+        tag = "<tool_call>"
+        keep = next((n for n in range(len(tag) - 1, 0, -1) if text.endswith(tag[:n])), 0)
+        return text[: len(text) - keep].rstrip("\n") if keep else text
 
     def _split_visible(self, text: str) -> tuple[str, str, bool]:
         """(text to show now, text to hold back, whether a call has started)."""
@@ -308,10 +343,11 @@ class ToolCallSyntax:
             start = text.lstrip()
             if not start:
                 return "", text, False
-            begins_call = start.startswith(("{", "<|python_tag|>")) or "<|python_tag|>".startswith(
-                start
-            )
-            return ("", text, True) if begins_call else (text, "", False)
+            if start.startswith(("{", "<|python_tag|>")):
+                return "", text, True
+            if "<|python_tag|>".startswith(start):  # "<" may begin the tag or the text
+                return "", text, False
+            return text, "", False
         tag = "<tool_call>"
         at = text.find(tag)
         if at >= 0:
@@ -322,6 +358,30 @@ class ToolCallSyntax:
         while cut > 0 and text[cut - 1] == "\n":
             cut -= 1
         return text[:cut], text[cut:], False
+
+
+def _check_parameters(tools: Sequence[Tool]) -> None:
+    """ResponseFormatError naming the first tool whose parameters do not compile."""
+    for i, tool in enumerate(tools):
+        schema = _closed_objects(tool.parameters)
+        try:
+            ResponseFormat.parse({"type": "json_schema", "json_schema": {"schema": schema}})
+        except ResponseFormatError as e:
+            lines = str(e).removeprefix("response_format json_schema does not compile: ")
+            # a regex's parse error puts its reason last ("error: unclosed group")
+            reason = lines.strip().splitlines()[-1 if "regex parse error" in lines else 0]
+            raise ResponseFormatError(
+                f"tools[{i}] ({tool.name}): its parameters are not a JSON schema that "
+                f"compiles: {reason.removeprefix('error: ')}"
+            ) from None
+
+
+def _not_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return True
+    return False
 
 
 def _closed_objects(schema: Any) -> Any:
@@ -407,7 +467,7 @@ def _history_as_text(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 + "\n</tool_call>"
                 for c in message["tool_calls"]
             ]
-            content = message.get("content") or ""
+            content = _content_text(message.get("content"))
             text = "\n".join([content, *blocks] if content else blocks)
             out.append({"role": "assistant", "content": text})
         elif role == "tool":

@@ -25,7 +25,7 @@ import click
 from .errors import api_errors
 from .options import engine_options, json_flag
 from .run import load_engine, speed_summary
-from .structured import response_format_options
+from .structured import response_format_options, warn_if_unfinished
 
 if TYPE_CHECKING:
     from ..engine import Engine, Generation
@@ -153,6 +153,7 @@ class _Conversation:
             click.echo(click.style(f"[{summary}]", dim=True))
         else:
             click.echo(summary, err=True)
+        warn_if_unfinished(generation, options["response_format"])
 
     def fit(self, engine: Engine, options: dict[str, Any]) -> int:
         """Leave out the oldest exchanges (a user message and its reply) until the prompt
@@ -213,3 +214,4 @@ def _reply_to_json(engine: Engine, text: str, options: dict[str, Any]) -> None:
     }
     click.echo(json.dumps([*messages, reply], indent=1, ensure_ascii=False))
     click.echo(speed_summary(generation.stats), err=True)
+    warn_if_unfinished(generation, options["response_format"])

@@ -127,13 +127,25 @@ def ask(
 ) -> None:
     """Answer QUESTION with checked reasoning, or from rules and tools."""
     from edge_reason.errors import EdgeReasonError
+    from edge_reason.reasoning.chat_prompts import is_chat_model
     from edge_reason.reasoning.reasoner import Reasoner
     from edge_reason.reasoning.retrieval import DocumentStore
 
     if no_model and model:
         raise click.UsageError("--no-model and --model exclude each other")
+    if no_model and tool_choice is not None:
+        raise click.UsageError(
+            "--tool-choice is how a chat model is offered tools: not with --no-model"
+        )
     context = _read_story(context_file) if context_file else None
     engine = None if no_model else _load_engine(model, quant)
+    if tool_choice is not None and not is_chat_model(engine):
+        # said, not ignored: such a model is asked in its own prompt formats, without tools
+        click.echo(
+            "warning: --tool-choice applies to a chat model, and this one has no chat template "
+            "or declares its own prompt formats: it is asked as before",
+            err=True,
+        )
     try:
         reasoner = Reasoner(
             engine,

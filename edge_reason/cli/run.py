@@ -11,7 +11,7 @@ import click
 from .errors import api_errors
 from .numbers import readable
 from .options import engine_options, json_flag
-from .structured import response_format_options
+from .structured import response_format_options, warn_if_unfinished
 
 if TYPE_CHECKING:
     from ..engine import Engine, GenerationStats
@@ -64,9 +64,10 @@ def generate(
     generation = pieces.generation
     if as_json:
         click.echo(json.dumps({"text": generation.text, **speed_fields(generation.stats)}))
-        return
-    click.echo()
-    click.echo(speed_summary(generation.stats), err=True)
+    else:
+        click.echo()
+        click.echo(speed_summary(generation.stats), err=True)
+    warn_if_unfinished(generation, response_format)
 
 
 @click.command()

@@ -21,6 +21,7 @@ import click
 from .options import Command
 
 if TYPE_CHECKING:
+    from ..engine import Generation
     from ..structured_output import ResponseFormat
 
 NAMES = ("--json-schema", "--json-object", "--regex", "--grammar")
@@ -115,6 +116,29 @@ def read_response_format(
     except ResponseFormatError as error:
         where, reason = _located(where, str(error), line_of)
         raise click.ClickException(f"{where}: {what} does not compile: {reason}") from None
+
+
+def warn_if_unfinished(generation: Generation, response_format: ResponseFormat | None) -> None:
+    """On stderr: the text stopped before the format was complete (the token limit), so
+    it is no JSON, match or sentence of the grammar asked for."""
+    if response_format is None or generation.finish_reason not in ("length", "time"):
+        return
+    if response_format.type.startswith("json") and _is_json(generation.text):
+        return  # complete on the last token the limit allowed
+    limit = "--max-new-tokens" if generation.finish_reason == "length" else "its time limit"
+    click.echo(
+        f"warning: the text stopped at {limit} ({generation.stats.generated_tokens} tokens) "
+        "before the format was complete: it does not follow it",
+        err=True,
+    )
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return True
 
 
 def _schema(path: str, stdin: bool) -> dict[str, Any]:

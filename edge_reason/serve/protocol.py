@@ -117,6 +117,13 @@ def parse_chat(body: Any, model_id: str) -> Request:
 def parse_completion(body: Any, model_id: str) -> Request:
     """A /v1/completions body -> Request (one prompt: a string or a list of token ids)."""
     body = _common(body, model_id)
+    for name in ("tools", "tool_choice", "parallel_tool_calls"):
+        if body.get(name) is not None:  # refused, not ignored: a forced call would not come
+            raise bad_request(
+                f"{name} is for /v1/chat/completions (the chat template offers the tools)",
+                name,
+                "unsupported_parameter",
+            )
     prompt = body.get("prompt")
     if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], (str, list)):
         prompt = prompt[0]  # a batch of one

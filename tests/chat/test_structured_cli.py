@@ -112,6 +112,28 @@ def test_chat_constrains_every_reply(model: Path, engine: Engine) -> None:
     assert replies[0] == engine.chat(first, max_new_tokens=40, response_format=fmt).text
 
 
+def test_a_reply_the_token_limit_cut_says_so(model: Path, tmp_path) -> None:
+    """Cut before the format's end, the text is no JSON: a warning on stderr says so (none
+    when the format ended it, nor without a format)."""
+    schema = tmp_path / "room.json"
+    schema.write_text(json.dumps(SCHEMA))
+    cut = ["--max-new-tokens", "2", "--threads", "1"]
+    args = ["generate", str(model), PROMPT, *cut, "--json-schema", str(schema)]
+    for extra in ([], ["--json"]):
+        result = CliRunner().invoke(main, [*args, *extra])
+        assert result.exit_code == 0, result.output
+        assert "stopped at --max-new-tokens (2 tokens) before the format was complete" in (
+            result.stderr
+        )
+    result = CliRunner().invoke(
+        main, ["chat", str(model), *cut, "--json-schema", str(schema)], input="Where?\n"
+    )
+    assert "before the format was complete" in result.stderr
+    whole = generate(model, "--json-schema", str(schema))
+    plain = CliRunner().invoke(main, ["generate", str(model), PROMPT, *cut])
+    assert "warning" not in whole.stderr and "warning" not in plain.stderr
+
+
 # ---- bad input: one line each -------------------------------------------------------------
 
 

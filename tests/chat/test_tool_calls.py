@@ -120,6 +120,17 @@ def test_forced_calls_follow_the_schema(models, style, choice) -> None:
             assert call.id.startswith("call_") and len(call.id) == 29
 
 
+def test_a_named_function_is_called_once(models) -> None:
+    """As OpenAI and vLLM give it: one call of the function, even with parallel calls on."""
+    named = {"type": "function", "function": {"name": "set_fan"}}
+    for style in ("hermes_tokens", "smollm2"):
+        for seed in range(4):
+            reply = models[style].chat(
+                ASK, tools=TOOLS, tool_choice=named, max_new_tokens=400, temperature=1.0, seed=seed
+            )
+            assert [c.name for c in reply.tool_calls] == ["set_fan"], (style, seed, reply)
+
+
 def test_one_call_unless_parallel(models) -> None:
     engine = models["hermes_tokens"]
     counts = set()
@@ -210,6 +221,59 @@ def test_text_before_a_call_streams_and_the_tag_never_does() -> None:
     assert "".join(p.text for p in syntax.visible_text(iter(plain))) == "a < b and <tools> too"
 
 
+def test_a_llama_answer_starting_with_a_tag_prefix_streams() -> None:
+    """ "<" may begin <|python_tag|> or the answer: held back, then shown once it is text."""
+    syntax = ToolCallSyntax("llama3", False, True, True)
+    pieces = [ChatPiece("<", "answer"), ChatPiece("b>bold</b>", "answer")]
+    assert "".join(p.text for p in syntax.visible_text(iter(pieces))) == "<b>bold</b>"
+    pieces = [ChatPiece("<|python", "answer"), ChatPiece('_tag|>{"name"', "answer")]
+    assert not list(syntax.visible_text(iter(pieces)))
+
+
+def test_a_call_cut_short_is_dropped_as_the_stream_drops_it() -> None:
+    """The token limit cut the first call: the text is what streamed (the text before the
+    call), not the call's markup."""
+    tools = check_tools(TOOLS)
+    hermes = ToolCallSyntax("hermes", False, True, True)
+    for reply in ('Sure.\n<tool_call>\n{"name": "set_f', "Sure.\n<tool_call>"):
+        pieces = iter([ChatPiece(reply, "answer")])
+        shown = "".join(p.text for p in hermes.visible_text(pieces))
+        assert hermes.parse(reply, tools) == (shown, []) == ("Sure.", [])
+    llama = ToolCallSyntax("llama3", False, True, True)
+    for reply in ('{"name": "set_f', '<|python_tag|>{"name": "set_fan", "parameters": {"sp'):
+        assert llama.parse(reply, tools) == ("", [])
+    whole = '{"name": "unknown", "parameters": {}}'  # complete, but no call: left whole
+    assert llama.parse(whole, tools) == (whole, [])
+
+
+def test_a_reply_cut_in_an_opening_tag_shows_no_tag() -> None:
+    """A limit ended the reply inside "<tool_call>" (a tag of several tokens): the tag's
+    start is a call's, not text, streamed or not; ended by the model, it is text."""
+    tools = check_tools(TOOLS)
+    hermes = ToolCallSyntax("hermes", False, False, False)
+    for reply, before in [("<tool_c", ""), ("Sure.\n<tool", "Sure."), ("a < b", "a < b")]:
+        pieces = [ChatPiece(reply[i : i + 2], "answer") for i in range(0, len(reply), 2)]
+        for cut in (True, False):
+            shown = "".join(p.text for p in hermes.visible_text(iter(pieces), lambda c=cut: c))
+            text, calls = hermes.parse(reply, tools, cut=cut)
+            assert shown == text == (before if cut else reply) and calls == []
+
+
+@pytest.mark.parametrize("choice", ["required", "auto"])
+def test_every_token_limit_streams_what_the_reply_holds(models, choice) -> None:
+    """Cut anywhere, in a tag or a call: the streamed text is the reply's text, and it
+    holds no call markup."""
+    engine = models["smollm2"]
+    for limit in range(1, 30):
+        args = dict(tools=TOOLS, tool_choice=choice, max_new_tokens=limit, temperature=1.0)
+        stream = engine.chat_stream(ASK, seed=limit, **args)
+        shown = "".join(p.text for p in stream if p.kind == "answer")
+        reply = stream.generation
+        assert shown == reply.text, (limit, reply)
+        if choice == "required":
+            assert reply.text == "" and "<tool" not in shown, (limit, reply)
+
+
 def test_parsing() -> None:
     tools = check_tools(TOOLS)
     hermes = ToolCallSyntax("hermes", False, True, True)
@@ -256,6 +320,41 @@ def test_a_round_trip_is_rendered_in_the_models_format(models) -> None:
         assert '"name": "set_fan"' in prompt  # the tools are offered either way
         reply = engine.chat(history, tools=TOOLS, max_new_tokens=8, temperature=0)
         assert reply.finish_reason in ("eos", "length", "tool_calls")
+
+
+def test_an_assistant_message_with_content_parts_and_calls(models) -> None:
+    """Content as a list of parts beside tool_calls, the tool's result as parts too: written
+    as text for a template that shows no past calls (it raised TypeError)."""
+    call = {"id": "call_1", "type": "function"}
+    call["function"] = {"name": "set_fan", "arguments": '{"speed": 2}'}
+    history = [
+        *ASK,
+        {"role": "assistant", "content": [{"type": "text", "text": "On."}], "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "ok"}]},
+    ]
+    engine = models["smollm2"]
+    shown = engine._chat().tool_syntax.prompt_messages(history, check_tools(TOOLS))
+    assert shown[2]["content"].startswith("On.\n<tool_call>\n")
+    assert "<tool_response>\nok\n</tool_response>" in shown[3]["content"]
+    reply = engine.chat(history, tools=TOOLS, max_new_tokens=4, temperature=0)
+    assert reply.finish_reason in ("eos", "length", "tool_calls")
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"type": "object", "properties": {"room": {"type": "strin"}}},
+        {"type": "object", "properties": {"room": {"type": "string", "pattern": "("}}},
+    ],
+)
+def test_a_tool_schema_that_does_not_compile_is_named(models, parameters) -> None:
+    """Not the whole grammar the calls make, nor "response_format": the tool and why."""
+    bad = {"type": "function", "function": {"name": "bad_tool", "parameters": parameters}}
+    with pytest.raises(ResponseFormatError) as caught:
+        models["qwen25_tools"].chat(ASK, tools=[SWITCH, bad], tool_choice="required")
+    message = str(caught.value)
+    assert message.startswith("tools[1] (bad_tool): its parameters") and "\n" not in message
+    assert "strin" in message or "unclosed group" in message
 
 
 @pytest.mark.parametrize(

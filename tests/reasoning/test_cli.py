@@ -42,6 +42,17 @@ def test_ask_refuses_model_and_no_model_together(runner: CliRunner, tmp_path: Pa
     assert result.exit_code == 2 and "exclude each other" in result.output
 
 
+def test_ask_tool_choice_is_not_silently_ignored(runner: CliRunner) -> None:
+    """Refused with --no-model; for a model that is no chat model (the shipped one), a
+    warning that it is asked as before."""
+    result = runner.invoke(main, ["ask", "--no-model", "--tool-choice", "auto", "What is 1+1?"])
+    assert result.exit_code == 2 and "--tool-choice" in result.output
+    result = runner.invoke(main, ["ask", "--tool-choice", "required", "What is 17*23 + 4?"])
+    assert result.exit_code == 0, result.output
+    assert "warning: --tool-choice applies to a chat model" in result.stderr
+    assert "answer: 395" in result.stdout
+
+
 def test_ask_refuses_a_quant_for_the_shipped_model(runner: CliRunner) -> None:
     result = runner.invoke(main, ["ask", "--quant", "int8", "What is 1+1?"])
     assert result.exit_code == 2 and "--quant needs --model" in result.output

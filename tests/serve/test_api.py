@@ -149,6 +149,24 @@ def test_bad_requests(client, args, status, param) -> None:
     assert e.body["param"] == param
 
 
+def test_tools_are_refused_on_completions_and_a_bad_tool_schema_is_named(client) -> None:
+    """/v1/completions has no chat template to offer tools: refused, not ignored. A tool
+    whose parameters do not compile is named, not dumped as the calls' whole grammar."""
+    for args in ({"tools": [THERMOMETER]}, {"tool_choice": "required"}):
+        with pytest.raises(openai.BadRequestError) as caught:
+            client.completions.create(model=MODEL, prompt="Hi", max_tokens=2, extra_body=args)
+        assert caught.value.body["param"] == next(iter(args))
+        assert "/v1/chat/completions" in caught.value.body["message"]
+    bad = {"type": "function", "function": {"name": "bad", "parameters": {"type": "object"}}}
+    bad["function"]["parameters"]["properties"] = {"room": {"type": "strin"}}
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model=MODEL, messages=HI, max_tokens=2, tools=[THERMOMETER, bad], tool_choice="required"
+        )
+    message = caught.value.body["message"]
+    assert message.startswith("tools[1] (bad): ") and "strin" in message and "\n" not in message
+
+
 def test_bad_bodies(base_url) -> None:
     auth = {"Authorization": f"Bearer {KEY}"}
     url = f"{base_url}/v1/chat/completions"
