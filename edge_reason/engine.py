@@ -539,7 +539,9 @@ class Engine:
         choice = check_tool_choice(tool_choice, offered)
         syntax = chat.tool_syntax
         prompt = self.apply_chat_template(
-            syntax.prompt_messages(messages, offered),
+            # "none": a template that shows tools still does (as OpenAI's models see them);
+            # one that shows none is not told to call any
+            syntax.prompt_messages(messages, offered if choice != "none" else []),
             tools=tools if offered and syntax.renders_tools else None,  # as given, as transformers
             add_generation_prompt=add_generation_prompt,
             enable_thinking=enable_thinking,

@@ -158,6 +158,13 @@ def test_auto_gives_text_or_valid_calls(models, style) -> None:
             assert "<tool_call>" not in reply.text
 
 
+def test_none_does_not_ask_a_model_whose_template_shows_no_tools_to_call(models) -> None:
+    engine = models["smollm2"]
+    plain = engine.chat(ASK, max_new_tokens=6, temperature=0)
+    offered = engine.chat(ASK, tools=TOOLS, tool_choice="none", max_new_tokens=6, temperature=0)
+    assert offered.token_ids == plain.token_ids and offered.tool_calls == []
+
+
 def test_none_constrains_nothing(models) -> None:
     engine = models["qwen25_tools"]
     plain = engine.chat(ASK, max_new_tokens=12, temperature=0)
