@@ -183,8 +183,28 @@ def grammar_tokenizer(tokenizer: Any, vocab_size: int, end_ids: Iterable[int]) -
     if not ends:
         raise ValueError("structured output needs an end token: the model defines none")
     tokens, special = token_bytes(tokenizer, vocab_size)
+    _check_spelling(tokenizer, tokens)
     wrapper = llguidance.TokenizerWrapper(_Encoder(tokenizer, tokens, special, ends[0]))
     return llguidance.LLTokenizer(wrapper, n_vocab=vocab_size, eos_token=ends)
+
+
+# Text whose tokens must spell it byte for byte for a grammar over bytes to hold.
+_SPELLING_PROBE = "Where is Mary?\nFacts: 1, 2.\nAnswer: 12 + 34 = 46"
+
+
+def _check_spelling(tokenizer: Any, tokens: list[bytes]) -> None:
+    """Raise ResponseFormatError when the tokenizer's text is not its tokens' bytes in a
+    row: a word-level vocabulary that drops spaces and joins its words with them on
+    decoding ("Answer : kitchen") makes a grammar over bytes see other text than is shown."""
+    ids = tokenizer.encode(_SPELLING_PROBE, add_special_tokens=False).ids
+    spelt = b"".join(tokens[i] if i < len(tokens) else b"" for i in ids)
+    shown = tokenizer.decode(ids, skip_special_tokens=False).encode()
+    if spelt != shown:
+        raise ResponseFormatError(
+            "response_format: the model's tokenizer does not spell its text token by token "
+            f"(it decodes {shown[:40]!r} from tokens that spell {spelt[:40]!r}), so no format "
+            "can be enforced on it"
+        )
 
 
 class GrammarProcessor:

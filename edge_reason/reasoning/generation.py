@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edge_reason.errors import ResponseFormatError
+
 from .answer_constraint import AnswerConstraint
 from .errors import ContextLengthError, ToolError
 from .policy import TokenRates
@@ -108,15 +110,22 @@ class ChainGenerator:
             if room <= 0 or (left is not None and left <= 0):
                 break
             pausing = self.tools is not None and pause < MAX_PAUSES
-            result = self.engine.generate(
-                current,
+            options = dict(
                 max_new_tokens=room,
                 temperature=temperature,
                 seed=None if seed is None else seed + pause,
                 stop=stop + ("=",) if pausing else stop,
                 time_limit_s=left,
-                **self._constrained(written + text),
             )
+            try:
+                result = self.engine.generate(
+                    current, **options, **self._constrained(written + text)
+                )
+            except ResponseFormatError:
+                # the vocabulary cannot follow the form here (text llguidance forces that
+                # no token spells): the chain goes on free, as it would without a form
+                self.answer = None
+                result = self.engine.generate(current, **options)
             self._record(result)
             text += result.text
             tokens += result.stats.generated_tokens
@@ -162,13 +171,16 @@ class ChainGenerator:
         room = min(ANSWER_TOKENS, self.max_context - len(state.token_ids))
         if room <= 0:
             return "", 0
-        result = self.engine.generate(
-            state,
-            max_new_tokens=room,
-            temperature=temperature,
-            seed=seed,
-            **self._constrained(written, close=True),
-        )
+        try:
+            result = self.engine.generate(
+                state,
+                max_new_tokens=room,
+                temperature=temperature,
+                seed=seed,
+                **self._constrained(written, close=True),
+            )
+        except ResponseFormatError:
+            return "", 0  # the vocabulary cannot write an answer of the form here
         self._record(result)
         return result.text, result.stats.generated_tokens
 
@@ -196,10 +208,20 @@ class ChainGenerator:
 
 def can_constrain(engine: Engine) -> bool:
     """Whether ``engine`` can constrain what it generates: a tokenizer that llguidance reads
-    (a scripted stand-in, or an engine run on token ids alone, cannot)."""
-    return callable(getattr(engine, "grammar_processor", None)) and (
-        getattr(engine, "tokenizer", None) is not None
-    )
+    and whose tokens spell its text (a scripted stand-in, an engine run on token ids alone,
+    or a word-level vocabulary that joins its words with spaces cannot)."""
+    if not callable(getattr(engine, "grammar_processor", None)):
+        return False
+    if getattr(engine, "tokenizer", None) is None:
+        return False
+    try:
+        engine.grammar_processor(_ANY_TEXT)  # builds the engine's grammar tokenizer once
+    except ResponseFormatError:
+        return False
+    return True
+
+
+_ANY_TEXT = {"type": "regex", "pattern": "(?s:.*)"}
 
 
 def answer_logprobs(

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edge_reason.errors import ResponseFormatError
 from edge_reason.text_stream import first_stop
 
 from .generation import ANSWER_TOKENS, ChainGenerator, GeneratedChain
@@ -190,9 +191,14 @@ class _Mask:
         """``state``'s logits as the form allows them after ``text`` (the chain so far)."""
         if self.answer is None:
             return state.logits
-        if self.processor is None:  # the form for what follows the text written so far
-            fmt = self.answer.response_format(text, close=self.close)
-            self.processor = self.engine.grammar_processor(fmt)
         logits = np.array(state.logits, dtype=np.float32, copy=True)
-        self.processor(state.token_ids, logits)
+        try:
+            if self.processor is None:  # the form for what follows the text written so far
+                fmt = self.answer.response_format(text, close=self.close)
+                self.processor = self.engine.grammar_processor(fmt)
+            self.processor(state.token_ids, logits)
+        except ResponseFormatError:
+            # the vocabulary cannot follow the form here: the chain goes on free
+            self.answer = None
+            return state.logits
         return logits
