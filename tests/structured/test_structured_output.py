@@ -231,3 +231,15 @@ def test_a_thinking_budget_with_a_response_format_is_refused_before_generation(
             response_format={"type": "json_object"},
         )
     assert engine.tokens_evaluated == before
+
+
+def test_a_tokenizer_that_joins_words_with_spaces_is_refused() -> None:
+    """A word-level vocabulary without a decoder shows "Answer : kitchen" for tokens that
+    spell "Answer:kitchen": a grammar over the bytes would check other text than is shown."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words = ["[UNK]", "Where", "is", "Mary", "?", "Facts", ":", "1", ",", "2", ".", "Answer"]
+    tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    with pytest.raises(ResponseFormatError, match="does not spell its text token by token"):
+        grammar_tokenizer(tokenizer, len(words), [0])
