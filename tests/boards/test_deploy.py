@@ -39,7 +39,9 @@ class Clock:
         return self.time
 
 
-@pytest.fixture(params=["local", "ssh"])
+# Over SSH each deploy takes seconds: those variants run in the slow tier (CI runs both);
+# test_deploy_ssh.py keeps the SSH transport in the fast one.
+@pytest.fixture(params=["local", pytest.param("ssh", marks=pytest.mark.slow)])
 def device(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Target, Path]:
     """(target, the folder it writes on this machine)."""
     folder = tmp_path / HOSTILE_NAME
