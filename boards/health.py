@@ -19,17 +19,46 @@ from .transport import Target, TransportError
 _MARGIN_S = 60.0
 _LOG_LINES = 5
 
+# The polling both checks share: until /health answers {"status": "ok"}, the timeout
+# passes (the problem is then `late`, formatted), or exited() gives the status of a server
+# that ended.
+_POLL = r"""
+import json, time, urllib.request
+def poll(url, timeout, exited, result, late):
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    start, last = time.monotonic(), "nothing listening yet"
+    while True:
+        status = exited()
+        if status is not None:
+            result["problem"] = f"exited with status {status} without answering /health"
+            return
+        try:
+            with opener.open(url, timeout=5) as reply:
+                body = json.loads(reply.read())
+            if isinstance(body, dict) and body.get("status") == "ok":
+                result.update(ok=True, health=body)
+                return
+            last = f"/health answered {body!r}"
+        except (OSError, ValueError) as e:
+            last = str(getattr(e, "reason", None) or e)
+        if time.monotonic() - start > timeout:
+            result["problem"] = late.format(url=url, timeout=timeout, last=last)
+            return
+        time.sleep(0.25)
+"""
+
 # argv: timeout, then serve's command line without --host/--port. Starts it on a free
 # loopback port in its own session (a wrapper's children are stopped with it), polls
 # /health, stops it, and prints the outcome with the end of its log.
-TRIAL_SCRIPT = r"""
-import json, os, signal, socket, subprocess, sys, tempfile, time, urllib.request
+TRIAL_SCRIPT = (
+    _POLL
+    + r"""
+import os, signal, socket, subprocess, sys, tempfile
 timeout, argv = float(sys.argv[1]), sys.argv[2:]
 with socket.socket() as probe:
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
 argv += ["--host", "127.0.0.1", "--port", str(port)]
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 result = {"ok": False, "port": port, "problem": "", "health": None}
 def interrupted(signum, frame):
     raise SystemExit(128 + signum)
@@ -39,25 +68,8 @@ log, child, start = tempfile.TemporaryFile(), None, time.monotonic()
 try:
     child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                              stderr=subprocess.STDOUT, start_new_session=True)
-    last = "nothing listening yet"
-    while True:
-        status = child.poll()
-        if status is not None:
-            result["problem"] = f"exited with status {status} without answering /health"
-            break
-        try:
-            with opener.open(f"http://127.0.0.1:{port}/health", timeout=5) as reply:
-                body = json.loads(reply.read())
-            if isinstance(body, dict) and body.get("status") == "ok":
-                result.update(ok=True, health=body)
-                break
-            last = f"/health answered {body!r}"
-        except (OSError, ValueError) as e:
-            last = str(getattr(e, "reason", None) or e)
-        if time.monotonic() - start > timeout:
-            result["problem"] = f"did not answer /health within {timeout:g} s ({last})"
-            break
-        time.sleep(0.25)
+    late = "did not answer /health within {timeout:g} s ({last})"
+    poll(f"http://127.0.0.1:{port}/health", timeout, child.poll, result, late)
 except OSError as e:
     result["problem"] = f"could not be started: {e.strerror or e}"
 finally:
@@ -76,31 +88,21 @@ finally:
     result["log"] = log.read().decode("utf-8", "replace")
     print(json.dumps(result))
 """
+)
 
 # argv: URL of /health, timeout. Polls until it answers {"status": "ok"}.
-WAIT_SCRIPT = r"""
-import json, sys, time, urllib.request
+WAIT_SCRIPT = (
+    _POLL
+    + r"""
+import sys
 url, timeout = sys.argv[1], float(sys.argv[2])
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 result = {"ok": False, "problem": "", "health": None}
-start, last = time.monotonic(), "nothing listening"
-while True:
-    try:
-        with opener.open(url, timeout=5) as reply:
-            body = json.loads(reply.read())
-        if isinstance(body, dict) and body.get("status") == "ok":
-            result.update(ok=True, health=body)
-            break
-        last = f"/health answered {body!r}"
-    except (OSError, ValueError) as e:
-        last = str(getattr(e, "reason", None) or e)
-    if time.monotonic() - start > timeout:
-        result["problem"] = f"no answer on {url} within {timeout:g} s ({last})"
-        break
-    time.sleep(0.25)
+start = time.monotonic()
+poll(url, timeout, lambda: None, result, "no answer on {url} within {timeout:g} s ({last})")
 result["seconds"] = round(time.monotonic() - start, 2)
 print(json.dumps(result))
 """
+)
 
 
 @dataclass(frozen=True)
