@@ -67,12 +67,14 @@ class DecodeLoop:
         grammar = p.logit_processors[0] if len(p.logit_processors) == 1 else None
         if p.temperature != 0 or not isinstance(grammar, GrammarProcessor):
             grammar = None
+        seen = list(self._prompt)  # the grammar's view: the prompt and every token since
         for step in range(p.max_new_tokens):
             if grammar is not None:
                 token = self._backend.sample(
                     p.temperature, p.top_k, p.top_p, p.repetition_penalty, history
                 )
-                if not grammar.allows([*self._prompt, *self.tokens], token):
+                seen.extend(self.tokens[len(seen) - len(self._prompt) :])  # what came since
+                if not grammar.allows(seen, token):
                     token = self._sample_processed(history)
             elif p.logit_processors:
                 token = self._sample_processed(history)
