@@ -246,8 +246,13 @@ WeightMatrix matrix(const MatrixSpec& m, int rows, int cols, const std::string& 
 class PyEngine {
  public:
   PyEngine(const ConfigSpec& spec, const WeightsSpec& weights, int threads,
-           const std::string& kernel, const std::string& cache_type) {
-    const ModelConfig& c = spec.model;  // checked when the ConfigSpec was made
+           const std::string& kernel, const std::string& cache_type, int64_t kv_cache_positions) {
+    ModelConfig c = spec.model;  // checked when the ConfigSpec was made
+    if (kv_cache_positions != 0 && (kv_cache_positions < c.max_context || kv_cache_positions > INT32_MAX))
+      throw std::invalid_argument("kv_cache_positions must be 0 (no bound) or between max_context (" +
+                                  std::to_string(c.max_context) + ") and 2^31 - 1, got " +
+                                  std::to_string(kv_cache_positions));
+    c.max_cache_positions = int(kv_cache_positions);
     const int q_dim = c.heads * c.head_dim, kv_dim = c.kv_heads * c.head_dim;
     ModelWeights w;
     const MatrixSpec& emb = weights.embedding;
@@ -376,6 +381,44 @@ class PyEngine {
     return engine_->sample(l, p, h, n);
   }
 
+  int open_sequence(int from, int keep) { return engine_->open_sequence(from, keep); }
+  void close_sequence(int id) { engine_->close_sequence(id); }
+  void assign(int id, int from, int keep) { engine_->assign(id, from, keep); }
+  int sequence_length(int id) const { return engine_->sequence_length(id); }
+  void truncate(int id, int length) { engine_->truncate(id, length); }
+
+  F32Array extend(int id, const I32Array& tokens, int logit_rows) {
+    const int n = int(tokens.size());
+    if (logit_rows < 0 || logit_rows > n)
+      throw std::invalid_argument("extend: logit_rows must be between 0 and the token count (" +
+                                  std::to_string(n) + "), got " + std::to_string(logit_rows));
+    F32Array out({size_t(logit_rows), size_t(engine_->config().vocab)});
+    float* o = out.mutable_data();
+    const int32_t* p = tokens.data();
+    {
+      py::gil_scoped_release release;
+      engine_->extend(id, p, n, o, logit_rows);
+    }
+    return out;
+  }
+
+  F32Array decode(const I32Array& ids, const I32Array& tokens) {
+    if (ids.size() != tokens.size())
+      throw std::invalid_argument("decode: " + std::to_string(ids.size()) + " sequences but " +
+                                  std::to_string(tokens.size()) + " tokens");
+    const int n = int(ids.size());
+    if (n <= 0) throw std::invalid_argument("decode: no sequences");
+    F32Array out({size_t(n), size_t(engine_->config().vocab)});
+    float* o = out.mutable_data();
+    const int32_t* i = ids.data();
+    const int32_t* t = tokens.data();
+    {
+      py::gil_scoped_release release;
+      engine_->decode(i, t, n, o);
+    }
+    return out;
+  }
+
   void seed(uint64_t s) { engine_->seed(s); }
   int position() const { return engine_->position(); }
   int64_t tokens_evaluated() const { return engine_->tokens_evaluated(); }
@@ -386,6 +429,8 @@ class PyEngine {
     d["threads"] = engine_->threads();
     d["max_context"] = engine_->config().max_context;
     d["kv_cache_bytes"] = engine_->cache_bytes();
+    d["kv_cache_positions"] = engine_->config().max_cache_positions;  // 0: no bound
+    d["kv_page_positions"] = kPagePositions;
     d["weight_bytes_per_token"] = engine_->weight_bytes_per_token();
     // The copy of the quantized matrices the kernels read (0: read in place).
     d["interleaved_weight_bytes"] = engine_->interleaved_bytes();
@@ -553,9 +598,17 @@ PYBIND11_MODULE(_native, m) {
       .def_readwrite("rope_local_sin", &WeightsSpec::rope_local_sin)
       .def_readwrite("layers", &WeightsSpec::layers);
   py::class_<PyEngine>(m, "NativeEngine")
-      .def(py::init<const ConfigSpec&, const WeightsSpec&, int, const std::string&, const std::string&>(),
+      .def(py::init<const ConfigSpec&, const WeightsSpec&, int, const std::string&, const std::string&,
+                    int64_t>(),
            py::arg("config"), py::arg("weights"), py::arg("threads"), py::arg("kernel") = "",
-           py::arg("cache_type") = "f32")
+           py::arg("cache_type") = "f32", py::arg("kv_cache_positions") = 0)
+      .def("open_sequence", &PyEngine::open_sequence, py::arg("from_sequence") = -1, py::arg("keep") = 0)
+      .def("close_sequence", &PyEngine::close_sequence, py::arg("sequence"))
+      .def("assign", &PyEngine::assign, py::arg("sequence"), py::arg("from_sequence"), py::arg("keep"))
+      .def("sequence_length", &PyEngine::sequence_length, py::arg("sequence"))
+      .def("truncate", &PyEngine::truncate, py::arg("sequence"), py::arg("length"))
+      .def("extend", &PyEngine::extend, py::arg("sequence"), py::arg("tokens"), py::arg("logit_rows") = 1)
+      .def("decode", &PyEngine::decode, py::arg("sequences"), py::arg("tokens"))
       .def("append", &PyEngine::append)
       .def("logits_all", &PyEngine::logits_all)
       .def("last_logits", &PyEngine::last_logits)

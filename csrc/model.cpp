@@ -28,6 +28,7 @@ void check_config(const ModelConfig& c) {
   bounded("vocab", c.vocab, 1, 1 << 22);
   bounded("max_context", c.max_context, 1, 1 << 24);
   bounded("max_batch", c.max_batch, 1, 1 << 16);
+  bounded("max_cache_positions", c.max_cache_positions, 0, INT32_MAX);
   if (c.head_dim % 2) throw std::invalid_argument("model config: head_dim must be even for RoPE");
   if (c.heads % c.kv_heads)
     throw std::invalid_argument("model config: heads must be a multiple of kv_heads");
@@ -46,7 +47,9 @@ Model::Model(const ModelConfig& config, const ModelWeights& weights, const Kerne
       weights_(weights),
       kernels_(kernels),
       pool_(pool),
-      cache_(config.layers, config.kv_heads, config.head_dim, config.max_context, cache_type) {
+      cache_(config.layers, config.kv_heads, config.head_dim,
+             (config.max_context + kPagePositions - 1) / kPagePositions,
+             (config.max_cache_positions + kPagePositions - 1) / kPagePositions, cache_type) {
   if (kernels.weight_layout == WeightLayout::Interleaved4) {
     auto interleave = [&](WeightMatrix& w) {
       if (w.format == WeightFormat::F32) return;
@@ -73,9 +76,9 @@ Model::Model(const ModelConfig& config, const ModelWeights& weights, const Kerne
   att_out_.assign(B * q_dim, 0.0f);
   gate_.assign(B * c.ffn_dim, 0.0f);
   up_.assign(B * c.ffn_dim, 0.0f);
-  // Per worker: attention scores for a whole context, then room for one
-  // head's keys or values converted from an f16 cache.
-  const size_t per_worker = size_t(c.max_context) * (1 + c.head_dim);
+  // Per worker: attention scores for a whole context, room for one page of a
+  // head's keys or values converted from an f16 cache, and one page's values.
+  const size_t per_worker = size_t(c.max_context) + size_t(kPagePositions + 1) * c.head_dim;
   scores_.assign(per_worker * pool.size(), 0.0f);
   const size_t blocks = B * num_blocks(widest);
   act_q_.assign(blocks * kBlock, 0);
@@ -154,11 +157,11 @@ void Model::matmul(std::initializer_list<Product> products, const float* x, int 
   auto groups_of = [](const Product& p) { return (p.w.rows + kRowAlign - 1) / kRowAlign; };
   int groups = 0;
   for (const Product& p : products) groups += groups_of(p);
-  // Decode streams the weights once for one token and is bound by memory: one
-  // range per thread (measured on the Qwen2.5-0.5B bench model at 2 threads:
-  // int4 decode 10-16% faster than 4 ranges per thread). Prefill computes
-  // more per byte and gains from the finer balance of 4 (4% faster).
-  const int per_thread = rows == 1 ? 1 : 4;
+  // Decode (one token per sequence of a batch) streams the weights and is
+  // bound by memory: one range per thread (measured on the Qwen2.5-0.5B bench
+  // model at 2 threads: int4 decode 10-16% faster than 4 ranges per thread).
+  // Prefill computes more per byte and gains from the finer balance of 4 (4%).
+  const int per_thread = rows <= kMaxDecodeTokens ? 1 : 4;
   parallel_ranges(pool_, groups, 1, [&](int, int g0, int g1) {
     int start = 0;  // first group of the current product
     for (const Product& p : products) {
@@ -175,27 +178,46 @@ void Model::matmul(std::initializer_list<Product> products, const float* x, int 
   }, per_thread);
 }
 
-void Model::attention(int layer, int count, int pos) {
+void Model::attention(int layer, const TokenSlot* slots, int count) {
   const ModelConfig& c = config_;
   const int hd = c.head_dim, group = c.heads / c.kv_heads;
   const float scale =
       c.attention_scale > 0.0f ? c.attention_scale : 1.0f / std::sqrt(float(hd));
   const int window = weights_.layers[layer].window;
-  const size_t per_worker = size_t(c.max_context) * (1 + hd);
+  const size_t per_worker = size_t(c.max_context) + size_t(kPagePositions + 1) * hd;
   parallel_ranges(pool_, count * c.heads, 1, [&](int worker, int j0, int j1) {
     float* scores = &scores_[per_worker * worker];
     float* convert = scores + c.max_context;
+    float* page_out = convert + size_t(kPagePositions) * hd;
     for (int j = j0; j < j1; ++j) {
       const int t = j / c.heads, h = j % c.heads, kvh = h / group;
-      const int end = pos + t + 1;  // causal: this token and all before it
+      const int end = slots[t].pos + 1;  // causal: this token and all before it
       const int start = window > 0 ? std::max(0, end - window) : 0;
-      const int n = end - start;
+      const int32_t* pages = slots[t].pages;
       const float* q = &q_[(size_t(t) * c.heads + h) * hd];
-      const float* keys = cache_.keys(layer, kvh, start, end, convert);
-      kernels_.attn_scores(q, keys, n, hd, scale, scores);
-      kernels_.softmax(scores, n);
-      const float* values = cache_.values(layer, kvh, start, end, convert);
-      kernels_.attn_values(scores, values, n, hd, &att_out_[(size_t(t) * c.heads + h) * hd]);
+      float* out = &att_out_[(size_t(t) * c.heads + h) * hd];
+      // Page by page: [p0, p1) is the part of page p0 / kPagePositions in [start, end).
+      auto each_page = [&](auto&& fn) {
+        for (int p0 = start; p0 < end;) {
+          const int page = p0 / kPagePositions, base = page * kPagePositions;
+          const int p1 = std::min(end, base + kPagePositions);
+          fn(pages[page], p0 - base, p1 - base, p0 - start, p1 - p0);
+          p0 = p1;
+        }
+      };
+      each_page([&](int page, int s0, int s1, int at, int n) {
+        kernels_.attn_scores(q, cache_.keys(layer, kvh, page, s0, s1, convert), n, hd, scale,
+                             scores + at);
+      });
+      kernels_.softmax(scores, end - start);
+      bool first = true;
+      each_page([&](int page, int s0, int s1, int at, int n) {
+        const float* values = cache_.values(layer, kvh, page, s0, s1, convert);
+        kernels_.attn_values(scores + at, values, n, hd, first ? out : page_out);
+        if (!first)
+          for (int i = 0; i < hd; ++i) out[i] += page_out[i];
+        first = false;
+      });
     }
   });
 }
@@ -212,7 +234,8 @@ void Model::gated_activation(int count) {
   }
 }
 
-void Model::forward(const int32_t* tokens, int count, int pos, float* logits, int logit_rows) {
+void Model::forward(const int32_t* tokens, const TokenSlot* slots, int count, float* logits,
+                    int logit_rows) {
   const ModelConfig& c = config_;
   const int D = c.dim, F = c.ffn_dim, hd = c.head_dim, half = hd / 2;
   const int q_dim = c.heads * hd, kv_dim = c.kv_heads * hd;
@@ -233,8 +256,9 @@ void Model::forward(const int32_t* tokens, int count, int pos, float* logits, in
         for (int i = 0; i < kv_dim; ++i) k[i] += w.bk[i];
         for (int i = 0; i < kv_dim; ++i) v[i] += w.bv[i];
       }
-      const float* cos = w.rope_cos + size_t(pos + t) * half;
-      const float* sin = w.rope_sin + size_t(pos + t) * half;
+      const int pos = slots[t].pos;
+      const float* cos = w.rope_cos + size_t(pos) * half;
+      const float* sin = w.rope_sin + size_t(pos) * half;
       for (int h = 0; h < c.heads; ++h) {
         if (w.q_norm) rmsnorm(q + h * hd, q + h * hd, w.q_norm, hd, c.norm_eps);
         rope(q + h * hd, cos, sin, hd);
@@ -242,10 +266,11 @@ void Model::forward(const int32_t* tokens, int count, int pos, float* logits, in
       for (int h = 0; h < c.kv_heads; ++h) {
         if (w.k_norm) rmsnorm(k + h * hd, k + h * hd, w.k_norm, hd, c.norm_eps);
         rope(k + h * hd, cos, sin, hd);
-        cache_.store(l, h, pos + t, k + h * hd, v + h * hd);
+        cache_.store(l, h, slots[t].pages[pos / kPagePositions], pos % kPagePositions,
+                     k + h * hd, v + h * hd);
       }
     }
-    attention(l, count, pos);
+    attention(l, slots, count);
     matmul({{w.wo, xb_.data(), D}}, att_out_.data(), count);
     for (int t = 0; t < count; ++t) {
       float* x = &x_[size_t(t) * D];

@@ -30,6 +30,7 @@ struct ModelConfig {
   float norm_eps = 1e-6f;
   int max_context = 0;     // KV cache capacity in positions
   int max_batch = 64;      // tokens per forward call (prefill is cut into such chunks)
+  int max_cache_positions = 0;  // KV cache bound over all sequences; 0: none
   Activation activation = Activation::SiLU;
   float embedding_scale = 1.0f;  // multiplies every embedding row (Gemma: sqrt(dim))
   float attention_scale = 0.0f;  // multiplies q.k; 0: 1 / sqrt(head_dim)
@@ -90,6 +91,14 @@ struct ModelWeights {
   WeightMatrix lm_head;
 };
 
+// Where one token of a forward pass belongs: its position in its sequence and
+// the sequence's pages (sequence_table.h), which hold every position before it
+// and, reserved by the caller, its own.
+struct TokenSlot {
+  const int32_t* pages;
+  int pos;
+};
+
 class Model {
  public:
   Model(const ModelConfig& config, const ModelWeights& weights, const KernelTable& kernels,
@@ -97,13 +106,18 @@ class Model {
 
   const ModelConfig& config() const { return config_; }
   const KernelTable& kernels() const { return kernels_; }
+  KVCache& cache() { return cache_; }
   const KVCache& cache() const { return cache_; }
 
-  // Runs tokens[0..count) at positions [pos, pos + count), writing their keys
-  // and values into the cache. count <= max_batch and pos + count <=
-  // max_context (the engine checks both). logits: null for none, else
-  // `logit_rows` rows of vocab floats for the last logit_rows tokens.
-  void forward(const int32_t* tokens, int count, int pos, float* logits, int logit_rows);
+  // Runs tokens[0..count), token t at slots[t], writing their keys and values
+  // into the cache; a token attends to its sequence's positions up to its own
+  // (those of earlier tokens of this call included). count <= max_batch and
+  // every pos < max_context (the engine checks both). logits: null for none,
+  // else `logit_rows` rows of vocab floats for the last logit_rows tokens.
+  // A token's results do not depend on the other tokens of the call: a batch
+  // of sequences gives each exactly what it gets alone.
+  void forward(const int32_t* tokens, const TokenSlot* slots, int count, float* logits,
+               int logit_rows);
 
   // Bytes of weights that one decode step streams (every matrix once).
   size_t weight_bytes_per_token() const;
@@ -125,7 +139,7 @@ class Model {
   // decode step pays a few hundred times.
   void matmul(std::initializer_list<Product> products, const float* x, int rows);
   void quantize_input(const WeightMatrix& w, const float* x, int rows);
-  void attention(int layer, int count, int pos);
+  void attention(int layer, const TokenSlot* slots, int count);
   // gate = act(gate) * up, element-wise, for `count` rows of ffn_dim.
   void gated_activation(int count);
 

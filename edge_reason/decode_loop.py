@@ -5,6 +5,10 @@
     ...     loop.insert(more)   # optional: tokens to run right after this one
     >>> loop.tokens, loop.finish_reason   # all the tokens, "length" | "eos" | "time"
 
+A batch drives the same steps itself, so that the tokens of many sequences run in
+one pass: ``token = loop.next_token()`` (None: ended), then ``run = loop.to_run()``
+(None: ended), and the logits after ``run`` go to the loop's backend.
+
 Only sampling and running tokens happen here; text, stop strings and chat turns are
 the caller's, between two tokens. A consumer that stops iterating (a stop string) leaves
 the last token sampled but not run, as generation ends there.
@@ -49,12 +53,26 @@ class DecodeLoop:
         self._append = append
         self._prompt = prompt
         self._params = params
-        self._end_ids = end_ids
+        self.end_ids = end_ids
         limit = params.time_limit_s
         self._deadline = None if limit is None else started + limit
         self.tokens: list[int] = []  # sampled and inserted, the end token included
         self.finish_reason = "length"
         self._inserted: list[int] = []
+        self._steps = 0  # tokens chosen (inserted ones not counted)
+        self._ended = False
+        self._history = np.asarray(prompt, dtype=np.int32)  # what the penalty applies to
+        # Greedy decoding under a grammar alone takes the backend's token where it may.
+        grammar = params.logit_processors[0] if len(params.logit_processors) == 1 else None
+        self._grammar = (
+            grammar if params.temperature == 0 and isinstance(grammar, GrammarProcessor) else None
+        )
+        self._seen = list(prompt)  # the grammar's view: the prompt and every token since
+
+    @property
+    def tokens_left(self) -> int:
+        """Tokens it may still choose."""
+        return self._params.max_new_tokens - self._steps
 
     def insert(self, tokens: list[int]) -> None:
         """Tokens to follow the token just handed out (a chat turn's budget forcing)."""
@@ -62,39 +80,56 @@ class DecodeLoop:
         self._inserted.extend(tokens)
 
     def __iter__(self) -> Iterator[int]:
-        p = self._params
-        history = np.asarray(self._prompt, dtype=np.int32)
-        grammar = p.logit_processors[0] if len(p.logit_processors) == 1 else None
-        if p.temperature != 0 or not isinstance(grammar, GrammarProcessor):
-            grammar = None
-        seen = list(self._prompt)  # the grammar's view: the prompt and every token since
-        for step in range(p.max_new_tokens):
-            if grammar is not None:
-                token = self._backend.sample(
-                    p.temperature, p.top_k, p.top_p, p.repetition_penalty, history
-                )
-                seen.extend(self.tokens[len(seen) - len(self._prompt) :])  # what came since
-                if not grammar.allows(seen, token):
-                    token = self._sample_processed(history)
-            elif p.logit_processors:
-                token = self._sample_processed(history)
-            else:
-                token = self._backend.sample(
-                    p.temperature, p.top_k, p.top_p, p.repetition_penalty, history
-                )
-            self.tokens.append(token)
-            if p.repetition_penalty != 1.0:
-                history = np.append(history, np.int32(token))
-            if token in self._end_ids:
-                self.finish_reason = "eos"
-                return
+        while (token := self.next_token()) is not None:
             yield token
-            if step + 1 < p.max_new_tokens:
-                if self._deadline is not None and time.perf_counter() >= self._deadline:
-                    self.finish_reason = "time"
-                    return
-                self._append([token, *self._inserted])
-                self._inserted.clear()
+            run = self.to_run()
+            if run is None:
+                return
+            self._append(run)
+
+    def next_token(self) -> int | None:
+        """Choose the next token from the backend's logits and record it: the token, or
+        None when generation has ended (an end token was chosen, or earlier)."""
+        if self._ended:
+            return None
+        p = self._params
+        grammar = self._grammar
+        if grammar is not None:
+            token = self._backend.sample(
+                p.temperature, p.top_k, p.top_p, p.repetition_penalty, self._history
+            )
+            self._seen.extend(self.tokens[len(self._seen) - len(self._prompt) :])
+            if not grammar.allows(self._seen, token):
+                token = self._sample_processed(self._history)
+        elif p.logit_processors:
+            token = self._sample_processed(self._history)
+        else:
+            token = self._backend.sample(
+                p.temperature, p.top_k, p.top_p, p.repetition_penalty, self._history
+            )
+        self.tokens.append(token)
+        self._steps += 1
+        if p.repetition_penalty != 1.0:
+            self._history = np.append(self._history, np.int32(token))
+        if token in self.end_ids:
+            self.finish_reason = "eos"
+            self._ended = True
+            return None
+        return token
+
+    def to_run(self) -> list[int] | None:
+        """After the token was handed out: the tokens to run before the next one (it and
+        any inserted), or None when generation ends here (its length or time limit)."""
+        if self._steps >= self._params.max_new_tokens:
+            self._ended = True
+            return None
+        if self._deadline is not None and time.perf_counter() >= self._deadline:
+            self.finish_reason = "time"
+            self._ended = True
+            return None
+        run = [self.tokens[-1 - len(self._inserted)], *self._inserted]
+        self._inserted.clear()
+        return run
 
     def _sample_processed(self, history: np.ndarray) -> int:
         p = self._params

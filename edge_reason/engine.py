@@ -21,18 +21,20 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
 import numpy as np
 
 from . import _native, native_spec
 from .backends import BACKENDS, open_backend
+from .batch_generation import BatchMember, SequenceLogits, decode_together
 from .chat import ChatFormat, ChatTurn
 from .chat_template import WHERE_TEMPLATES_ARE, ChatTemplate
 from .decode_loop import DecodeLoop
 from .errors import ModelFormatError, ResponseFormatError
 from .model_config import ModelConfig
 from .model_source import open_model_source
+from .prompt_lookup import NgramLookup, speculative_tokens
 from .regular_file import read_regular
 from .sampling_params import SamplingOptions, SamplingParams
 from .stop_strings import StopStrings
@@ -180,7 +182,10 @@ class Engine:
         self.path = path
         self._weight_bytes = weight_bytes
         self._load_seconds = load_seconds
-        self._sequence: list[int] = []  # the tokens in the cache, in order
+        self._sequence: list[int] = []  # the tokens in sequence 0 of the cache, in order
+        # The sequences the last batch ran, kept (their tokens, their native id) so that a
+        # prompt continuing one of them (a chain resumed after a tool call) starts from it.
+        self._kept: list[tuple[list[int], int]] = []
         # bundle.json of a bundle (its prompt formats, quality report, ...), else None
         self.manifest: dict[str, Any] | None = None
         # for a GGUF file: "GGML type->engine format" -> tensors converted so
@@ -204,6 +209,7 @@ class Engine:
         threads: int | None = None,
         max_context: int | None = None,
         kv_cache: str = "f32",
+        kv_cache_positions: int | None = None,
         backend: str = "native",
         trusted_keys: Sequence[bytes | str | os.PathLike[str]] | None = None,
     ) -> Engine:
@@ -218,6 +224,9 @@ class Engine:
         max_context: KV cache capacity in tokens (default: the model's
         maximum, capped at 2048).
         kv_cache: "f32" or "f16" storage for the native engine's KV cache.
+        kv_cache_positions: the most positions the native engine's KV cache may hold over
+        all its sequences (a batch holds one per sequence and token; at least max_context).
+        None: it grows as batches need, from max_context positions allocated at load.
         backend: "native", or for a bundle "onnxruntime" or "tflite".
         trusted_keys: Ed25519 public keys (PEM file paths, PEM text or 32 raw bytes); a
         bundle not signed by one of them is refused.
@@ -236,10 +245,19 @@ class Engine:
             max_context = min(config.max_position_embeddings, DEFAULT_MAX_CONTEXT)
         if not isinstance(max_context, int) or max_context < 1:
             raise ValueError(f"max_context must be a positive integer, got {max_context!r}")
+        if kv_cache_positions is not None and (
+            not isinstance(kv_cache_positions, int)
+            or isinstance(kv_cache_positions, bool)
+            or not max_context <= kv_cache_positions < 2**31
+        ):
+            raise ValueError(
+                f"kv_cache_positions must be an integer from max_context ({max_context}) "
+                f"to 2**31 - 1, got {kv_cache_positions!r}"
+            )
         if backend == "native":
             weights = source.native_weights(max_context)
             runner: Backend = _native_engine(
-                config, weights.tensors, threads, max_context, kv_cache
+                config, weights.tensors, threads, max_context, kv_cache, kv_cache_positions or 0
             )
             weights.release_copied(runner.info()["interleaved_weight_bytes"] > 0)
             weight_bytes, conversions = weights.nbytes, weights.conversions
@@ -278,6 +296,9 @@ class Engine:
             # the kernels' interleaved copy of the quantized matrices (aarch64), else 0
             "interleaved_weight_bytes": native.get("interleaved_weight_bytes", 0),
             "kv_cache_bytes": native["kv_cache_bytes"],
+            # the native engine's cache: positions per page, and its bound (0: none)
+            "kv_page_positions": native.get("kv_page_positions"),
+            "kv_cache_positions": native.get("kv_cache_positions"),
             "load_seconds": self._load_seconds,
             "tokens_evaluated": self._native.tokens_evaluated,
             **({"gguf_conversions": self.weight_conversions} if self.weight_conversions else {}),
@@ -386,6 +407,7 @@ class Engine:
         ``logits``: those that follow ``ids``, if known; then a cache that holds ``ids``
         already runs nothing."""
         n = len(ids)
+        self._take_kept_prefix(ids)
         if logits is not None and tuple(self._sequence[:n]) == tuple(ids):
             self._native.rewind(n, logits)
             del self._sequence[n:]
@@ -400,6 +422,32 @@ class Engine:
         self._append(list(ids[shared:]), reset=False)
         return n - shared
 
+    def _take_kept_prefix(self, ids: Sequence[int]) -> None:
+        """Make sequence 0 the longest prefix of ``ids`` that a kept sequence holds, if it
+        is longer than what sequence 0 shares with ``ids`` (its pages are shared, not run)."""
+        best, source = _shared_prefix(self._sequence, ids, len(ids)), None
+        for tokens, sequence in self._kept:
+            shared = _shared_prefix(tokens, ids, len(ids))
+            if shared > best:
+                best, source = shared, (tokens, sequence)
+        if source is not None:
+            self._native.assign(0, source[1], best)
+            self._sequence = list(source[0][:best])
+
+    def _keep(self, kept: list[tuple[list[int], int]]) -> None:
+        """Keep these sequences (closing those kept before)."""
+        for _, sequence in self._kept:
+            self._native.close_sequence(sequence)
+        self._kept = kept
+
+    def _start(self, ids: list[int], state: PromptState | None) -> int:
+        """Put a generation's prompt in the cache (a state's prefix is kept); how many
+        tokens were run."""
+        if state is not None:
+            return self._hold(state.token_ids, state.logits)
+        self._append(ids, reset=True)
+        return len(ids)
+
     def _append(self, ids: list[int], *, reset: bool) -> None:
         if reset:
             self._native.rewind(0, self._native.last_logits())
@@ -409,14 +457,40 @@ class Engine:
         self._native.append(np.asarray(ids, dtype=np.int32))
         self._sequence.extend(ids)
 
+    @overload
     def generate(
         self,
         prompt: str | Sequence[int] | PromptState,
         sampling: SamplingParams | None = None,
+        *,
+        n: None = None,
         **options: Unpack[SamplingOptions],
-    ) -> Generation:
+    ) -> Generation: ...
+
+    @overload
+    def generate(
+        self,
+        prompt: str | Sequence[int] | PromptState,
+        sampling: SamplingParams | None = None,
+        *,
+        n: int,
+        **options: Unpack[SamplingOptions],
+    ) -> list[Generation]: ...
+
+    def generate(
+        self,
+        prompt: str | Sequence[int] | PromptState,
+        sampling: SamplingParams | None = None,
+        *,
+        n: int | None = None,
+        **options: Unpack[SamplingOptions],
+    ) -> Generation | list[Generation]:
         """Generate after the prompt: the whole of :meth:`stream`, without making text
         pieces unless stop strings need them (the text is then decoded on first read).
+
+        n: n samples of the prompt instead of one, as a list, decoded together (see
+        :meth:`generate_batch`) from one prefill of the prompt; with a seed s, sample i
+        is the one generate(prompt, seed=s + i) gives.
 
         sampling: a SamplingParams; options: its fields as keywords (max_new_tokens=128,
         temperature=0.0 (greedy), top_k, top_p, repetition_penalty, seed, stop,
@@ -425,7 +499,135 @@ class Engine:
         (edge_reason/structured_output.py); generation ends where the format is complete.
         """
         params = SamplingParams.build(sampling, options)
+        if n is not None:
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ValueError(f"n must be a positive integer, got {n!r}")
+            seeds = [None if params.seed is None else params.seed + i for i in range(n)]
+            return self._together([prompt] * n, [replace(params, seed=s) for s in seeds])
         return self._stream(prompt, params, pieces=bool(params.stop)).collect()
+
+    def generate_batch(
+        self,
+        prompts: Sequence[str | Sequence[int] | PromptState],
+        sampling: SamplingParams | Sequence[SamplingParams] | None = None,
+        **options: Unpack[SamplingOptions],
+    ) -> list[Generation]:
+        """Generate after each prompt, decoding them together: each step runs the next
+        token of every unfinished sequence in one pass over the weights, and each stops
+        on its own. Result i is, token for token, what generate(prompts[i], ...) gives
+        under greedy decoding and for the same seed (seed None: each its own random
+        one). A prompt may be text, token ids or a PromptState, whose prefix the
+        sequences started from it share in the cache without copying it.
+
+        sampling: one SamplingParams for all, or one per prompt; options replace their
+        fields. Backends without batches (onnxruntime, LiteRT) run one after another.
+        """
+        if isinstance(prompts, (str, PromptState)) or not isinstance(prompts, Sequence):
+            raise TypeError(
+                "generate_batch takes a list of prompts (text, token ids or PromptState), "
+                f"got {type(prompts).__name__}"
+            )
+        if sampling is None or isinstance(sampling, SamplingParams):
+            each = [sampling] * len(prompts)
+        else:
+            each = list(sampling)
+            if len(each) != len(prompts):
+                raise ValueError(
+                    f"generate_batch: {len(prompts)} prompts but {len(each)} SamplingParams"
+                )
+        if not prompts:
+            return []
+        return self._together(list(prompts), [SamplingParams.build(p, options) for p in each])
+
+    def _together(
+        self, prompts: list[str | Sequence[int] | PromptState], params: list[SamplingParams]
+    ) -> list[Generation]:
+        """generate for each (prompt, params), decoded as one batch."""
+        if not hasattr(self._native, "decode"):
+            return [
+                self._stream(q, p, pieces=bool(p.stop)).collect()
+                for q, p in zip(prompts, params, strict=True)
+            ]
+        starts: list[tuple[list[int], PromptState | None]] = []
+        for prompt in prompts:
+            state = prompt if isinstance(prompt, PromptState) else None
+            starts.append((list(state.token_ids) if state else self._prompt_ids(prompt), state))  # type: ignore[arg-type]
+        prepared = [
+            self._prepared(ids, p, None) for (ids, _), p in zip(starts, params, strict=True)
+        ]
+        with self._exclusive():
+            return self._decode_together(starts, prepared)
+
+    def _decode_together(
+        self,
+        starts: list[tuple[list[int], PromptState | None]],
+        prepared: list[tuple[SamplingParams, frozenset[int]]],
+    ) -> list[Generation]:
+        native = self._native
+        members: list[BatchMember] = []
+        prefill: list[tuple[int, float]] = []  # per member: tokens run, seconds
+        first_of: dict[Any, int] = {}  # a prompt's key -> its first member
+        try:
+            for i, ((ids, state), (p, end_ids)) in enumerate(zip(starts, prepared, strict=True)):
+                # A prompt runs in sequence 0 as generate runs it, then each of its
+                # members continues in a sequence opened from it, sharing its pages.
+                key = (tuple(ids), id(state.logits) if state else None)
+                t0 = time.perf_counter()
+                run = 0
+                if key not in first_of or self._sequence != ids:
+                    run = self._start(ids, state)
+                    first_of[key] = i
+                sequence = native.open_sequence(0, len(ids))
+                prefill.append((run, time.perf_counter() - t0))
+                logits = SequenceLogits(native.last_logits(), p.seed)
+                loop = DecodeLoop(logits, _caller_runs, ids, p, end_ids, time.perf_counter())
+                members.append(BatchMember(sequence, logits, loop, self._tokenizer_if(p), p.stop))
+            # Sequence 0 lets go of its last prompt's partial page, which the members
+            # would otherwise each copy before writing into it (the kept members hold it).
+            page = native.info()["kv_page_positions"]
+            held = len(self._sequence) // page * page
+            native.truncate(0, held)
+            del self._sequence[held:]
+            started = time.perf_counter()
+            decode_together(native, members)
+        except BaseException:
+            for member in members:
+                native.close_sequence(member.sequence)
+            raise
+        self._keep(
+            [
+                ([*ids, *m.loop.tokens][: native.sequence_length(m.sequence)], m.sequence)
+                for (ids, _), m in zip(starts, members, strict=True)
+            ]
+        )
+        results = []
+        for (ids, _), member, (run, seconds) in zip(starts, members, prefill, strict=True):
+            text, finish = member.finish()
+            loop = member.loop
+            body = [t for t in loop.tokens if t not in loop.end_ids]
+            results.append(
+                Generation(
+                    text=text if text is not None else self._decoder(body),
+                    token_ids=loop.tokens,
+                    stats=GenerationStats(
+                        prompt_tokens=len(ids),
+                        generated_tokens=len(loop.tokens),
+                        prefill_seconds=seconds,
+                        decode_seconds=member.ended_at - started,
+                        prefilled_tokens=run,
+                    ),
+                    finish_reason=finish,
+                )
+            )
+        return results
+
+    def _tokenizer_if(self, p: SamplingParams) -> Any | None:
+        """The detokenizer stop strings are watched with, if p has any."""
+        return self.tokenizer if p.stop else None
+
+    def _decoder(self, body: list[int]) -> str | Callable[[], str]:
+        """The text of generated tokens, decoded when first read ("" without a tokenizer)."""
+        return (lambda: self.decode(body)) if self._tokenizer is not None else ""
 
     def stream(
         self,
@@ -604,39 +806,22 @@ class Engine:
         thinking budget."""
         state = prompt if isinstance(prompt, PromptState) else None
         ids = list(state.token_ids) if state else self._prompt_ids(prompt)  # type: ignore[arg-type]
-        limit = self._native.info()["max_context"]
-        reserved = turn.reserved_tokens if turn else 0
-        if len(ids) + p.max_new_tokens - 1 + reserved > limit:
-            raise ValueError(
-                f"prompt ({len(ids)} tokens) + max_new_tokens ({p.max_new_tokens}) exceeds "
-                f"max_context ({limit}): shorten them or load with a larger max_context"
-            )
-        end_ids = turn.stop_token_ids if turn else self.eos_token_ids
-        if p.response_format is not None:  # the grammar goes last: nothing re-allows a token
-            grammar = GrammarProcessor(self._grammar_tokenizer(end_ids), p.response_format)
-            p = replace(p, logit_processors=(*p.logit_processors, grammar))
+        p, end_ids = self._prepared(ids, p, turn)
         with self._exclusive():
             t0 = time.perf_counter()
-            if state is not None:
-                prefilled = self._hold(state.token_ids, state.logits)
-            else:
-                self._append(ids, reset=True)
-                prefilled = len(ids)
+            prefilled = self._start(ids, state)
             t1 = time.perf_counter()
-            if p.seed is not None:
-                self._native.seed(p.seed)
-            loop = DecodeLoop(self._native, self._run_tokens, ids, p, end_ids, t1)
+            loop, tokens = self._decode_loop(ids, p, end_ids, t1)
             detokenizer = turn.detokenizer if turn else self.tokenizer
             text: str | Callable[[], str]
             if pieces and detokenizer:
                 watcher = StopStrings(p.stop)
-                yield from _text_pieces(loop, TextStream(detokenizer), watcher, turn)
+                yield from _text_pieces(loop, tokens, TextStream(detokenizer), watcher, turn)
                 text, finish = watcher.text, "stop" if watcher.stopped else loop.finish_reason
             else:
-                for _ in loop:
+                for _ in tokens:
                     pass
-                body = [t for t in loop.tokens if t not in end_ids]
-                text = (lambda: self.decode(body)) if self._tokenizer is not None else ""
+                text = self._decoder([t for t in loop.tokens if t not in end_ids])
                 finish = loop.finish_reason
             t2 = time.perf_counter()
             result.append(
@@ -653,6 +838,49 @@ class Engine:
                     finish_reason=finish,
                 )
             )
+
+    def _decode_loop(
+        self, ids: list[int], p: SamplingParams, end_ids: frozenset[int], started: float
+    ) -> tuple[DecodeLoop, Iterator[int]]:
+        """The loop that generates after ``ids`` (in sequence 0) and its tokens, drafted
+        and checked several at a time for prompt-lookup decoding."""
+        if p.speculative is None or not hasattr(self._native, "extend"):
+            if p.seed is not None:
+                self._native.seed(p.seed)
+            loop = DecodeLoop(self._native, self._run_tokens, ids, p, end_ids, started)
+            return loop, iter(loop)
+        # The same draws as the engine's sampler seeded alike (seed None: a random seed).
+        view = SequenceLogits(self._native.last_logits(), p.seed)
+        loop = DecodeLoop(view, _caller_runs, ids, p, end_ids, started)
+
+        def extend(tokens: list[int], rows: int) -> np.ndarray:
+            logits = self._native.extend(0, np.asarray(tokens, dtype=np.int32), rows)
+            self._sequence.extend(tokens)
+            return logits
+
+        def truncate(length: int) -> None:
+            self._native.truncate(0, length)
+            del self._sequence[length:]
+
+        return loop, speculative_tokens(loop, view, extend, truncate, NgramLookup(ids))
+
+    def _prepared(
+        self, ids: list[int], p: SamplingParams, turn: ChatTurn | None
+    ) -> tuple[SamplingParams, frozenset[int]]:
+        """The params a generation after ``ids`` runs with (its grammar, a processor of
+        its own, added) and its end tokens; raises ValueError if it cannot fit."""
+        limit = self._native.info()["max_context"]
+        reserved = turn.reserved_tokens if turn else 0
+        if len(ids) + p.max_new_tokens - 1 + reserved > limit:
+            raise ValueError(
+                f"prompt ({len(ids)} tokens) + max_new_tokens ({p.max_new_tokens}) exceeds "
+                f"max_context ({limit}): shorten them or load with a larger max_context"
+            )
+        end_ids = turn.stop_token_ids if turn else self.eos_token_ids
+        if p.response_format is not None:  # the grammar goes last: nothing re-allows a token
+            grammar = GrammarProcessor(self._grammar_tokenizer(end_ids), p.response_format)
+            p = replace(p, logit_processors=(*p.logit_processors, grammar))
+        return p, end_ids
 
     def grammar_processor(self, response_format: Any) -> GrammarProcessor:
         """The logit processor `generate` adds for `response_format` (a dict or a parsed
@@ -677,12 +905,20 @@ class Engine:
         self._append(ids, reset=False)
 
 
+def _caller_runs(tokens: list[int]) -> None:
+    raise AssertionError("this loop's tokens are run by its caller, not by the loop")
+
+
 def _text_pieces(
-    loop: DecodeLoop, stream: TextStream, watcher: StopStrings, turn: ChatTurn | None
+    loop: DecodeLoop,
+    tokens: Iterator[int],
+    stream: TextStream,
+    watcher: StopStrings,
+    turn: ChatTurn | None,
 ) -> Iterator[str]:
     """The loop's tokens as text released by `watcher` (never empty pieces); a chat turn
     may insert tokens after one (budget forcing), whose text joins that token's."""
-    for token in loop:
+    for token in tokens:
         piece = stream.push(token)
         forced = turn.forced_tokens(piece) if turn else []
         if forced:
@@ -712,7 +948,12 @@ def _shared_prefix(held: list[int], wanted: Sequence[int], limit: int) -> int:
 
 
 def _native_engine(
-    config: ModelConfig, tensors: dict[str, Any], threads: int, max_context: int, kv_cache: str
+    config: ModelConfig,
+    tensors: dict[str, Any],
+    threads: int,
+    max_context: int,
+    kv_cache: str,
+    kv_cache_positions: int,
 ) -> Backend:
     try:
         return _native.NativeEngine(
@@ -721,6 +962,7 @@ def _native_engine(
             threads,
             "",
             kv_cache,
+            kv_cache_positions,
         )
     except RuntimeError as e:  # e.g. EDGE_REASON_KERNEL names a kernel this CPU lacks
         raise RuntimeError(f"cannot start the engine: {e}") from e

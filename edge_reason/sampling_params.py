@@ -29,6 +29,7 @@ import numpy as np
 from .structured_output import ResponseFormat
 
 LogitProcessor = Callable[[Sequence[int], np.ndarray], "np.ndarray | None"]
+SPECULATIVE = (None, "prompt-lookup")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class SamplingParams:
     (module docstring). response_format: constrain the output to a JSON schema, any JSON
     object, a regex or a grammar (edge_reason/structured_output.py); checked and compiled
     here, so a bad one raises ResponseFormatError (a ValueError) before generation.
+    speculative: "prompt-lookup" drafts tokens from the text so far and checks them in one
+    pass (edge_reason/prompt_lookup.py): the same output, faster where the answer quotes
+    the prompt; None: one token per pass.
 
     A str or a list is accepted for stop, and any sequence of callables for
     logit_processors; both are held as tuples. Bad values raise ValueError naming
@@ -58,6 +62,7 @@ class SamplingParams:
     time_limit_s: float | None = None
     logit_processors: tuple[LogitProcessor, ...] = ()
     response_format: ResponseFormat | None = None
+    speculative: str | None = None
 
     def __post_init__(self) -> None:
         n, t, k, p, rp = (
@@ -95,6 +100,11 @@ class SamplingParams:
         for f in processors:
             if not callable(f):
                 raise ValueError(f"logit_processors must be callables, got {f!r}")
+        if self.speculative not in SPECULATIVE:
+            raise ValueError(
+                f"speculative must be one of {', '.join(map(repr, SPECULATIVE))}, "
+                f"got {self.speculative!r}"
+            )
         set_field = object.__setattr__  # frozen: the checked values are stored once, here
         set_field(self, "temperature", float(t))
         set_field(self, "top_p", float(p))
@@ -131,3 +141,4 @@ class SamplingOptions(TypedDict, total=False):
     time_limit_s: float | None
     logit_processors: Sequence[LogitProcessor]
     response_format: Mapping[str, Any] | ResponseFormat | None
+    speculative: str | None

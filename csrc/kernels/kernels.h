@@ -10,6 +10,11 @@
 
 namespace edge {
 
+// Up to this many tokens per call, every product gives each token exactly the
+// floats it gives that token alone: a batch of sequences decodes as each would
+// alone, and a speculative pass verifies as one-token decoding would.
+constexpr int kMaxDecodeTokens = 16;
+
 struct KernelTable {
   const char* name;
   // What matmul_q8/q4 read: the row-major codes, or w.interleaved (which the

@@ -3,6 +3,7 @@
 // the same logits as the scalar one, and bad input is refused.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <stdexcept>
 #include <tuple>
@@ -285,6 +286,163 @@ TEST(sampler_greedy_is_the_first_largest_logit) {
   CHECK(s.sample(logits.data(), greedy, nullptr, 0) == expect());
   logits[0] = std::nanf("");
   CHECK(s.sample(logits.data(), greedy, nullptr, 0) == expect());
+}
+
+// ---- sequences -----------------------------------------------------------------
+
+// The prompt of sequence i: a rotation of kPrompt, 4 + 3 * i tokens long (mod 13).
+std::vector<int32_t> nth_prompt(int i) {
+  std::vector<int32_t> p;
+  for (int j = 0; j < 4 + (3 * i) % 10; ++j) p.push_back(kPrompt[size_t(i + j) % kPrompt.size()]);
+  return p;
+}
+
+bool same_floats(const float* a, const float* b, int n) {
+  return std::memcmp(a, b, size_t(n) * sizeof(float)) == 0;
+}
+
+TEST(batched_decode_equals_each_sequence_alone) {
+  const int S = 10, steps = 6;  // 10 sequences: more than the tiny model's max_batch of 8
+  for (bool gemma : {false, true}) {
+    for (WeightFormat format : {WeightFormat::F32, WeightFormat::Q8, WeightFormat::Q4}) {
+      TinyModel m(format, gemma);
+      const int V = m.config.vocab;
+      for (const KernelVariant& v : kernel_variants()) {
+        if (!v.supported) continue;
+        // Alone: each sequence in sequence 0 of its own run, a token at a time.
+        Engine alone(m.config, m.weights, 2, *v.table, CacheType::F32);
+        std::vector<std::vector<float>> expected(S);
+        for (int i = 0; i < S; ++i) {
+          const std::vector<int32_t> prompt = nth_prompt(i);
+          alone.logits_all(prompt.data(), int(prompt.size()), std::vector<float>(prompt.size() * V).data());
+          for (int s = 0; s < steps; ++s) {
+            const int32_t token = (7 * i + 11 * s) % V;
+            alone.append(&token, 1);
+            expected[size_t(i)].insert(expected[size_t(i)].end(), alone.last_logits(),
+                                       alone.last_logits() + V);
+          }
+        }
+        // Together: all S sequences in one engine, one pass per step.
+        Engine together(m.config, m.weights, 2, *v.table, CacheType::F32);
+        std::vector<int32_t> ids;
+        std::vector<float> scratch(static_cast<size_t>(V));
+        for (int i = 0; i < S; ++i) {
+          const std::vector<int32_t> prompt = nth_prompt(i);
+          ids.push_back(together.open_sequence(-1, 0));
+          together.extend(ids.back(), prompt.data(), int(prompt.size()), scratch.data(), 1);
+        }
+        std::vector<float> logits(size_t(S) * V);
+        for (int s = 0; s < steps; ++s) {
+          std::vector<int32_t> tokens;
+          for (int i = 0; i < S; ++i) tokens.push_back((7 * i + 11 * s) % V);
+          together.decode(ids.data(), tokens.data(), S, logits.data());
+          for (int i = 0; i < S; ++i)
+            CHECK_MSG(same_floats(&logits[size_t(i) * V], &expected[size_t(i)][size_t(s) * V], V),
+                      "%s format=%d gemma=%d: sequence %d step %d differs from decoding alone",
+                      v.table->name, int(format), int(gemma), i, s);
+        }
+      }
+    }
+  }
+}
+
+TEST(a_verification_pass_equals_one_token_steps) {
+  for (WeightFormat format : {WeightFormat::F32, WeightFormat::Q8, WeightFormat::Q4}) {
+    TinyModel m(format, true);
+    const int V = m.config.vocab, n = 8;  // up to max_batch tokens in one pass
+    for (const KernelVariant& v : kernel_variants()) {
+      if (!v.supported) continue;
+      Engine e(m.config, m.weights, 2, *v.table, CacheType::F32);
+      std::vector<float> steps(size_t(n) * V), pass(size_t(n) * V);
+      e.append(kPrompt.data(), 5);
+      for (int i = 0; i < n; ++i) {
+        e.append(&kPrompt[size_t(5 + i)], 1);
+        std::memcpy(&steps[size_t(i) * V], e.last_logits(), size_t(V) * sizeof(float));
+      }
+      e.truncate(0, 5);
+      e.extend(0, &kPrompt[5], n, pass.data(), n);
+      CHECK_MSG(same_floats(steps.data(), pass.data(), n * V),
+                "%s format=%d: a pass of %d tokens differs from one-token steps", v.table->name,
+                int(format), n);
+    }
+  }
+}
+
+TEST(sequences_opened_from_a_prompt_share_its_pages) {
+  TinyModel m(WeightFormat::Q4, false);
+  const int V = m.config.vocab, n = int(kPrompt.size());
+  Engine e(m.config, m.weights, 1, select_kernels(), CacheType::F32);
+  e.append(kPrompt.data(), n);
+  const size_t bytes = e.cache_bytes();
+  std::vector<int32_t> forks;
+  for (int i = 0; i < 4; ++i) forks.push_back(e.open_sequence(0, i < 3 ? n : 9));
+  CHECK(e.cache_bytes() == bytes);  // nothing copied yet
+  std::vector<float> got(4 * size_t(V)), want(static_cast<size_t>(V));
+  const int32_t tokens[] = {1, 2, 3, 4};
+  e.decode(forks.data(), tokens, 4, got.data());
+  for (int i = 0; i < 4; ++i) {
+    // The same prompt prefix and token, run from scratch in another engine.
+    Engine fresh(m.config, m.weights, 1, select_kernels(), CacheType::F32);
+    fresh.append(kPrompt.data(), i < 3 ? n : 9);
+    fresh.append(&tokens[i], 1);
+    CHECK_MSG(same_floats(&got[size_t(i) * V], fresh.last_logits(), V), "fork %d", i);
+  }
+  // A sequence can take another's prefix in place of its own.
+  const int other = e.open_sequence(-1, 0);
+  e.extend(other, tokens, 3, want.data(), 1);
+  e.assign(other, forks[3], 9);
+  CHECK(e.sequence_length(other) == 9 && e.cache_bytes() > bytes);
+  e.extend(other, &tokens[3], 1, want.data(), 1);
+  CHECK(same_floats(want.data(), &got[3 * size_t(V)], V));
+  e.close_sequence(other);
+  // Writing into the shared page copied it: sequence 0's positions are intact.
+  Engine fresh(m.config, m.weights, 1, select_kernels(), CacheType::F32);
+  fresh.append(kPrompt.data(), n);
+  const int32_t next = 5;
+  fresh.append(&next, 1);
+  e.extend(0, &next, 1, want.data(), 1);
+  CHECK(same_floats(want.data(), fresh.last_logits(), V));
+  for (int32_t id : forks) e.close_sequence(id);
+}
+
+TEST(a_bounded_cache_refuses_a_sequence_without_changing_anything) {
+  TinyModel m(WeightFormat::Q8, false);
+  m.config.max_cache_positions = 2 * kPagePositions;
+  Engine e(m.config, m.weights, 1, select_kernels(), CacheType::F32);
+  std::vector<int32_t> tokens(30, 7);
+  std::vector<float> logits(static_cast<size_t>(m.config.vocab));
+  e.append(tokens.data(), 30);
+  const int a = e.open_sequence(-1, 0), b = e.open_sequence(-1, 0);
+  e.extend(a, tokens.data(), 30, logits.data(), 1);
+  CHECK(throws([&] { e.extend(b, tokens.data(), 1, logits.data(), 1); }));
+  CHECK(e.sequence_length(b) == 0 && e.sequence_length(a) == 30 && e.position() == 30);
+  const int32_t both[] = {0, a}, two[] = {1, 2};
+  std::vector<float> rows(2 * size_t(m.config.vocab));
+  e.decode(both, two, 2, rows.data());  // within their pages: no new page needed
+  e.close_sequence(a);
+  e.extend(b, tokens.data(), 1, logits.data(), 1);
+  CHECK(e.sequence_length(b) == 1);
+}
+
+TEST(bad_sequence_calls_throw) {
+  TinyModel m(WeightFormat::Q4, false);
+  Engine e(m.config, m.weights, 1, select_kernels(), CacheType::F32);
+  std::vector<float> logits(4 * size_t(m.config.vocab));
+  e.append(kPrompt.data(), 5);
+  const int a = e.open_sequence(0, 5);
+  CHECK(throws([&] { e.close_sequence(0); }));
+  CHECK(throws([&] { e.open_sequence(0, 6); }));
+  CHECK(throws([&] { e.open_sequence(7, 0); }));
+  CHECK(throws([&] { e.truncate(a, 6); }));
+  const int32_t twice[] = {a, a}, tokens[] = {1, 2}, unknown[] = {a, 9}, bad_token[] = {1, 97};
+  CHECK(throws([&] { e.decode(twice, tokens, 2, logits.data()); }));
+  CHECK(throws([&] { e.decode(unknown, tokens, 2, logits.data()); }));
+  const int32_t pair[] = {0, a};
+  CHECK(throws([&] { e.decode(pair, bad_token, 2, logits.data()); }));
+  CHECK(e.sequence_length(a) == 5 && e.position() == 5);  // nothing ran
+  e.close_sequence(a);
+  CHECK(throws([&] { e.sequence_length(a); }));
+  CHECK(throws([&] { e.extend(a, tokens, 1, logits.data(), 1); }));
 }
 
 int main() { return edge_test::run_all(); }

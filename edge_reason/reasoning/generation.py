@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edge_reason.errors import ResponseFormatError
+from edge_reason.sampling_params import SamplingParams
 
 from .answer_constraint import AnswerConstraint
 from .errors import ContextLengthError, ToolError
@@ -36,6 +37,18 @@ MAX_PAUSES = 16
 # tokens a chain cut before its answer may take past its budget for the marker and the
 # answer ("#### 10912" is 10 tokens of the shipped model's, "\nAnswer: apple,football" 6)
 ANSWER_TOKENS = 16
+
+
+@dataclass
+class _Chain:
+    """A chain being generated: its state so far and what it has produced."""
+
+    current: PromptState
+    text: str = ""
+    tokens: int = 0
+    calls: int = 0
+    pending: str | None = ""  # the last call's text, not yet run (None: no room left)
+    ended: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,50 +115,114 @@ class ChainGenerator:
         ``deadline`` (a time.perf_counter() value: the chain is cut there, unfinished).
         ``written``: the chain's text already in ``state`` (a direct cue, a repaired
         prefix), which the answer's form counts; the text returned is what follows it."""
-        text, tokens, calls, current = "", 0, 0, state
-        pending: str | None = ""  # the last call's text, not yet run (None: no room left)
+        return self.generate_many(
+            state,
+            seeds=[seed],
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            stop=stop,
+            deadline=deadline,
+            written=written,
+        )[0]
+
+    def generate_many(
+        self,
+        state: PromptState,
+        *,
+        seeds: list[int | None],
+        max_new_tokens: int,
+        temperature: float,
+        stop: tuple[str, ...],
+        deadline: float | None = None,
+        written: str = "",
+    ) -> list[GeneratedChain]:
+        """One chain after ``state`` per seed, as :meth:`generate` makes it, decoded
+        together: each round runs every unfinished chain up to its next tool call or its
+        end in one batch (``engine.generate_batch``), so k chains cost about one's time."""
+        chains = [_Chain(state) for _ in seeds]
         for pause in range(MAX_PAUSES + 1):
-            room = min(max_new_tokens - tokens, self.max_context - len(current.token_ids))
-            left = None if deadline is None else deadline - time.perf_counter()
-            if room <= 0 or (left is not None and left <= 0):
-                break
             pausing = self.tools is not None and pause < MAX_PAUSES
-            options = dict(
-                max_new_tokens=room,
-                temperature=temperature,
-                seed=None if seed is None else seed + pause,
-                stop=stop + ("=",) if pausing else stop,
-                time_limit_s=left,
-            )
-            try:
-                result = self.engine.generate(
-                    current, **options, **self._constrained(written + text)
+            calls: list[tuple[_Chain, dict[str, Any]]] = []
+            for chain, seed in zip(chains, seeds, strict=True):
+                if chain.ended:
+                    continue
+                room = min(
+                    max_new_tokens - chain.tokens, self.max_context - len(chain.current.token_ids)
                 )
-            except ResponseFormatError:
-                # the vocabulary cannot follow the form here (text llguidance forces that
-                # no token spells): the chain goes on free, as it would without a form
-                self.answer = None
-                result = self.engine.generate(current, **options)
-            self._record(result)
-            text += result.text
-            tokens += result.stats.generated_tokens
-            if not pausing or not self._paused_at_equals(result):
-                pending = result.text  # generated after ``current``
+                left = None if deadline is None else deadline - time.perf_counter()
+                if room <= 0 or (left is not None and left <= 0):
+                    chain.ended = True
+                    continue
+                options = dict(
+                    max_new_tokens=room,
+                    temperature=temperature,
+                    seed=None if seed is None else seed + pause,
+                    stop=stop + ("=",) if pausing else stop,
+                    time_limit_s=left,
+                )
+                calls.append((chain, options))
+            if not calls:
                 break
-            inserted = self.after_equals(text)
-            try:
-                current = self.prefill(result.text + inserted, prefix=current)
-            except ContextLengthError:
-                pending = None  # the context is full: the chain ends where it stands
-                break
-            calls += inserted != "="
-            text += inserted
-        if pending is not None and self.answer is not None:
-            if not self.answer.finished(written + text):
-                closing, more = self._close(current, pending, written + text, temperature, seed)
-                text, tokens = text + closing, tokens + more
-        self.rates.record_chain(tokens)
-        return GeneratedChain(text, tokens, calls)
+            results, batched = self._generate_each(calls, written)
+            for (chain, _), result in zip(calls, results, strict=True):
+                self._record(result, batched=batched)
+                chain.text += result.text
+                chain.tokens += result.stats.generated_tokens
+                if not pausing or not self._paused_at_equals(result):
+                    chain.pending = result.text  # generated after ``current``
+                    chain.ended = True
+                    continue
+                inserted = self.after_equals(chain.text)
+                try:
+                    chain.current = self.prefill(result.text + inserted, prefix=chain.current)
+                except ContextLengthError:
+                    chain.pending = None  # the context is full: the chain ends where it stands
+                    chain.ended = True
+                    continue
+                chain.calls += inserted != "="
+                chain.text += inserted
+        out = []
+        for chain, seed in zip(chains, seeds, strict=True):
+            if chain.pending is not None and self.answer is not None:
+                if not self.answer.finished(written + chain.text):
+                    closing, more = self._close(
+                        chain.current, chain.pending, written + chain.text, temperature, seed
+                    )
+                    chain.text, chain.tokens = chain.text + closing, chain.tokens + more
+            self.rates.record_chain(chain.tokens)
+            out.append(GeneratedChain(chain.text, chain.tokens, chain.calls))
+        return out
+
+    def _generate_each(
+        self, calls: list[tuple[_Chain, dict[str, Any]]], written: str
+    ) -> tuple[list[Generation], bool]:
+        """engine.generate for each (chain, options), under the answer's form for what each
+        chain has written; as one batch when there are several and the engine batches
+        (then the second value is True)."""
+        batched = len(calls) > 1 and hasattr(self.engine, "generate_batch")
+
+        def run(constrained: bool) -> list[Generation]:
+            forms = [
+                self._constrained(written + chain.text) if constrained else {} for chain, _ in calls
+            ]
+            if batched:
+                params = [
+                    SamplingParams(**options, **form)
+                    for (_, options), form in zip(calls, forms, strict=True)
+                ]
+                return self.engine.generate_batch([chain.current for chain, _ in calls], params)
+            return [
+                self.engine.generate(chain.current, **options, **form)
+                for (chain, options), form in zip(calls, forms, strict=True)
+            ]
+
+        try:
+            return run(constrained=True), batched
+        except ResponseFormatError:
+            # the vocabulary cannot follow the form here (text llguidance forces that no
+            # token spells): the chains go on free, as they would without a form
+            self.answer = None
+            return run(constrained=False), batched
 
     def _constrained(self, written: str, *, close: bool = False) -> dict[str, Any]:
         """The response_format argument for what may follow ``written`` (none when the
@@ -184,9 +261,12 @@ class ChainGenerator:
         self._record(result)
         return result.text, result.stats.generated_tokens
 
-    def _record(self, result: Generation) -> None:
+    def _record(self, result: Generation, *, batched: bool = False) -> None:
         stats = result.stats
-        self.rates.record_decode(stats.generated_tokens, stats.decode_seconds)
+        if batched:
+            self.rates.record_batched_decode(stats.generated_tokens, stats.decode_seconds)
+        else:
+            self.rates.record_decode(stats.generated_tokens, stats.decode_seconds)
         self.rates.record_prefill(stats.prefilled_tokens, stats.prefill_seconds)
 
     def _paused_at_equals(self, result: Generation) -> bool:

@@ -25,6 +25,9 @@ class TokenRates:
     prefill_seconds: float = 0.0
     decode_tokens: int = 0
     decode_seconds: float = 0.0
+    # a sequence's rate while it was decoded in a batch beside others
+    batched_tokens: int = 0
+    batched_seconds: float = 0.0
     chains: int = 0
     chain_tokens: int = 0
 
@@ -39,6 +42,12 @@ class TokenRates:
         if tokens > 0 and seconds > 0:
             self.decode_tokens += tokens
             self.decode_seconds += seconds
+
+    def record_batched_decode(self, tokens: int, seconds: float) -> None:
+        """Count one sequence of a batch: ``tokens`` generated in ``seconds`` beside others."""
+        if tokens > 0 and seconds > 0:
+            self.batched_tokens += tokens
+            self.batched_seconds += seconds
 
     def record_chain(self, tokens: int) -> None:
         """Count one finished chain of ``tokens`` generated tokens."""
@@ -58,11 +67,17 @@ class TokenRates:
         return self.chain_tokens / self.chains if self.chains else float(default)
 
     def estimate_ms(self, prompt_tokens: int, chains: int, chain_tokens: float) -> float | None:
-        """Milliseconds for one prefill and ``chains`` chains, or None before any measurement."""
+        """Milliseconds for one prefill and ``chains`` chains decoded together, or None
+        before any measurement. Until a batch has been measured, the chains are counted
+        as if decoded one after another (an upper bound)."""
         prefill, decode = self.prefill_per_second, self.decode_per_second
         if prefill is None or decode is None:
             return None
-        return 1000.0 * (prompt_tokens / prefill + chains * chain_tokens / decode)
+        if chains > 1 and self.batched_seconds:
+            decoding = chain_tokens / (self.batched_tokens / self.batched_seconds)
+        else:
+            decoding = chains * chain_tokens / decode
+        return 1000.0 * (prompt_tokens / prefill + decoding)
 
 
 @dataclass(frozen=True)

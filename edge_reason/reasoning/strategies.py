@@ -8,9 +8,10 @@
   the failure, or, in a format without feedback, the model's next most likely chain
   (``ChainSearch``). If no chain verifies, the one with the fewest failed checks answers (the
   earliest of those).
-* self_consistency: the prompt is prefilled once and every sample resumes from that cache
-  state; chains that fail verification do not vote (if none verifies, all of them do);
-  sampling stops early once the leader cannot be overtaken, or when the time budget runs out.
+* self_consistency: the prompt is prefilled once and the samples are decoded together from
+  that cache state, as one batch (their cost is close to one chain's while decode is bound by
+  reading the weights); chains that fail verification do not vote (if none verifies, all of
+  them do); the time budget cuts every chain at once.
 """
 
 from __future__ import annotations
@@ -201,20 +202,22 @@ class StrategyRunner:
         # normalized answer -> its first chain, among the verified ones and among all
         verified: dict[str, tuple[str, Verification]] = {}
         drawn_chains: dict[str, tuple[str, Verification]] = {}
-        tokens, drawn, first_failure, note = 0, 0, None, ""
-        for index in range(samples):
-            if index and question.deadline is not None and time.perf_counter() > question.deadline:
-                note = f"time budget reached after {drawn} of {samples} samples"
-                break
-            generated = self._sample(
-                state, temperature=self.policy.temperature, seed=index, deadline=question.deadline
-            )
-            drawn += 1
-            tokens += generated.tokens
-            answer, check = self._judge(question, generated.text)
+        first_failure, note = None, ""
+        generated = self.generator.generate_many(
+            state,
+            seeds=list(range(samples)),
+            max_new_tokens=self.format.max_new_tokens,
+            temperature=self.policy.temperature,
+            stop=self.format.stop,
+            deadline=question.deadline,
+        )
+        if question.deadline is not None and time.perf_counter() > question.deadline:
+            note = f"time budget reached while the {samples} samples were decoded"
+        for chain in generated:
+            answer, check = self._judge(question, chain.text)
             if answer is not None:
                 unchecked.add(answer)
-                drawn_chains.setdefault(normalize_answer(answer), (generated.text, check))
+                drawn_chains.setdefault(normalize_answer(answer), (chain.text, check))
             else:
                 unchecked.abstain()
             if answer is None or not check.ok:
@@ -222,11 +225,7 @@ class StrategyRunner:
                 first_failure = first_failure or _failure(check) or "no answer found"
             else:
                 ballot.add(answer)
-                verified.setdefault(normalize_answer(answer), (generated.text, check))
-            if ballot.decided(samples - drawn):
-                if drawn < samples:
-                    note = f"stopped early after {drawn} of {samples} samples"
-                break
+                verified.setdefault(normalize_answer(answer), (chain.text, check))
         leader, chains = ballot.leader, verified
         if leader is None:  # no chain verified: the plain majority, as without a verifier
             leader, chains = unchecked.leader, drawn_chains
@@ -238,9 +237,9 @@ class StrategyRunner:
             chain=chain,
             steps=check.steps if check is not None else (),
             confidence=ballot.share,
-            chains=drawn,
+            chains=samples,
             verified=ballot.total,
-            tokens=tokens,
+            tokens=sum(chain.tokens for chain in generated),
             failure=first_failure,
             votes=ballot.as_votes(),
             note=note,
