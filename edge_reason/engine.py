@@ -14,11 +14,12 @@ from one prefilled prompt.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, overload
@@ -28,6 +29,7 @@ import numpy as np
 from . import _native, native_spec
 from .backends import BACKENDS, open_backend
 from .batch_generation import BatchMember, SequenceLogits, decode_together
+from .batch_session import BatchSession, SequenceRunner
 from .chat import ChatFormat, ChatTurn
 from .chat_template import WHERE_TEMPLATES_ARE, ChatTemplate
 from .decode_loop import DecodeLoop
@@ -539,11 +541,32 @@ class Engine:
             return []
         return self._together(list(prompts), [SamplingParams.build(p, options) for p in each])
 
+    def batch_session(self) -> BatchSession:
+        """A session in which generations started from several threads (stream or
+        chat_stream with ``batch=session``) decode together, one pass over the weights per
+        step for all of them, each joining at the next step and leaving when it ends
+        (continuous batching). Use it as a context manager; while it is open, the engine
+        runs nothing else (other calls wait for it to close). The native backend only."""
+        if not self.batches:
+            raise ValueError(f"{self.path}: this backend does not decode in batches")
+        return BatchSession(self._native, self._lock)
+
+    @property
+    def batches(self) -> bool:
+        """Whether batches decode together here (the native backend); elsewhere
+        generate_batch runs its prompts one after another."""
+        return hasattr(self._native, "decode")
+
+    def _check_batch(self, batch: BatchSession | None) -> BatchSession | None:
+        if batch is not None and not batch.serves(self._native):
+            raise ValueError("batch must be an open batch_session() of this engine")
+        return batch
+
     def _together(
         self, prompts: list[str | Sequence[int] | PromptState], params: list[SamplingParams]
     ) -> list[Generation]:
         """generate for each (prompt, params), decoded as one batch."""
-        if not hasattr(self._native, "decode"):
+        if not self.batches:
             return [
                 self._stream(q, p, pieces=bool(p.stop)).collect()
                 for q, p in zip(prompts, params, strict=True)
@@ -633,13 +656,18 @@ class Engine:
         self,
         prompt: str | Sequence[int] | PromptState,
         sampling: SamplingParams | None = None,
+        *,
+        batch: BatchSession | None = None,
         **options: Unpack[SamplingOptions],
     ) -> Stream[str]:
         """Like generate, yielding text pieces as they are produced (whole characters only);
-        the stream's `generation` holds the result (stats included) once it is exhausted."""
+        the stream's `generation` holds the result (stats included) once it is exhausted.
+        batch: a :meth:`batch_session` of this engine to decode in, beside the other
+        generations of that session (from other threads)."""
         if self.tokenizer is None:
             raise ValueError(f"{self.path} has no tokenizer.json: stream needs one to make text")
-        return self._stream(prompt, SamplingParams.build(sampling, options), pieces=True)
+        params = SamplingParams.build(sampling, options)
+        return self._stream(prompt, params, pieces=True, batch=self._check_batch(batch))
 
     def _stream(
         self,
@@ -648,9 +676,11 @@ class Engine:
         *,
         pieces: bool,
         turn: ChatTurn | None = None,
+        batch: BatchSession | None = None,
     ) -> Stream[str]:
         result: list[Generation] = []
-        return Stream(self._run(prompt, params, result, pieces=pieces, turn=turn), result)
+        run = self._run(prompt, params, result, pieces=pieces, turn=turn, batch=batch)
+        return Stream(run, result)
 
     # ---- chat ------------------------------------------------------------------------
 
@@ -729,10 +759,12 @@ class Engine:
         add_generation_prompt: bool = True,
         enable_thinking: bool | None = None,
         thinking_budget: int | None = None,
+        batch: BatchSession | None = None,
         **options: Unpack[SamplingOptions],
     ) -> Stream[ChatPiece]:
         """Like chat, yielding ChatPiece(text, kind="reasoning" | "answer") as they are made
-        (a tool call is not streamed as text: it is in the generation's tool_calls)."""
+        (a tool call is not streamed as text: it is in the generation's tool_calls).
+        batch: as for stream."""
         if self.tokenizer is None or self._chat_template is None:
             self.apply_chat_template(messages)  # names what is missing
             raise ValueError(f"{self.path} has no tokenizer.json: chat needs one")
@@ -771,7 +803,8 @@ class Engine:
                 added_tokens=chat.added_tokens,
             )
             params = replace(params, response_format=calls)
-        text = self._stream(chat.encode(prompt), params, pieces=True, turn=turn)
+        batch = self._check_batch(batch)
+        text = self._stream(chat.encode(prompt), params, pieces=True, turn=turn, batch=batch)
         pieces = text.split_thinking(turn.splitter())
         if offered and choice != "none":
             return pieces.with_tool_calls(syntax, offered)
@@ -799,19 +832,21 @@ class Engine:
         *,
         pieces: bool,
         turn: ChatTurn | None = None,
+        batch: BatchSession | None = None,
     ) -> Iterator[str]:
         """Generate, yielding text pieces when `pieces` (streaming, or stop strings to
         watch for; otherwise the text is decoded when first read), then append the
         Generation to `result`. turn: a chat reply's end-of-turn tokens, decoding and
-        thinking budget."""
+        thinking budget. batch: run in that session's batch, else in sequence 0."""
         state = prompt if isinstance(prompt, PromptState) else None
         ids = list(state.token_ids) if state else self._prompt_ids(prompt)  # type: ignore[arg-type]
         p, end_ids = self._prepared(ids, p, turn)
-        with self._exclusive():
+        runner: SequenceRunner = batch.member() if batch is not None else _FirstSequence(self)
+        with runner.exclusive(), contextlib.closing(runner):
             t0 = time.perf_counter()
-            prefilled = self._start(ids, state)
+            prefilled = runner.start(ids, state)
             t1 = time.perf_counter()
-            loop, tokens = self._decode_loop(ids, p, end_ids, t1)
+            loop, tokens = runner.decode_loop(ids, p, end_ids, t1)
             detokenizer = turn.detokenizer if turn else self.tokenizer
             text: str | Callable[[], str]
             if pieces and detokenizer:
@@ -903,6 +938,27 @@ class Engine:
 
     def _run_tokens(self, ids: list[int]) -> None:
         self._append(ids, reset=False)
+
+
+class _FirstSequence:
+    """How a lone generation runs: in sequence 0, holding the engine (a SequenceRunner)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        return self._engine._exclusive()
+
+    def start(self, ids: list[int], state: PromptState | None) -> int:
+        return self._engine._start(ids, state)
+
+    def decode_loop(
+        self, ids: list[int], p: SamplingParams, end_ids: frozenset[int], started: float
+    ) -> tuple[DecodeLoop, Iterator[int]]:
+        return self._engine._decode_loop(ids, p, end_ids, started)
+
+    def close(self) -> None:
+        pass
 
 
 def _caller_runs(tokens: list[int]) -> None:

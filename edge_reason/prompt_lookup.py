@@ -27,9 +27,12 @@ if TYPE_CHECKING:
     from .batch_generation import SequenceLogits
     from .decode_loop import DecodeLoop
 
-# Drafted tokens per pass: with the chosen token, 9 tokens, within the 16 for which the
-# engine's pass gives exactly one-token decoding's logits.
-MAX_DRAFT = 8
+# Drafted tokens per pass, at most: with the chosen token within the 16 for which the
+# engine's pass gives exactly one-token decoding's logits. A pass's cost grows with its
+# tokens where decode is not bound by memory alone (small models), so the draft starts
+# short, grows by 2 while drafts are taken whole and shrinks by 1 at a rejection.
+MAX_DRAFT = 15
+FIRST_DRAFT = 2
 # A match must cover this many tokens at least: single tokens recur too often by chance,
 # and a rejected draft costs its pass's extra work.
 MIN_NGRAM = 2
@@ -88,10 +91,11 @@ def speculative_tokens(
         return
     yield token
     run = loop.to_run()
+    length = FIRST_DRAFT
     while run is not None:
         lookup.extend(run)
         kept = len(lookup.tokens)  # the sequence without the draft
-        draft = lookup.draft(min(MAX_DRAFT, loop.tokens_left - 1))
+        draft = lookup.draft(min(length, loop.tokens_left - 1))
         rows = extend(run + draft, 1 + len(draft))
         lookup.extend(draft)
         for i in range(len(draft) + 1):  # rows[i] follows run and draft[:i]
@@ -105,4 +109,6 @@ def speculative_tokens(
                 continue  # the drafted token is already in the sequence
             truncate(kept + i)
             lookup.truncate(kept + i)
+            if draft:
+                length = min(MAX_DRAFT, length + 2) if i == len(draft) else max(1, length - 1)
             break

@@ -28,7 +28,15 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
     type=click.IntRange(min=0),
     default=8,
     show_default=True,
-    help="Requests that may wait while one runs; more are answered 429.",
+    help="Requests that may wait while --max-batch run; more are answered 429.",
+)
+@click.option(
+    "--max-batch",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Requests decoded together, one pass over the weights per token for all of them; "
+    "1: one at a time.",
 )
 @click.option(
     "--time-limit",
@@ -47,6 +55,7 @@ def serve(
     port: int,
     api_key: str | None,
     max_queue: int,
+    max_batch: int,
     time_limit: float,
     model_name: str | None,
     quant: str | None,
@@ -55,7 +64,8 @@ def serve(
     """Serve the model at MODEL over an OpenAI-compatible HTTP API.
 
     POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health,
-    GET /metrics. One generation runs at a time; others wait in a queue of --max-queue.
+    GET /metrics. Up to --max-batch requests are decoded together (each joins at the next
+    token and leaves when done); others wait in a queue of --max-queue.
     """
     # starlette and uvicorn are an optional extra: imported only here
     from ..serve import MISSING_EXTRA, check_dependencies
@@ -84,6 +94,7 @@ def serve(
             port=port,
             api_key=api_key,
             max_queue=max_queue,
+            max_batch=max_batch,
             time_limit_s=time_limit,
             **options,
         )

@@ -43,7 +43,8 @@ def server(
     log_level: str = "info",
     **options: Any,
 ) -> Any:
-    """A uvicorn.Server for the app (options: model_id, api_key, max_queue, time_limit_s);
+    """A uvicorn.Server for the app (options: model_id, api_key, max_queue, max_batch,
+    time_limit_s);
     run() it, or set should_exit to stop it."""
     check_dependencies()
     import uvicorn

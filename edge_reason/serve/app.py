@@ -5,8 +5,10 @@ with "stream": true), GET /v1/models, GET /health, GET /metrics (Prometheus text
 
 Every generation goes through the Scheduler (scheduler.py): a full queue answers 429 with
 Retry-After; a client that disconnects, while it waits or while it streams, cancels its
-job. The event loop never runs the model: the generation thread does, and hands each
-piece over with call_soon_threadsafe.
+job. Up to ``max_batch`` generations run at once, decoded together in the engine's batch
+session (continuous batching: a request joins at the next step and leaves when done). The
+event loop never runs the model: the jobs' threads do, and hand each piece over with
+call_soon_threadsafe.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class Service:
         model_id: str,
         api_key: str | None = None,
         max_queue: int = 8,
+        max_batch: int = 8,
         time_limit_s: float | None = 300.0,
     ) -> None:
         self.engine = engine
@@ -69,8 +72,22 @@ class Service:
         self._key = api_key.encode() if api_key else None
         self.time_limit_s = time_limit_s
         self.metrics = Metrics()
-        self.scheduler = Scheduler(max_queue, on_finish=lambda _job, o: self.metrics.finished(o))
+        # requests decoded together; an engine without batches runs them one at a time
+        batching = max_batch > 1 and engine.batches
+        self.batch = engine.batch_session().__enter__() if batching else None
+        self.scheduler = Scheduler(
+            max_queue,
+            on_finish=lambda _job, o: self.metrics.finished(o),
+            max_running=max_batch if self.batch is not None else 1,
+        )
         self.created = int(time.time())
+
+    def close(self) -> None:
+        """Cancel every request and let go of the engine."""
+        self.scheduler.close()
+        if self.batch is not None:
+            self.batch.__exit__(None, None, None)
+            self.batch = None
 
     # ---- endpoints -----------------------------------------------------------------
 
@@ -104,7 +121,13 @@ class Service:
     async def health(self, request: HttpRequest) -> Response:
         s = self.scheduler
         return JSONResponse(
-            {"status": "ok", "model": self.model_id, "busy": s.busy, "waiting": s.waiting}
+            {
+                "status": "ok",
+                "model": self.model_id,
+                "busy": s.busy,
+                "running": s.running,
+                "waiting": s.waiting,
+            }
         )
 
     async def prometheus(self, request: HttpRequest) -> Response:
@@ -113,7 +136,9 @@ class Service:
         except ApiError as e:
             return self._error("/metrics", e)
         s = self.scheduler
-        text = self.metrics.render(waiting=s.waiting, busy=s.busy, max_queue=s.max_queue)
+        text = self.metrics.render(
+            waiting=s.waiting, running=s.running, max_queue=s.max_queue, max_running=s.max_running
+        )
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     # ---- generation ------------------------------------------------------------------
@@ -195,8 +220,10 @@ class Service:
             limit = params.time_limit_s
             params = replace(params, time_limit_s=min(time_left, limit or time_left))
         if req.kind == "chat":
-            return self.engine.chat_stream(req.messages, params, **req.chat_options)
-        return self.engine.stream(req.prompt, params)
+            return self.engine.chat_stream(
+                req.messages, params, batch=self.batch, **req.chat_options
+            )
+        return self.engine.stream(req.prompt, params, batch=self.batch)
 
     async def _events(
         self,
@@ -384,7 +411,7 @@ async def _http_error(request: HttpRequest, exc: Exception) -> Response:
 
 def create_app(engine: Engine, **options: Any) -> Starlette:
     """The Starlette application; options: Service's (model_id, api_key, max_queue,
-    time_limit_s)."""
+    max_batch, time_limit_s)."""
     service = Service(engine, **options)
 
     from contextlib import asynccontextmanager
@@ -392,7 +419,7 @@ def create_app(engine: Engine, **options: Any) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
-        service.scheduler.close()
+        service.close()
 
     app = Starlette(
         routes=[

@@ -41,7 +41,7 @@ class Metrics:
             self.decode_seconds += stats.decode_seconds
             self.last_tokens_per_second = stats.decode_tokens_per_second
 
-    def render(self, *, waiting: int, busy: bool, max_queue: int) -> str:
+    def render(self, *, waiting: int, running: int, max_queue: int, max_running: int) -> str:
         lines: list[str] = []
 
         def metric(name: str, kind: str, help: str, samples: list[tuple[str, float]]) -> None:
@@ -60,7 +60,10 @@ class Metrics:
             metric("errors_total", "counter", "Requests answered with an error.", errors)
             metric("queue_waiting", "gauge", "Requests waiting for the engine.", [("", waiting)])
             metric("queue_capacity", "gauge", "Requests that may wait.", [("", max_queue)])
-            metric("busy", "gauge", "1 while a generation runs.", [("", int(busy))])
+            metric("busy", "gauge", "1 while a generation runs.", [("", int(running > 0))])
+            metric("running", "gauge", "Generations running (decoded together).", [("", running)])
+            capacity = [("", max_running)]
+            metric("running_capacity", "gauge", "Generations that may run at once.", capacity)
             metric(
                 "generations_total", "counter", "Generations finished.", [("", self.generations)]
             )

@@ -1,70 +1,28 @@
 """One engine, many clients: the bounded queue (429), cancellation when a client goes away
-(while it streams or while it waits), the time limit, and the command itself."""
+(while it streams or while it waits), the time limit, and the command itself. The queue's
+tests run one request at a time (max_batch=1); test_batching.py runs several together."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
 from helpers.real_models import smollm2_gguf
-from helpers.serving import KEY, MODEL
+from helpers.serving import KEY, LONG, SHORT, health, long_stream, metric, wait_for
 
 openai = pytest.importorskip(
     "openai", reason="the openai client (the [test] extra) is not installed"
 )
 
-# A reply that cannot end before max_tokens: the grammar wants 4000 letters (~30 s here).
-LONG = {
-    "model": MODEL,
-    "messages": [{"role": "user", "content": "Sing."}],
-    "max_tokens": 1000,
-    "stream": True,
-    "response_format": {"type": "regex", "pattern": "[a-z ]{4000}"},
-}
-SHORT = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}
-
-
-@contextmanager
-def long_stream(base_url: str) -> Iterator[httpx.Response]:
-    """A long streamed reply, running once this yields (its first chunk read); leaving
-    the block drops the connection mid-stream."""
-    with (
-        httpx.Client(timeout=60) as http,
-        http.stream("POST", f"{base_url}/v1/chat/completions", json=LONG) as response,
-    ):
-        assert response.status_code == 200
-        lines = response.iter_lines()
-        assert next(line for line in lines if line.startswith("data:"))
-        yield response
-
-
-def health(base_url: str) -> dict:
-    return httpx.get(f"{base_url}/health").json()
-
-
-def metric(base_url: str, name: str) -> float:
-    text = httpx.get(f"{base_url}/metrics").text
-    return float(re.search(rf"^edge_reason_{name} (\S+)$", text, re.MULTILINE).group(1))
-
-
-def wait_for(condition, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
 
 def test_disconnect_frees_the_slot(server_for) -> None:
     """A client that drops its stream cancels the generation: the next request starts at
     once, not after the cancelled one's 1000 tokens."""
-    with server_for() as url:
+    with server_for(max_batch=1) as url:
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0)
         with long_stream(url):
             assert health(url)["busy"]
@@ -80,7 +38,7 @@ def test_disconnect_frees_the_slot(server_for) -> None:
 
 
 def test_disconnect_while_waiting_leaves_the_queue(server_for) -> None:
-    with server_for() as url, long_stream(url):
+    with server_for(max_batch=1) as url, long_stream(url):
         with pytest.raises(httpx.ReadTimeout):  # the client gives up while queued
             httpx.post(f"{url}/v1/chat/completions", json=SHORT, timeout=0.5)
         wait_for(lambda: health(url)["waiting"] == 0)
@@ -88,7 +46,7 @@ def test_disconnect_while_waiting_leaves_the_queue(server_for) -> None:
 
 
 def test_full_queue_is_answered_429(server_for) -> None:
-    with server_for(max_queue=1) as url:
+    with server_for(max_queue=1, max_batch=1) as url:
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0, timeout=60)
         waiting: list = []
         with long_stream(url):

@@ -21,6 +21,7 @@ PIECES = [("Two and two ", "reasoning"), ("make four.", "reasoning"), ("4", "ans
 
 class ThinkingEngine:
     path = Path("thinker.gguf")
+    batches = False  # runs one request at a time
 
     def chat_stream(self, messages, params, **options):
         result: list[Generation] = []
