@@ -106,9 +106,12 @@ def main() -> None:
             "plain_tps": plain,
             "lookup_tps": lookup,
             "ratio": lookup / plain,
-            "ratio_rounds": [b / a for a, b in zip(rates[name][False], rates[name][True])],
+            "ratio_rounds": [
+                b / a for a, b in zip(rates[name][False], rates[name][True], strict=True)
+            ],
         }
-        print(f"{name:10s} plain {plain:6.1f} tok/s  lookup {lookup:6.1f} tok/s  {lookup / plain:.2f}x")
+        ratio = lookup / plain
+        print(f"{name:10s} plain {plain:6.1f} tok/s  lookup {lookup:6.1f} tok/s  {ratio:.2f}x")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
 
