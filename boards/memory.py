@@ -29,7 +29,8 @@ BYTES_PER_PARAM: dict[str, float] = {
     "int4": 0.5 + _SCALE_BYTES / _BLOCK,
     "int8": 1.0 + _SCALE_BYTES / _BLOCK,
 }
-KV_BYTES_PER_VALUE: dict[str, int] = {"f32": 4, "f16": 2}
+# q8: an int8 code per value and an f32 scale per 32 values of a head's row
+KV_BYTES_PER_VALUE: dict[str, float] = {"f32": 4, "f16": 2, "q8": 1 + 4 / _BLOCK}
 _MIB = 1024 * 1024
 
 
@@ -37,7 +38,7 @@ def _bytes_per_param(quant: str) -> float:
     return _known(BYTES_PER_PARAM, quant, "quantization")
 
 
-def _kv_bytes_per_value(cache: str) -> int:
+def _kv_bytes_per_value(cache: str) -> float:
     return _known(KV_BYTES_PER_VALUE, cache, "KV cache type")
 
 
@@ -56,7 +57,7 @@ def weight_bytes(params: int, quant: str) -> int:
 
 def kv_cache_bytes(context: int, layers: int, kv_dim: int, cache: str) -> int:
     """Bytes of a KV cache for `context` positions (keys and values, every layer)."""
-    return 2 * layers * context * kv_dim * _kv_bytes_per_value(cache)
+    return round(2 * layers * context * kv_dim * _kv_bytes_per_value(cache))
 
 
 def memory_budget(profile: BoardProfile) -> int:

@@ -319,8 +319,10 @@ class PyEngine {
       ct = CacheType::F32;
     else if (cache_type == "f16")
       ct = CacheType::F16;
+    else if (cache_type == "q8")
+      ct = CacheType::Q8;
     else
-      throw std::invalid_argument("kv cache type must be 'f32' or 'f16', got '" + cache_type + "'");
+      throw std::invalid_argument("kv cache type must be 'f32', 'f16' or 'q8', got '" + cache_type + "'");
     engine_.reset(new Engine(c, w, threads, table, ct));
     // The kernels read the engine's interleaved copies: the quantized
     // matrices' arrays (and their fp16 scales) can go.

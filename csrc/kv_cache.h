@@ -3,8 +3,10 @@
 // (sequence_table.h), so sequences that share a prompt share its pages instead
 // of copying them, and the pool grows page by page as sequences need it.
 // Within a page the layout is [layer][kv_head][position][dim], so attention
-// reads one head's positions contiguously. Storage is f32, or f16 to halve its
-// memory on small boards.
+// reads one head's positions contiguously. Storage is f32, f16 (half the
+// memory), or q8: int8 codes with one f32 scale per block of 32 values of a
+// head's row (about a quarter of f32's memory at head_dim 64), for batches of
+// many sequences on small boards.
 #pragma once
 
 #include <cstddef>
@@ -14,7 +16,7 @@
 
 namespace edge {
 
-enum class CacheType : int { F32 = 0, F16 = 1 };
+enum class CacheType : int { F32 = 0, F16 = 1, Q8 = 2 };
 
 // Positions per page: attention makes one call per page and head, and a
 // sequence forked mid-page copies at most this many positions.
@@ -28,7 +30,7 @@ class KVCache {
           CacheType type);
 
   CacheType type() const { return type_; }
-  size_t page_bytes() const { return page_elems_ * 2 * (type_ == CacheType::F32 ? 4 : 2); }
+  size_t page_bytes() const { return 2 * rows_per_page_ * row_bytes_; }
   size_t bytes() const { return page_bytes() * pages_.size(); }
   // Pages a caller could take now: free ones plus those the bound lets it allocate.
   int available() const;
@@ -45,25 +47,24 @@ class KVCache {
   // Store one position's key and value for a head.
   void store(int layer, int head, int page, int slot, const float* key, const float* value);
   // Read slots [s0, s1) of a page for a head as f32. With an f32 cache the
-  // returned pointer aliases the cache; with f16 the rows are converted into
+  // returned pointer aliases the cache; otherwise the rows are converted into
   // scratch, which must hold (s1 - s0) * head_dim floats.
   const float* keys(int layer, int head, int page, int s0, int s1, float* scratch) const;
   const float* values(int layer, int head, int page, int s0, int s1, float* scratch) const;
 
  private:
-  // Elements of one page's keys (its values take as many).
+  // The byte offset of a row (one head at one position) in a page's keys (or values).
   size_t offset(int layer, int head, int slot) const {
-    return ((size_t(layer) * kv_heads_ + head) * kPagePositions + slot) * head_dim_;
+    return ((size_t(layer) * kv_heads_ + head) * kPagePositions + slot) * row_bytes_;
   }
-  const float* read(const void* base, size_t off, size_t count, float* scratch) const;
-  void* keys_of(int page) const { return pages_[size_t(page)].get(); }
-  void* values_of(int page) const {
-    return static_cast<char*>(keys_of(page)) + page_bytes() / 2;
-  }
+  void write_row(char* dst, const float* src) const;
+  const float* read(const char* base, int rows, float* scratch) const;
+  char* keys_of(int page) const { return pages_[size_t(page)].get(); }
+  char* values_of(int page) const { return keys_of(page) + rows_per_page_ * row_bytes_; }
 
   int layers_, kv_heads_, head_dim_, max_pages_;
   CacheType type_;
-  size_t page_elems_;
+  size_t row_bytes_, rows_per_page_;
   std::vector<std::unique_ptr<char[]>> pages_;  // each: keys, then values
   std::vector<int> refs_;
   std::vector<int> free_;

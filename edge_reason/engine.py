@@ -225,7 +225,8 @@ class Engine:
         threads: worker threads (default: the physical cores).
         max_context: KV cache capacity in tokens (default: the model's
         maximum, capped at 2048).
-        kv_cache: "f32" or "f16" storage for the native engine's KV cache.
+        kv_cache: "f32", "f16" or "q8" (int8 with a scale per 32 values) storage for the
+        native engine's KV cache.
         kv_cache_positions: the most positions the native engine's KV cache may hold over
         all its sequences (a batch holds one per sequence and token; at least max_context).
         None: it grows as batches need, from max_context positions allocated at load.

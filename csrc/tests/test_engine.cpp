@@ -182,16 +182,23 @@ TEST(threads_and_kernels_agree) {
   }
 }
 
-TEST(f16_cache_is_close_to_f32) {
+TEST(f16_and_q8_caches_are_close_to_f32) {
   TinyModel m(WeightFormat::F32, false);
   const int n = int(kPrompt.size()), V = m.config.vocab;
-  std::vector<float> a(size_t(n) * V), b(size_t(n) * V);
+  std::vector<float> a(size_t(n) * V), b(size_t(n) * V), c(size_t(n) * V);
   Engine e32(m.config, m.weights, 1, select_kernels(), CacheType::F32);
   Engine e16(m.config, m.weights, 1, select_kernels(), CacheType::F16);
+  Engine e8(m.config, m.weights, 1, select_kernels(), CacheType::Q8);
   e32.logits_all(kPrompt.data(), n, a.data());
   e16.logits_all(kPrompt.data(), n, b.data());
+  e8.logits_all(kPrompt.data(), n, c.data());
   CHECK(max_abs_diff(a.data(), b.data(), a.size()) < 2e-2f);
+  // int8 codes move each cached value by up to 1/254 of its block's largest
+  CHECK_MSG(max_abs_diff(a.data(), c.data(), a.size()) < 1e-1f, "q8 cache: %g",
+            max_abs_diff(a.data(), c.data(), a.size()));
   CHECK(e16.cache_bytes() * 2 == e32.cache_bytes());
+  // head_dim 18: 18 codes and one 4-byte scale per row, against 72 bytes of f32
+  CHECK(e8.cache_bytes() * 72 == e32.cache_bytes() * 22);
 }
 
 TEST(bad_input_throws) {
