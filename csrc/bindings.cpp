@@ -461,6 +461,17 @@ class PySampler {
     SamplingParams p{temperature, top_k, top_p, repetition_penalty};
     return sampler_.sample(logits.data(), p, history.data(), int(history.size()));
   }
+  F32Array distribution(const F32Array& logits, float temperature, int top_k, float top_p,
+                        float repetition_penalty, const I32Array& history) {
+    if (logits.size() != vocab_)
+      throw std::invalid_argument("Sampler: expected " + std::to_string(vocab_) + " logits, got " +
+                                  std::to_string(logits.size()));
+    SamplingParams p{temperature, top_k, top_p, repetition_penalty};
+    F32Array out(vocab_);
+    sampler_.distribution(logits.data(), p, history.data(), int(history.size()),
+                          out.mutable_data());
+    return out;
+  }
 
  private:
   py::ssize_t vocab_;
@@ -537,6 +548,8 @@ PYBIND11_MODULE(_native, m) {
   py::class_<PySampler>(m, "Sampler")
       .def(py::init<int>(), py::arg("vocab"))
       .def("seed", &PySampler::seed)
+      .def("distribution", &PySampler::distribution, py::arg("logits"), py::arg("temperature"),
+           py::arg("top_k"), py::arg("top_p"), py::arg("repetition_penalty"), py::arg("history"))
       .def("sample", &PySampler::sample, py::arg("logits"), py::arg("temperature"), py::arg("top_k"),
            py::arg("top_p"), py::arg("repetition_penalty"), py::arg("history"));
   py::class_<ConfigSpec>(m, "ModelConfig",

@@ -56,10 +56,13 @@ float Sampler::next_uniform() {
   return float(r >> 40) / float(1ull << 24);
 }
 
-int Sampler::sample(const float* logits, const SamplingParams& p, const int32_t* history,
-                    int history_len) {
-  if (p.temperature <= 0.0f && p.repetition_penalty == 1.0f)  // plain greedy: no copy needed
-    return argmax(logits, vocab_);
+double Sampler::weight(int32_t tok, float max_logit, double inv_t) const {
+  const double w = std::exp((double(logits_[tok]) - max_logit) * inv_t);
+  return w == w ? w : 0.0;  // a NaN logit weighs nothing
+}
+
+int Sampler::candidates(const float* logits, const SamplingParams& p, const int32_t* history,
+                        int history_len, double* total_out, int* greedy) {
   std::memcpy(logits_.data(), logits, size_t(vocab_) * sizeof(float));
   if (p.repetition_penalty != 1.0f) {
     for (int i = 0; i < history_len; ++i) {
@@ -72,19 +75,16 @@ int Sampler::sample(const float* logits, const SamplingParams& p, const int32_t*
     for (int i = 0; i < history_len; ++i)
       if (history[i] >= 0 && history[i] < vocab_) seen_[history[i]] = 0;
   }
-  if (p.temperature <= 0.0f)
-    return argmax(logits_.data(), vocab_);
+  *greedy = argmax(logits_.data(), vocab_);
+  if (p.temperature <= 0.0f) return -1;
 
   // Weights exp((l - max) / T), with the maximum subtracted before dividing:
   // dividing first overflows to infinity for T near the smallest floats, and
   // inf - inf is NaN. The ranking below is the logits' own (T > 0 keeps order).
-  const float mx = logits_[size_t(argmax(logits_.data(), vocab_))];
-  if (!std::isfinite(mx)) return argmax(logits_.data(), vocab_);
-  const double inv_t = 1.0 / double(p.temperature);
-  auto weight = [&](int32_t tok) {
-    const double w = std::exp((double(logits_[tok]) - mx) * inv_t);
-    return w == w ? w : 0.0;  // a NaN logit weighs nothing
-  };
+  const float mx = logits_[size_t(*greedy)];
+  if (!std::isfinite(mx)) return -1;
+  max_logit_ = mx;
+  inv_t_ = 1.0 / double(p.temperature);
   int n = vocab_;
   for (int i = 0; i < n; ++i) order_[i] = i;
   auto by_logit = [&](int32_t a, int32_t b) {
@@ -98,7 +98,7 @@ int Sampler::sample(const float* logits, const SamplingParams& p, const int32_t*
     n = p.top_k;
   }
   double total = 0.0;
-  for (int i = 0; i < n; ++i) total += weight(order_[i]);
+  for (int i = 0; i < n; ++i) total += weight(order_[i], mx, inv_t_);
   if (p.top_p < 1.0f) {
     int ranked = std::min(n, 1024);
     if (p.top_k <= 0 || p.top_k >= vocab_)
@@ -106,22 +106,47 @@ int Sampler::sample(const float* logits, const SamplingParams& p, const int32_t*
     double mass = 0.0;
     int keep = 0;
     for (;;) {
-      while (keep < ranked && mass < p.top_p * total) mass += weight(order_[keep++]);
+      while (keep < ranked && mass < p.top_p * total) mass += weight(order_[keep++], mx, inv_t_);
       if (mass >= p.top_p * total || ranked == n) break;
       std::sort(order_.begin() + ranked, order_.begin() + n, by_logit);
       ranked = n;
     }
     n = std::max(keep, 1);
     total = 0.0;
-    for (int i = 0; i < n; ++i) total += weight(order_[i]);
+    for (int i = 0; i < n; ++i) total += weight(order_[i], mx, inv_t_);
   }
+  *total_out = total;
+  return n;
+}
+
+int Sampler::sample(const float* logits, const SamplingParams& p, const int32_t* history,
+                    int history_len) {
+  if (p.temperature <= 0.0f && p.repetition_penalty == 1.0f)  // plain greedy: no copy needed
+    return argmax(logits, vocab_);
+  double total = 0.0;
+  int greedy = 0;
+  const int n = candidates(logits, p, history, history_len, &total, &greedy);
+  if (n < 0) return greedy;
   const double r = double(next_uniform()) * total;
   double acc = 0.0;
   for (int i = 0; i < n; ++i) {
-    acc += weight(order_[i]);
+    acc += weight(order_[i], max_logit_, inv_t_);
     if (r < acc) return order_[i];
   }
   return order_[n - 1];
+}
+
+void Sampler::distribution(const float* logits, const SamplingParams& p, const int32_t* history,
+                           int history_len, float* out) {
+  std::memset(out, 0, size_t(vocab_) * sizeof(float));
+  double total = 0.0;
+  int greedy = 0;
+  const int n = candidates(logits, p, history, history_len, &total, &greedy);
+  if (n < 0) {
+    out[greedy] = 1.0f;
+    return;
+  }
+  for (int i = 0; i < n; ++i) out[order_[i]] = float(weight(order_[i], max_logit_, inv_t_) / total);
 }
 
 }  // namespace edge

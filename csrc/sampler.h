@@ -24,15 +24,28 @@ class Sampler {
   // history: the tokens the repetition penalty applies to (prompt and output).
   int sample(const float* logits, const SamplingParams& params, const int32_t* history,
              int history_len);
+  // The probabilities sample() draws from (vocab floats into out; greedy: one
+  // token has 1), without drawing: for the acceptance rule of speculative
+  // sampling, which compares the target's and the draft's.
+  void distribution(const float* logits, const SamplingParams& params, const int32_t* history,
+                    int history_len, float* out);
 
  private:
   float next_uniform();  // in [0, 1)
+  // The penalised logits into logits_; then, for T > 0, the candidates in
+  // order_[0, n) and their total weight. Returns n, or -1 for greedy (whose
+  // token is then *greedy).
+  int candidates(const float* logits, const SamplingParams& p, const int32_t* history,
+                 int history_len, double* total, int* greedy);
+  double weight(int32_t tok, float max_logit, double inv_t) const;
 
   int vocab_;
   uint64_t state_ = 0x853c49e6748fea9bULL;
   std::vector<float> logits_;
   std::vector<int32_t> order_;
   std::vector<uint8_t> seen_;
+  float max_logit_ = 0.0f;  // of the last candidates(), which weight() is relative to
+  double inv_t_ = 1.0;
 };
 
 }  // namespace edge

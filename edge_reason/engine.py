@@ -33,12 +33,14 @@ from .batch_session import BatchSession, SequenceRunner
 from .chat import ChatFormat, ChatTurn
 from .chat_template import WHERE_TEMPLATES_ARE, ChatTemplate
 from .decode_loop import DecodeLoop
+from .draft_model import DraftModel, check_draft
 from .errors import ModelFormatError, ResponseFormatError
 from .model_config import ModelConfig
 from .model_source import open_model_source
-from .prompt_lookup import NgramLookup, speculative_tokens
+from .prompt_lookup import NgramLookup
 from .regular_file import read_regular
 from .sampling_params import SamplingOptions, SamplingParams
+from .speculative import DraftedLogits, Proposer, speculative_tokens
 from .stop_strings import StopStrings
 from .streaming import Stream
 from .structured_output import GrammarProcessor, ResponseFormat, grammar_tokenizer
@@ -199,6 +201,8 @@ class Engine:
         self._chat_format: ChatFormat | None = None  # built on first chat (needs the tokenizer)
         # llguidance tokenizers for structured output, by the end tokens they allow
         self._grammar_tokenizers: dict[frozenset[int], Any] = {}
+        # a smaller model that drafts tokens for every generation (speculative decoding)
+        self.draft: Engine | None = None
 
     # ---- loading ------------------------------------------------------------------
 
@@ -214,6 +218,7 @@ class Engine:
         kv_cache_positions: int | None = None,
         backend: str = "native",
         trusted_keys: Sequence[bytes | str | os.PathLike[str]] | None = None,
+        draft: str | os.PathLike[str] | Engine | None = None,
     ) -> Engine:
         """Load a Hugging Face model folder (config.json, *.safetensors, tokenizer.json),
         a bundle folder (bundle.json, written by `edge-reason export`) or a GGUF file.
@@ -233,6 +238,10 @@ class Engine:
         backend: "native", or for a bundle "onnxruntime" or "tflite".
         trusted_keys: Ed25519 public keys (PEM file paths, PEM text or 32 raw bytes); a
         bundle not signed by one of them is refused.
+        draft: a smaller model of the same vocabulary (a path, loaded with the same
+        threads and max_context, or an Engine) that drafts tokens for every generation of
+        the native backend, which checks them in one pass (edge_reason/speculative.py):
+        greedy output is unchanged, sampled output keeps its distribution.
         """
         start = time.perf_counter()
         if backend not in BACKENDS:
@@ -280,6 +289,11 @@ class Engine:
         engine.manifest = source.bundle.manifest if source.bundle is not None else None
         engine.weight_conversions = conversions
         engine.eos_token_ids |= source.end_of_generation_ids
+        if draft is not None:
+            if not isinstance(draft, Engine):
+                draft = Engine.load(draft, threads=threads, max_context=max_context)
+            check_draft(engine, draft)
+            engine.draft = draft
         return engine
 
     # ---- information ----------------------------------------------------------------
@@ -880,13 +894,14 @@ class Engine:
     ) -> tuple[DecodeLoop, Iterator[int]]:
         """The loop that generates after ``ids`` (in sequence 0) and its tokens, drafted
         and checked several at a time for prompt-lookup decoding."""
-        if p.speculative is None or not hasattr(self._native, "extend"):
+        proposer = self._proposer(ids, p)
+        if proposer is None:
             if p.seed is not None:
                 self._native.seed(p.seed)
             loop = DecodeLoop(self._native, self._run_tokens, ids, p, end_ids, started)
             return loop, iter(loop)
         # The same draws as the engine's sampler seeded alike (seed None: a random seed).
-        view = SequenceLogits(self._native.last_logits(), p.seed)
+        view = DraftedLogits(self._native.last_logits(), p.seed)
         loop = DecodeLoop(view, _caller_runs, ids, p, end_ids, started)
 
         def extend(tokens: list[int], rows: int) -> np.ndarray:
@@ -898,7 +913,29 @@ class Engine:
             self._native.truncate(0, length)
             del self._sequence[length:]
 
-        return loop, speculative_tokens(loop, view, extend, truncate, NgramLookup(ids))
+        return loop, speculative_tokens(loop, view, extend, truncate, proposer)
+
+    def _proposer(self, ids: list[int], p: SamplingParams) -> Proposer | None:
+        """What drafts tokens for a generation after ``ids``: the call's draft model, else
+        prompt lookup if asked, else the draft model loaded with the engine, if any."""
+        if not self.batches:
+            return None  # other backends run one token per pass
+        if p.draft is not None:
+            check_draft(self, p.draft)
+            return DraftModel(p.draft, ids, p)
+        if p.speculative == "prompt-lookup":
+            return NgramLookup(ids)
+        if self.draft is not None:
+            return DraftModel(self.draft, ids, p)
+        return None
+
+    def next_logits(self, token_ids: Sequence[int]) -> np.ndarray:
+        """float32 [vocab_size]: the next-token logits after ``token_ids``, running only
+        the tokens the cache does not hold yet (a growing sequence: one per call)."""
+        ids = self._prompt_ids(token_ids)
+        with self._exclusive():
+            self._hold(ids, None)
+            return self._native.last_logits()
 
     def _prepared(
         self, ids: list[int], p: SamplingParams, turn: ChatTurn | None

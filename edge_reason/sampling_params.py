@@ -44,8 +44,9 @@ class SamplingParams:
     object, a regex or a grammar (edge_reason/structured_output.py); checked and compiled
     here, so a bad one raises ResponseFormatError (a ValueError) before generation.
     speculative: "prompt-lookup" drafts tokens from the text so far and checks them in one
-    pass (edge_reason/prompt_lookup.py): the same output, faster where the answer quotes
-    the prompt; None: one token per pass.
+    pass (edge_reason/speculative.py): the same output, faster where the answer quotes
+    the prompt; None: one token per pass. draft: an Engine of the same vocabulary that
+    drafts tokens for this call (edge_reason/draft_model.py).
 
     A str or a list is accepted for stop, and any sequence of callables for
     logit_processors; both are held as tuples. Bad values raise ValueError naming
@@ -63,6 +64,7 @@ class SamplingParams:
     logit_processors: tuple[LogitProcessor, ...] = ()
     response_format: ResponseFormat | None = None
     speculative: str | None = None
+    draft: Any = None
 
     def __post_init__(self) -> None:
         n, t, k, p, rp = (
@@ -105,6 +107,8 @@ class SamplingParams:
                 f"speculative must be one of {', '.join(map(repr, SPECULATIVE))}, "
                 f"got {self.speculative!r}"
             )
+        if self.draft is not None and not callable(getattr(self.draft, "next_logits", None)):
+            raise ValueError(f"draft must be an Engine, got {self.draft!r}")
         set_field = object.__setattr__  # frozen: the checked values are stored once, here
         set_field(self, "temperature", float(t))
         set_field(self, "top_p", float(p))
@@ -142,3 +146,4 @@ class SamplingOptions(TypedDict, total=False):
     logit_processors: Sequence[LogitProcessor]
     response_format: Mapping[str, Any] | ResponseFormat | None
     speculative: str | None
+    draft: Any

@@ -275,6 +275,28 @@ TEST(sampler_greedy_and_seeded) {
   for (int x : a) CHECK(x == 1 || x == 3 || x == 0);  // top-p 0.9 keeps three tokens
 }
 
+TEST(sampler_draws_from_its_distribution) {
+  Sampler s(6);
+  const float logits[] = {0.1f, 2.0f, -1.0f, 1.9f, 0.0f, 1.0f};
+  const int32_t history[] = {3};
+  float probs[6];
+  s.distribution(logits, {0.0f, 0, 1.0f, 1.0f}, nullptr, 0, probs);
+  CHECK(probs[1] == 1.0f && probs[0] == 0.0f);
+  SamplingParams p{0.8f, 4, 0.9f, 1.3f};
+  s.distribution(logits, p, history, 1, probs);
+  float total = 0.0f;
+  for (float x : probs) total += x;
+  CHECK(std::fabs(total - 1.0f) < 1e-5f);
+  CHECK(probs[2] == 0.0f);  // outside the top 4
+  std::vector<int> counts(6, 0);
+  s.seed(3);
+  const int draws = 20000;
+  for (int i = 0; i < draws; ++i) ++counts[size_t(s.sample(logits, p, history, 1))];
+  for (int t = 0; t < 6; ++t)
+    CHECK_MSG(std::fabs(float(counts[size_t(t)]) / draws - probs[t]) < 0.015f,
+              "token %d: drawn %g, distribution %g", t, float(counts[size_t(t)]) / draws, probs[t]);
+}
+
 TEST(sampler_greedy_is_the_first_largest_logit) {
   // Greedy picks what std::max_element picks, on a vocabulary long enough for
   // the vectorized path, with ties, a tail shorter than a lane group, and NaN.
