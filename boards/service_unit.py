@@ -48,6 +48,7 @@ class ServiceSettings:
     host: str = DEFAULT_HOST
     threads: int | None = None
     max_queue: int | None = None
+    max_batch: int | None = None
     api_key: str | None = field(default=None, repr=False)
     model_name: str | None = None
     scope: str = "auto"
@@ -70,6 +71,8 @@ class ServiceSettings:
             _check_number("threads", self.threads, 1, 256)
         if self.max_queue is not None:
             _check_number("max queue", self.max_queue, 0, 1_000_000)
+        if self.max_batch is not None:
+            _check_number("max batch", self.max_batch, 1, 64)
         if self.api_key is not None and not re.fullmatch(r"[^\x00-\x1f\x7f'\\]+", self.api_key):
             raise ValueError(
                 "the API key must be one line of printable characters without ' or \\ "
@@ -145,6 +148,8 @@ def serve_arguments(
         argv += ["--threads", str(settings.threads)]
     if settings.max_queue is not None:
         argv += ["--max-queue", str(settings.max_queue)]
+    if settings.max_batch is not None:
+        argv += ["--max-batch", str(settings.max_batch)]
     return argv
 
 

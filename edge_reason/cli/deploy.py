@@ -97,6 +97,7 @@ def _format_report(report: DeployReport, rollback: bool) -> str:
 @click.option("--host", help="The address the service binds.  [default: 127.0.0.1]")
 @click.option("--threads", type=click.IntRange(1, 256), help="The service's threads.")
 @click.option("--max-queue", type=click.IntRange(min=0), help="The service's --max-queue.")
+@click.option("--max-batch", type=click.IntRange(1, 64), help="The service's --max-batch.")
 @click.option(
     "--api-key",
     envvar="EDGE_REASON_API_KEY",
@@ -192,6 +193,7 @@ _SERVICE_FIELDS = {
     "host": "host",
     "threads": "threads",
     "max_queue": "max_queue",
+    "max_batch": "max_batch",
     "api_key": "api_key",
     "model_name": "model_name",
     "service_name": "name",

@@ -185,7 +185,7 @@ def test_the_unit_runs_serve_on_current_and_keeps_the_key_out(
 ) -> None:
     root = str(tmp_path / HOSTILE_NAME)
     settings = ServiceSettings(
-        port=8181, threads=2, max_queue=4, api_key=KEY, model_name="tiny 100%"
+        port=8181, threads=2, max_queue=4, max_batch=3, api_key=KEY, model_name="tiny 100%"
     )
     placement = UnitPlacement(scope, str(tmp_path / "units"), root, str(edge_reason), "root")
     unit = render_unit(settings, placement)
@@ -204,6 +204,8 @@ def test_the_unit_runs_serve_on_current_and_keeps_the_key_out(
         "2",
         "--max-queue",
         "4",
+        "--max-batch",
+        "3",
     ]
     assert fields["EnvironmentFile"].replace("%%", "%") == f"{root}/edge-reason.env"
     assert fields["Restart"] == "on-failure" and fields["NoNewPrivileges"] == "yes"
