@@ -34,6 +34,20 @@ class Case:
     path: str
 
 
+def worker_env() -> dict[str, str]:
+    """A worker's environment: this one, with the folder that holds the edge_reason this
+    process runs put first on PYTHONPATH unless it is an installed one (site-packages).
+
+    A worker starts in the model's folder, so a checkout that this process found as its
+    working directory is not where the worker looks: it would import whatever edge_reason
+    is installed, and measure that engine instead of this one."""
+    env = dict(os.environ)
+    root = Path(__file__).resolve().parents[2]
+    if root.name not in ("site-packages", "dist-packages"):
+        env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
 class Worker:
     """A worker process (edge_reason.bench.worker) serving one Case."""
 
@@ -46,6 +60,7 @@ class Worker:
             stdout=subprocess.PIPE,
             text=True,
             cwd=os.path.dirname(os.path.abspath(case.path)) or ".",
+            env=worker_env(),
         )
         try:
             self.load = self.ask(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -364,3 +365,20 @@ def test_bench_prints_only_its_own_lines(tiny_models: dict[str, Path], tmp_path:
     assert done.returncode == 0, done.stderr
     assert not THIRD_PARTY_CHATTER.findall(done.stderr), done.stderr
     assert "decode" in done.stdout
+
+
+def test_a_worker_runs_the_edge_reason_this_process_runs(tmp_path: Path) -> None:
+    # a worker starts in the model's folder: from a checkout, the checkout's package must
+    # still be the one it imports, not another copy installed on the machine
+    import edge_reason
+
+    where = "import edge_reason; print(edge_reason.__file__)"
+    done = subprocess.run(
+        [sys.executable, "-c", where],
+        cwd=tmp_path,
+        env=runner.worker_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert Path(done.stdout.strip()).resolve() == Path(edge_reason.__file__).resolve()
