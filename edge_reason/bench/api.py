@@ -14,10 +14,10 @@ from typing import Any
 from ..errors import EdgeReasonError
 from ..progress import Progress, silent
 from ..system import physical_cores
-from . import BACKENDS, FILE_QUANT
+from . import BACKENDS, FILE_QUANT, MAX_BATCH, SCHEMA, SPECULATIVE
 from .energy import find_power_sensor
 from .prepare import Preparer, Skipped, cache_root, content_hash, resolve_source
-from .runner import SCHEMA, run_cases
+from .runner import run_cases
 
 
 class BenchError(EdgeReasonError):
@@ -27,7 +27,12 @@ class BenchError(EdgeReasonError):
 @dataclass(frozen=True)
 class BenchRequest:
     """What to measure: `model` (a bundle, a Hugging Face folder or a GGUF file) or a
-    random-weight `shape`, on every backend x quantization x thread count."""
+    random-weight `shape`, on every backend x quantization x thread count.
+
+    batch: batch sizes (1 to MAX_BATCH) the native engine also decodes at (B prompts
+    together); batch 1 is always measured, the baseline of the ratios and the only size
+    the other backends run. speculative: a method of SPECULATIVE the native engine is also
+    measured with (at batch 1), or None."""
 
     model: Path | None = None
     shape: str | None = None
@@ -37,6 +42,24 @@ class BenchRequest:
     prompt_tokens: int = 128
     gen_tokens: int = 64
     repeats: int = 5
+    batch: Sequence[int] = (1,)
+    speculative: str | None = None
+
+    def __post_init__(self) -> None:
+        bad = [b for b in self.batch if isinstance(b, bool) or not isinstance(b, int)]
+        if bad or any(not 1 <= b <= MAX_BATCH for b in self.batch):
+            raise ValueError(
+                f"batch sizes must be integers from 1 to {MAX_BATCH}, got {self.batch!r}"
+            )
+        if self.speculative is not None and self.speculative not in SPECULATIVE:
+            raise ValueError(
+                f"speculative must be one of {', '.join(SPECULATIVE)}, got {self.speculative!r}"
+            )
+
+    @property
+    def batches(self) -> list[int]:
+        """The batch sizes to measure: 1 and those asked for, without repeats, in order."""
+        return sorted({1, *self.batch})
 
     @property
     def max_context(self) -> int:
@@ -45,11 +68,11 @@ class BenchRequest:
 
 @dataclass(frozen=True)
 class BenchReport:
-    """What a benchmark measured (schema 1 of docs/benchmarks.md)."""
+    """What a benchmark measured (schema SCHEMA of docs/benchmarks.md, "The report")."""
 
     model: Path
     machine: dict[str, Any]  # the CPU, its read bandwidth per thread count, the power sensor
-    settings: dict[str, int]
+    settings: dict[str, Any]
     results: list[dict[str, Any]]  # one per case measured
     failed: list[dict[str, Any]]  # cases whose backend could not load the model
     skipped: list[Skipped]  # backend x quantization that cannot run here, with the reason
@@ -82,9 +105,11 @@ def run(
     work = cache_root() / "bench" / content_hash(source.path)
     preparer = Preparer(source, work, request.max_context, progress)
     threads = list(request.threads) or [physical_cores()]
-    cases, skipped = preparer.plan(request.backends, quants, threads)
+    cases, skipped = preparer.plan(
+        request.backends, quants, threads, request.batches, request.speculative
+    )
     if not cases:
-        reasons = "; ".join(f"{s.backend} {s.quant}: {s.reason}" for s in skipped)
+        reasons = "; ".join(f"{s.label}: {s.reason}" for s in skipped)
         raise BenchError(f"nothing to measure ({reasons})")
     measured = run_cases(
         cases,

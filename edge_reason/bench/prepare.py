@@ -45,15 +45,29 @@ QUANT_LIMITS = {
     "tflite": (("int8",), "the TFLite export stores int8 (dynamic-range) weights only"),
     "torch": (("f32", "int8"), "torch eager has f32 and dynamic int8, no int4 CPU path"),
 }
+BATCH_NATIVE_ONLY = "batched decode is native only"
+SPECULATIVE_NATIVE_ONLY = "speculative decoding is native only"
 _NOT_GGUF = f"quant {FILE_QUANT!r} is a GGUF file's own types; the model is not a GGUF file"
 Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class Skipped:
+    """A backend x quantization not measured, or (`batch`, `speculative` set) only those
+    of its rows: the batch sizes above 1, the speculative method."""
+
     backend: str
     quant: str
     reason: str
+    batch: tuple[int, ...] = ()
+    speculative: str | None = None
+
+    @property
+    def label(self) -> str:
+        """As messages name it: onnxruntime int4, onnxruntime int4 batch 2,4."""
+        extra = f" batch {','.join(map(str, self.batch))}" if self.batch else ""
+        extra += f" {self.speculative}" if self.speculative else ""
+        return f"{self.backend} {self.quant}{extra}"
 
 
 @dataclass(frozen=True)
@@ -145,10 +159,20 @@ class Preparer:
         self.progress = progress
 
     def plan(
-        self, backends: Sequence[str], quants: Sequence[str], threads: Sequence[int]
+        self,
+        backends: Sequence[str],
+        quants: Sequence[str],
+        threads: Sequence[int],
+        batches: Sequence[int] = (1,),
+        speculative: str | None = None,
     ) -> tuple[list[Case], list[Skipped]]:
-        """Cases for every backend x quantization that can run, and the rest as Skipped."""
+        """Cases for every backend x quantization that can run, and the rest as Skipped.
+
+        Each runs at batch 1, plainly; the native engine also at every batch size of
+        `batches` above 1 and, at batch 1, with `speculative` decoding. Other backends'
+        batch sizes above 1 and speculative rows are Skipped (for the backend x quant)."""
         tflite_quants = QUANT_LIMITS["tflite"][0] if "tflite" in backends else ()
+        larger = tuple(sorted({b for b in batches if b > 1}))
         cases: list[Case] = []
         skipped: list[Skipped] = []
         for quant in quants:
@@ -158,7 +182,19 @@ class Preparer:
                 except _Unavailable as e:
                     skipped.append(Skipped(backend, quant, str(e)))
                     continue
-                cases += [Case(backend, quant, t, str(path)) for t in threads]
+                for t in threads:
+                    cases.append(Case(backend, quant, t, str(path)))
+                    if backend != "native":
+                        continue
+                    cases += [Case(backend, quant, t, str(path), batch=b) for b in larger]
+                    if speculative:
+                        cases.append(Case(backend, quant, t, str(path), speculative=speculative))
+                if backend != "native" and larger:
+                    skipped.append(Skipped(backend, quant, BATCH_NATIVE_ONLY, batch=larger))
+                if backend != "native" and speculative:
+                    skipped.append(
+                        Skipped(backend, quant, SPECULATIVE_NATIVE_ONLY, speculative=speculative)
+                    )
         return cases, skipped
 
     def _model_path(self, backend: str, quant: str, with_tflite: bool) -> Path:

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from ..progress import Progress, silent
+from . import SCHEMA
 from .energy import PowerSampler, PowerSensor
 
-SCHEMA = 1
 # A round whose bandwidth measured after the decode differs from the one before it by more
 # than this share changed state during the decode: it is not held against the roofline.
 STEADY_TOLERANCE = 0.15
@@ -26,12 +26,37 @@ STEADY_TOLERANCE = 0.15
 
 @dataclass(frozen=True)
 class Case:
-    """One backend at one quantization and thread count, on one model path."""
+    """One backend at one quantization and thread count, on one model path, decoding
+    `batch` prompts together (native only beyond 1), plain or with a `speculative` method
+    (native only)."""
 
     backend: str
     quant: str
     threads: int
     path: str
+    batch: int = 1
+    speculative: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The case as messages name it: native int4 x2 batch 4, native int4 x2 prompt-lookup."""
+        extra = f" batch {self.batch}" if self.batch > 1 else ""
+        extra += f" {self.speculative}" if self.speculative else ""
+        return f"{self.backend} {self.quant} x{self.threads}{extra}"
+
+
+def worker_env() -> dict[str, str]:
+    """A worker's environment: this one, with the folder that holds the edge_reason this
+    process runs put first on PYTHONPATH unless it is an installed one (site-packages).
+
+    A worker starts in the model's folder, so a checkout that this process found as its
+    working directory is not where the worker looks: it would import whatever edge_reason
+    is installed, and measure that engine instead of this one."""
+    env = dict(os.environ)
+    root = Path(__file__).resolve().parents[2]
+    if root.name not in ("site-packages", "dist-packages"):
+        env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
+    return env
 
 
 class Worker:
@@ -46,6 +71,7 @@ class Worker:
             stdout=subprocess.PIPE,
             text=True,
             cwd=os.path.dirname(os.path.abspath(case.path)) or ".",
+            env=worker_env(),
         )
         try:
             self.load = self.ask(
@@ -152,7 +178,7 @@ def run_cases(
     measuring: Progress = silent,
     power: PowerSensor | None = None,
 ) -> dict[str, Any]:
-    """Measure every case, interleaved, and return the schema-1 report.
+    """Measure every case, interleaved, and return the report (schema SCHEMA).
 
     The read bandwidth is measured right before and right after every decode, at that
     decode's thread count: on a shared machine it drifts (on this project's VM it flips between
@@ -163,6 +189,10 @@ def run_cases(
 
     progress(message) reports each load; measuring(label, runs) advances one unit per run
     (every case once per round, the warm-up round included).
+
+    A case of batch B decodes B prompts together: its decode rate is all their decoded
+    tokens over the wall time of the batched decode, and its roofline is B tokens per read
+    of the weights (B x bandwidth / bytes_per_token).
 
     With a `power` sensor, each result also has decode_j_per_token: the mean
     power during its decodes over its decode rate (median over the repeats).
@@ -178,9 +208,9 @@ def run_cases(
                 workers.append(Worker(case, max_context))
             except RuntimeError as e:
                 failed.append({**asdict(case), "reason": str(e)})
-                progress(f"could not load {case.backend} {case.quant} x{case.threads}: {e}")
+                progress(f"could not load {case.label}: {e}")
                 continue
-            progress(f"loaded {case.backend} {case.quant} x{case.threads}")
+            progress(f"loaded {case.label}")
         samples: dict[int, list[dict[str, float]]] = {i: [] for i in range(len(workers))}
         # bytes/s before and after each decode
         bandwidths: dict[int, list[tuple[float, float]]] = {i: [] for i in range(len(workers))}
@@ -193,7 +223,13 @@ def run_cases(
                 for i in [*range(start, len(workers)), *range(start)]:
                     w = workers[i]
                     before = measure_bandwidth(w.case.threads) if round_ > 0 else 0.0
-                    r = w.ask(cmd="run", prompt_tokens=prompt_tokens, gen_tokens=gen_tokens)
+                    r = w.ask(
+                        cmd="run",
+                        prompt_tokens=prompt_tokens,
+                        gen_tokens=gen_tokens,
+                        batch=w.case.batch,
+                        speculative=w.case.speculative,
+                    )
                     if round_ > 0:
                         bandwidths[i].append((before, measure_bandwidth(w.case.threads)))
                         samples[i].append(r)
@@ -209,8 +245,10 @@ def run_cases(
         prefill = [s["prefill_tps"] for s in samples[i]]
         median_decode = statistics.median(decode)
         bytes_per_token = stats[i]["bytes_per_token"]
+        batch = w.case.batch
         pairs = bandwidths[i]
-        roofs = [(before + after) / 2 for before, after in pairs]
+        # tokens/s if every step read the weights at the bandwidth around it: B per read
+        roofs = [batch * (before + after) / 2 for before, after in pairs]
         fractions = [tps * bytes_per_token / roof for tps, roof in zip(decode, roofs, strict=True)]
         steady = [
             f
@@ -221,6 +259,8 @@ def run_cases(
             "backend": w.case.backend,
             "quant": w.case.quant,
             "threads": w.case.threads,
+            "batch": batch,
+            "speculative": w.case.speculative,
             "prefill_tps": statistics.median(prefill),
             "decode_tps": median_decode,
             "decode_tps_min": min(decode),
@@ -262,10 +302,21 @@ def run_cases(
             "power_sensor": power.name if power is not None else None,
             "power_sensor_error": sampler.error if sampler is not None else None,
         },
-        "settings": {"prompt_tokens": prompt_tokens, "gen_tokens": gen_tokens, "repeats": repeats},
+        "settings": {
+            "prompt_tokens": prompt_tokens,
+            "gen_tokens": gen_tokens,
+            "repeats": repeats,
+            "batch": sorted({c.batch for c in cases}),
+            "speculative": sorted({c.speculative for c in cases if c.speculative}),
+        },
         "results": results,
         "failed": failed,
     }
+
+
+def _plain_single(r: dict[str, Any]) -> bool:
+    """A row of one prompt decoded plainly (every row of a schema 1 report)."""
+    return r.get("batch", 1) == 1 and not r.get("speculative")
 
 
 def _roofline_cell(r: dict[str, Any]) -> str:
@@ -277,13 +328,20 @@ def _roofline_cell(r: dict[str, Any]) -> str:
 
 
 def format_table(report: dict[str, Any], baseline: str = "native") -> str:
-    """The report as an aligned text table, with decode ratios against `baseline`."""
+    """The report as an aligned text table, with decode ratios against `baseline` at batch 1,
+    plain decoding, of the same quantization and thread count."""
     rows = report["results"]
-    base = {(r["quant"], r["threads"]): r["decode_tps"] for r in rows if r["backend"] == baseline}
+    base = {
+        (r["quant"], r["threads"]): r["decode_tps"]
+        for r in rows
+        if r["backend"] == baseline and _plain_single(r)
+    }
     header = [
         "backend",
         "quant",
         "thr",
+        "batch",
+        "spec",
         "prefill t/s",
         "decode t/s (min-max)",
         "vs " + baseline,
@@ -300,6 +358,8 @@ def format_table(report: dict[str, Any], baseline: str = "native") -> str:
                 r["backend"],
                 r["quant"],
                 str(r["threads"]),
+                str(r.get("batch", 1)),
+                r.get("speculative") or "-",
                 f"{r['prefill_tps']:.1f}",
                 f"{r['decode_tps']:.1f} ({r['decode_tps_min']:.1f}-{r['decode_tps_max']:.1f})",
                 f"{r['decode_tps'] / ref:.2f}x" if ref else "-",
@@ -327,6 +387,11 @@ def format_table(report: dict[str, Any], baseline: str = "native") -> str:
         for t, g in machine["read_bandwidth_gbs"].items()
     )
     out.append(f"read bandwidth, median of the measurements: {bw}")
+    if any(r.get("batch", 1) > 1 for r in rows):
+        out.append(
+            "batch B: B prompts decoded together; decode t/s is all their tokens over the "
+            "batch's time, the roofline B x bandwidth / bytes per token"
+        )
     out.append(f"energy: {sensor}" if sensor else "energy: no power sensors found")
     if report["machine"].get("power_sensor_error"):
         out.append(f"energy: sampling stopped early ({report['machine']['power_sensor_error']})")

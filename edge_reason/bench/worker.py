@@ -4,9 +4,11 @@ Commands (one JSON object per line, one reply line each):
   {"cmd": "load", "backend", "path", "quant", "threads", "max_context", "started"}
       -> {"load_s", "cold_start_s", "first_token_s"}; `started` is the parent's
       time.time() at spawn, so cold start spans process start to first token
-  {"cmd": "run", "prompt_tokens", "gen_tokens"} -> {"prefill_tps", "decode_tps",
-      "decode_s", "ended"}; `ended` is time.time() when decoding finished, so the
-      parent can line the decode up with its power samples
+  {"cmd": "run", "prompt_tokens", "gen_tokens", "batch", "speculative"} -> {"prefill_tps",
+      "decode_tps", "decode_s", "ended"}; `ended` is time.time() when decoding finished, so
+      the parent can line the decode up with its power samples. `batch` B > 1 (native
+      only): B distinct prompts decoded together, decode_tps their aggregate; `speculative`
+      (native only): e.g. "prompt-lookup". Both are optional (1, None).
   {"cmd": "stats"} -> {"peak_rss_mb", "bytes_per_token"}
 Errors come back as {"error": "..."} and end the worker.
 """
@@ -30,11 +32,12 @@ def peak_rss_mb() -> float:
     return float("nan")
 
 
-def prompt_ids(n: int, vocab: int) -> list[int]:
+def prompt_ids(n: int, vocab: int, shift: int = 0) -> list[int]:
     # Deterministic ids away from the special tokens at either end (a quarter
-    # of the vocabulary's margin on the small ones tests use).
+    # of the vocabulary's margin on the small ones tests use). Prompts of different
+    # shifts (less than the span apart) differ from their first token on.
     margin = min(1000, vocab // 4)
-    return [margin + (i * 7919) % (vocab - 2 * margin) for i in range(n)]
+    return [margin + (i * 7919 + shift) % (vocab - 2 * margin) for i in range(n)]
 
 
 def serve() -> None:
@@ -60,10 +63,18 @@ def serve() -> None:
                     "cold_start_s": t2 - request["started"],
                 }
             elif request["cmd"] == "run":
-                ids = prompt_ids(request["prompt_tokens"], runner.vocab_size)
-                prefill_s, decode_s, generated = runner.run(ids, request["gen_tokens"])
+                n, gen = request["prompt_tokens"], request["gen_tokens"]
+                batch, speculative = request.get("batch", 1), request.get("speculative")
+                ids = prompt_ids(n, runner.vocab_size)
+                if batch > 1:
+                    prompts = [prompt_ids(n, runner.vocab_size, shift=s) for s in range(batch)]
+                    prefill_s, decode_s, generated = runner.run_batch(prompts, gen)
+                elif speculative:
+                    prefill_s, decode_s, generated = runner.run(ids, gen, speculative=speculative)
+                else:  # the outside baselines' run takes no speculative
+                    prefill_s, decode_s, generated = runner.run(ids, gen)
                 reply = {
-                    "prefill_tps": len(ids) / prefill_s,
+                    "prefill_tps": batch * n / prefill_s,
                     "decode_tps": generated / decode_s,
                     "decode_s": decode_s,
                     "ended": time.time(),

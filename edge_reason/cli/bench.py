@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..bench import BACKENDS, QUANTS
+from ..bench import BACKENDS, MAX_BATCH, QUANTS, SCHEMA, SPECULATIVE
 from .errors import require_matplotlib
 from .progress import progress_bar
+
+if TYPE_CHECKING:
+    from ..bench.runner import Case
 
 
 def _names(
@@ -45,6 +49,25 @@ def _thread_counts(_ctx: click.Context, param: click.Parameter, value: str | Non
     return sorted(set(counts))
 
 
+def _batch_sizes(_ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
+    try:
+        sizes = [int(v) for v in value.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1 or max(sizes) > MAX_BATCH:
+        raise click.BadParameter(
+            f"{value!r}: expected positive integers up to {MAX_BATCH} like 1,2,4,8", param=param
+        )
+    return sorted(set(sizes))
+
+
+def _case(failed: dict[str, Any]) -> Case:
+    """The case a report's `failed` entry describes."""
+    from ..bench.runner import Case
+
+    return Case(**{k: v for k, v in failed.items() if k != "reason"})
+
+
 @click.command()
 @click.argument("model", required=False, type=click.Path(exists=True, path_type=Path))
 @click.option(
@@ -73,16 +96,32 @@ def _thread_counts(_ctx: click.Context, param: click.Parameter, value: str | Non
 @click.option("--gen-tokens", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option(
+    "--batch",
+    default="1",
+    show_default=True,
+    callback=_batch_sizes,
+    help=f"Batch sizes (up to {MAX_BATCH}) at which the native engine also decodes that many "
+    "distinct prompts together, e.g. 1,2,4,8,16; reported as aggregate tokens/s. Batch 1 is "
+    "always measured; other backends run it only.",
+)
+@click.option(
+    "--speculative",
+    type=click.Choice(SPECULATIVE),
+    default=None,
+    help="Also measure the native engine with this speculative decoding (at batch 1).",
+)
+@click.option(
     "--json",
     "json_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the report (schema 1) here; '-' prints it as the only thing on stdout.",
+    help=f"Write the report (schema {SCHEMA}) here; '-' prints it as the only thing on stdout.",
 )
 @click.option(
     "--plot",
     "plot_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Draw tokens/s per backend with the roofline into this PNG (needs matplotlib).",
+    help="Draw tokens/s per backend with the roofline into this PNG (needs matplotlib); with "
+    "several --batch sizes, also aggregate tokens/s against the batch size.",
 )
 def bench(
     model: Path | None,
@@ -93,6 +132,8 @@ def bench(
     prompt_tokens: int,
     gen_tokens: int,
     repeats: int,
+    batch: list[int],
+    speculative: str | None,
     json_file: Path | None,
     plot_file: Path | None,
 ) -> None:
@@ -117,7 +158,16 @@ def bench(
 
     quiet_third_party()
     request = BenchRequest(
-        model, shape, backends, quant, threads, prompt_tokens, gen_tokens, repeats
+        model,
+        shape,
+        backends,
+        quant,
+        threads,
+        prompt_tokens,
+        gen_tokens,
+        repeats,
+        batch=batch,
+        speculative=speculative,
     )
     try:
         report = run(request, progress, measuring=progress_bar)
@@ -127,10 +177,8 @@ def bench(
 
     to_stdout = json_file == Path("-")
     lines = [format_table(data)]
-    lines += [f"skipped {s.backend} {s.quant}: {s.reason}" for s in report.skipped]
-    lines += [
-        f"failed {f['backend']} {f['quant']} x{f['threads']}: {f['reason']}" for f in report.failed
-    ]
+    lines += [f"skipped {s.label}: {s.reason}" for s in report.skipped]
+    lines += [f"failed {_case(f).label}: {f['reason']}" for f in report.failed]
     click.echo("\n".join(lines), err=to_stdout)
     if to_stdout:
         click.echo(json.dumps(data, indent=2))

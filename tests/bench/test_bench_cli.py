@@ -1,11 +1,13 @@
-"""`edge-reason bench` on a tiny model: the schema-1 report, the plot, skipped backends,
-bad input; and the pieces it is made of (torch baseline, plot, table)."""
+"""`edge-reason bench` on a tiny model: the report (schema 2), the plot, skipped backends,
+bad input, batch and speculative rows; and the pieces it is made of (torch baseline, plot,
+table)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,6 +23,8 @@ RESULT_FIELDS = {
     "backend",
     "quant",
     "threads",
+    "batch",
+    "speculative",
     "prefill_tps",
     "decode_tps",
     "decode_tps_min",
@@ -35,6 +39,7 @@ HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 
 
 def report(rows: list[dict], sensor: str | None = None) -> dict:
+    """A report as schema 1 had it (rows without batch or speculative read as batch 1)."""
     return {
         "schema": 1,
         "machine": {"cpu": "test CPU", "read_bandwidth_gbs": {"1": 20.0}, "power_sensor": sensor},
@@ -64,7 +69,7 @@ def row(backend: str, quant: str, decode: float, **extra: float) -> dict:
 
 
 @pytest.mark.skipif(not HAS_MATPLOTLIB, reason="--plot needs matplotlib (the [bench] extra)")
-def test_bench_writes_a_schema_1_report_and_a_plot_and_lists_what_it_skipped(
+def test_bench_writes_a_report_and_a_plot_and_lists_what_it_skipped(
     tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # onnxruntime stands for a runtime that is not installed
@@ -78,7 +83,8 @@ def test_bench_writes_a_schema_1_report_and_a_plot_and_lists_what_it_skipped(
     assert result.exit_code == 0, result.output
 
     data = json.loads(out_json.read_text())
-    assert data["schema"] == 1 and data["machine"]["read_bandwidth_gbs"]["1"] > 0
+    assert data["schema"] == 2 and data["machine"]["read_bandwidth_gbs"]["1"] > 0
+    assert data["settings"]["batch"] == [1] and data["settings"]["speculative"] == []
     bandwidth = [data["machine"][f"read_bandwidth_gbs{k}"]["1"] for k in ("_min", "", "_max")]
     assert bandwidth == sorted(bandwidth)
     measured = {r["backend"] for r in data["results"]}
@@ -86,6 +92,7 @@ def test_bench_writes_a_schema_1_report_and_a_plot_and_lists_what_it_skipped(
     for r in data["results"]:
         assert RESULT_FIELDS <= r.keys()
         assert r["quant"] == "int4" and r["threads"] == 1
+        assert r["batch"] == 1 and r["speculative"] is None
         assert 0 < r["decode_tps_min"] <= r["decode_tps"] <= r["decode_tps_max"]
         assert r["prefill_tps"] > 0 and r["cold_start_s"] > 0 and r["peak_rss_mb"] > 0
         assert 0 < r["roofline_fraction"]
@@ -364,3 +371,20 @@ def test_bench_prints_only_its_own_lines(tiny_models: dict[str, Path], tmp_path:
     assert done.returncode == 0, done.stderr
     assert not THIRD_PARTY_CHATTER.findall(done.stderr), done.stderr
     assert "decode" in done.stdout
+
+
+def test_a_worker_runs_the_edge_reason_this_process_runs(tmp_path: Path) -> None:
+    # a worker starts in the model's folder: from a checkout, the checkout's package must
+    # still be the one it imports, not another copy installed on the machine
+    import edge_reason
+
+    where = "import edge_reason; print(edge_reason.__file__)"
+    done = subprocess.run(
+        [sys.executable, "-c", where],
+        cwd=tmp_path,
+        env=runner.worker_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert Path(done.stdout.strip()).resolve() == Path(edge_reason.__file__).resolve()
