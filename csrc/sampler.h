@@ -37,15 +37,14 @@ class Sampler {
   // token is then *greedy).
   int candidates(const float* logits, const SamplingParams& p, const int32_t* history,
                  int history_len, double* total, int* greedy);
-  double weight(int32_t tok, float max_logit, double inv_t) const;
+  void fill_weights(float max_logit, double inv_t);
 
   int vocab_;
   uint64_t state_ = 0x853c49e6748fea9bULL;
   std::vector<float> logits_;
+  std::vector<float> weights_;  // of the last candidates(), relative to the largest
   std::vector<int32_t> order_;
   std::vector<uint8_t> seen_;
-  float max_logit_ = 0.0f;  // of the last candidates(), which weight() is relative to
-  double inv_t_ = 1.0;
 };
 
 }  // namespace edge
