@@ -4,9 +4,10 @@
 // by activations in groups of four. The quantized products take one of three
 // algorithms by the number of tokens, each in its own section with the
 // activation re-layout it reads:
-//   avx512_vnni_decode.h   fewer than 8 tokens: block pairs, or for symmetric
-//                          Q4 four blocks per register;
-//   avx512_vnni_prefill.h  8 tokens or more: one register lane per token.
+//   avx512_vnni_decode.h   up to 16 tokens: block pairs, or for symmetric Q4
+//                          four blocks per register; each token's result is
+//                          bit for bit the one it gets alone;
+//   avx512_vnni_prefill.h  17 tokens or more: one register lane per token.
 // This file: activation quantization, the choice between those, the float
 // paths and attention. The headers are part of this file (its flags, its
 // anonymous namespace); nothing else includes them.

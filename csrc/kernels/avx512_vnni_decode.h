@@ -1,6 +1,7 @@
-// AVX-512 VNNI products for few tokens: decode (one token) and prefill chunks
-// shorter than kMinTokensForLanes. Part of avx512_vnni.cpp, included by it
-// alone, under its flags.
+// AVX-512 VNNI products for few tokens: decode (one token), and up to 16
+// tokens (a batch of decodes, a draft to verify, a short prefill chunk), each
+// of which gets exactly the sums it gets alone. Part of avx512_vnni.cpp,
+// included by it alone, under its flags.
 //
 // Two algorithms, each with the activation re-layout it reads:
 //   pairs   two blocks per register (the 64 bytes of a Q8 pair, or two Q4
@@ -17,11 +18,32 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "x86_common.h"
 
 namespace edge {
 namespace {
+
+// Runs tile(std::integral_constant<int, n>(), t), a tile of n tokens from
+// token t, over tokens [0, T): tiles of TT, then one of the T % TT left.
+// Every token's sums are the same whatever tile it falls in.
+template <int TT, class Tile>
+inline void for_token_tiles(int T, Tile&& tile) {
+  static_assert(TT >= 1 && TT <= 4, "a rest of up to 3 tokens");
+  int t = 0;
+  for (; t + TT <= T; t += TT) tile(std::integral_constant<int, TT>(), t);
+  const int rest = T - t;
+  if constexpr (TT > 3) {
+    if (rest == 3) tile(std::integral_constant<int, 3>(), t);
+  }
+  if constexpr (TT > 2) {
+    if (rest == 2) tile(std::integral_constant<int, 2>(), t);
+  }
+  if constexpr (TT > 1) {
+    if (rest == 1) tile(std::integral_constant<int, 1>(), t);
+  }
+}
 
 // ---- any format: two blocks per register ---------------------------------------
 
@@ -111,8 +133,9 @@ void pair_tile(const WeightMatrix& w, const ActBlocks& x, const PreparedActs& pr
     __m512 wscale[R];
     for (int r = 0; r < R; ++r) {
       const uint8_t* wp = wbase + r * row_bytes + size_t(2 * p) * block_bytes;
-      // Decode sweeps its R rows' span linearly, as quad_tile does; a prefill
-      // tile, which computes far more per byte, asks for each row's next bytes.
+      // Decode sweeps its R rows' span linearly, as quad_tile does; a tile of
+      // several tokens, which computes far more per byte, asks for each row's
+      // next bytes.
       const uint8_t* ahead = TT == 1 ? wbase + (size_t(p) * R + r) * 2 * block_bytes : wp;
       _mm_prefetch(reinterpret_cast<const char*>(ahead + kPrefetchBytes), _MM_HINT_T0);
       codes[r] = Q4 ? unpack_q4_pair(wp) : load_q8_pair(wp);
@@ -169,14 +192,14 @@ void matmul_pairs(const WeightMatrix& w, const ActBlocks& x, PreparedActs& prep,
     if (n < n1) pair_tile<1, 1, Q4>(w, x, prep, n, 0, out, ldo);
     return;
   }
+  // Several tokens: four rows' pairs are loaded once per tile of four tokens,
+  // and the rows stay in L1 for the tiles after, so the weights still come
+  // from memory once per call.
   constexpr int kRows = 4;
-  for (; n + kRows <= n1; n += kRows) {
-    int t = 0;
-    for (; t + kTile <= T; t += kTile) pair_tile<kRows, kTile, Q4>(w, x, prep, n, t, out, ldo);
-    for (; t < T; ++t) pair_tile<kRows, 1, Q4>(w, x, prep, n, t, out, ldo);
-  }
+  for (; n + kRows <= n1; n += kRows)
+    for_token_tiles<4>(T, [&](auto tt, int t) { pair_tile<kRows, decltype(tt)::value, Q4>(w, x, prep, n, t, out, ldo); });
   for (; n < n1; ++n)
-    for (int t = 0; t < T; ++t) pair_tile<1, 1, Q4>(w, x, prep, n, t, out, ldo);
+    for_token_tiles<4>(T, [&](auto tt, int t) { pair_tile<1, decltype(tt)::value, Q4>(w, x, prep, n, t, out, ldo); });
 }
 
 // ---- symmetric Q4: four blocks per register -----------------------------------
@@ -288,14 +311,13 @@ void matmul_q4_quads(const WeightMatrix& w, const ActBlocks& x, QuadActs& acts, 
     if (n < n1) quad_tile<1, 1>(w, x, acts, n, 0, out, ldo);
     return;
   }
+  // Several tokens: as matmul_pairs, in tiles of three tokens, which the 32
+  // registers hold with four rows (faster than two at 8 and 16 tokens).
   constexpr int kRows = 4;
-  for (; n + kRows <= n1; n += kRows) {
-    int t = 0;
-    for (; t + 2 <= T; t += 2) quad_tile<kRows, 2>(w, x, acts, n, t, out, ldo);
-    for (; t < T; ++t) quad_tile<kRows, 1>(w, x, acts, n, t, out, ldo);
-  }
+  for (; n + kRows <= n1; n += kRows)
+    for_token_tiles<3>(T, [&](auto tt, int t) { quad_tile<kRows, decltype(tt)::value>(w, x, acts, n, t, out, ldo); });
   for (; n < n1; ++n)
-    for (int t = 0; t < T; ++t) quad_tile<1, 1>(w, x, acts, n, t, out, ldo);
+    for_token_tiles<3>(T, [&](auto tt, int t) { quad_tile<1, decltype(tt)::value>(w, x, acts, n, t, out, ldo); });
 }
 
 }  // namespace
