@@ -53,11 +53,14 @@ inline void for_token_tiles(int T, Tile&& tile) {
 // block add up to z * d * sum), so that one fused multiply-subtract per
 // register applies both: (dot * d - z * d * sum) summed over the block. With
 // per-block zero points (z differs per row) the term is left out here and
-// taken per row from d_sum.
+// taken per row from d_sum; with several tokens from d_sum_lanes, the same
+// values with the tokens in lanes, so that one pass over a row's blocks takes
+// the term for all of them (zero_point_terms).
 struct PreparedActs {
   Scratch<float> pair_scales;  // [T][nb / 2][16]
   Scratch<float> pair_zero;    // [T][nb / 2][16]
   Scratch<float> d_sum;        // [T][nb]
+  Scratch<float> d_sum_lanes;  // [nb][16], token t in lane t, 0 past T; only if T > 1
   uint64_t version = 0;            // of the activations prepared (0: none)
   int zero_point = 0;
 
@@ -68,9 +71,13 @@ struct PreparedActs {
     pair_scales.at_least(size_t(x.rows) * pairs * 16);
     pair_zero.at_least(size_t(x.rows) * pairs * 16);
     d_sum.at_least(size_t(x.rows) * nb);
+    if (x.rows > 1) std::fill_n(d_sum_lanes.at_least(size_t(nb) * 16), size_t(nb) * 16, 0.0f);
     for (int t = 0; t < x.rows; ++t) {
       const float* d = x.row_d(t);
-      for (int b = 0; b < nb; ++b) d_sum[size_t(t) * nb + b] = d[b] * float(x.row_sum(t)[b]);
+      for (int b = 0; b < nb; ++b) {
+        d_sum[size_t(t) * nb + b] = d[b] * float(x.row_sum(t)[b]);
+        if (x.rows > 1) d_sum_lanes[size_t(b) * 16 + t] = d_sum[size_t(t) * nb + b];
+      }
       for (int p = 0; p < pairs; ++p) {
         float* scale = &pair_scales[(size_t(t) * pairs + p) * 16];
         float* zero = &pair_zero[(size_t(t) * pairs + p) * 16];
@@ -99,16 +106,31 @@ inline __m256i load_q8_block(const uint8_t* w) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
 }
 
-// Zero-point term of row n and token t with per-block zero points, over the
+// Zero-point terms of rows [n0, n0 + R) with per-block zero points, over the
 // blocks taken in pairs (an odd last block applies its own):
-// sum_b sw[b] * z_b * d[b] * sum[b].
-float zero_point_term(const WeightMatrix& w, const PreparedActs& prep, int n, int t) {
+// z[r][t] = sum_b sw[b] * z_b * (d[b] * sum[b]), added in block order. One
+// token in scalars; several in lanes, the same operations for each token.
+template <int R>
+void zero_point_terms(const WeightMatrix& w, const PreparedActs& prep, int n0, int tokens,
+                      float z[][kExactBatchTokens]) {
+  static_assert(kExactBatchTokens == 16, "the tokens fill one register");
   const int nb = w.blocks();
-  const uint16_t* sw = w.scales_f16 + size_t(n) * nb;
-  const float* ds = &prep.d_sum[size_t(t) * nb];
-  float z = 0.0f;
-  for (int b = 0; b < nb - (nb & 1); ++b) z += _cvtsh_ss(sw[b]) * float(q4_zero_point(w, n, b)) * ds[b];
-  return z;
+  for (int r = 0; r < R; ++r) {
+    const uint16_t* sw = w.scales_f16 + size_t(n0 + r) * nb;
+    if (tokens == 1) {  // decode: d_sum is a sixteenth of the lanes' bytes to keep in L1
+      float sum = 0.0f;
+      for (int b = 0; b < nb - (nb & 1); ++b)
+        sum += _cvtsh_ss(sw[b]) * float(q4_zero_point(w, n0 + r, b)) * prep.d_sum[b];
+      z[r][0] = sum;
+      continue;
+    }
+    __m512 sum = _mm512_setzero_ps();
+    for (int b = 0; b < nb - (nb & 1); ++b) {
+      const float scale = _cvtsh_ss(sw[b]) * float(q4_zero_point(w, n0 + r, b));
+      sum = _mm512_add_ps(sum, _mm512_mul_ps(_mm512_set1_ps(scale), _mm512_loadu_ps(&prep.d_sum_lanes[size_t(b) * 16])));
+    }
+    _mm512_storeu_ps(z[r], sum);
+  }
 }
 
 // Rows [n0, n0 + R) against tokens [t0, t0 + TT): each weight pair is
@@ -116,7 +138,7 @@ float zero_point_term(const WeightMatrix& w, const PreparedActs& prep, int n, in
 // rows, and the R * TT accumulators are independent chains.
 template <int R, int TT, bool Q4>
 void pair_tile(const WeightMatrix& w, const ActBlocks& x, const PreparedActs& prep, int n0, int t0,
-               float* out, int ldo) {
+               const float zeros[][kExactBatchTokens], float* out, int ldo) {
   const int nb = w.blocks(), pairs = nb / 2;
   const size_t block_bytes = Q4 ? kBlock / 2 : kBlock;
   const size_t row_bytes = size_t(nb) * block_bytes;
@@ -171,10 +193,21 @@ void pair_tile(const WeightMatrix& w, const ActBlocks& x, const PreparedActs& pr
         const int zp = Q4 ? q4_zero_point(w, n, b) : 128;
         tail = float(hsum(dot) - zp * x.row_sum(t)[b]) * (_cvtsh_ss(sw[b]) * x.row_d(t)[b]);
       }
-      const float zero = zero_in_pairs ? 0.0f : zero_point_term(w, prep, n, t);
+      const float zero = zero_in_pairs ? 0.0f : zeros[r][t];
       out[size_t(t) * ldo + n] = hsum(acc[r][i]) + tail - zero;
     }
   }
+}
+
+// Rows [n, n + R) against all tokens of x, in tiles of TT tokens.
+template <int R, int TT, bool Q4>
+void pair_rows(const WeightMatrix& w, const ActBlocks& x, const PreparedActs& prep, int n, float* out,
+               int ldo) {
+  float zeros[R][kExactBatchTokens];
+  if (Q4 && w.zero_points) zero_point_terms<R>(w, prep, n, x.rows, zeros);
+  for_token_tiles<TT>(x.rows, [&](auto tt, int t) {
+    pair_tile<R, decltype(tt)::value, Q4>(w, x, prep, n, t, zeros, out, ldo);
+  });
 }
 
 // Rows [n0, n1) against the few tokens of x, the blocks taken in pairs.
@@ -182,24 +215,21 @@ template <bool Q4>
 void matmul_pairs(const WeightMatrix& w, const ActBlocks& x, PreparedActs& prep, int n0, int n1, float* out,
                   int ldo) {
   prep.prepare(x, Q4 ? 8 : 128);
-  const int T = x.rows;
   int n = n0;
-  if (T == 1) {
+  if (x.rows == 1) {
     // Decode: two rows at a time, prefetched as one sequential stream (four
     // interleaved rows, the prefill tile, are four strided streams): two
     // accumulator chains, the activations loaded once for both.
-    for (; n + 2 <= n1; n += 2) pair_tile<2, 1, Q4>(w, x, prep, n, 0, out, ldo);
-    if (n < n1) pair_tile<1, 1, Q4>(w, x, prep, n, 0, out, ldo);
+    for (; n + 2 <= n1; n += 2) pair_rows<2, 1, Q4>(w, x, prep, n, out, ldo);
+    if (n < n1) pair_rows<1, 1, Q4>(w, x, prep, n, out, ldo);
     return;
   }
   // Several tokens: four rows' pairs are loaded once per tile of four tokens,
   // and the rows stay in L1 for the tiles after, so the weights still come
   // from memory once per call.
   constexpr int kRows = 4;
-  for (; n + kRows <= n1; n += kRows)
-    for_token_tiles<4>(T, [&](auto tt, int t) { pair_tile<kRows, decltype(tt)::value, Q4>(w, x, prep, n, t, out, ldo); });
-  for (; n < n1; ++n)
-    for_token_tiles<4>(T, [&](auto tt, int t) { pair_tile<1, decltype(tt)::value, Q4>(w, x, prep, n, t, out, ldo); });
+  for (; n + kRows <= n1; n += kRows) pair_rows<kRows, 4, Q4>(w, x, prep, n, out, ldo);
+  for (; n < n1; ++n) pair_rows<1, 4, Q4>(w, x, prep, n, out, ldo);
 }
 
 // ---- symmetric Q4: four blocks per register -----------------------------------
