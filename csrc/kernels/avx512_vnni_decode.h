@@ -60,6 +60,10 @@ struct PreparedActs {
   Scratch<float> d_sum;        // [T][nb]: d * sum
   Scratch<float> d_sum_lanes;  // [nb][16], token t in lane t, 0 past T; only if T > 1
   uint64_t version = 0;            // of the activations prepared (0: none)
+  // The terms of the rows in hand, here rather than on the stack: an array
+  // there would give the sanitizer build an unwinding landing pad, whose
+  // personality reference the kernel file must not export.
+  float zeros[4][kExactBatchTokens];
 
   void prepare(const ActBlocks& x) {
     if (holds(version, x)) return;
@@ -181,12 +185,11 @@ void pair_tile(const WeightMatrix& w, const ActBlocks& x, const PreparedActs& pr
 
 // Rows [n, n + R) against all tokens of x, in tiles of TT tokens.
 template <int R, int TT>
-void pair_rows(const WeightMatrix& w, const ActBlocks& x, const PreparedActs& prep, int n, float* out,
-               int ldo) {
-  float zeros[R][kExactBatchTokens];
-  zero_point_terms<R>(w, prep, n, x.rows, zeros);
+void pair_rows(const WeightMatrix& w, const ActBlocks& x, PreparedActs& prep, int n, float* out, int ldo) {
+  static_assert(R <= 4, "PreparedActs::zeros holds 4 rows");
+  zero_point_terms<R>(w, prep, n, x.rows, prep.zeros);
   for_token_tiles<TT>(x.rows, [&](auto tt, int t) {
-    pair_tile<R, decltype(tt)::value>(w, x, prep, n, t, zeros, out, ldo);
+    pair_tile<R, decltype(tt)::value>(w, x, prep, n, t, prep.zeros, out, ldo);
   });
 }
 
