@@ -137,9 +137,9 @@ void Engine::decode(const int32_t* ids, const int32_t* tokens, int count, float*
   }
   const std::vector<int32_t> ones(size_t(count), 1);
   sequences_.reserve(ids, ones.data(), count);
-  // Beyond kMaxDecodeTokens the products take their prefill path, whose floats
+  // Beyond kExactBatchTokens the products take their prefill path, whose floats
   // differ: larger batches run as several passes.
-  const int batch = std::min(config().max_batch, kMaxDecodeTokens), vocab = config().vocab;
+  const int batch = std::min(config().max_batch, kExactBatchTokens), vocab = config().vocab;
   for (int i = 0; i < count; i += batch) {
     const int n = std::min(batch, count - i);
     for (int t = 0; t < n; ++t)

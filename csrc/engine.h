@@ -66,11 +66,11 @@ class Engine {
   // Runs `count` tokens after sequence `id` and writes the next-token logits
   // of the last `logit_rows` of them to `logits` ([logit_rows][vocab]): all
   // of them for a speculative pass, which gives exactly what one-token steps
-  // give as long as count <= kMaxDecodeTokens.
+  // give as long as count <= kExactBatchTokens.
   void extend(int id, const int32_t* tokens, int count, float* logits, int logit_rows);
   // One token after each of `count` distinct sequences, in one pass over the
   // weights; logits [count][vocab], row i after ids[i]. Each row is exactly
-  // what extend() gives that sequence alone. Up to kMaxDecodeTokens
+  // what extend() gives that sequence alone. Up to kExactBatchTokens
   // sequences share a pass.
   void decode(const int32_t* ids, const int32_t* tokens, int count, float* logits);
 

@@ -161,7 +161,7 @@ void Model::matmul(std::initializer_list<Product> products, const float* x, int 
   // bound by memory: one range per thread (measured on the Qwen2.5-0.5B bench
   // model at 2 threads: int4 decode 10-16% faster than 4 ranges per thread).
   // Prefill computes more per byte and gains from the finer balance of 4 (4%).
-  const int per_thread = rows <= kMaxDecodeTokens ? 1 : 4;
+  const int per_thread = rows <= kExactBatchTokens ? 1 : 4;
   parallel_ranges(pool_, groups, 1, [&](int, int g0, int g1) {
     int start = 0;  // first group of the current product
     for (const Product& p : products) {

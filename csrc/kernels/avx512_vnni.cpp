@@ -4,9 +4,10 @@
 // by activations in groups of four. The quantized products take one of three
 // algorithms by the number of tokens, each in its own section with the
 // activation re-layout it reads:
-//   avx512_vnni_decode.h   fewer than 8 tokens: block pairs, or for symmetric
-//                          Q4 four blocks per register;
-//   avx512_vnni_prefill.h  8 tokens or more: one register lane per token.
+//   avx512_vnni_decode.h   up to 16 tokens: four blocks per register, or
+//                          block pairs for Q4 with zero points; each token's
+//                          result is bit for bit the one it gets alone;
+//   avx512_vnni_prefill.h  17 tokens or more: one register lane per token.
 // This file: activation quantization, the choice between those, the float
 // paths and attention. The headers are part of this file (its flags, its
 // anonymous namespace); nothing else includes them.
@@ -85,8 +86,8 @@ void matmul_quantized(const WeightMatrix& w, const ActBlocks& x, int n0, int n1,
   ThreadScratch& scratch = thread_scratch();
   if (x.rows >= kMinTokensForLanes)
     return matmul_token_lanes<Q4>(w, x, scratch.lanes, scratch.unpacked, n0, n1, out, ldo);
-  if (Q4 && !w.zero_points) return matmul_q4_quads(w, x, scratch.quads, n0, n1, out, ldo);
-  matmul_pairs<Q4>(w, x, scratch.pairs, n0, n1, out, ldo);
+  if (Q4 && w.zero_points) return matmul_q4_pairs(w, x, scratch.pairs, n0, n1, out, ldo);
+  matmul_quads<Q4>(w, x, scratch.quads, n0, n1, out, ldo);
 }
 
 void matmul_q8(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out, int ldo) {

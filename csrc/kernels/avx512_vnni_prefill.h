@@ -1,5 +1,5 @@
-// AVX-512 VNNI products for many tokens (prefill): one lane per token. Part
-// of avx512_vnni.cpp, included by it alone, under its flags.
+// AVX-512 VNNI products for more than 16 tokens (prefill): one lane per
+// token. Part of avx512_vnni.cpp, included by it alone, under its flags.
 //
 // With many tokens the kernel turns around: the 16 lanes of a register hold
 // 16 tokens, and each VPDPBUSD multiplies 4 weight bytes of one row
@@ -19,7 +19,10 @@ namespace edge {
 namespace {
 
 constexpr int kLanes = 16;  // tokens per register
-constexpr int kMinTokensForLanes = 8;  // fewer go to avx512_vnni_decode.h
+// Fewer go to avx512_vnni_decode.h, whose sums for each token are the ones it
+// gets alone (kernels.h, kExactBatchTokens): lane sums add the blocks in
+// another order, so a token's result would depend on how many came with it.
+constexpr int kMinTokensForLanes = kExactBatchTokens + 1;
 
 struct TokenLanes {
   Scratch<int8_t> q;    // [tiles][nb][8][16][4]

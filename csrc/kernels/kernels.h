@@ -10,10 +10,10 @@
 
 namespace edge {
 
-// Up to this many tokens per call, every product gives each token exactly the
-// floats it gives that token alone: a batch of sequences decodes as each would
-// alone, and a speculative pass verifies as one-token decoding would.
-constexpr int kMaxDecodeTokens = 16;
+// The most token rows a quantized or float product computes each exactly as
+// a call with that row alone (see KernelTable): batched decode and the check
+// of a speculative draft stay within it to give one-at-a-time decoding's tokens.
+constexpr int kExactBatchTokens = 16;
 
 struct KernelTable {
   const char* name;
@@ -28,7 +28,9 @@ struct KernelTable {
   // out[t * ldo + n] = sum_k W[n, k] * x[t, k]  for every row t of x and
   // n0 <= n < n1. With one row of x this is the decode matrix-vector product;
   // with many it is the prefill matrix-matrix product (implementations tile
-  // over tokens so each weight block is read once per tile).
+  // over tokens so each weight block is read once per tile). For up to
+  // kExactBatchTokens rows, row t's outputs are bit for bit those of a call
+  // with row t alone; past that only within rounding.
   void (*matmul_q8)(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out,
                     int ldo);
   void (*matmul_q4)(const WeightMatrix& w, const ActBlocks& x, int n0, int n1, float* out,

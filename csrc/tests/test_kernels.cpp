@@ -1,5 +1,6 @@
 // Every kernel variant this CPU can run against the scalar reference:
-// integers bit for bit, floats within 1e-5 of the magnitude of the sum.
+// integers bit for bit, floats within 1e-5 of the magnitude of the sum; and
+// against itself, many tokens in one call against one at a time: bit for bit.
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -108,10 +109,11 @@ void use_extreme_scales(Weights& w) {
 
 const int kCols[] = {1, 7, 31, 32, 33, 64, 95, 96, 128, 257, 896, 1000};
 const int kRows[] = {1, 3, 16, 17, 37};
-// 8 and more tokens take the token-lane prefill path of the AVX-512 kernels,
-// which goes two tiles of 16 at a time: 13 and 21 end in a partial tile, 37
-// in a partial third tile after a pair.
-const int kTokens[] = {1, 2, 3, 4, 5, 8, 13, 21, 37};
+// 17 and more tokens take the token-lane prefill path of the AVX-512 kernels,
+// which goes two tiles of 16 at a time: 17 and 21 end in a partial tile, 37
+// in a partial third tile after a pair. Fewer go in tiles of 3 or 4 tokens
+// and a rest.
+const int kTokens[] = {1, 2, 3, 4, 5, 8, 13, 17, 21, 37};
 
 // Both results of one output, with the tolerance the float path allows.
 void check_close(float got, float want, float magnitude, const char* what, const char* variant,
@@ -370,6 +372,72 @@ TEST(f32_matmul_matches_reference) {
                           k->name, rows, cols, t, n);
             }
         }
+}
+
+// Batched decode (B sequences, a token each) and speculative verification
+// (several tokens of one sequence) must give each token exactly what decoding
+// it alone gives. So in every variant, the scalar reference included, a call
+// with T <= kExactBatchTokens (16) token rows writes each row's outputs bit
+// for bit as a call with that row alone, for every weight format; and
+// quantize_acts over rows [t0, t1) writes what one call per row writes.
+TEST(up_to_16_tokens_in_one_call_equal_one_token_at_a_time) {
+  static_assert(kExactBatchTokens == 16, "the test's name says 16");
+  struct Shape {
+    int rows, cols, n0, n1;
+  };
+  // Odd block counts (the pair loop's tail), block counts that are not a
+  // multiple of 4 (the quad loop's rest), short last blocks, row ranges that
+  // start past 0 and end before N, and ranges of fewer rows than a tile.
+  const Shape shapes[] = {{37, 257, 3, 34}, {16, 896, 0, 16}, {21, 95, 5, 21},
+                          {9, 33, 1, 8},    {40, 1000, 2, 39}, {6, 128, 1, 2}};
+  enum Kind { Q8, Q4, Q4_ZERO_POINTS, F32 };
+  const char* kind_names[] = {"matmul_q8", "matmul_q4", "matmul_q4 (zero points)", "matmul_f32"};
+  uint64_t version = uint64_t(1) << 40;  // a fresh one per input: the kernels may keep re-layouts by version
+  for (const KernelVariant& variant : kernel_variants()) {
+    if (!variant.supported) continue;
+    const KernelTable& k = *variant.table;
+    for (const Shape& s : shapes)
+      for (Kind kind : {Q8, Q4, Q4_ZERO_POINTS, F32}) {
+        const WeightFormat format =
+            kind == Q8 ? WeightFormat::Q8 : kind == F32 ? WeightFormat::F32 : WeightFormat::Q4;
+        Weights w(format, s.rows, s.cols, kind == Q4_ZERO_POINTS);
+        InterleavedWeights store;
+        const WeightMatrix m = kind == F32 ? w.w : as_read_by(k, w.w, store);
+        const ActOrder order = format == WeightFormat::Q4 ? ActOrder::Nibble : ActOrder::Natural;
+        const int ldx = s.cols + 3, ldo = s.rows + 2;
+        for (int tokens = 1; tokens <= kExactBatchTokens; ++tokens) {
+          const std::vector<float> x = random_floats(size_t(tokens) * ldx, 2.0f);
+          std::vector<float> all(size_t(tokens) * ldo, 7.0f);
+          Acts acts(tokens, s.cols, order);
+          if (kind == F32) {
+            k.matmul_f32(m, x.data(), ldx, tokens, s.n0, s.n1, all.data(), ldo);
+          } else {
+            k.quantize_acts(x.data(), ldx, 0, tokens, &acts.blocks);
+            Acts by_row(tokens, s.cols, order);
+            for (int t = 0; t < tokens; ++t) k.quantize_acts(x.data(), ldx, t, t + 1, &by_row.blocks);
+            CHECK_MSG(acts.q == by_row.q && acts.d == by_row.d && acts.sum == by_row.sum,
+                      "%s quantize_acts of %d rows differs from one call per row, cols=%d", k.name,
+                      tokens, s.cols);
+            acts.blocks.version = ++version;
+            (kind == Q8 ? k.matmul_q8 : k.matmul_q4)(m, acts.blocks, s.n0, s.n1, all.data(), ldo);
+          }
+          for (int t = 0; t < tokens; ++t) {
+            std::vector<float> one(ldo, 7.0f);
+            if (kind == F32) {
+              k.matmul_f32(m, x.data() + size_t(t) * ldx, ldx, 1, s.n0, s.n1, one.data(), ldo);
+            } else {
+              Acts row(1, s.cols, order);
+              k.quantize_acts(x.data() + size_t(t) * ldx, ldx, 0, 1, &row.blocks);
+              row.blocks.version = ++version;
+              (kind == Q8 ? k.matmul_q8 : k.matmul_q4)(m, row.blocks, s.n0, s.n1, one.data(), ldo);
+            }
+            CHECK_MSG(std::memcmp(one.data(), all.data() + size_t(t) * ldo, ldo * sizeof(float)) == 0,
+                      "%s %s rows=%d cols=%d n=[%d,%d): token %d of %d differs from it alone",
+                      k.name, kind_names[kind], s.rows, s.cols, s.n0, s.n1, t, tokens);
+          }
+        }
+      }
+  }
 }
 
 TEST(attention_pieces_match_reference) {
