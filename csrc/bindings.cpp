@@ -455,17 +455,13 @@ class PySampler {
   void seed(uint64_t s) { sampler_.seed(s); }
   int sample(const F32Array& logits, float temperature, int top_k, float top_p,
              float repetition_penalty, const I32Array& history) {
-    if (logits.size() != vocab_)
-      throw std::invalid_argument("Sampler: expected " + std::to_string(vocab_) + " logits, got " +
-                                  std::to_string(logits.size()));
+    check(logits);
     SamplingParams p{temperature, top_k, top_p, repetition_penalty};
     return sampler_.sample(logits.data(), p, history.data(), int(history.size()));
   }
   F32Array distribution(const F32Array& logits, float temperature, int top_k, float top_p,
                         float repetition_penalty, const I32Array& history) {
-    if (logits.size() != vocab_)
-      throw std::invalid_argument("Sampler: expected " + std::to_string(vocab_) + " logits, got " +
-                                  std::to_string(logits.size()));
+    check(logits);
     SamplingParams p{temperature, top_k, top_p, repetition_penalty};
     F32Array out(vocab_);
     sampler_.distribution(logits.data(), p, history.data(), int(history.size()),
@@ -474,6 +470,12 @@ class PySampler {
   }
 
  private:
+  void check(const F32Array& logits) const {
+    if (logits.size() != vocab_)
+      throw std::invalid_argument("Sampler: expected " + std::to_string(vocab_) + " logits, got " +
+                                  std::to_string(logits.size()));
+  }
+
   py::ssize_t vocab_;
   Sampler sampler_;
 };

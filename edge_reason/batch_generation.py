@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _native
+from .backends.sampling import SamplesLastLogits
 from .stop_strings import StopStrings
 from .text_stream import TextStream
 
@@ -29,42 +30,22 @@ if TYPE_CHECKING:
     from .decode_loop import DecodeLoop
 
 
-class SequenceLogits:
+class SequenceLogits(SamplesLastLogits):
     """What a DecodeLoop samples from for one sequence of a batch: the logits after its
     last token, and its own sampler (seed None: a random one)."""
 
     def __init__(self, logits: np.ndarray, seed: int | None) -> None:
-        self.logits = logits
+        self._last = logits
         self._sampler = _native.Sampler(int(logits.shape[0]))
         self._sampler.seed(secrets.randbits(64) if seed is None else seed)
 
-    def last_logits(self) -> np.ndarray:
-        return np.array(self.logits, dtype=np.float32)
+    @property
+    def logits(self) -> np.ndarray:
+        return self._last
 
-    def sample(
-        self,
-        temperature: float,
-        top_k: int,
-        top_p: float,
-        repetition_penalty: float,
-        history: np.ndarray,
-    ) -> int:
-        return self.sample_logits(
-            self.logits, temperature, top_k, top_p, repetition_penalty, history
-        )
-
-    def sample_logits(
-        self,
-        logits: np.ndarray,
-        temperature: float,
-        top_k: int,
-        top_p: float,
-        repetition_penalty: float,
-        history: np.ndarray,
-    ) -> int:
-        return int(
-            self._sampler.sample(logits, temperature, top_k, top_p, repetition_penalty, history)
-        )
+    @logits.setter
+    def logits(self, value: np.ndarray) -> None:
+        self._last = value
 
 
 @dataclass
