@@ -371,6 +371,10 @@ def test_the_command_explains_service_misuse(tmp_path: Path, bundles: list[Path]
     assert "Error: Invalid value for '--port': 0 is not in the range 1<=x<=65535." in (
         bad_port.output
     )
+    args = ["deploy", str(bundles[0]), device, "--service", "--max-batch", "65"]
+    bad_batch = runner.invoke(main, args)
+    assert bad_batch.exit_code == 2, bad_batch.output
+    assert "Invalid value for '--max-batch': 65 is not in the range 1<=x<=64." in bad_batch.output
     rollback = runner.invoke(main, ["deploy", "--rollback", device, "--service"])
     assert rollback.exit_code == 2 and "--service applies to a deploy, not to --rollback" in (
         rollback.output

@@ -79,3 +79,15 @@ def test_requests_beyond_the_batch_wait_in_the_queue(server_for) -> None:
         wait_for(lambda: health(url)["waiting"] == 1)
     queued.join(60)  # the long ones were dropped: it ran
     assert replies and replies[0].status_code == 200
+
+
+def test_a_bad_max_batch_is_a_one_line_error(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from edge_reason.cli import main
+
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"")  # never read: the options are checked first
+    result = CliRunner().invoke(main, ["serve", str(model), "--max-batch", "0"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--max-batch': 0 is not in the range 1<=x<=64." in result.output
