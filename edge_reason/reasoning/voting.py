@@ -48,15 +48,6 @@ class Ballot:
         """The leader's votes over all samples counted, abstentions included (0 with none)."""
         return max(self.counts.values()) / (self.total + self.abstentions) if self.counts else 0.0
 
-    def decided(self, remaining: int) -> bool:
-        """True when ``remaining`` more votes cannot change the leader."""
-        ordered = sorted(self.counts.values(), reverse=True)
-        if not ordered:
-            return False
-        runner_up = ordered[1] if len(ordered) > 1 else 0
-        # a tie keeps the earlier answer, so the runner-up must strictly pass the leader
-        return ordered[0] >= runner_up + remaining
-
     def as_votes(self) -> dict[str, int]:
         """Votes keyed by each answer's written form, most votes first."""
         ranked = sorted(self.counts.items(), key=lambda kv: -kv[1])

@@ -19,8 +19,6 @@ def test_ballot_counts_normalized_answers_and_decides() -> None:
     assert ballot.leader == "Office"
     assert ballot.as_votes() == {"Office": 2, "garden": 1}
     assert ballot.share == 2 / 4  # the abstention counts against the leader
-    assert ballot.decided(remaining=1)
-    assert not ballot.decided(remaining=2)  # 2 more for garden would overtake... or tie
 
 
 def test_a_tie_keeps_the_answer_seen_first() -> None:
@@ -28,7 +26,7 @@ def test_a_tie_keeps_the_answer_seen_first() -> None:
     for answer in ["garden", "office", "office", "garden"]:
         ballot.add(answer)
     assert ballot.leader == "garden"
-    assert not Ballot().decided(remaining=0) and Ballot().leader is None
+    assert Ballot().leader is None
 
 
 def verify(text: str, question: str = "Where is Daniel?", answer: str | None = "office"):
