@@ -443,6 +443,8 @@ class Engine:
         """Make sequence 0 the longest prefix of ``ids`` that a kept sequence holds, if it
         is longer than what sequence 0 shares with ``ids`` (its pages are shared, not run)."""
         best, source = _shared_prefix(self._sequence, ids, len(ids)), None
+        if best >= len(ids) - 1:
+            return  # a growing sequence (chain search, drafting): nothing to look for
         for tokens, sequence in self._kept:
             shared = _shared_prefix(tokens, ids, len(ids))
             if shared > best:

@@ -25,22 +25,30 @@ class NgramLookup:
     def __init__(self, tokens: Sequence[int]) -> None:
         self.tokens: list[int] = []
         self._after: dict[tuple[int, ...], int] = {}  # n-gram -> where its continuation starts
+        # (position, n-gram, its entry before) for every entry set, so that a cut restores
+        # what it overwrote, in the time of the tokens it cuts
+        self._undo: list[tuple[int, tuple[int, ...], int | None]] = []
         self.extend(tokens)
 
     def extend(self, tokens: Sequence[int]) -> None:
         for token in tokens:
             end = len(self.tokens)  # the n-grams ending here now get a continuation
             for n in range(MIN_NGRAM, min(MAX_NGRAM, end) + 1):
-                self._after[tuple(self.tokens[end - n : end])] = end
+                key = tuple(self.tokens[end - n : end])
+                self._undo.append((end, key, self._after.get(key)))
+                self._after[key] = end
             self.tokens.append(token)
 
     def truncate(self, length: int) -> None:
-        """Forget the tokens from ``length`` on (rejected draft tokens), and any n-gram whose
-        recorded continuation started among them."""
-        if length >= len(self.tokens):
-            return
+        """Forget the tokens from ``length`` on (rejected draft tokens): the n-grams whose
+        continuation started among them point where they did before."""
         del self.tokens[length:]
-        self._after = {k: v for k, v in self._after.items() if v < length}
+        while self._undo and self._undo[-1][0] >= length:
+            _, key, before = self._undo.pop()
+            if before is None:
+                del self._after[key]
+            else:
+                self._after[key] = before
 
     def draft(self, limit: int) -> list[int]:
         """Up to ``limit`` tokens that followed the longest suffix seen before."""

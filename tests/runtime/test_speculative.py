@@ -115,3 +115,22 @@ def test_bad_drafts_are_refused(model_dirs, tmp_path) -> None:
         target.generate("a", draft="model.gguf")
     with pytest.raises(ValueError, match="speculative must be one of"):
         target.generate("a", speculative="medusa")
+
+
+def test_a_cut_lookup_is_the_lookup_of_what_remains() -> None:
+    """Rejected draft tokens leave no trace: an n-gram they overwrote points where it did."""
+    import random
+
+    from edge_reason.prompt_lookup import NgramLookup
+
+    rng = random.Random(0)
+    for _ in range(300):
+        tokens = [rng.randrange(6) for _ in range(rng.randrange(3, 40))]
+        drafted = [rng.randrange(6) for _ in range(rng.randrange(1, 10))]
+        lookup = NgramLookup(tokens)
+        lookup.extend(drafted)
+        cut = len(tokens) + rng.randrange(len(drafted) + 1)
+        lookup.truncate(cut)
+        fresh = NgramLookup((tokens + drafted)[:cut])
+        assert lookup.tokens == fresh.tokens
+        assert all(lookup.draft(k) == fresh.draft(k) for k in (1, 4, 15))
