@@ -71,11 +71,18 @@ class Calibrator:
     def confidence(self, answer: Answer) -> float | None:
         """The calibrated chance that ``answer`` is right, or None when no calibration covers
         its strategy (or there is no answer to be right)."""
-        fitted = self.strategies.get(answer.strategy or "")
-        if fitted is None or answer.answer is None:
+        if answer.answer is None:
+            return None
+        return self.probability(answer.strategy or "", features(answer))
+
+    def probability(self, strategy: str, row: np.ndarray) -> float | None:
+        """The calibrated chance of an answer of ``strategy`` with features ``row``, or None
+        when no calibration covers the strategy."""
+        fitted = self.strategies.get(strategy)
+        if fitted is None:
             return None
         intercept, weights = fitted
-        return sigmoid(intercept + float(np.dot(weights, features(answer))))
+        return sigmoid(intercept + float(np.dot(weights, row)))
 
     def to_manifest(self) -> dict[str, Any]:
         """The table bundle.json carries under ``MANIFEST_KEY``."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -61,6 +61,7 @@ class EvalReport:
     confidences: list[float] = field(default_factory=list)
     outcomes: list[bool] = field(default_factory=list)
     features: list[np.ndarray] = field(default_factory=list)
+    answered: list[bool] = field(default_factory=list)  # False: "no answer"
     uncalibrated: int = 0  # answers (not "no answer") whose confidence was not calibrated
 
     @property
@@ -86,6 +87,7 @@ class EvalReport:
         self.confidences.append(answer.confidence)
         self.outcomes.append(right)
         self.features.append(features(answer))
+        self.answered.append(answer.answer is not None)
         self.uncalibrated += answer.answer is not None and not answer.confidence_calibrated
 
     @property
@@ -227,6 +229,32 @@ def fit_calibrator(reports: Mapping[str, EvalReport]) -> Calibrator:
         )
         fitted[name] = (intercept, tuple(float(w) for w in weights))
     return Calibrator(fitted)
+
+
+def pooled_answers(strategy: str, parts: Iterable[tuple[EvalReport, slice]]) -> EvalReport:
+    """A report holding only the per-answer lists (confidence, outcome, features) of the
+    answers ``rows`` of each ``(report, rows)``, in scoring order: the answers a calibration
+    is fitted on, or checked on, when one run scored both."""
+    pooled = EvalReport(strategy)
+    for report, rows in parts:
+        pooled.confidences += report.confidences[rows]
+        pooled.outcomes += report.outcomes[rows]
+        pooled.features += report.features[rows]
+        pooled.answered += report.answered[rows]
+    pooled.n, pooled.correct = len(pooled.outcomes), sum(pooled.outcomes)
+    return pooled
+
+
+def calibrated_ece(report: EvalReport, calibrator: Calibrator) -> float:
+    """The ECE of ``report``'s answers had ``calibrator`` given their confidences ("no
+    answer", and a strategy it does not cover, keep their own, as in the Reasoner)."""
+    confidences = []
+    for confidence, row, answered in zip(
+        report.confidences, report.features, report.answered, strict=True
+    ):
+        calibrated = calibrator.probability(report.strategy, row) if answered else None
+        confidences.append(confidence if calibrated is None else calibrated)
+    return expected_calibration_error(confidences, report.outcomes)
 
 
 def plot_reliability(reports: Mapping[str, EvalReport], path: str | Path) -> None:

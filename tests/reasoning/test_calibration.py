@@ -11,9 +11,11 @@ from edge_reason.reasoning.answer import Answer, Signals, Step, StepStatus
 from edge_reason.reasoning.calibration import FEATURES, MANIFEST_KEY, Calibrator, features, sigmoid
 from edge_reason.reasoning.evaluation import (
     EvalReport,
+    calibrated_ece,
     expected_calibration_error,
     fit_calibrator,
     fit_logistic,
+    pooled_answers,
     reliability_bins,
 )
 
@@ -129,3 +131,32 @@ def _answer(
         strategy="cot",
         signals=signals if signals is not None else Signals(logprobs),
     )
+
+
+def test_a_calibration_fitted_on_one_part_of_a_run_is_checked_on_the_other() -> None:
+    # one run scored 40 answers: the first 20 fit the calibration, the last 20 check it
+    rng = np.random.default_rng(2)
+    report = EvalReport("cot")
+    for i in range(40):
+        right = bool(rng.random() < 0.5)
+        answer = _answer(logprobs=(np.log(0.95 if right else 0.3),), steps=())
+        report.features.append(features(answer))
+        report.outcomes.append(right)
+        report.confidences.append(0.9)
+        report.answered.append(i != 39)  # the last one: "no answer", which keeps its own
+    fit = pooled_answers("cot", [(report, slice(20))])
+    held = pooled_answers("cot", [(report, slice(20, None))])
+    assert (fit.n, held.n) == (20, 20)
+    assert fit.outcomes == report.outcomes[:20] and held.features == report.features[20:]
+    calibrator = fit_calibrator({"cot": fit})
+    expected = [
+        calibrator.probability("cot", row) if answered else 0.9
+        for row, answered in zip(held.features, held.answered, strict=True)
+    ]
+    assert calibrated_ece(held, calibrator) == pytest.approx(
+        expected_calibration_error(expected, held.outcomes)
+    )
+    assert calibrated_ece(held, calibrator) < held.ece  # the log-probability separates them
+    # a strategy the calibrator does not cover keeps its confidences
+    other = pooled_answers("direct", [(report, slice(20, None))])
+    assert calibrated_ece(other, calibrator) == pytest.approx(other.ece)

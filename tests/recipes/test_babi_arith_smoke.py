@@ -17,6 +17,7 @@ from edge_reason.export.recipes.babi_arith.evaluation import best_strategy
 from edge_reason.bundle import Bundle
 from edge_reason.cli import main
 from edge_reason.engine import Engine
+from edge_reason.reasoning.calibration import MANIFEST_KEY
 from edge_reason.reasoning.prompts import PromptFormat
 from edge_reason.reasoning.reasoner import Reasoner
 
@@ -69,6 +70,12 @@ def test_smoke_run_writes_a_bundle_that_loads_and_carries_its_evaluation(
         "best_strategy": best_strategy(evaluation, "student_int4"),
     }
     assert Reasoner(engine).policy.best_strategy in int4
+    # and its confidence calibration, fitted on the first half of the questions of each task
+    calibration = evaluation["models"]["student_int4"]["confidence_calibration"]
+    assert bundle.manifest[MANIFEST_KEY] == calibration["manifest"]
+    assert set(calibration["manifest"]["strategies"]) == set(int4)
+    assert all(n >= 20 for n in calibration["fitted_answers"].values())
+    assert set(Reasoner(engine).calibrator.strategies) == set(int4)
 
     # the README's tables are printed from the report
     tables = CliRunner().invoke(main, ["recipe", "babi-arith", "report", "--work", str(work)])

@@ -82,7 +82,13 @@ def _evaluate_model(
     from tqdm.auto import tqdm
 
     from edge_reason.engine import Engine
-    from edge_reason.reasoning.evaluation import evaluate_reasoner
+    from edge_reason.reasoning.evaluation import (
+        EvalReport,
+        calibrated_ece,
+        evaluate_reasoner,
+        fit_calibrator,
+        pooled_answers,
+    )
     from edge_reason.reasoning.policy import Policy
     from edge_reason.reasoning.reasoner import Reasoner
     from edge_reason.reasoning.tools import ToolRegistry
@@ -94,26 +100,36 @@ def _evaluate_model(
     # the f32 models carry no declared formats: ask every model as the bundle will be asked
     reasoner.formats.update(trained_formats())
     reasoner.model_families = frozenset(trained_formats())
-    strategies = {}
+    strategies, fit, held = {}, {}, {}
     for strategy in STRATEGIES:
-        parts = {}
+        reports = {}
         for family, problems in (("babi", babi), ("addition", additions)):
+            report, scored = EvalReport(strategy), []
             with tqdm(
                 total=len(problems), desc=f"{name} {strategy} {family}", disable=not progress
             ) as bar:
-                report = evaluate_reasoner(
-                    reasoner,
-                    problems,
-                    strategy=strategy,
-                    samples=settings.self_consistency_samples,
-                    on_answer=lambda: bar.update(1),
-                ).to_dict()
-            parts[family] = report
+                for half in _halves(problems):
+                    evaluate_reasoner(
+                        reasoner,
+                        half,
+                        strategy=strategy,
+                        samples=settings.self_consistency_samples,
+                        on_answer=lambda: bar.update(1),
+                        report=report,
+                    )
+                    scored.append(len(report.outcomes))
+            reports[family] = (report, scored[0])
+        fit[strategy] = pooled_answers(strategy, ((r, slice(n)) for r, n in reports.values()))
+        held[strategy] = pooled_answers(
+            strategy, ((r, slice(n, None)) for r, n in reports.values())
+        )
+        parts = {family: report.to_dict() for family, (report, _) in reports.items()}
         strategies[strategy] = {
             "babi": _babi_summary(parts["babi"]),
             "addition": _addition_summary(parts["addition"]),
             "reports": parts,
         }
+    calibrator = fit_calibrator(fit)
     latencies = [
         reasoner.ask(p.question, context=p.context, strategy="cot").latency_ms
         for p in babi[: settings.latency_questions]
@@ -123,6 +139,16 @@ def _evaluate_model(
         "engine": engine.info(),
         "strategies": strategies,
         "median_cot_latency_ms": statistics.median(latencies) if latencies else None,
+        # fitted on the first half of each task's questions, checked on the second
+        "confidence_calibration": {
+            "fitted_answers": {s: r.n for s, r in fit.items()},
+            "held_out_answers": {s: r.n for s, r in held.items()},
+            "held_out_ece": {
+                s: {"uncalibrated": r.ece, "calibrated": calibrated_ece(r, calibrator)}
+                for s, r in held.items()
+            },
+            "manifest": calibrator.to_manifest(),
+        },
     }
 
 
@@ -168,6 +194,18 @@ def _first_per_task(problems: list[Problem], limit: int) -> list[Problem]:
             taken[problem.task] += 1
             chosen.append(problem)
     return chosen
+
+
+def _halves(problems: list[Problem]) -> tuple[list[Problem], list[Problem]]:
+    """The first half of each task's problems (rounded up), and the rest, in file order."""
+    counts = _tasks(problems)
+    taken: dict[str, int] = defaultdict(int)
+    first, second = [], []
+    for problem in problems:
+        taken[problem.task] += 1
+        half = first if taken[problem.task] <= (counts[problem.task] + 1) // 2 else second
+        half.append(problem)
+    return first, second
 
 
 def _tasks(problems: list[Problem]) -> dict[str, int]:

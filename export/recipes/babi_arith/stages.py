@@ -224,6 +224,7 @@ def _bundle(recipe: Recipe, resume: bool) -> dict[str, Any]:
     from edge_reason.bundle import Bundle
     from edge_reason.bundle_manifest import MANIFEST_NAME
     from edge_reason.engine import Engine
+    from edge_reason.reasoning.calibration import MANIFEST_KEY
 
     from .documents import trained_formats
     from .evaluation import best_strategy
@@ -236,6 +237,8 @@ def _bundle(recipe: Recipe, resume: bool) -> dict[str, Any]:
     manifest = json.loads((staging / MANIFEST_NAME).read_text())
     report = json.loads((recipe.folder("evaluate") / REPORT).read_text())
     manifest["quality"]["evaluation"] = report
+    shipped = report["models"][_shipped_name(recipe)]
+    manifest[MANIFEST_KEY] = shipped["confidence_calibration"]["manifest"]
     # the Reasoner asks the model exactly as it was trained, whatever its built-ins become
     manifest["prompt_formats"] = [f.to_dict() for f in trained_formats().values()]
     # with the policy it was measured with, and by default in the way that measured best
