@@ -403,6 +403,13 @@ def _print_table(reports: dict[str, dict[str, Any]]) -> None:
 @click.argument("docs_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="SQLite file.")
 @click.option(
+    "--embed",
+    "embed_model",
+    type=click.Path(),
+    help="Text encoder folder (all-MiniLM-L6-v2): store each passage's vector too, for "
+    "hybrid search. A store indexed with one keeps using it.",
+)
+@click.option(
     "--max-file-mb",
     type=click.IntRange(min=1),
     default=MAX_DOCUMENT_MB,
@@ -410,19 +417,24 @@ def _print_table(reports: dict[str, dict[str, Any]]) -> None:
     help="Skip documents larger than this.",
 )
 @json_flag()
-def index(docs_dir: str, db: str, max_file_mb: int, as_json: bool) -> None:
+def index(docs_dir: str, db: str, embed_model: str | None, max_file_mb: int, as_json: bool) -> None:
     """Index the .md and .txt files under DOCS_DIR into the document store DB.
 
-    Only regular files inside DOCS_DIR are read; links out of it, FIFOs, devices, binary and
-    oversized files are skipped with the reason. Bytes that are not UTF-8 are read as U+FFFD.
+    Only files whose text changed since the last index are indexed again, and the passages
+    of files gone from DOCS_DIR are dropped. Only regular files inside DOCS_DIR are read;
+    links out of it, FIFOs, devices, binary and oversized files are skipped with the reason.
+    Bytes that are not UTF-8 are read as U+FFFD.
     """
+    from edge_reason.reasoning.embedding_model import load_embedding_model
     from edge_reason.reasoning.errors import ReasoningError
     from edge_reason.reasoning.retrieval import DocumentStore
 
     try:
-        with DocumentStore(db) as store:
+        embedding = load_embedding_model(embed_model) if embed_model else None
+        with DocumentStore(db, embedding=embedding) as store:
             report = store.index_folder(docs_dir, max_bytes=max_file_mb * 2**20)
             total = len(store)
+            model = store.embedding_model
     except ReasoningError as error:
         raise click.ClickException(str(error)) from None
     if as_json:
@@ -434,16 +446,23 @@ def index(docs_dir: str, db: str, max_file_mb: int, as_json: bool) -> None:
                     "added": report.passages,
                     "passages": total,
                     "files": report.files,
+                    "unchanged": report.unchanged,
+                    "removed": report.removed,
+                    "embedded": report.embedded,
+                    "embedding_model": model,
                     "skipped": skipped,
                     "replaced": report.replaced,
                 }
             )
         )
         return
+    vectors = f"; vectors by {model['name']}, dim {model['dim']}" if model else ""
     click.echo(
         f"indexed {report.passages} passages from {report.files} files under {docs_dir} "
-        f"into {store.name} ({total} in total)"
+        f"into {store.name} ({total} in total; {report.unchanged} files unchanged{vectors})"
     )
+    for name in report.removed:
+        click.echo(f"removed {name}: no longer indexed")
     for skipped in report.skipped:
         click.echo(f"skipped {skipped.name}: {skipped.reason}")
     for name in report.replaced:
