@@ -303,3 +303,63 @@ def test_an_embedder_returning_the_wrong_shape_is_refused(tmp_path: Path) -> Non
         ):
             store.index_folder(_write(tmp_path / "docs", DOCS))
         assert len(store) == 0
+
+
+# -- the command line -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def encoder(tmp_path: Path, monkeypatch) -> Path:
+    """An encoder folder that the engine "loads" as a fake embedder (until it loads encoders,
+    the CLI's model is faked here; the real one: test_hybrid_recall.py)."""
+    folder = tmp_path / "encoder"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"architectures": ["BertModel"]}')
+    dims = {folder.resolve(): 32}
+    monkeypatch.setattr(
+        embedding_model,
+        "open_encoder",
+        lambda path: FakeEmbedder(dims.get(path.resolve(), 16), synonyms=SYNONYMS),
+    )
+    return folder
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from edge_reason.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert "Traceback" not in result.output
+    return result.exit_code, result.output
+
+
+def test_index_embed_then_ask_finds_other_words(tmp_path: Path, encoder: Path) -> None:
+    docs, db = _write(tmp_path / "docs", DOCS), tmp_path / "docs.db"
+    code, output = _cli("index", docs, "--db", db, "--embed", encoder)
+    assert code == 0, output
+    assert output.startswith("indexed 4 passages from 3 files under ")
+    assert "(4 in total; 0 files unchanged; vectors by encoder, dim 32)" in output
+    code, output = _cli("ask", "--no-model", "--db", db, "When does the fan turn?")
+    assert code == 0 and f"cites {docs}/fan.md passage 1: # Greenhouse air" in output
+    code, output = _cli("index", docs, "--db", db, "--json")  # the store keeps its model
+    assert code == 0 and '"unchanged": 3' in output and '"dim": 32' in output
+
+
+def test_index_embed_errors_are_one_line(tmp_path: Path, encoder: Path) -> None:
+    docs, db = _write(tmp_path / "docs", DOCS), tmp_path / "docs.db"
+    missing = tmp_path / "missing"
+    assert _cli("index", docs, "--db", db, "--embed", missing) == (
+        1,
+        f"Error: {missing}: no such embedding model (a text encoder's folder)\n",
+    )
+    assert _cli("index", docs, "--db", db, "--embed", encoder)[0] == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.json").write_text('{"architectures": ["BertModel"], "hidden_size": 16}')
+    code, output = _cli("index", docs, "--db", db, "--embed", other)
+    assert code == 1 and output.count("\n") == 1
+    assert "its vectors were made by encoder (" in output and "dim 32" in output
+    (tmp_path / "empty").mkdir()
+    code, output = _cli("index", tmp_path / "empty", "--db", db)
+    assert (code, output) == (1, f"Error: {tmp_path}/empty: holds no .md or .txt files to index\n")
