@@ -64,7 +64,8 @@ def _print_answer(answer: Answer) -> None:
     for citation in answer.citations:
         mark = f"{citation.mark} " if citation.supported is not None else ""
         text = " ".join(citation.text.split())  # one line per citation
-        click.echo(f"cites {mark}{citation.source} {citation.ref}: {text[:100]}")
+        where = f"{citation.ref} ({citation.lines})" if citation.lines else citation.ref
+        click.echo(f"cites {mark}{citation.source} {where}: {text[:100]}")
 
 
 # --samples of ask and evaluate

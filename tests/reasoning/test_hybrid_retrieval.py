@@ -341,7 +341,7 @@ def test_index_embed_then_ask_finds_other_words(tmp_path: Path, encoder: Path) -
     assert output.startswith("indexed 4 passages from 3 files under ")
     assert "(4 in total; 0 files unchanged; vectors by encoder, dim 32)" in output
     code, output = _cli("ask", "--no-model", "--db", db, "When does the fan turn?")
-    assert code == 0 and f"cites {docs}/fan.md passage 1: # Greenhouse air" in output
+    assert code == 0 and f"cites {docs}/fan.md passage 1 (lines 1-3): # Greenhouse air" in output
     code, output = _cli("index", docs, "--db", db, "--json")  # the store keeps its model
     assert code == 0 and '"unchanged": 3' in output and '"dim": 32' in output
 
