@@ -94,6 +94,13 @@ _SAMPLES = click.option(
 @click.option("--rules", "packs", multiple=True, help="Rule pack file or built-in name.")
 @click.option("--db", type=click.Path(exists=True, dir_okay=False), help="Document store.")
 @click.option(
+    "--search",
+    "search_mode",
+    type=click.Choice(["hybrid", "keyword", "vector"]),
+    help="How --db is searched (default: hybrid for a store indexed with --embed, keyword "
+    "otherwise; keyword needs no embedding model).",
+)
+@click.option(
     "--context",
     "context_file",
     type=click.Path(exists=True, dir_okay=False, allow_dash=True),
@@ -118,6 +125,7 @@ def ask(
     quant: str | None,
     packs: tuple[str, ...],
     db: str | None,
+    search_mode: str | None,
     context_file: str | None,
     strategy: str,
     samples: int,
@@ -132,6 +140,8 @@ def ask(
     from edge_reason.reasoning.reasoner import Reasoner
     from edge_reason.reasoning.retrieval import DocumentStore
 
+    if search_mode and not db:
+        raise click.UsageError("--search is how --db is searched: give --db")
     if no_model and model:
         raise click.UsageError("--no-model and --model exclude each other")
     if no_model and tool_choice is not None:
@@ -151,7 +161,7 @@ def ask(
         reasoner = Reasoner(
             engine,
             rules=list(packs) or None,
-            retriever=DocumentStore(db) if db else None,
+            retriever=DocumentStore(db, mode=search_mode) if db else None,
             tool_choice=tool_choice,
         )
         answer = reasoner.ask(

@@ -130,9 +130,18 @@ class DocumentStore:
     embedding: the model that embeds passages and questions. A store that records another
     model is refused; None: the recorded one, loaded when a search or an index needs it (a
     store without vectors stays a keyword store).
+    mode: how ``search`` ranks when not told (None: hybrid in a store with vectors, keyword
+    in one without); "keyword" searches a store with vectors without loading its model.
     """
 
-    def __init__(self, path: str | Path, embedding: EmbeddingModel | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        embedding: EmbeddingModel | None = None,
+        mode: SearchMode | None = None,
+    ) -> None:
+        _check_mode(mode)
+        self.mode = mode
         self.path = Path(path)
         self.name = display_name(self.path)  # for messages: a non-UTF-8 name, escaped
         _refuse_a_special_file(self.path, self.name)
@@ -351,14 +360,13 @@ class DocumentStore:
         """The ``k`` passages that best match ``query``, best first. ``mode``: "keyword"
         (any of its words but stop words, or any of its words when it has nothing else),
         "vector" (nearest by the embedding model) or "hybrid" (both, fused); None: hybrid in
-        a store with vectors, keyword in one without."""
+        a store with vectors, keyword in one without (or the store's ``mode``)."""
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
         if not isinstance(query, str) or not query.strip():
             raise ValueError("the query is empty: a search needs words")
-        mode = mode or ("hybrid" if self.has_vectors else "keyword")
-        if mode not in SEARCH_MODES:
-            raise ValueError(f"mode must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
+        _check_mode(mode)
+        mode = mode or self.mode or ("hybrid" if self.has_vectors else "keyword")
         if mode != "keyword" and not self.has_vectors:
             raise RetrievalError(
                 f"{self.name}: holds no vectors for a {mode} search: index it with an "
@@ -418,6 +426,11 @@ class DocumentStore:
             for rowid, score in ranked
             for src, n, text, first, last in [found[rowid]]
         ]
+
+
+def _check_mode(mode: object) -> None:
+    if mode is not None and mode not in SEARCH_MODES:
+        raise ValueError(f"mode must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
 
 
 def _refuse_a_special_file(path: Path, name: str) -> None:

@@ -269,6 +269,8 @@ def test_bad_searches_are_refused_clearly(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="mode must be one of hybrid, keyword, vector"):
             store.search("fan", mode="semantic")
         assert store.search("?!", mode="keyword") == []
+    with pytest.raises(ValueError, match="mode must be one of hybrid, keyword, vector"):
+        DocumentStore(tmp_path / "docs.db", mode="dense")
 
 
 def test_an_empty_folder_is_refused(tmp_path: Path) -> None:
@@ -363,3 +365,16 @@ def test_index_embed_errors_are_one_line(tmp_path: Path, encoder: Path) -> None:
     (tmp_path / "empty").mkdir()
     code, output = _cli("index", tmp_path / "empty", "--db", db)
     assert (code, output) == (1, f"Error: {tmp_path}/empty: holds no .md or .txt files to index\n")
+
+
+def test_ask_searches_keywords_alone_without_the_model(tmp_path: Path, encoder: Path) -> None:
+    docs, db = _write(tmp_path / "docs", DOCS), tmp_path / "docs.db"
+    assert _cli("index", docs, "--db", db, "--embed", encoder)[0] == 0
+    (encoder / "config.json").unlink()
+    encoder.rmdir()  # the model is gone: hybrid search cannot embed the question
+    code, output = _cli("ask", "--no-model", "--db", db, "How do I reset the pump?")
+    assert code == 1 and output.startswith(f"Error: {db}: its vectors were made by encoder,")
+    code, output = _cli("ask", "--no-model", "--db", db, "--search", "keyword", "reset pump?")
+    assert code == 0 and f"cites {docs}/pump.md passage 1 (line 1): Hold the red" in output
+    code, output = _cli("ask", "--no-model", "--search", "vector", "reset pump?")
+    assert code == 2 and "--search is how --db is searched: give --db" in output
