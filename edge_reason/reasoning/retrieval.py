@@ -197,20 +197,14 @@ class DocumentStore:
         folder = Path(folder)
         if not folder.is_dir():
             raise RetrievalError(f"{display_name(folder)}: not a folder of documents")
-        found = list(read_documents(folder, max_bytes))
-        if not found:
-            raise RetrievalError(f"{display_name(folder)}: holds no .md or .txt files to index")
         report = IndexReport()
         try:
             with self._db:  # one transaction: a failure leaves the store as it was
                 if self._embedding is not None and self._recorded is None:
                     self._db.execute("DELETE FROM files")  # every passage needs its vector
                 recorded = dict(self._db.execute("SELECT source, sha256 FROM files"))
-                changed = self._changed_documents(found, recorded, report)
-                self._remove_gone(folder, {d.name for d in found}, recorded, report)
-                new_chunks = [self._replace_passages(d, report) for d in changed]
-                if self._embedding is not None or self._recorded is not None:
-                    self._embed_chunks([c for chunks in new_chunks for c in chunks], report)
+                read = self._index_documents(folder, max_bytes, recorded, report)
+                self._remove_gone(folder, read, recorded, report)
         except sqlite3.Error as error:
             raise self._failed("write", error) from None
         finally:
@@ -219,23 +213,34 @@ class DocumentStore:
             self._vectors = None
         return report
 
-    def _changed_documents(
-        self,
-        found: list[Document | SkippedFile],
-        recorded: dict[str, str],
-        report: IndexReport,
-    ) -> list[tuple[Document, str]]:
-        changed = []
-        for item in found:
+    def _index_documents(
+        self, folder: Path, max_bytes: int, recorded: dict[str, str], report: IndexReport
+    ) -> set[str]:
+        """Indexes the folder's changed documents, one at a time, their passages embedded in
+        batches; returns the names of the documents read."""
+        embeds = self._embedding is not None or self._recorded is not None
+        read: set[str] = set()
+        pending: list[tuple[int, str]] = []  # passages not embedded yet: id, text
+        found = False
+        for item in read_documents(folder, max_bytes):
+            found = True
             if isinstance(item, SkippedFile):
                 report.skipped.append(item)
                 continue
+            read.add(item.name)
             digest = hashlib.sha256(item.text.encode("utf-8", "surrogatepass")).hexdigest()
             if recorded.get(item.name) == digest:
                 report.unchanged += 1
-            else:
-                changed.append((item, digest))
-        return changed
+                continue
+            pending += self._replace_passages(item, digest, report)
+            if embeds and len(pending) >= EMBED_BATCH:
+                self._embed_chunks(pending, report)
+                pending = []
+        if not found:
+            raise RetrievalError(f"{display_name(folder)}: holds no .md or .txt files to index")
+        if embeds:
+            self._embed_chunks(pending, report)
+        return read
 
     def _remove_gone(
         self, folder: Path, read: set[str], recorded: dict[str, str], report: IndexReport
@@ -257,10 +262,9 @@ class DocumentStore:
         self._db.execute("DELETE FROM chunks WHERE source = ?", (source,))
 
     def _replace_passages(
-        self, changed: tuple[Document, str], report: IndexReport
+        self, document: Document, digest: str, report: IndexReport
     ) -> list[tuple[int, str]]:
         """The document's passages in place of its old ones; returns their ids and texts."""
-        document, digest = changed
         self._delete_source(document.name)
         added = []
         for number, chunk in enumerate(split_chunks(document.text), start=1):

@@ -170,6 +170,16 @@ def test_only_a_changed_file_is_indexed_again(tmp_path: Path) -> None:
         assert embedder.calls == 3  # the changed file, then one query
 
 
+def test_a_file_skipped_now_is_dropped(tmp_path: Path) -> None:
+    docs = _write(tmp_path / "docs", DOCS)
+    with _index(tmp_path / "docs.db", docs) as store:
+        (docs / "pump.md").write_bytes(b"pump\0")
+        report = store.index_folder(docs)
+        assert report.removed == [str(docs / "pump.md")] and report.unchanged == 2
+        assert [s.reason for s in report.skipped] == ["binary (holds NUL bytes)"]
+        assert store.search("pump", mode="keyword") == []
+
+
 def test_another_folder_in_the_same_store_is_kept(tmp_path: Path) -> None:
     first = _write(tmp_path / "a", {"one.md": "Alpha pump."})
     second = _write(tmp_path / "b", {"two.md": "Beta pump."})
