@@ -151,13 +151,13 @@ class DocumentStore:
                 with self._db:
                     open_schema(self._db, self.name)
                 self._recorded = self._read_recorded()
+                if embedding is not None and self._recorded is not None:
+                    self._check_same_model(embedding)
             except BaseException:
                 self._db.close()
                 raise
         except sqlite3.Error as error:
             raise self._failed("open", error) from None
-        if embedding is not None and self._recorded is not None:
-            self._check_same_model(embedding)
         self._embedding = embedding
         self._vectors: VectorIndex | None = None  # read once, dropped when the store changes
 
