@@ -64,7 +64,8 @@ def _print_answer(answer: Answer) -> None:
     for citation in answer.citations:
         mark = f"{citation.mark} " if citation.supported is not None else ""
         text = " ".join(citation.text.split())  # one line per citation
-        click.echo(f"cites {mark}{citation.source} {citation.ref}: {text[:100]}")
+        where = f"{citation.ref} ({citation.lines})" if citation.lines else citation.ref
+        click.echo(f"cites {mark}{citation.source} {where}: {text[:100]}")
 
 
 # --samples of ask and evaluate
@@ -93,6 +94,13 @@ _SAMPLES = click.option(
 @click.option("--rules", "packs", multiple=True, help="Rule pack file or built-in name.")
 @click.option("--db", type=click.Path(exists=True, dir_okay=False), help="Document store.")
 @click.option(
+    "--search",
+    "search_mode",
+    type=click.Choice(["hybrid", "keyword", "vector"]),
+    help="How --db is searched (default: hybrid for a store indexed with --embed, keyword "
+    "otherwise; keyword needs no embedding model).",
+)
+@click.option(
     "--context",
     "context_file",
     type=click.Path(exists=True, dir_okay=False, allow_dash=True),
@@ -117,6 +125,7 @@ def ask(
     quant: str | None,
     packs: tuple[str, ...],
     db: str | None,
+    search_mode: str | None,
     context_file: str | None,
     strategy: str,
     samples: int,
@@ -131,6 +140,8 @@ def ask(
     from edge_reason.reasoning.reasoner import Reasoner
     from edge_reason.reasoning.retrieval import DocumentStore
 
+    if search_mode and not db:
+        raise click.UsageError("--search is how --db is searched: give --db")
     if no_model and model:
         raise click.UsageError("--no-model and --model exclude each other")
     if no_model and tool_choice is not None:
@@ -150,7 +161,7 @@ def ask(
         reasoner = Reasoner(
             engine,
             rules=list(packs) or None,
-            retriever=DocumentStore(db) if db else None,
+            retriever=DocumentStore(db, mode=search_mode) if db else None,
             tool_choice=tool_choice,
         )
         answer = reasoner.ask(
@@ -403,6 +414,13 @@ def _print_table(reports: dict[str, dict[str, Any]]) -> None:
 @click.argument("docs_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="SQLite file.")
 @click.option(
+    "--embed",
+    "embed_model",
+    type=click.Path(),
+    help="Text encoder folder (all-MiniLM-L6-v2): store each passage's vector too, for "
+    "hybrid search. A store indexed with one keeps using it.",
+)
+@click.option(
     "--max-file-mb",
     type=click.IntRange(min=1),
     default=MAX_DOCUMENT_MB,
@@ -410,19 +428,24 @@ def _print_table(reports: dict[str, dict[str, Any]]) -> None:
     help="Skip documents larger than this.",
 )
 @json_flag()
-def index(docs_dir: str, db: str, max_file_mb: int, as_json: bool) -> None:
+def index(docs_dir: str, db: str, embed_model: str | None, max_file_mb: int, as_json: bool) -> None:
     """Index the .md and .txt files under DOCS_DIR into the document store DB.
 
-    Only regular files inside DOCS_DIR are read; links out of it, FIFOs, devices, binary and
-    oversized files are skipped with the reason. Bytes that are not UTF-8 are read as U+FFFD.
+    Only files whose text changed since the last index are indexed again, and the passages
+    of files gone from DOCS_DIR are dropped. Only regular files inside DOCS_DIR are read;
+    links out of it, FIFOs, devices, binary and oversized files are skipped with the reason.
+    Bytes that are not UTF-8 are read as U+FFFD.
     """
+    from edge_reason.reasoning.embedding_model import load_embedding_model
     from edge_reason.reasoning.errors import ReasoningError
     from edge_reason.reasoning.retrieval import DocumentStore
 
     try:
-        with DocumentStore(db) as store:
+        embedding = load_embedding_model(embed_model) if embed_model else None
+        with DocumentStore(db, embedding=embedding) as store:
             report = store.index_folder(docs_dir, max_bytes=max_file_mb * 2**20)
             total = len(store)
+            model = store.embedding_model
     except ReasoningError as error:
         raise click.ClickException(str(error)) from None
     if as_json:
@@ -434,16 +457,23 @@ def index(docs_dir: str, db: str, max_file_mb: int, as_json: bool) -> None:
                     "added": report.passages,
                     "passages": total,
                     "files": report.files,
+                    "unchanged": report.unchanged,
+                    "removed": report.removed,
+                    "embedded": report.embedded,
+                    "embedding_model": model,
                     "skipped": skipped,
                     "replaced": report.replaced,
                 }
             )
         )
         return
+    vectors = f"; vectors by {model['name']}, dim {model['dim']}" if model else ""
     click.echo(
         f"indexed {report.passages} passages from {report.files} files under {docs_dir} "
-        f"into {store.name} ({total} in total)"
+        f"into {store.name} ({total} in total; {report.unchanged} files unchanged{vectors})"
     )
+    for name in report.removed:
+        click.echo(f"removed {name}: no longer indexed")
     for skipped in report.skipped:
         click.echo(f"skipped {skipped.name}: {skipped.reason}")
     for name in report.replaced:

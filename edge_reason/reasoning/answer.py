@@ -44,6 +44,7 @@ class Citation:
     score: float | None = None  # BM25 relevance for passages (higher is better)
     # for a retrieved note: whether it holds the answer's content words (None: not checked)
     supported: bool | None = None
+    lines: str | None = None  # a retrieved note's lines in its source ("lines 3-7"), if known
 
     @property
     def mark(self) -> str:

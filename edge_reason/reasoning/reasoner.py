@@ -302,7 +302,9 @@ class Reasoner:
             if i in story
         ]
         citations += [
-            Citation(c.note.source, c.note.ref, c.note.text, c.note.score, c.supported)
+            Citation(
+                c.note.source, c.note.ref, c.note.text, c.note.score, c.supported, c.note.lines
+            )
             for c in cite_notes(result.chain, notes, result.answer, marked=marks_notes)
         ]
         return Answer(
@@ -364,7 +366,9 @@ class Reasoner:
             answer=None,
             source="none",
             reason=f"{why}; no rule pack or tool could answer{failed}",
-            citations=tuple(Citation(n.source, n.ref, n.text, n.score) for n in notes),
+            citations=tuple(
+                Citation(n.source, n.ref, n.text, n.score, lines=n.lines) for n in notes
+            ),
         )
 
     def _calculator_answer(self, question: str, why: str) -> Answer | None:

@@ -264,4 +264,4 @@ def test_ask_without_a_model_shows_the_best_passages(store: DocumentStore) -> No
     lines = result.output.splitlines()
     assert "answer: (none)" in lines
     cites = [line for line in lines if line.startswith("cites ")]
-    assert "ventilation.md passage 1: The ventilation fan runs" in cites[0]
+    assert "ventilation.md passage 1 (line 1): The ventilation fan runs" in cites[0]

@@ -145,6 +145,10 @@ def test_index_then_ask_with_the_store(runner: CliRunner, tmp_path: Path) -> Non
         "added": 1,
         "passages": 1,
         "files": 1,
+        "unchanged": 0,
+        "removed": [],
+        "embedded": 0,
+        "embedding_model": None,
         "skipped": [],
         "replaced": [],
     }
