@@ -45,7 +45,7 @@ from .document_files import (
 from .embedding_model import EmbeddingModel, load_embedding_model
 from .errors import RetrievalError
 from .passages import PASSAGE_WORDS, split_chunks, split_passages
-from .rank_fusion import reciprocal_rank_fusion
+from .rank_fusion import HYBRID_RRF_K, KEYWORD_WEIGHT, VECTOR_WEIGHT, reciprocal_rank_fusion
 from .store_schema import open_schema
 from .vector_index import VectorIndex, to_blob, unit_rows
 
@@ -384,7 +384,11 @@ class DocumentStore:
             else:
                 depth = max(k, FUSION_DEPTH)
                 rankings = [self._keyword_ranking(query, depth), self._vector_ranking(query, depth)]
-                ranked = reciprocal_rank_fusion([[i for i, _ in r] for r in rankings])[:k]
+                ranked = reciprocal_rank_fusion(
+                    [[i for i, _ in r] for r in rankings],
+                    HYBRID_RRF_K,
+                    [KEYWORD_WEIGHT, VECTOR_WEIGHT],
+                )[:k]
             return self._passages(ranked)
         except sqlite3.Error as error:
             raise self._failed("search", error) from None
