@@ -18,9 +18,9 @@ RRF_K = 60
 # finds answers asked in other words, keyword search those that hinge on an exact token (a
 # fault code, a part number) but puts other passages sharing the question's words first when
 # it is asked in other words. Constant 1 and weight 0.4: keyword search's first passage scores
-# 0.4 / 2 = 0.2, as much as the vector ranking's fourth (1 / 5), so it reaches the first five
-# even when the encoder blurs its token; its third (0.1, the vector's ninth) no longer pushes
-# the vector's best out, as it did at 1:1 with 60.
+# 0.4 / 2 = 0.2, as much as the vector ranking's fourth (1 / 5), so it stays near the top even
+# when the encoder blurs its token, while its third (0.1, the vector's ninth) no longer pushes
+# the vector ranking's first three out, as it did at 1:1 with 60.
 HYBRID_RRF_K = 1
 KEYWORD_WEIGHT = 0.4
 VECTOR_WEIGHT = 1.0

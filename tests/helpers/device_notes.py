@@ -1,10 +1,13 @@
-"""A small corpus of device manuals and notes, and questions asked in other words than theirs.
+"""A small corpus of device manuals and notes, and two groups of questions about it.
 
 Each paragraph is long enough (over 60 words) to be a passage of its own. Each question comes
-with a phrase found in exactly one passage, its answer; questions mostly name things as a user
-would ("the fan", "the battery is dead") where the notes use a manual's words ("ventilation
-motor", "cell pack depleted"), which keyword search misses. Used by the retrieval tests and
-benchmarks/retrieval_recall.py.
+with a phrase found in exactly one passage, its answer. "paraphrase" questions name things as
+a user would ("the fan", "the battery is dead") where the notes use a manual's words
+("ventilation motor", "cell pack depleted"), which keyword search misses. "exact" questions
+hinge on a token (fault code E21, pump P-350, firmware 2.4.0, GPIO 22, 192.168.10.20, the
+Elmstead station) named in one of several passages alike in every other word (8 fault codes,
+6 pumps, 6 pins, 5 releases, 5 addresses, 4 stations), which a small encoder blurs. Used by
+the retrieval tests and benchmarks/retrieval_recall.py and fusion_choice.py.
 """
 
 from __future__ import annotations

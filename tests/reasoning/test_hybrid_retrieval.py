@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.device_notes import NOTES, QUESTIONS, recall, write_notes
+from helpers.device_notes import NOTES, QUESTION_GROUPS, QUESTIONS, recall, write_notes
 from helpers.embedders import FakeEmbedder, fake_model
 from hypothesis import given
 from hypothesis import strategies as st
@@ -16,7 +16,12 @@ from edge_reason.reasoning import embedding_model
 from edge_reason.reasoning.embedding_model import EmbeddingModel, load_embedding_model
 from edge_reason.reasoning.errors import RetrievalError
 from edge_reason.reasoning.passages import split_chunks, split_passages
-from edge_reason.reasoning.rank_fusion import reciprocal_rank_fusion
+from edge_reason.reasoning.rank_fusion import (
+    HYBRID_RRF_K,
+    KEYWORD_WEIGHT,
+    VECTOR_WEIGHT,
+    reciprocal_rank_fusion,
+)
 from edge_reason.reasoning.retrieval import DocumentStore, Passage
 from edge_reason.reasoning.vector_index import VectorIndex, to_blob
 
@@ -100,6 +105,37 @@ def test_reciprocal_rank_fusion_sums_one_over_60_plus_rank() -> None:
     assert [i for i, _ in reciprocal_rank_fusion([["x", "y"], ["y", "x"]])] == ["x", "y"]
 
 
+def test_weighted_fusion_scales_each_ranking() -> None:
+    scores = dict(reciprocal_rank_fusion([["a", "b"], ["b", "c"]], k=1, weights=[0.4, 1.0]))
+    assert scores == pytest.approx({"a": 0.4 / 2, "b": 0.4 / 3 + 1 / 2, "c": 1 / 3})
+    assert [i for i, _ in reciprocal_rank_fusion([["a"], ["b"]], weights=[0, 1])] == ["b", "a"]
+    with pytest.raises(ValueError, match="1 weights for 2 rankings: give one each"):
+        reciprocal_rank_fusion([["a"], ["b"]], weights=[1.0])
+    with pytest.raises(ValueError, match=r"the weights must be numbers >= 0, got \[1.0, -1.0\]"):
+        reciprocal_rank_fusion([["a"], ["b"]], weights=[1.0, -1.0])
+
+
+def _hybrid(keyword: list[str], vector: list[str], top: int = 5) -> list[str]:
+    """The first ``top`` of two rankings fused as hybrid search fuses them."""
+    fused = reciprocal_rank_fusion([keyword, vector], HYBRID_RRF_K, [KEYWORD_WEIGHT, VECTOR_WEIGHT])
+    return [item for item, _ in fused[:top]]
+
+
+def test_hybrid_fusion_keeps_the_vectors_best_and_the_keywords_first() -> None:
+    noise = ["n1", "n2", "n3", "n4"]
+    vector = [f"v{rank}" for rank in range(1, 11)] + noise
+    # A paraphrase: its words match other passages (noise), which the encoder ranks low; the
+    # vector ranking's first three stay in the first five, which the fusion before (1:1,
+    # constant 60) gave to the noise and v1.
+    assert {"v1", "v2", "v3"} <= set(_hybrid(noise, vector)) and _hybrid(noise, vector)[0] == "v1"
+    before = [item for item, _ in reciprocal_rank_fusion([noise, vector])[:5]]
+    assert before == [*noise, "v1"]
+    # An exact token the encoder blurs: keyword search's first is not among the vectors' 50.
+    assert "x" in _hybrid(["x", *noise], vector)
+    # Keyword search's first and the vectors' second: both count, it comes first.
+    assert _hybrid(["v2", "n1"], vector)[0] == "v2"
+
+
 def test_vector_index_returns_the_nearest_first() -> None:
     vectors = np.eye(4, dtype=np.float32)
     vectors[3] = [0.8, 0.6, 0, 0]
@@ -141,7 +177,7 @@ def test_an_index_built_twice_is_identical(tmp_path: Path) -> None:
     assert _rows(tmp_path / "one.db") == _rows(tmp_path / "two.db")
     assert (tmp_path / "one.db").read_bytes() == (tmp_path / "two.db").read_bytes()
     vectors = [row[-1] for row in _rows(tmp_path / "one.db")[1]]
-    assert len(vectors) == 31 and all(len(v) == 32 * 4 for v in vectors)
+    assert len(vectors) == 65 and all(len(v) == 32 * 4 for v in vectors)
 
 
 def test_only_a_changed_file_is_indexed_again(tmp_path: Path) -> None:
@@ -263,7 +299,23 @@ def test_the_recall_of_a_fake_embedder_is_computed(tmp_path: Path) -> None:
     with _index(tmp_path / "notes.db", write_notes(tmp_path / "notes")) as store:
         keyword, missed = recall(store, "keyword")
         assert keyword == 1 - len(missed) / len(QUESTIONS) and 0 < keyword < 1
-        assert len(NOTES) == 7 and len(QUESTIONS) >= 40
+        exact = QUESTION_GROUPS["exact"]
+        share, missed_exact = recall(store, "keyword", questions=exact)
+        assert share == 1 - len(missed_exact) / len(exact)
+        assert set(missed_exact) <= set(missed)
+    assert len(NOTES) == 13 and [len(q) for q in QUESTION_GROUPS.values()] == [45, 38]
+
+
+def test_every_answer_is_in_exactly_one_passage(tmp_path: Path) -> None:
+    write_notes(tmp_path)
+    passages = [
+        chunk.text
+        for name in NOTES
+        for chunk in split_chunks((tmp_path / name).read_text(encoding="utf-8"))
+    ]
+    assert len(passages) == 65
+    for question, answer in QUESTIONS:
+        assert sum(answer in text for text in passages) == 1, question
 
 
 # -- bad inputs -----------------------------------------------------------------------------
