@@ -2,9 +2,10 @@
 
 An item's fused score is the sum, over the rankings that hold it, of
 ``weight / (RRF_K + rank)`` with ranks from 1 (Cormack, Clarke and Buettcher, SIGIR 2009).
-Only ranks count, so BM25 scores and cosine similarities need no common scale; ``RRF_K = 60``,
-the paper's constant, keeps the first few places of one ranking from outweighing an item both
-rankings hold.
+Only ranks count, so BM25 scores and cosine similarities need no common scale. ``RRF_K = 60``,
+the paper's constant and the default, keeps the first few places of one ranking from
+outweighing an item both rankings hold; hybrid search weights its two rankings and puts its
+weight on the first places instead (``HYBRID_RRF_K``, below).
 """
 
 from __future__ import annotations

@@ -161,6 +161,18 @@ def test_hybrid_finds_a_thing_named_in_other_words(tmp_path: Path) -> None:
         assert keyword.source.endswith("pump.md") and keyword.lines == "line 1"
 
 
+def test_hybrid_tells_apart_codes_the_encoder_blurs(tmp_path: Path) -> None:
+    codes = {
+        "e12.md": "Fault E12: no flow.",
+        "e21.md": "Fault E21: water flows through a "
+        "closed valve, so walk the lines looking for a leak.",
+    }
+    embedder = FakeEmbedder(synonyms={"e21": "e12"})  # an encoder that cannot tell them apart
+    with _index(tmp_path / "docs.db", _write(tmp_path / "docs", codes), embedder) as store:
+        assert store.search("How do I clear E21?", k=1, mode="vector")[0].source.endswith("e12.md")
+        assert store.search("How do I clear E21?", k=1)[0].source.endswith("e21.md")
+
+
 def test_a_store_without_vectors_searches_keywords(tmp_path: Path) -> None:
     with DocumentStore(tmp_path / "docs.db") as store:
         store.index_folder(_write(tmp_path / "docs", DOCS))
