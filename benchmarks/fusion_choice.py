@@ -8,7 +8,7 @@ even-numbered questions is reported on the odd ones, and the reverse. A setting 
 its worst group's margin over that group's better single mode, then its overall recall, then
 its overall recall at 3 and at 1, then for reading the rankings deepest.
 
-    python benchmarks/fusion_choice.py [--k 5] [--show KEYWORD_WEIGHT,RRF_K,KW_DEPTH,VEC_DEPTH]
+    python benchmarks/fusion_choice.py [--k 5]
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ Ranked = tuple[str, list[str], list[str], str]
 
 
 def rank_questions(store: DocumentStore, depth: int) -> list[Ranked]:
+    """Every question's keyword and vector rankings, ``depth`` deep, and its answer."""
     ranked = []
     for group, questions in QUESTION_GROUPS.items():
         for question, answer in questions:
@@ -117,7 +118,6 @@ def describe(setting: Setting) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--k", type=int, default=5)
-    parser.add_argument("--show", help="also report this setting: WEIGHT,RRF_K,KW_DEPTH,VEC_DEPTH")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         with DocumentStore(Path(tmp, "notes.db"), embedding=minilm_model()) as store:
@@ -135,22 +135,13 @@ def main() -> None:
         "RRF 1:1, k=60, depths 50/50 (before)": (1.0, 60, 50, 50),
         f"{describe(PRODUCT)} (hybrid search now)": PRODUCT,
     }
-    extra = {}
-    if args.show:
-        weight, constant, keyword_depth, vector_depth = args.show.split(",")
-        extra[f"{args.show} (shown)"] = (
-            float(weight),
-            int(constant),
-            int(keyword_depth),
-            int(vector_depth),
-        )
     for tuned, held_out in (("even", "odd"), ("odd", "even")):
         chosen = choose(halves[tuned], args.k)
-        rows = {**baseline, f"chosen on {tuned}: {describe(chosen)}": chosen, **extra}
+        rows = {**baseline, f"chosen on {tuned}: {describe(chosen)}": chosen}
         print(f"\nChosen on the {tuned} questions, recall@{args.k} on the {held_out} ones:\n")
         print(table(halves[held_out], rows, args.k))
     print(f"\nAll {len(items)} questions, recall@{args.k}:\n")
-    print(table(items, {**baseline, **extra}, args.k))
+    print(table(items, baseline, args.k))
 
 
 if __name__ == "__main__":

@@ -164,8 +164,7 @@ def test_hybrid_finds_a_thing_named_in_other_words(tmp_path: Path) -> None:
 def test_hybrid_tells_apart_codes_the_encoder_blurs(tmp_path: Path) -> None:
     codes = {
         "e12.md": "Fault E12: no flow.",
-        "e21.md": "Fault E21: water flows through a "
-        "closed valve, so walk the lines looking for a leak.",
+        "e21.md": "Fault E21: water flows through a closed valve; walk the lines for a leak.",
     }
     embedder = FakeEmbedder(synonyms={"e21": "e12"})  # an encoder that cannot tell them apart
     with _index(tmp_path / "docs.db", _write(tmp_path / "docs", codes), embedder) as store:
