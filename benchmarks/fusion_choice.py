@@ -110,6 +110,22 @@ def table(items: list[Ranked], rows: dict[str, Setting | str], k: int) -> str:
     return "\n".join(lines)
 
 
+def by_constant_and_weight(items: list[Ranked], k: int) -> str:
+    """Recall per group for a few constants and weights, both rankings read deepest."""
+    weights = [w for w in KEYWORD_WEIGHTS if 0.2 <= w <= 1.0]
+    lines = [
+        f"| constant | {' | '.join(str(w) for w in weights)} |",
+        "|---:|" + "---:|" * len(weights),
+    ]
+    for constant in (1, 5, 10, 60):
+        cells = []
+        for weight in weights:
+            share = recalls(items, (weight, constant, max(DEPTHS), max(DEPTHS)), k)
+            cells.append(" / ".join(f"{share[g]:.2f}" for g in QUESTION_GROUPS))
+        lines.append(f"| {constant} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
 def describe(setting: Setting) -> str:
     weight, constant, keyword_depth, vector_depth = setting
     return f"weights {weight}:1, k={constant}, depths {keyword_depth}/{vector_depth}"
@@ -142,6 +158,10 @@ def main() -> None:
         print(table(halves[held_out], rows, args.k))
     print(f"\nAll {len(items)} questions, recall@{args.k}:\n")
     print(table(items, baseline, args.k))
+    print(
+        f"\nAll questions, recall@{args.k} (paraphrase / exact) by constant and keyword weight:\n"
+    )
+    print(by_constant_and_weight(items, args.k))
 
 
 if __name__ == "__main__":

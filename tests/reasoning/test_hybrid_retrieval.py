@@ -130,7 +130,7 @@ def test_hybrid_fusion_keeps_the_vectors_best_and_the_keywords_first() -> None:
     assert {"v1", "v2", "v3"} <= set(_hybrid(noise, vector)) and _hybrid(noise, vector)[0] == "v1"
     before = [item for item, _ in reciprocal_rank_fusion([noise, vector])[:5]]
     assert before == [*noise, "v1"]
-    # An exact token the encoder blurs: keyword search's first is not among the vectors' 50.
+    # An exact token the encoder blurs: keyword search's first is not in the vector ranking.
     assert "x" in _hybrid(["x", *noise], vector)
     # Keyword search's first and the vectors' second: both count, it comes first.
     assert _hybrid(["v2", "n1"], vector)[0] == "v2"
