@@ -378,3 +378,48 @@ def test_bad_arguments_are_refused() -> None:
         agent(model).run("Hi", budget_ms=0)
     with pytest.raises(ValueError, match="max_revisions"):
         agent(model, max_revisions=-1)
+
+
+# ---- the command line ----------------------------------------------------------------------
+
+
+def test_the_command_runs_the_agent_and_prints_its_steps(monkeypatch, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from edge_reason.cli import agent as command
+    from edge_reason.cli import main
+
+    class ChatModel(ScriptedModel):
+        chat_template = "{{ messages }}"
+
+    model = ChatModel(call("calculator", expression="6 * 7"), answer("42"), {"verdict": "yes"})
+    monkeypatch.setattr(command, "_load_engine", lambda path, quant: model)
+    runner = CliRunner()
+    result = runner.invoke(main, ["agent", str(tmp_path), "What is 6 * 7?", "--max-steps", "4"])
+    assert result.exit_code == 0, result.output
+    assert ' 1. calculator {"expression": "6 * 7"}' in result.output
+    assert "answer: 42" in result.output and "\nverified\n" in result.output
+    model.script = [json.dumps(call("calculator", expression="6 * 7")), json.dumps(answer("42"))]
+    result = runner.invoke(
+        main, ["agent", str(tmp_path), "What is 6 * 7?", "--json", "--no-review"]
+    )
+    data = json.loads(result.output)
+    assert data["answer"] == "42" and [s["kind"] for s in data["steps"]] == ["tool", "answer"]
+    (tmp_path / "notes.db").write_text("not a database")
+    result = runner.invoke(
+        main, ["agent", str(tmp_path), "Hi?", "--db", str(tmp_path / "notes.db")]
+    )
+    assert result.exit_code == 1 and "Error: " in result.output and "Traceback" not in result.output
+    result = runner.invoke(main, ["agent", str(tmp_path), "  "])
+    assert result.exit_code == 2 and "the question is empty" in result.output
+
+
+def test_the_command_refuses_a_model_without_a_chat_template(monkeypatch, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from edge_reason.cli import agent as command
+    from edge_reason.cli import main
+
+    monkeypatch.setattr(command, "_load_engine", lambda path, quant: ScriptedModel())
+    result = CliRunner().invoke(main, ["agent", str(tmp_path), "What is 6 * 7?"])
+    assert result.exit_code == 1 and "has no chat template" in result.output
