@@ -25,8 +25,8 @@ from typing import Any
 
 from ..tools import ToolRegistry
 
-THOUGHT_CHARS = 80
-ANSWER_CHARS = 60
+THOUGHT_CHARS = 60
+ANSWER_CHARS = 40
 ARGUMENT_CHARS = 80  # of a string argument (a tool may allow more: "1.1.1.1..." until cut)
 ARGUMENT_ITEMS = 8
 # The most tokens a step can take: every character of its strings a token, plus the JSON.
