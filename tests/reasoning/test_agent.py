@@ -423,3 +423,10 @@ def test_the_command_refuses_a_model_without_a_chat_template(monkeypatch, tmp_pa
     monkeypatch.setattr(command, "_load_engine", lambda path, quant: ScriptedModel())
     result = CliRunner().invoke(main, ["agent", str(tmp_path), "What is 6 * 7?"])
     assert result.exit_code == 1 and "has no chat template" in result.output
+
+
+def test_no_revision_is_asked_for_when_no_step_is_left() -> None:
+    model = ScriptedModel(call("calculator", expression="2 * 21"), answer("41"))
+    result = agent(model).run("What is 2 * 21?", max_steps=2)
+    assert result.stopped == "answer" and not result.revisions
+    assert result.answer == "41" and not result.verified

@@ -57,6 +57,7 @@ class _Run:
     """One run's state: what happened so far and what the model is shown of it."""
 
     goal: str
+    max_steps: int
     tools: ToolRegistry
     budget: StepBudget
     passages: ObservedPassages | None
@@ -128,17 +129,17 @@ class Agent:
             raise ValueError("goal must be non-empty text")
         if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
             raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
-        run = self._start(goal.strip(), budget_ms)
+        run = self._start(goal.strip(), max_steps, budget_ms)
         system = _system_prompt(run.tools)
         any_step = response_format(run.tools)
         answer_step = response_format(run.tools, answer_only=True)
-        while run.moves < max_steps:
+        while run.moves < run.max_steps:
             tokens = run.budget.step_tokens(STEP_TOKENS)
             if tokens is None:
                 run.stopped = "time_budget"
                 break
             # the last step, or the one after a call that repeated an earlier one, must answer
-            must_answer = run.moves == max_steps - 1 or run.repeated
+            must_answer = run.moves == run.max_steps - 1 or run.repeated
             messages = _messages(system, run, must_answer)
             reply, ms = self._ask(run, messages, answer_step if must_answer else any_step, tokens)
             if reply is None:
@@ -158,7 +159,7 @@ class Agent:
 
     # ---- the steps ---------------------------------------------------------------------
 
-    def _start(self, goal: str, budget_ms: float | None) -> _Run:
+    def _start(self, goal: str, max_steps: int, budget_ms: float | None) -> _Run:
         passages = ObservedPassages(self.memory) if self.memory is not None else None
         # this run's tools; the memory's first (measured: a small model favours the first)
         tools = ToolRegistry()
@@ -166,7 +167,7 @@ class Agent:
             tools.register(passages.tool())
         for tool in self.tools:
             tools.register(tool)
-        return _Run(goal, tools, StepBudget(budget_ms, self.clock), passages)
+        return _Run(goal, max_steps, tools, StepBudget(budget_ms, self.clock), passages)
 
     def _ask(
         self, run: _Run, messages: list[dict[str, Any]], fmt: dict[str, Any], tokens: int
@@ -265,7 +266,8 @@ class Agent:
             verdict = self._review(run, proposed.answer)
             if verdict is not None and not verdict.passed:
                 rejection = Revision("review", verdict.reason or "the review said no")
-        if rejection is None or len(run.revisions) >= self.max_revisions:
+        no_step_left = run.moves >= run.max_steps
+        if rejection is None or no_step_left or len(run.revisions) >= self.max_revisions:
             return True
         run.revisions.append(rejection)
         run.exchanges.append(
