@@ -32,7 +32,7 @@ _SCHEMA_KEYS = {
     "integer": {"type", "enum", "minimum", "maximum", "description"},
     "boolean": {"type", "description"},
 }
-_OPERAND = r"\s*\(*\s*-?(?:\d+(?:\.\d+)?|\.\d+)\s*\)*\s*"
+_OPERAND = r"[-+(\s]*(?:\d+(?:\.\d+)?|\.\d+)[\s)]*"
 _ARITHMETIC = rf"^{_OPERAND}(?:(?:\*\*|//|[-+*/]){_OPERAND})*$"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CALL = re.compile(r"\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<arguments>\{.*\})\s*", re.DOTALL)
