@@ -430,3 +430,21 @@ def test_no_revision_is_asked_for_when_no_step_is_left() -> None:
     result = agent(model).run("What is 2 * 21?", max_steps=2)
     assert result.stopped == "answer" and not result.revisions
     assert result.answer == "41" and not result.verified
+
+
+def test_an_answer_rests_only_on_a_call_that_computed_from_all_the_goals_numbers() -> None:
+    goal = "The hens lay 225 eggs a week. How many eggs in 4 weeks?"
+    daily = [Observation("calculator", {"expression": "225 * 7"}, "1575", True)]
+    check = check_answer(goal, "1575", daily, [])
+    assert check.failure == "calculator(225 * 7) = 1575 leaves out the goal's 4"
+    chained = [
+        Observation("calculator", {"expression": "225 * 2"}, "450", True),
+        Observation("calculator", {"expression": "450 * 2"}, "900", True),
+    ]
+    assert check_answer(goal.replace("4 weeks", "2 fortnights"), "900", chained, []).verified
+    bare = [Observation("calculator", {"expression": "1000"}, "1000", True)]
+    assert "comes from no tool result" in check_answer("How far?", "1000", bare, []).failure
+    same_unit = [Observation("convert", {"value": 2.5, "from": "kg", "to": "kg"}, "2.5 kg", True)]
+    assert not check_answer("How many grams are in 2.5 kg?", "2.5", same_unit, []).verified
+    percent = [Observation("calculator", {"expression": "640 * 0.15"}, "96", True)]
+    assert check_answer("What is 15% of 640?", "96", percent, []).verified

@@ -4,10 +4,13 @@ The run becomes a chain the verifier reads: one line per tool call, as the chat 
 them (``calculator(12 * 60 * 3) = 2160``, recomputed as an equation), then ``Answer: ...``.
 Besides the verifier's own arithmetic check, the answer line is checked here:
 
-* each number in it must come from somewhere: a tool's result (and then that calculation's
-  operands must be the goal's numbers, earlier observations' or common unit factors such as
-  60 or 1000: a calculation on invented numbers fails), a passage the memory returned, or
-  else it fails as computed by nobody (a number that only repeats the goal's is unchecked);
+* each number in it must come from somewhere: a tool's result, or a passage the memory
+  returned, or it fails as computed by nobody (a number that only repeats the goal's is
+  unchecked). A result counts only if it computed something (a calculator call with an
+  operation, a conversion into another unit); its operands must be numbers the goal or an
+  earlier observation states, or common unit factors such as 60 or 1000 (a calculation on
+  invented numbers fails); and the goal's numbers must all be among what the answer was
+  computed from, through the calls whose results fed it ("45 * 5" fails for "in 4 weeks");
 * a goal that is itself arithmetic ("What is 17*23 + 4?") is recomputed and must agree;
 * a cited passage ``[n]`` must be one the run observed, and hold the answer's words;
 * a word answer must bring words the goal does not have, held by an observed passage, if
@@ -19,6 +22,7 @@ wrong, which is what the model is told when it is asked to revise.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +34,7 @@ from ..chat_tools import call_line
 from ..errors import CalculationError
 from ..note_citations import CITATION, SUPPORT_SHARE, content_words, support_share
 from ..retrieval import Passage
-from ..tools import CALCULATOR
+from ..tools import CALCULATOR, UNIT_CONVERTER
 from ..verifier import Chain, Finding, Verification, Verifier, check_arithmetic
 from .memory_tool import SEARCH_MEMORY
 
@@ -39,6 +43,7 @@ ANSWER_PREFIX = "Answer: "
 UNIT_FACTORS = frozenset(Fraction(n) for n in (2, 7, 10, 12, 24, 52, 60, 100, 365, 1000, 3600))
 _NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 _GOAL_ARITHMETIC = re.compile(r"[-(\d.][-+*/()\d.\s]*[\d)]")
+_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 _OPERATION = re.compile(r"[\d)]\s*(?:\*\*|//|[-+*/])\s*[-(\d.]")
 
 
@@ -120,15 +125,20 @@ class _AnswerGrounding:
     def _number(self, written: str, chain: Chain, span: tuple[int, int]) -> Finding:
         value = parse_number(written)
         for index, seen in enumerate(self.observations):
-            if seen.tool == SEARCH_MEMORY:
-                continue  # its numbers are the passages', checked as such below
-            if seen.ok and any(written_agrees(v, written) for v in _values(seen.result)):
+            if not _computes(seen):
+                continue  # a search's numbers are the passages', checked as such below
+            if any(written_agrees(v, written) for v in _values(seen.result)):
                 call = call_line(seen.tool, seen.arguments, seen.result, True)
                 invented = self._invented_operands(index, chain.question, chain.notes)
                 if invented:
                     named = ", ".join(format_number(v) for v in invented)
                     unstated = f"{call} uses {named}, which no goal or observation states"
                     return Finding(span, False, unstated)
+                inputs = self._inputs(index)
+                left_out = [ways for ways in _goal_inputs(chain.question) if not ways & inputs]
+                if left_out:
+                    named = ", ".join(format_number(min(ways)) for ways in left_out)
+                    return Finding(span, False, f"{call} leaves out the goal's {named}")
                 return Finding(span, True, f"{written} from {call}")
         for number, passage in enumerate(chain.notes, start=1):
             if value in _values(passage.text):
@@ -139,6 +149,17 @@ class _AnswerGrounding:
             span, False, f"{written} comes from no tool result, passage or the goal: compute it"
         )
 
+    def _inputs(self, index: int) -> set[Fraction]:
+        """The numbers call ``index`` took, and those of the earlier calls whose results
+        it took: what the answer resting on it was computed from."""
+        taken = set(_values(json.dumps(self.observations[index].arguments)))
+        inputs = set(taken)
+        for earlier in range(index - 1, -1, -1):
+            seen = self.observations[earlier]
+            if _computes(seen) and taken & set(_values(seen.result)):
+                inputs |= self._inputs(earlier)
+        return inputs
+
     def _invented_operands(
         self, index: int, goal: str, passages: Sequence[Passage]
     ) -> list[Fraction]:
@@ -146,7 +167,7 @@ class _AnswerGrounding:
         call = self.observations[index]
         if call.tool != CALCULATOR.name:
             return []
-        known = set(_values(goal)) | UNIT_FACTORS
+        known = set().union(*_goal_inputs(goal)) | UNIT_FACTORS
         for earlier in self.observations[:index]:
             known |= set(_values(earlier.result))
         for passage in passages:
@@ -177,6 +198,30 @@ def _goal_arithmetic(goal: str, numbers: list[str], span: tuple[int, int]) -> li
             return [Finding(span, True, f"the goal's {shown}")]
         return [Finding(span, False, f"the goal's {shown}, not {', '.join(numbers) or 'this'}")]
     return []
+
+
+def _computes(observation: Observation) -> bool:
+    """Whether a call computed something an answer may rest on: it ran, and it is no search,
+    no calculator call without an operation ("1000" computes nothing) and no conversion
+    into the unit it started from."""
+    if not observation.ok or observation.tool == SEARCH_MEMORY:
+        return False
+    arguments = observation.arguments
+    if observation.tool == CALCULATOR.name:
+        return bool(_OPERATION.search(str(arguments.get("expression", ""))))
+    if observation.tool == UNIT_CONVERTER.name:
+        return str(arguments.get("from")).lower() != str(arguments.get("to")).lower()
+    return True
+
+
+def _goal_inputs(goal: str) -> list[set[Fraction]]:
+    """The numbers a goal gives to compute with, each as the values it may be used as (a
+    percentage as itself or its fraction: "15% of 640" may be 640 * 0.15)."""
+    percents = {parse_number(m.group(1)) for m in _PERCENT.finditer(goal)}
+    return [
+        {value, value / 100} if value in percents else {value}
+        for value in dict.fromkeys(_values(goal))
+    ]
 
 
 def _words(answer: str, goal: str, passages: Sequence[Passage], span: tuple[int, int]) -> Finding:
