@@ -1,6 +1,6 @@
 """The agent on a task set that needs tools or memory, in four configurations.
 
-    python benchmarks/agent_tasks.py [--configs plain,tools,memory,review] [--max-steps 5]
+    python benchmarks/agent_tasks.py [--configs plain,tools,memory,review] [--max-steps 4]
         [--store keyword | MODULE:FACTORY] [--limit N] [--json FILE]
 
 The real SmolLM2-135M-Instruct (the Q4_1 GGUF the tests use, quant f32), greedy, runs every
@@ -130,7 +130,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=Path, default=DATA / "agent_tasks.jsonl")
     parser.add_argument("--notes", type=Path, default=DATA / "agent_notes")
     parser.add_argument("--store", default="keyword", help="keyword, or MODULE:FACTORY")
-    parser.add_argument("--max-steps", type=int, default=5)
+    parser.add_argument("--max-steps", type=int, default=4)
     parser.add_argument("--limit", type=int, help="only the first N tasks")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
