@@ -19,6 +19,7 @@ _COMMANDS = {
     "doctor": ["doctor"],
     "export": ["export", "keygen"],
     "reason": ["ask", "verify", "evaluate", "index"],
+    "agent": ["agent"],
     "distill": ["distill"],
     "bench": ["bench"],
     "recipe": ["recipe"],

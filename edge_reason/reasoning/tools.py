@@ -32,6 +32,8 @@ _SCHEMA_KEYS = {
     "integer": {"type", "enum", "minimum", "maximum", "description"},
     "boolean": {"type", "description"},
 }
+_OPERAND = r"[-+(\s]*(?:\d+(?:\.\d+)?|\.\d+)[\s)]*"
+_ARITHMETIC = rf"^{_OPERAND}(?:(?:\*\*|//|[-+*/]){_OPERAND})*$"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CALL = re.compile(r"\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<arguments>\{.*\})\s*", re.DOTALL)
 
@@ -259,9 +261,10 @@ CALCULATOR = Tool(
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 500,
-                # the characters arithmetic.evaluate reads: a chat model's call cannot hold
-                # "= 747" or words (measured: SmolLM2-135M wrote both when unconstrained)
-                "pattern": r"^[0-9.+\-*/()\s]+$",
+                # numbers joined by operators, as arithmetic.evaluate reads them: a chat
+                # model's call cannot hold "= 747" or words (measured: SmolLM2-135M wrote
+                # both when unconstrained), nor "1.1.1.1..." (it did, in the agent's steps)
+                "pattern": _ARITHMETIC,
             }
         },
         "required": ["expression"],
