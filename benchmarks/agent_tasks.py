@@ -1,6 +1,6 @@
 """The agent on a task set that needs tools or memory, in four configurations.
 
-    python benchmarks/agent_tasks.py [--configs plain,tools,memory,review] [--max-steps 4]
+    python benchmarks/agent_tasks.py [--configs plain,tools,memory,recall,review] [--max-steps 4]
         [--store keyword | MODULE:FACTORY] [--limit N] [--json FILE]
 
 The real SmolLM2-135M-Instruct (the Q4_1 GGUF the tests use, quant f32), greedy, runs every
@@ -11,7 +11,8 @@ benchmarks/data/agent_notes/) as ``Agent(...).run(goal, max_steps=N)`` in each c
 - plain: no tools, no memory, no revision, no fallback: the model's constrained answer;
 - tools: calculator and unit conversion; a draft the verifier fails is revised (at most
   twice) and an answer it does not verify falls back to the rule packs, where one answers;
-- memory: the same, with the notes as memory (``search_memory``);
+- memory: the same, with the notes as memory (``search_memory``), searched by the model;
+- recall: the same, and the runtime searches the memory for the goal before the first step;
 - review: the same, and the model reviews each draft (a "no" is a revision too).
 
 Reported per configuration: success (the final answer holds the expected number, or the
@@ -49,7 +50,7 @@ from edge_reason.reasoning.retrieval import DocumentStore  # noqa: E402
 from edge_reason.reasoning.tools import ToolRegistry  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
-CONFIGS = ("plain", "tools", "memory", "review")
+CONFIGS = ("plain", "tools", "memory", "recall", "review")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
@@ -96,7 +97,10 @@ def make_agent(config: str, engine: Engine, memory: Memory) -> Agent:
     if config == "plain":
         return Agent(engine, tools=ToolRegistry(), review=False, max_revisions=0, rules=[])
     return Agent(
-        engine, memory=memory if config in ("memory", "review") else None, review=config == "review"
+        engine,
+        memory=memory if config in ("memory", "recall", "review") else None,
+        recall_first=config in ("recall", "review"),
+        review=config == "review",
     )
 
 

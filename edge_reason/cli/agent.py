@@ -22,6 +22,11 @@ from .reason import QUANTS, _load_engine
 @budget_option
 @click.option("--no-review", is_flag=True, help="Do not ask the model to review its answer.")
 @click.option(
+    "--no-recall",
+    is_flag=True,
+    help="Do not search --db for the goal before the first step (the model searches alone).",
+)
+@click.option(
     "--quant",
     type=click.Choice(QUANTS),
     help="How to hold the weights (a .gguf file: f32, its exact values).",
@@ -34,6 +39,7 @@ def agent(
     max_steps: int,
     budget_ms: float | None,
     no_review: bool,
+    no_recall: bool,
     quant: str | None,
     as_json: bool,
 ) -> None:
@@ -50,7 +56,6 @@ def agent(
         )
     with api_errors():
         memory = DocumentStore(db) if db else None
-        result = Agent(engine, memory=memory, review=not no_review).run(
-            goal, max_steps=max_steps, budget_ms=budget_ms
-        )
+        runner = Agent(engine, memory=memory, review=not no_review, recall_first=not no_recall)
+        result = runner.run(goal, max_steps=max_steps, budget_ms=budget_ms)
     click.echo(result.to_json() if as_json else result.format())

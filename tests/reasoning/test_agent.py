@@ -79,6 +79,7 @@ def answer(text: str) -> dict:
 def agent(model: ScriptedModel, **options: Any) -> Agent:
     options.setdefault("review", False)
     options.setdefault("rules", [])
+    options.setdefault("recall_first", False)  # the tests of the model's own searches
     return Agent(model, clock=model.clock, **options)
 
 
@@ -192,6 +193,26 @@ def test_memory_search_is_an_observation_whose_passages_the_answer_cites() -> No
     assert "passage [1] holds the answer" in result.checks[-1].detail
     system = model.calls[0][0][0]["content"]
     assert system.index(SEARCH_MEMORY) < system.index("calculator")  # listed first
+
+
+def test_recall_first_searches_memory_for_the_goal_before_the_first_step() -> None:
+    notes = Notes(PUMP)
+    goal = "How many litres does the pump move in an hour? " + "Please be exact. " * 10
+    model = ScriptedModel(call("calculator", expression="12 * 60"), answer("720 litres [1]"))
+    result = agent(model, memory=notes, recall_first=True).run(goal, max_steps=2)
+    assert notes.queries == [goal.strip()[:100]]  # the tool's longest query
+    assert [s.kind for s in result.steps] == ["recall", "tool", "answer"]  # not a move
+    assert result.steps[0].observation.startswith("[1] notes/pump.md: The pump moves 12 litres")
+    assert result.steps[0].tokens == 0
+    # the model sees the search as its own first call, and what it returned
+    first = model.calls[0][0]
+    assert json.loads(first[2]["content"]) == {
+        "tool": SEARCH_MEMORY,
+        "arguments": {"query": goal.strip()[:100]},
+    }
+    assert first[3]["content"].startswith("Observation: [1] notes/pump.md")
+    assert result.answer == "720 litres [1]" and result.verified
+    assert "recall" in result.format() and result.to_dict()["steps"][0]["kind"] == "recall"
 
 
 def test_citing_a_passage_that_was_never_observed_fails_and_is_revised() -> None:

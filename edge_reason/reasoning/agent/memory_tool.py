@@ -14,10 +14,11 @@ from .model import Memory
 
 SEARCH_MEMORY = "search_memory"
 PASSAGES_PER_SEARCH = 2
+QUERY_CHARS = 100
 PASSAGE_CHARS = 300  # of each passage in an observation: a small model's context is short
 _PARAMETERS = {
     "type": "object",
-    "properties": {"query": {"type": "string", "minLength": 1, "maxLength": 100}},
+    "properties": {"query": {"type": "string", "minLength": 1, "maxLength": QUERY_CHARS}},
     "required": ["query"],
 }
 

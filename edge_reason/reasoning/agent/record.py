@@ -12,7 +12,7 @@ from typing import Any
 from ..answer import Revision, Step
 from ..retrieval import Passage
 
-STEP_KINDS = ("tool", "answer", "invalid", "review")
+STEP_KINDS = ("recall", "tool", "answer", "invalid", "review")
 STOPS = ("answer", "step_limit", "time_budget", "error")
 
 
@@ -20,7 +20,8 @@ STOPS = ("answer", "step_limit", "time_budget", "error")
 class AgentStep:
     """One reply of the model and what the runtime made of it.
 
-    kind: "tool" (a call, run), "answer" (a draft final answer), "invalid" (a reply that was
+    kind: "recall" (the runtime's search of memory for the goal, before the model's first
+    step), "tool" (a call, run), "answer" (a draft final answer), "invalid" (a reply that was
     no usable step: ``observation`` says why) or "review" (the model's check of a draft).
     ok: the call ran, the draft was accepted, the review passed. tokens: generated;
     prompt_tokens: the prompt's, as the reply counted them.
@@ -42,8 +43,10 @@ class AgentStep:
     def format(self) -> str:
         """The step in a few lines: what was done, then what came back."""
         cost = f"({self.time_ms:.0f} ms, {self.tokens} tokens)"
-        if self.kind == "tool":
+        if self.kind in ("recall", "tool"):
             head = f"{self.tool} {json.dumps(self.arguments, ensure_ascii=False)}"
+            if self.kind == "recall":  # the runtime's search, not the model's
+                head = f"recall: {head}"
         elif self.kind == "answer":
             head = f"answer: {self.answer}"
         elif self.kind == "review":
