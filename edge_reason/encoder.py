@@ -29,21 +29,23 @@ from .hf_weights import EngineWeights
 from .model_source import load_tokenizer
 
 # Tokens per forward pass: a batch of more runs in several, each of whole texts
-# (at least max_position_embeddings, so that any text fits one).
-MAX_TOKENS_PER_PASS = 2048
+# (at least max_position_embeddings, so that any text fits one). Passes of 512 tokens
+# ran MiniLM 5-10% faster at int8 and int4 than passes of 1024 or 2048 (their
+# activations stay in L2: 11 MB for MiniLM) and as fast at f32.
+MAX_TOKENS_PER_PASS = 512
 
 
 class Encoder:
     """A loaded encoder: the native encoder, its tokenizer and its pooling."""
 
     def __init__(
-        self, native: Any, config: EncoderConfig, tokenizer: Any, path: Path, weights_bytes: int
+        self, native: Any, config: EncoderConfig, tokenizer: Any, path: Path, weight_bytes: int
     ) -> None:
         self._native = native
         self.config = config
         self.tokenizer = tokenizer
         self.path = path
-        self.weight_bytes = weights_bytes
+        self.weight_bytes = weight_bytes
         self._truncating: Any = None  # the tokenizer cutting at max_seq_length, made on need
         self._lock = threading.Lock()
 

@@ -251,6 +251,9 @@ class Engine:
     ) -> Engine:
         """Load a Hugging Face model folder (config.json, *.safetensors, tokenizer.json),
         a bundle folder (bundle.json, written by `edge-reason export`) or a GGUF file.
+        A Hugging Face folder of a BERT-style encoder loads for :meth:`embed` only
+        (docs/embeddings.md); max_context, kv_cache, kv_cache_positions and draft are
+        then refused.
 
         quant: "f32" (default), "int8" or "int4": how the matrices are held. A
         bundle is already quantized: quant may only repeat its scheme. A GGUF file by
