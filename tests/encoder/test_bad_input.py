@@ -193,4 +193,4 @@ def test_a_tokenizer_beyond_the_vocabulary_is_refused(tmp_path: Path) -> None:
     word, top = max(((w, i) for w, i in vocab.items() if w.isalpha()), key=lambda wi: wi[1])
     assert top >= 100
     with pytest.raises(ModelFormatError, match=f"token id {top} \\(text 1\\), beyond config.json"):
-        Engine.load(folder).embed(["fine", word])
+        Engine.load(folder).embed(["", word])  # "": [CLS] [SEP], ids 2 and 3
