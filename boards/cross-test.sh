@@ -134,7 +134,7 @@ check_kernel_exports "$build"
 aarch64_log "native tests under qemu-aarch64"
 t=$SECONDS
 for cpu in "${CPUS[@]}"; do
-  for name in test_kernels test_engine test_thread_pool; do run_native_test "$cpu" "$name"; done
+  for name in test_kernels test_engine test_encoder test_thread_pool; do run_native_test "$cpu" "$name"; done
 done
 timed "$t"
 

@@ -9,12 +9,14 @@
 #include <cmath>
 #include <cstdio>
 #include <deque>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "bandwidth.h"
+#include "encoder.h"
 #include "engine.h"
 #include "quantize.h"
 
@@ -243,6 +245,23 @@ WeightMatrix matrix(const MatrixSpec& m, int rows, int cols, const std::string& 
   return w;
 }
 
+// A table of `rows` embeddings of `dim`: f32, or q8 rows (kernels/formats.h).
+EmbeddingTable embedding_table(const MatrixSpec& m, int rows, int dim, const std::string& name,
+                               KeepAlive& keep) {
+  EmbeddingTable t;
+  t.format = parse_format(m.format, name);
+  if (t.format == WeightFormat::F32) {
+    t.data = checked<float>(m.data, size_t(rows) * dim, name + ".data", keep);
+  } else if (t.format == WeightFormat::Q8) {
+    const size_t nb = size_t(num_blocks(dim));
+    t.data = checked<uint8_t>(m.data, size_t(rows) * nb * kBlock, name + ".data", keep);
+    t.scales_f16 = fp16_scales(m.scales, size_t(rows), nb, name + ".scales", keep);
+  } else {
+    throw std::invalid_argument(name + ": format must be f32 or q8");
+  }
+  return t;
+}
+
 class PyEngine {
  public:
   PyEngine(const ConfigSpec& spec, const WeightsSpec& weights, int threads,
@@ -255,18 +274,7 @@ class PyEngine {
     c.max_cache_positions = int(kv_cache_positions);
     const int q_dim = c.heads * c.head_dim, kv_dim = c.kv_heads * c.head_dim;
     ModelWeights w;
-    const MatrixSpec& emb = weights.embedding;
-    w.embedding.format = parse_format(emb.format, "embedding");
-    if (w.embedding.format == WeightFormat::F32) {
-      w.embedding.data = checked<float>(emb.data, size_t(c.vocab) * c.dim, "embedding.data", keep_);
-    } else if (w.embedding.format == WeightFormat::Q8) {
-      const size_t nb = size_t(num_blocks(c.dim));
-      w.embedding.data =
-          checked<uint8_t>(emb.data, size_t(c.vocab) * nb * kBlock, "embedding.data", keep_);
-      w.embedding.scales_f16 = fp16_scales(emb.scales, size_t(c.vocab), nb, "embedding.scales", keep_);
-    } else {
-      throw std::invalid_argument("embedding: format must be f32 or q8");
-    }
+    w.embedding = embedding_table(weights.embedding, c.vocab, c.dim, "embedding", keep_);
     w.final_norm = finite_f32(weights.final_norm, c.dim, "final_norm", keep_);
     w.lm_head = matrix(weights.lm_head, c.vocab, c.dim, "lm_head", keep_, keep_quantized_);
     const size_t rope = size_t(c.max_context) * (c.head_dim / 2);
@@ -445,6 +453,141 @@ class PyEngine {
   std::unique_ptr<Engine> engine_;
 };
 
+// ---- the encoder (csrc/encoder.h) ----------------------------------------------
+
+// What Python hands the encoder (edge_reason/native_spec.py builds these from
+// hf_weights.load_bert_weights' tensors), checked when the encoder is built.
+struct EncoderLayerSpec {
+  MatrixSpec wq, wk, wv, wo, w_up, w_down;
+  py::object bq = py::none(), bk = py::none(), bv = py::none(), bo = py::none();
+  py::object b_up = py::none(), b_down = py::none();
+  py::object attn_norm = py::none(), attn_norm_bias = py::none();
+  py::object ffn_norm = py::none(), ffn_norm_bias = py::none();
+};
+
+struct EncoderWeightsSpec {
+  MatrixSpec words;
+  py::object positions = py::none(), types = py::none();
+  py::object embed_norm = py::none(), embed_norm_bias = py::none();
+  std::vector<EncoderLayerSpec> layers;
+};
+
+EncoderConfig make_encoder_config(py::handle dim, py::handle ffn_dim, py::handle layers,
+                                  py::handle heads, py::handle vocab, py::handle type_vocab,
+                                  py::handle max_positions, py::handle max_tokens,
+                                  py::handle norm_eps, const std::string& pooling, bool normalize) {
+  EncoderConfig c;
+  const std::string at = "encoder config";
+  c.dim = int_field(dim, "dim", at, 1, kMaxSize);
+  c.ffn_dim = int_field(ffn_dim, "ffn_dim", at, 1, kMaxSize);
+  c.layers = int_field(layers, "layers", at, 1, kMaxSize);
+  c.heads = int_field(heads, "heads", at, 1, kMaxSize);
+  c.vocab = int_field(vocab, "vocab", at, 1, kMaxSize);
+  c.type_vocab = int_field(type_vocab, "type_vocab", at, 1, kMaxSize);
+  c.max_positions = int_field(max_positions, "max_positions", at, 1, kMaxSize);
+  c.max_tokens = int_field(max_tokens, "max_tokens", at, 1, kMaxSize);
+  c.norm_eps = float_field(norm_eps, "norm_eps", at);
+  if (pooling == "mean")
+    c.pooling = Pooling::Mean;
+  else if (pooling == "cls")
+    c.pooling = Pooling::Cls;
+  else
+    throw std::invalid_argument("encoder config: pooling must be 'mean' or 'cls', got '" + pooling +
+                                "'");
+  c.normalize = normalize;
+  check_encoder_config(c);  // before any size is computed from it
+  return c;
+}
+
+class PyEncoder {
+ public:
+  PyEncoder(const EncoderConfig& c, const EncoderWeightsSpec& weights, int threads,
+            const std::string& kernel) {
+    const int D = c.dim, F = c.ffn_dim;
+    EncoderWeights w;
+    w.words = embedding_table(weights.words, c.vocab, D, "words", keep_);
+    w.positions = finite_f32(weights.positions, size_t(c.max_positions) * D, "positions", keep_);
+    w.types = finite_f32(weights.types, size_t(c.type_vocab) * D, "types", keep_);
+    w.embed_norm = finite_f32(weights.embed_norm, D, "embed_norm", keep_);
+    w.embed_norm_bias = finite_f32(weights.embed_norm_bias, D, "embed_norm_bias", keep_);
+    if (int(weights.layers.size()) != c.layers)
+      throw std::invalid_argument("expected " + std::to_string(c.layers) + " layers, got " +
+                                  std::to_string(weights.layers.size()));
+    for (int i = 0; i < c.layers; ++i) {
+      const EncoderLayerSpec& d = weights.layers[size_t(i)];
+      const std::string at = "layers." + std::to_string(i);
+      KeepAlive& kq = keep_quantized_;
+      EncoderLayerWeights l;
+      l.wq = matrix(d.wq, D, D, at + ".wq", keep_, kq);
+      l.wk = matrix(d.wk, D, D, at + ".wk", keep_, kq);
+      l.wv = matrix(d.wv, D, D, at + ".wv", keep_, kq);
+      l.wo = matrix(d.wo, D, D, at + ".wo", keep_, kq);
+      l.w_up = matrix(d.w_up, F, D, at + ".w_up", keep_, kq);
+      l.w_down = matrix(d.w_down, D, F, at + ".w_down", keep_, kq);
+      l.bq = finite_f32(d.bq, D, at + ".bq", keep_);
+      l.bk = finite_f32(d.bk, D, at + ".bk", keep_);
+      l.bv = finite_f32(d.bv, D, at + ".bv", keep_);
+      l.bo = finite_f32(d.bo, D, at + ".bo", keep_);
+      l.b_up = finite_f32(d.b_up, F, at + ".b_up", keep_);
+      l.b_down = finite_f32(d.b_down, D, at + ".b_down", keep_);
+      l.attn_norm = finite_f32(d.attn_norm, D, at + ".attn_norm", keep_);
+      l.attn_norm_bias = finite_f32(d.attn_norm_bias, D, at + ".attn_norm_bias", keep_);
+      l.ffn_norm = finite_f32(d.ffn_norm, D, at + ".ffn_norm", keep_);
+      l.ffn_norm_bias = finite_f32(d.ffn_norm_bias, D, at + ".ffn_norm_bias", keep_);
+      w.layers.push_back(l);
+    }
+    const KernelTable& table = kernel.empty() ? select_kernels() : kernels_by_name(kernel);
+    pool_.reset(new ThreadPool(threads));
+    encoder_.reset(new Encoder(c, w, table, *pool_));
+    // The kernels read the encoder's interleaved copies: the quantized arrays can go.
+    if (encoder_->interleaved_bytes() > 0) keep_quantized_ = KeepAlive();
+  }
+
+  // [len(lengths), dim]: the embeddings of texts of these lengths, their tokens and
+  // token types laid end to end.
+  F32Array embed(const I32Array& tokens, const I32Array& types, const I32Array& lengths) {
+    if (tokens.ndim() != 1 || types.ndim() != 1 || lengths.ndim() != 1)
+      throw std::invalid_argument("embed: tokens, types and lengths must be 1-D");
+    int64_t total = 0;
+    for (py::ssize_t i = 0; i < lengths.size(); ++i) total += lengths.data()[i];
+    if (tokens.size() != total || types.size() != total)
+      throw std::invalid_argument("embed: the lengths add up to " + std::to_string(total) +
+                                  " tokens, but there are " + std::to_string(tokens.size()) +
+                                  " tokens and " + std::to_string(types.size()) + " types");
+    if (lengths.size() > kMaxSize) throw std::invalid_argument("embed: too many texts");
+    const int n = int(lengths.size());
+    F32Array out({size_t(n), size_t(encoder_->config().dim)});
+    float* o = out.mutable_data();
+    const int32_t *t = tokens.data(), *ty = types.data(), *len = lengths.data();
+    {
+      py::gil_scoped_release release;
+      encoder_->embed(t, ty, len, n, o);
+    }
+    return out;
+  }
+
+  int64_t tokens_evaluated() const { return encoder_->tokens_evaluated(); }
+
+  py::dict info() const {
+    const EncoderConfig& c = encoder_->config();
+    py::dict d;
+    d["kernel"] = encoder_->kernels().name;
+    d["threads"] = pool_->size();
+    d["max_positions"] = c.max_positions;
+    d["max_tokens"] = c.max_tokens;  // tokens per forward pass
+    d["dim"] = c.dim;
+    d["weight_bytes_per_token"] = encoder_->matrix_bytes();  // the matrices a pass reads
+    d["interleaved_weight_bytes"] = encoder_->interleaved_bytes();
+    return d;
+  }
+
+ private:
+  KeepAlive keep_;
+  KeepAlive keep_quantized_;  // the quantized matrices' arrays and scales
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<Encoder> encoder_;  // declared after pool_: destroyed before it
+};
+
 // The sampler alone, for backends other than the native engine (onnxruntime,
 // LiteRT), so that every backend samples identically.
 class PySampler {
@@ -614,6 +757,47 @@ PYBIND11_MODULE(_native, m) {
       .def_readwrite("rope_local_cos", &WeightsSpec::rope_local_cos)
       .def_readwrite("rope_local_sin", &WeightsSpec::rope_local_sin)
       .def_readwrite("layers", &WeightsSpec::layers);
+  py::class_<EncoderConfig>(m, "EncoderConfig",
+                            "An encoder's shapes and the engine's sizes, checked when made.")
+      .def(py::init(&make_encoder_config), py::kw_only(), py::arg("dim"), py::arg("ffn_dim"),
+           py::arg("layers"), py::arg("heads"), py::arg("vocab"), py::arg("type_vocab"),
+           py::arg("max_positions"), py::arg("max_tokens"), py::arg("norm_eps"),
+           py::arg("pooling") = "mean", py::arg("normalize") = true)
+      .def_readonly("dim", &EncoderConfig::dim)
+      .def_readonly("max_positions", &EncoderConfig::max_positions)
+      .def_readonly("max_tokens", &EncoderConfig::max_tokens);
+  py::class_<EncoderLayerSpec>(m, "EncoderLayerSpec", "One encoder layer's weights.")
+      .def(py::init<>())
+      .def_readwrite("wq", &EncoderLayerSpec::wq)
+      .def_readwrite("wk", &EncoderLayerSpec::wk)
+      .def_readwrite("wv", &EncoderLayerSpec::wv)
+      .def_readwrite("wo", &EncoderLayerSpec::wo)
+      .def_readwrite("w_up", &EncoderLayerSpec::w_up)
+      .def_readwrite("w_down", &EncoderLayerSpec::w_down)
+      .def_readwrite("bq", &EncoderLayerSpec::bq)
+      .def_readwrite("bk", &EncoderLayerSpec::bk)
+      .def_readwrite("bv", &EncoderLayerSpec::bv)
+      .def_readwrite("bo", &EncoderLayerSpec::bo)
+      .def_readwrite("b_up", &EncoderLayerSpec::b_up)
+      .def_readwrite("b_down", &EncoderLayerSpec::b_down)
+      .def_readwrite("attn_norm", &EncoderLayerSpec::attn_norm)
+      .def_readwrite("attn_norm_bias", &EncoderLayerSpec::attn_norm_bias)
+      .def_readwrite("ffn_norm", &EncoderLayerSpec::ffn_norm)
+      .def_readwrite("ffn_norm_bias", &EncoderLayerSpec::ffn_norm_bias);
+  py::class_<EncoderWeightsSpec>(m, "EncoderWeightsSpec", "An encoder's weights.")
+      .def(py::init<>())
+      .def_readwrite("words", &EncoderWeightsSpec::words)
+      .def_readwrite("positions", &EncoderWeightsSpec::positions)
+      .def_readwrite("types", &EncoderWeightsSpec::types)
+      .def_readwrite("embed_norm", &EncoderWeightsSpec::embed_norm)
+      .def_readwrite("embed_norm_bias", &EncoderWeightsSpec::embed_norm_bias)
+      .def_readwrite("layers", &EncoderWeightsSpec::layers);
+  py::class_<PyEncoder>(m, "NativeEncoder")
+      .def(py::init<const EncoderConfig&, const EncoderWeightsSpec&, int, const std::string&>(),
+           py::arg("config"), py::arg("weights"), py::arg("threads"), py::arg("kernel") = "")
+      .def("embed", &PyEncoder::embed, py::arg("tokens"), py::arg("types"), py::arg("lengths"))
+      .def_property_readonly("tokens_evaluated", &PyEncoder::tokens_evaluated)
+      .def("info", &PyEncoder::info);
   py::class_<PyEngine>(m, "NativeEngine")
       .def(py::init<const ConfigSpec&, const WeightsSpec&, int, const std::string&, const std::string&,
                     int64_t>(),

@@ -49,21 +49,15 @@ Model::Model(const ModelConfig& config, const ModelWeights& weights, const Kerne
       pool_(pool),
       cache_(config.layers, config.kv_heads, config.head_dim,
              (config.max_context + kPagePositions - 1) / kPagePositions,
-             (config.max_cache_positions + kPagePositions - 1) / kPagePositions, cache_type) {
-  if (kernels.weight_layout == WeightLayout::Interleaved4) {
-    auto interleave = [&](WeightMatrix& w) {
-      if (w.format == WeightFormat::F32) return;
-      interleaved_.interleave(w);
-      // Nothing reads the row-major matrix again, and the caller may free it.
-      w.data = nullptr;
-      w.scales_f16 = nullptr;
-      w.zero_points = nullptr;
-    };
-    for (LayerWeights& l : weights_.layers)
-      for (WeightMatrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
-        interleave(*w);
-    interleave(weights_.lm_head);
-  }
+             (config.max_cache_positions + kPagePositions - 1) / kPagePositions, cache_type),
+      // the widest input of a quantized product: dim (q, k, v, gate, up, the
+      // head), heads x head_dim (o) or ffn_dim (down)
+      matmul_(kernels, pool, config.max_batch,
+              std::max({config.dim, config.ffn_dim, config.heads * config.head_dim})) {
+  for (LayerWeights& l : weights_.layers)
+    for (WeightMatrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
+      MatrixProducts::prepare(kernels, *w, interleaved_);
+  MatrixProducts::prepare(kernels, weights_.lm_head, interleaved_);
   const ModelConfig& c = config_;
   const size_t B = size_t(c.max_batch);
   const int q_dim = c.heads * c.head_dim, kv_dim = c.kv_heads * c.head_dim;
@@ -80,10 +74,6 @@ Model::Model(const ModelConfig& config, const ModelWeights& weights, const Kerne
   // head's keys or values converted from an f16 cache, and one page's values.
   const size_t per_worker = size_t(c.max_context) + size_t(kPagePositions + 1) * c.head_dim;
   scores_.assign(per_worker * pool.size(), 0.0f);
-  const size_t blocks = B * num_blocks(widest);
-  act_q_.assign(blocks * kBlock, 0);
-  act_d_.assign(blocks, 0.0f);
-  act_sum_.assign(blocks, 0);
 }
 
 size_t Model::weight_bytes_per_token() const {
@@ -99,83 +89,23 @@ size_t Model::weight_bytes_per_token() const {
   return total;
 }
 
-void Model::embed(const int32_t* tokens, int count) {
-  const int D = config_.dim, nb = num_blocks(D);
-  for (int t = 0; t < count; ++t) {
-    float* dst = &x_[size_t(t) * D];
-    const size_t row = size_t(tokens[t]);
-    if (weights_.embedding.format == WeightFormat::F32) {
-      std::memcpy(dst, static_cast<const float*>(weights_.embedding.data) + row * D, D * 4);
-      continue;
-    }
-    const uint8_t* q = static_cast<const uint8_t*>(weights_.embedding.data) + row * nb * kBlock;
-    const uint16_t* d = weights_.embedding.scales_f16 + row * nb;
-    for (int i = 0; i < D; ++i) dst[i] = float(int(q[i]) - 128) * half_to_float(d[i / kBlock]);
+void embedding_row(const EmbeddingTable& table, int dim, size_t row, float* out) {
+  if (table.format == WeightFormat::F32) {
+    std::memcpy(out, static_cast<const float*>(table.data) + row * dim, size_t(dim) * 4);
+    return;
   }
+  const size_t nb = size_t(num_blocks(dim));
+  const uint8_t* q = static_cast<const uint8_t*>(table.data) + row * nb * kBlock;
+  const uint16_t* d = table.scales_f16 + row * nb;
+  for (int i = 0; i < dim; ++i) out[i] = float(int(q[i]) - 128) * half_to_float(d[i / kBlock]);
+}
+
+void Model::embed(const int32_t* tokens, int count) {
+  const int D = config_.dim;
+  for (int t = 0; t < count; ++t)
+    embedding_row(weights_.embedding, D, size_t(tokens[t]), &x_[size_t(t) * D]);
   if (config_.embedding_scale == 1.0f) return;
   for (size_t i = 0; i < size_t(count) * D; ++i) x_[i] *= config_.embedding_scale;
-}
-
-// Quantizes x (`rows` rows of w.cols floats) into acts_ in the order w's kernel reads.
-void Model::quantize_input(const WeightMatrix& w, const float* x, int rows) {
-  // Versions are unique in the process, so no kernel mistakes another
-  // engine's buffers for these.
-  static std::atomic<uint64_t> versions{0};
-  acts_.rows = rows;
-  acts_.cols = w.cols;
-  acts_.order = w.format == WeightFormat::Q4 ? ActOrder::Nibble : ActOrder::Natural;
-  acts_.q = act_q_.data();
-  acts_.d = act_d_.data();
-  acts_.sum = act_sum_.data();
-  acts_.version = ++versions;
-  if (rows < 4) {
-    kernels_.quantize_acts(x, w.cols, 0, rows, &acts_);
-  } else {
-    parallel_ranges(pool_, rows, 1, [&](int, int t0, int t1) {
-      kernels_.quantize_acts(x, w.cols, t0, t1, &acts_);
-    });
-  }
-}
-
-// out[t * ldo + n] = W x_t for `rows` rows of x (row stride W.cols), for
-// every product.
-void Model::matmul(std::initializer_list<Product> products, const float* x, int rows) {
-  // Row groups of 16 keep every worker's range a whole number of SIMD tiles.
-  constexpr int kRowAlign = 16;
-  const WeightMatrix& first = products.begin()->w;
-  for (const Product& p : products) {
-    // One quantized input serves all only if every matrix reads it alike.
-    if (p.w.format != first.format) {
-      for (const Product& one : products) matmul({one}, x, rows);
-      return;
-    }
-  }
-  if (first.format != WeightFormat::F32) quantize_input(first, x, rows);
-  const auto kernel = first.format == WeightFormat::Q4 ? kernels_.matmul_q4 : kernels_.matmul_q8;
-  // The products' row groups laid end to end: a worker's range of groups may
-  // span the end of one matrix and the start of the next.
-  auto groups_of = [](const Product& p) { return (p.w.rows + kRowAlign - 1) / kRowAlign; };
-  int groups = 0;
-  for (const Product& p : products) groups += groups_of(p);
-  // Decode (one token per sequence of a batch) streams the weights and is
-  // bound by memory: one range per thread (measured on the Qwen2.5-0.5B bench
-  // model at 2 threads: int4 decode 10-16% faster than 4 ranges per thread).
-  // Prefill computes more per byte and gains from the finer balance of 4 (4%).
-  const int per_thread = rows <= kExactBatchTokens ? 1 : 4;
-  parallel_ranges(pool_, groups, 1, [&](int, int g0, int g1) {
-    int start = 0;  // first group of the current product
-    for (const Product& p : products) {
-      const int n0 = std::max(g0 - start, 0) * kRowAlign;
-      const int n1 = std::min((g1 - start) * kRowAlign, p.w.rows);
-      if (n0 < n1) {
-        if (p.w.format == WeightFormat::F32)
-          kernels_.matmul_f32(p.w, x, p.w.cols, rows, n0, n1, p.out, p.ldo);
-        else
-          kernel(p.w, acts_, n0, n1, p.out, p.ldo);
-      }
-      start += groups_of(p);
-    }
-  }, per_thread);
 }
 
 void Model::attention(int layer, const TokenSlot* slots, int count) {
@@ -245,7 +175,7 @@ void Model::forward(const int32_t* tokens, const TokenSlot* slots, int count, fl
     const LayerWeights& w = weights_.layers[l];
     for (int t = 0; t < count; ++t)
       rmsnorm(&xb_[size_t(t) * D], &x_[size_t(t) * D], w.attn_norm, D, c.norm_eps);
-    matmul({{w.wq, q_.data(), q_dim}, {w.wk, k_.data(), kv_dim}, {w.wv, v_.data(), kv_dim}},
+    matmul_({{w.wq, q_.data(), q_dim}, {w.wk, k_.data(), kv_dim}, {w.wv, v_.data(), kv_dim}},
            xb_.data(), count);
     for (int t = 0; t < count; ++t) {
       float* q = &q_[size_t(t) * q_dim];
@@ -271,7 +201,7 @@ void Model::forward(const int32_t* tokens, const TokenSlot* slots, int count, fl
       }
     }
     attention(l, slots, count);
-    matmul({{w.wo, xb_.data(), D}}, att_out_.data(), count);
+    matmul_({{w.wo, xb_.data(), D}}, att_out_.data(), count);
     for (int t = 0; t < count; ++t) {
       float* x = &x_[size_t(t) * D];
       float* o = &xb_[size_t(t) * D];
@@ -281,9 +211,9 @@ void Model::forward(const int32_t* tokens, const TokenSlot* slots, int count, fl
       for (int i = 0; i < D; ++i) x[i] += o[i];
       rmsnorm(o, x, w.ffn_norm, D, c.norm_eps);
     }
-    matmul({{w.w_gate, gate_.data(), F}, {w.w_up, up_.data(), F}}, xb_.data(), count);
+    matmul_({{w.w_gate, gate_.data(), F}, {w.w_up, up_.data(), F}}, xb_.data(), count);
     gated_activation(count);
-    matmul({{w.w_down, xb_.data(), D}}, gate_.data(), count);
+    matmul_({{w.w_down, xb_.data(), D}}, gate_.data(), count);
     for (int t = 0; t < count; ++t) {
       float* x = &x_[size_t(t) * D];
       float* o = &xb_[size_t(t) * D];
@@ -296,7 +226,7 @@ void Model::forward(const int32_t* tokens, const TokenSlot* slots, int count, fl
   const int first = count - logit_rows;
   for (int t = first; t < count; ++t)
     rmsnorm(&xb_[size_t(t - first) * D], &x_[size_t(t) * D], weights_.final_norm, D, c.norm_eps);
-  matmul({{weights_.lm_head, logits, c.vocab}}, xb_.data(), logit_rows);
+  matmul_({{weights_.lm_head, logits, c.vocab}}, xb_.data(), logit_rows);
 }
 
 }  // namespace edge

@@ -6,12 +6,12 @@
 #pragma once
 
 #include <cstdint>
-#include <initializer_list>
 #include <vector>
 
 #include "kernels/interleave.h"
 #include "kernels/kernels.h"
 #include "kv_cache.h"
+#include "matmul.h"
 #include "thread_pool.h"
 
 namespace edge {
@@ -49,6 +49,9 @@ struct EmbeddingTable {
   const void* data = nullptr;
   const uint16_t* scales_f16 = nullptr;
 };
+
+// Row `row` of a table of rows `dim` wide, as floats into out[0, dim).
+void embedding_row(const EmbeddingTable& table, int dim, size_t row, float* out);
 
 // One decoder layer. A matrix is [rows N = output features][cols K = input
 // features] (WeightMatrix); D = dim, F = ffn_dim, hd = head_dim, H = heads,
@@ -127,18 +130,6 @@ class Model {
 
  private:
   void embed(const int32_t* tokens, int count);
-  // One weight matrix of a product and where its outputs go.
-  struct Product {
-    const WeightMatrix& w;
-    float* out;
-    int ldo;
-  };
-  // out = W x for `rows` rows of x, for every product (they share the input
-  // x: q, k and v do; so do gate and up). The products are one job for the
-  // pool: each job costs a round of hand-offs between the threads, which a
-  // decode step pays a few hundred times.
-  void matmul(std::initializer_list<Product> products, const float* x, int rows);
-  void quantize_input(const WeightMatrix& w, const float* x, int rows);
   void attention(int layer, const TokenSlot* slots, int count);
   // gate = act(gate) * up, element-wise, for `count` rows of ffn_dim.
   void gated_activation(int count);
@@ -152,10 +143,7 @@ class Model {
 
   // Activations for max_batch tokens, allocated once: forward() allocates nothing.
   std::vector<float> x_, xb_, q_, k_, v_, att_out_, gate_, up_, scores_;
-  std::vector<int8_t> act_q_;
-  std::vector<float> act_d_;
-  std::vector<int32_t> act_sum_;
-  ActBlocks acts_;  // the last quantized input, viewing the three buffers above
+  MatrixProducts matmul_;  // with its quantized activations for max_batch tokens
 };
 
 }  // namespace edge

@@ -15,6 +15,7 @@ from one prefilled prompt.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 import time
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, overload
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar, cast, overload
 
 import numpy as np
 
@@ -34,11 +35,12 @@ from .chat import ChatFormat, ChatTurn
 from .chat_template import WHERE_TEMPLATES_ARE, ChatTemplate
 from .decode_loop import DecodeLoop
 from .draft_model import DraftModel, check_draft
+from .encoder import Encoder
+from .encoder_config import EncoderConfig
 from .errors import ModelFormatError, ResponseFormatError
 from .model_config import ModelConfig
-from .model_source import open_model_source
+from .model_source import load_tokenizer, open_model_source
 from .prompt_lookup import NgramLookup
-from .regular_file import read_regular
 from .sampling_params import SamplingOptions, SamplingParams
 from .speculative import DraftedLogits, Proposer, speculative_tokens
 from .stop_strings import StopStrings
@@ -163,13 +165,36 @@ class Backend(Protocol):
     ) -> int: ...  # from these logits, with the same sampler (and random state) as sample
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+_Method = Callable[Concatenate["Engine", _P], _R]
+
+
+def _generates(method: _Method[_P, _R]) -> _Method[_P, _R]:
+    """Marks a method that runs the language model: an encoder's Engine refuses it."""
+
+    @functools.wraps(method)
+    def checked(self: Engine, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if self._encoder is not None:
+            raise ValueError(
+                f"{self.path} is an encoder ({self.config.model_type}): it embeds text, it does "
+                f"not generate (Engine.{method.__name__} needs a causal language model)"
+            )
+        return method(self, *args, **kwargs)
+
+    return checked
+
+
 class Engine:
-    """A loaded model. Build one with :meth:`Engine.load`."""
+    """A loaded model. Build one with :meth:`Engine.load`. A BERT-style encoder loads
+    too: it has :meth:`embed` and refuses the methods that generate."""
 
     def __init__(
         self,
-        native: Backend,
-        config: ModelConfig,
+        native: Backend | None,
+        config: ModelConfig | EncoderConfig,
         *,
         tokenizer: Any | Path | bytes | None,
         quant: str,
@@ -177,8 +202,12 @@ class Engine:
         path: Path,
         load_seconds: float,
         chat_template: ChatTemplate | None = None,
+        encoder: Encoder | None = None,
     ) -> None:
-        self._native = native
+        # An encoder's Engine has an Encoder and no backend: the methods that would reach
+        # the backend refuse to run first (_generates).
+        self._native = cast(Backend, native)
+        self._encoder = encoder
         self.config = config
         # a tokenizers.Tokenizer, or a path or tokenizer.json bytes to load it from
         self._tokenizer = tokenizer
@@ -196,7 +225,7 @@ class Engine:
         self.weight_conversions: dict[str, int] | None = None
         self._lock = threading.Lock()
         self._owner: int | None = None  # thread inside a call (a stream may hold it long)
-        self.eos_token_ids = frozenset(config.eos_token_ids)
+        self.eos_token_ids = frozenset(config.eos_token_ids if encoder is None else ())
         self._chat_template = chat_template
         self._chat_format: ChatFormat | None = None  # built on first chat (needs the tokenizer)
         # llguidance tokenizers for structured output, by the end tokens they allow
@@ -222,6 +251,9 @@ class Engine:
     ) -> Engine:
         """Load a Hugging Face model folder (config.json, *.safetensors, tokenizer.json),
         a bundle folder (bundle.json, written by `edge-reason export`) or a GGUF file.
+        A Hugging Face folder of a BERT-style encoder loads for :meth:`embed` only
+        (docs/embeddings.md); max_context, kv_cache, kv_cache_positions and draft are
+        then refused.
 
         quant: "f32" (default), "int8" or "int4": how the matrices are held. A
         bundle is already quantized: quant may only repeat its scheme. A GGUF file by
@@ -253,6 +285,28 @@ class Engine:
             path, quant, native=backend == "native", trusted_keys=trusted_keys
         )
         config = source.config
+        if isinstance(config, EncoderConfig):
+            unused = {
+                "max_context": max_context is not None,
+                "kv_cache": kv_cache != "f32",
+                "kv_cache_positions": kv_cache_positions is not None,
+                "draft": draft is not None,
+            }
+            if any(unused.values()):
+                given = ", ".join(k for k, v in unused.items() if v)
+                raise ValueError(f"{source.path} is an encoder: {given} apply to generation only")
+            weights = source.native_weights(0)
+            encoder = Encoder.build(config, weights, source.tokenizer, source.path, threads)
+            return cls(
+                None,
+                config,
+                tokenizer=encoder.tokenizer,
+                quant=source.quant,
+                weight_bytes=weights.nbytes,
+                path=source.path,
+                load_seconds=time.perf_counter() - start,
+                encoder=encoder,
+            )
         if max_context is None:
             max_context = min(config.max_position_embeddings, DEFAULT_MAX_CONTEXT)
         if not isinstance(max_context, int) or max_context < 1:
@@ -299,6 +353,14 @@ class Engine:
     # ---- information ----------------------------------------------------------------
 
     def info(self) -> dict[str, Any]:
+        if self._encoder is not None:
+            return {
+                "path": str(self.path),
+                "architecture": self.config.architecture,
+                "quant": self.quant,
+                "load_seconds": self._load_seconds,
+                **self._encoder.info(),
+            }
         native = self._native.info()
         return {
             "path": str(self.path),
@@ -332,7 +394,10 @@ class Engine:
 
     @property
     def tokens_evaluated(self) -> int:
-        """Tokens run through the model so far (prefill and decode)."""
+        """Tokens run through the model so far (prefill and decode; for an encoder, the
+        tokens of the texts embedded)."""
+        if self._encoder is not None:
+            return self._encoder.tokens_evaluated
         return self._native.tokens_evaluated
 
     # ---- tokens ----------------------------------------------------------------------
@@ -345,7 +410,7 @@ class Engine:
         which a run on token ids never needs.
         """
         if isinstance(self._tokenizer, (Path, bytes)):
-            self._tokenizer = _load_tokenizer(self._tokenizer, self.path)
+            self._tokenizer = load_tokenizer(self._tokenizer, self.path)
         return self._tokenizer
 
     def encode(self, text: str) -> list[int]:
@@ -377,6 +442,27 @@ class Engine:
             raise ValueError(f"the prompt has {len(ids)} tokens but max_context is {limit}")
         return [int(t) for t in ids]
 
+    # ---- embeddings (encoders) ------------------------------------------------------
+
+    def embed(
+        self, texts: Sequence[str], *, batch_size: int = 32, truncate: bool = False
+    ) -> np.ndarray:
+        """float32 [len(texts), dim]: the sentence embedding of each text, as the model's
+        sentence-transformers config makes it (mean or [CLS] pooling, L2-normalized if it
+        has a Normalize module). An encoder (BERT) only: see edge_reason/encoder.py.
+
+        batch_size: texts per forward pass, run as one set of matrix products over all
+        their tokens (no padding). truncate: cut a text longer than max_seq_length tokens
+        to that length, as sentence-transformers does; otherwise such a text is an error
+        (ValueError naming it and its token count).
+        """
+        if self._encoder is None:
+            raise ValueError(
+                f"{self.path} is a causal language model ({self.config.architecture}): it "
+                "generates text, it does not embed it; embed needs an encoder (bert)"
+            )
+        return self._encoder.embed(texts, batch_size=batch_size, truncate=truncate)
+
     # ---- running -------------------------------------------------------------------
 
     @contextmanager
@@ -395,6 +481,7 @@ class Engine:
             finally:
                 self._owner = None
 
+    @_generates
     def logits(self, token_ids: Sequence[int]) -> np.ndarray:
         """float32 [len(token_ids), vocab_size]: next-token logits after each token,
         computed from an empty cache."""
@@ -404,6 +491,7 @@ class Engine:
             self._sequence = ids
         return out
 
+    @_generates
     def prefill(
         self, prompt: str | Sequence[int], *, prefix: PromptState | None = None
     ) -> PromptState:
@@ -496,6 +584,7 @@ class Engine:
         **options: Unpack[SamplingOptions],
     ) -> list[Generation]: ...
 
+    @_generates
     def generate(
         self,
         prompt: str | Sequence[int] | PromptState,
@@ -525,6 +614,7 @@ class Engine:
             return self._together([prompt] * n, [replace(params, seed=s) for s in seeds])
         return self._stream(prompt, params, pieces=bool(params.stop)).collect()
 
+    @_generates
     def generate_batch(
         self,
         prompts: Sequence[str | Sequence[int] | PromptState],
@@ -558,6 +648,7 @@ class Engine:
             return []
         return self._together(list(prompts), [SamplingParams.build(p, options) for p in each])
 
+    @_generates
     def batch_session(self) -> BatchSession:
         """A session in which generations started from several threads (stream or
         chat_stream with ``batch=session``) decode together, one pass over the weights per
@@ -669,6 +760,7 @@ class Engine:
         """The text of generated tokens, decoded when first read ("" without a tokenizer)."""
         return (lambda: self.decode(body)) if self._tokenizer is not None else ""
 
+    @_generates
     def stream(
         self,
         prompt: str | Sequence[int] | PromptState,
@@ -706,6 +798,7 @@ class Engine:
         """The Jinja source of the model's chat template, or None if it has none."""
         return self._chat_template.source if self._chat_template else None
 
+    @_generates
     def apply_chat_template(
         self,
         messages: Sequence[dict[str, Any]],
@@ -727,6 +820,7 @@ class Engine:
             messages, tools=tools, add_generation_prompt=add_generation_prompt, **extra
         )
 
+    @_generates
     def chat(
         self,
         messages: Sequence[dict[str, Any]],
@@ -765,6 +859,7 @@ class Engine:
             **options,
         ).collect()
 
+    @_generates
     def chat_stream(
         self,
         messages: Sequence[dict[str, Any]],
@@ -931,6 +1026,7 @@ class Engine:
             return DraftModel(self.draft, ids, p)
         return None
 
+    @_generates
     def next_logits(self, token_ids: Sequence[int]) -> np.ndarray:
         """float32 [vocab_size]: the next-token logits after ``token_ids``, running only
         the tokens the cache does not hold yet (a growing sequence: one per call)."""
@@ -957,6 +1053,7 @@ class Engine:
             p = replace(p, logit_processors=(*p.logit_processors, grammar))
         return p, end_ids
 
+    @_generates
     def grammar_processor(self, response_format: Any) -> GrammarProcessor:
         """The logit processor `generate` adds for `response_format` (a dict or a parsed
         ResponseFormat; EOS ends it), for callers that choose each token themselves from
@@ -1031,9 +1128,6 @@ def _text_pieces(
         yield released
 
 
-_MAX_TOKENIZER_BYTES = 256 << 20
-
-
 def _shared_prefix(held: list[int], wanted: Sequence[int], limit: int) -> int:
     """How many leading tokens ``held`` and ``wanted[:limit]`` have in common. The usual
     case, ``held`` a prefix of ``wanted`` (a chain growing by a token), is one comparison."""
@@ -1062,17 +1156,3 @@ def _native_engine(
         )
     except RuntimeError as e:  # e.g. EDGE_REASON_KERNEL names a kernel this CPU lacks
         raise RuntimeError(f"cannot start the engine: {e}") from e
-
-
-def _load_tokenizer(source: Path | bytes, model: Path) -> Any:
-    """From a tokenizer.json file, or from its bytes (a bundle's, as verified at load)."""
-    from tokenizers import Tokenizer
-
-    if isinstance(source, Path):
-        where, data = source, read_regular(source, limit=_MAX_TOKENIZER_BYTES)
-    else:
-        where, data = model / "tokenizer.json", source
-    try:
-        return Tokenizer.from_buffer(data)
-    except Exception as e:  # the tokenizers library raises plain Exception subclasses
-        raise ModelFormatError(f"{where}: cannot load the tokenizer ({e})") from e

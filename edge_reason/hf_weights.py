@@ -1,7 +1,8 @@
 """Hugging Face weights -> the engine's weight views, quantized at load.
 
 Tensor names follow transformers' Llama-family modules (and Gemma 3's, whose
-norms are named for where they sit: four per layer). Quantization here is
+norms are named for where they sit: four per layer), and for encoders BertModel's
+(load_bert_weights). Quantization here is
 round-to-nearest (csrc/quantize.cpp); the export pipeline writes bundles with
 calibrated codes in the same formats.
 """
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import _native
+from .encoder_config import EncoderConfig
 from .errors import ModelFormatError
 from .model_config import ModelConfig
 from .rope import local_rope_tables, rope_tables
@@ -73,23 +75,44 @@ def view_bytes(view: dict[str, Any]) -> int:
     return sum(v.nbytes for k, v in view.items() if isinstance(v, np.ndarray))
 
 
+class TensorViews:
+    """The tensors of a model folder's safetensors files as the engine's views, counting
+    the bytes they hold: float32 vectors and tables, and matrices in an engine format."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.st = SafetensorsFolder(folder)
+        self.nbytes = 0
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.st
+
+    def floats(self, name: str, *shape: int) -> np.ndarray:
+        v = self.st.float32(name, shape)
+        self.nbytes += v.nbytes
+        return v
+
+    def matrix(self, name: str, rows: int, cols: int, fmt: str) -> dict[str, Any]:
+        if fmt == "f32":
+            view = {"format": "f32", "rows": rows, "cols": cols}
+            view["data"] = self.st.float32(name, (rows, cols))
+        else:
+            chunks = self.st.float32_row_chunks(name, (rows, cols))
+            view = quantized_view(name, fmt, rows, cols, chunks)
+        self.nbytes += view_bytes(view)
+        return view
+
+
 def load_hf_weights(
     folder: str | Path, config: ModelConfig, quant: str, max_context: int
 ) -> EngineWeights:
     if quant not in QUANT_SCHEMES:
         raise ValueError(f"quant must be one of {sorted(QUANT_SCHEMES)}, got {quant!r}")
     fmt, head_fmt, embed_fmt = QUANT_SCHEMES[quant]
-    st = SafetensorsFolder(folder)
+    views = TensorViews(folder)
     c = config
     D, F, V, hd = c.hidden_size, c.intermediate_size, c.vocab_size, c.head_dim
     q_dim, kv_dim = c.num_attention_heads * hd, c.num_key_value_heads * hd
-    total = 0
-
-    def vector(name: str, n: int) -> np.ndarray:
-        nonlocal total
-        v = st.float32(name, (n,))
-        total += v.nbytes
-        return v
+    vector = views.floats
 
     def norm(name: str, n: int) -> np.ndarray:
         # Gemma's RMSNorm scales by (1 + w): the offset is added once, here.
@@ -97,15 +120,7 @@ def load_hf_weights(
         return v + np.float32(c.norm_weight_offset) if c.norm_weight_offset else v
 
     def matrix(name: str, rows: int, cols: int, fmt_: str = fmt) -> dict[str, Any]:
-        nonlocal total
-        if fmt_ == "f32":
-            view = {"format": "f32", "rows": rows, "cols": cols}
-            view["data"] = st.float32(name, (rows, cols))
-        else:
-            chunks = st.float32_row_chunks(name, (rows, cols))
-            view = quantized_view(name, fmt_, rows, cols, chunks)
-        total += view_bytes(view)
-        return view
+        return views.matrix(name, rows, cols, fmt_)
 
     embedding = matrix("model.embed_tokens.weight", V, D, embed_fmt)
     head_name = "model.embed_tokens.weight" if c.tie_word_embeddings else "lm_head.weight"
@@ -153,4 +168,52 @@ def load_hf_weights(
     }
     if c.rope_local_theta is not None:
         tensors["rope_local_cos"], tensors["rope_local_sin"] = local_rope_tables(c, max_context)
-    return EngineWeights(tensors=tensors, nbytes=total)
+    return EngineWeights(tensors=tensors, nbytes=views.nbytes)
+
+
+def load_bert_weights(folder: str | Path, config: EncoderConfig, quant: str) -> EngineWeights:
+    """A BERT encoder's views (BertModel's tensor names, with or without the "bert." of a
+    model with a head): {"words": matrix, "positions", "types", "embed_norm",
+    "embed_norm_bias", "layers": [{"wq": matrix, "bq", ...}]}, as csrc/encoder.h names them.
+    The word table is held as the decoders' embedding is (q8 for int8 and int4)."""
+    if quant not in QUANT_SCHEMES:
+        raise ValueError(f"quant must be one of {sorted(QUANT_SCHEMES)}, got {quant!r}")
+    fmt, _, embed_fmt = QUANT_SCHEMES[quant]
+    views = TensorViews(folder)
+    c = config
+    D, F = c.hidden_size, c.intermediate_size
+    words = "embeddings.word_embeddings.weight"
+    e = "bert." if words not in views and "bert." + words in views else ""
+    layers = []
+    for i in range(c.num_hidden_layers):
+        p = f"{e}encoder.layer.{i}."
+        layers.append(
+            {
+                "wq": views.matrix(p + "attention.self.query.weight", D, D, fmt),
+                "bq": views.floats(p + "attention.self.query.bias", D),
+                "wk": views.matrix(p + "attention.self.key.weight", D, D, fmt),
+                "bk": views.floats(p + "attention.self.key.bias", D),
+                "wv": views.matrix(p + "attention.self.value.weight", D, D, fmt),
+                "bv": views.floats(p + "attention.self.value.bias", D),
+                "wo": views.matrix(p + "attention.output.dense.weight", D, D, fmt),
+                "bo": views.floats(p + "attention.output.dense.bias", D),
+                "attn_norm": views.floats(p + "attention.output.LayerNorm.weight", D),
+                "attn_norm_bias": views.floats(p + "attention.output.LayerNorm.bias", D),
+                "w_up": views.matrix(p + "intermediate.dense.weight", F, D, fmt),
+                "b_up": views.floats(p + "intermediate.dense.bias", F),
+                "w_down": views.matrix(p + "output.dense.weight", D, F, fmt),
+                "b_down": views.floats(p + "output.dense.bias", D),
+                "ffn_norm": views.floats(p + "output.LayerNorm.weight", D),
+                "ffn_norm_bias": views.floats(p + "output.LayerNorm.bias", D),
+            }
+        )
+    p = f"{e}embeddings."
+    tensors = {
+        "words": views.matrix(e + words, c.vocab_size, D, embed_fmt),
+        "positions": views.floats(p + "position_embeddings.weight", c.max_position_embeddings, D),
+        "types": views.floats(p + "token_type_embeddings.weight", c.type_vocab_size, D),
+        "embed_norm": views.floats(p + "LayerNorm.weight", D),
+        "embed_norm_bias": views.floats(p + "LayerNorm.bias", D),
+        "layers": layers,
+    }
+    return EngineWeights(tensors=tensors, nbytes=views.nbytes)

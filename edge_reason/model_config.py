@@ -129,17 +129,7 @@ class ModelConfig:
     @classmethod
     def from_folder(cls, folder: str | Path) -> ModelConfig:
         path = Path(folder) / "config.json"
-        if not path.exists():
-            raise ModelFormatError(
-                f"{folder}: no config.json (is this a Hugging Face model folder?)"
-            )
-        try:
-            raw = json.loads(read_regular(path, limit=_MAX_CONFIG_BYTES))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ModelFormatError(f"{path}: not valid JSON ({e})") from e
-        if not isinstance(raw, dict):
-            raise ModelFormatError(f"{path}: expected a JSON object")
-        return cls.from_dict(raw, where=str(path))
+        return cls.from_dict(read_config_json(folder), where=str(path))
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "config") -> ModelConfig:
@@ -157,7 +147,7 @@ class ModelConfig:
         qkv_bias, qk_norm = ARCHITECTURES[arch]
 
         def size(key: str, default: int | None = None) -> int:
-            return _size(raw, key, where, default)
+            return size_field(raw, key, where, default)
 
         hidden = size("hidden_size")
         heads = size("num_attention_heads")
@@ -212,8 +202,8 @@ class ModelConfig:
             head_dim=head_dim,
             vocab_size=size("vocab_size"),
             max_position_embeddings=max_positions,
-            rms_norm_eps=_positive_float(raw, "rms_norm_eps", 1e-6, where),
-            rope_theta=_positive_float(raw, "rope_theta", 10000.0, where),
+            rms_norm_eps=positive_float_field(raw, "rms_norm_eps", 1e-6, where),
+            rope_theta=positive_float_field(raw, "rope_theta", 10000.0, where),
             tie_word_embeddings=bool(raw.get("tie_word_embeddings", False)),
             qkv_bias=qkv_bias,
             o_bias=o_bias,
@@ -229,6 +219,32 @@ class ModelConfig:
 
 
 _MAX_CONFIG_BYTES = 16 << 20
+
+
+def read_config_json(folder: str | Path) -> dict[str, Any]:
+    """The JSON object of a Hugging Face folder's config.json."""
+    path = Path(folder) / "config.json"
+    if not path.exists():
+        raise ModelFormatError(f"{folder}: no config.json (is this a Hugging Face model folder?)")
+    return read_json_object(path)
+
+
+def read_json(path: Path) -> Any:
+    """The value of a small JSON file (a config), refused by name if it is not JSON."""
+    try:
+        return json.loads(read_regular(path, limit=_MAX_CONFIG_BYTES))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelFormatError(f"{path}: not valid JSON ({e})") from e
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A small JSON file that must hold an object (a config), refused by name otherwise."""
+    raw = read_json(path)
+    if not isinstance(raw, dict):
+        raise ModelFormatError(f"{path}: expected a JSON object")
+    return raw
+
+
 # Bounds on a config's sizes, far above any model this engine can hold in memory, so
 # that a wrong or hostile config.json is refused by name before any arithmetic on it
 # (the engine's sizes are 32-bit) or any allocation.
@@ -242,10 +258,13 @@ _MAX_SIZES = {
     "vocab_size": 1 << 22,
     "max_position_embeddings": 1 << 24,
     "sliding_window": 1 << 24,
+    # encoders (encoder_config.py)
+    "type_vocab_size": 1 << 10,
+    "max_seq_length": 1 << 24,
 }
 
 
-def _size(raw: dict[str, Any], key: str, where: str, default: int | None) -> int:
+def size_field(raw: dict[str, Any], key: str, where: str, default: int | None) -> int:
     """A positive integer field within _MAX_SIZES; `default` if absent or null."""
     value = raw.get(key)
     if value is None and default is not None:
@@ -261,7 +280,7 @@ def _size(raw: dict[str, Any], key: str, where: str, default: int | None) -> int
     return value
 
 
-def _positive_float(raw: dict[str, Any], key: str, default: float | None, where: str) -> float:
+def positive_float_field(raw: dict[str, Any], key: str, default: float | None, where: str) -> float:
     value = raw.get(key, default)
     if value is None:
         raise ModelFormatError(f"{where}: field {key!r} is missing")
@@ -272,7 +291,7 @@ def _positive_float(raw: dict[str, Any], key: str, default: float | None, where:
     return float(value)
 
 
-def _need(raw: dict[str, Any], key: str, kind: type, where: str) -> Any:
+def required_field(raw: dict[str, Any], key: str, kind: type, where: str) -> Any:
     if key not in raw:
         raise ModelFormatError(f"{where}: field {key!r} is missing")
     value = raw[key]
@@ -296,9 +315,9 @@ def _gemma3_fields(raw: dict[str, Any], hidden: int, layers: int, where: str) ->
             f"{where}: hidden_activation={activation!r} is not supported "
             f"(supported: {', '.join(sorted(GEMMA3_ACTIVATIONS))})"
         )
-    window = _size(raw, "sliding_window", where, None)
-    scalar = _positive_float(raw, "query_pre_attn_scalar", None, where)
-    local_theta = _positive_float(raw, "rope_local_base_freq", None, where)
+    window = size_field(raw, "sliding_window", where, None)
+    scalar = positive_float_field(raw, "query_pre_attn_scalar", None, where)
+    local_theta = positive_float_field(raw, "rope_local_base_freq", None, where)
     return {
         "hidden_activation": GEMMA3_ACTIVATIONS[activation],
         "sliding_window": window,
@@ -316,7 +335,7 @@ def _sliding_layers(raw: dict[str, Any], layers: int, where: str) -> tuple[bool,
     kinds = {"sliding_attention": True, "full_attention": False}
     types = raw.get("layer_types")
     if types is None:
-        pattern = _need(raw, "sliding_window_pattern", int, where)
+        pattern = required_field(raw, "sliding_window_pattern", int, where)
         if pattern <= 0:
             raise ModelFormatError(
                 f"{where}: sliding_window_pattern must be positive, got {pattern}"

@@ -15,23 +15,26 @@ from typing import Any
 
 from .bundle import Bundle, is_bundle
 from .chat_template import ChatTemplate, find_chat_template
+from .encoder_config import EncoderConfig, is_encoder_config
 from .errors import ModelFormatError
 from .gguf_config import gguf_model_config
 from .gguf_file import GgufFile
 from .gguf_tokenizer import GgufTokenizer, build_gguf_tokenizer
 from .gguf_weights import GGUF_QUANTS, load_gguf_weights
-from .hf_weights import QUANT_SCHEMES, EngineWeights, load_hf_weights
-from .model_config import ModelConfig
+from .hf_weights import QUANT_SCHEMES, EngineWeights, load_bert_weights, load_hf_weights
+from .model_config import ModelConfig, read_config_json
+from .regular_file import read_regular
 
 
 @dataclass
 class ModelSource:
     """A model ready to load. `quant` is the weight scheme ("f32", "int8", "int4", or
     "mixed" for a GGUF file whose matrices kept different formats): a GGUF file's is
-    known once `native_weights` has run."""
+    known once `native_weights` has run. `config` is an EncoderConfig for a Hugging Face
+    folder of a BERT-style encoder (whose weights ignore max_context)."""
 
     path: Path
-    config: ModelConfig
+    config: ModelConfig | EncoderConfig
     quant: str
     # a tokenizers.Tokenizer, a tokenizer.json path or its bytes to load on first use, or None
     tokenizer: Any
@@ -102,7 +105,18 @@ def _hf_source(folder: Path, quant: str | None) -> ModelSource:
     quant = quant or "f32"
     if quant not in QUANT_SCHEMES:
         raise ValueError(f"quant must be one of {sorted(QUANT_SCHEMES)}, got {quant!r}")
-    config = ModelConfig.from_folder(folder)
+    raw = read_config_json(folder)
+    if is_encoder_config(raw):
+        encoder = EncoderConfig.from_folder(folder, raw)
+        return ModelSource(
+            path=folder,
+            config=encoder,
+            quant=quant,
+            tokenizer=_tokenizer_file(folder),
+            chat_template=None,
+            load_weights=lambda _context: load_bert_weights(folder, encoder, quant),
+        )
+    config = ModelConfig.from_dict(raw, where=str(folder / "config.json"))
     return ModelSource(
         path=folder,
         config=config,
@@ -152,3 +166,21 @@ def _scheme_of(tensors: dict[str, Any]) -> str:
     formats.add(tensors["lm_head"]["format"])
     by_format = {frozenset({"q8"}): "int8", frozenset({"q4"}): "int4", frozenset({"f32"}): "f32"}
     return by_format.get(frozenset(formats), "mixed")
+
+
+_MAX_TOKENIZER_BYTES = 256 << 20
+
+
+def load_tokenizer(source: Path | bytes, model: Path) -> Any:
+    """A tokenizers.Tokenizer from a tokenizer.json file, or from its bytes (a bundle's, as
+    verified at load)."""
+    from tokenizers import Tokenizer
+
+    if isinstance(source, Path):
+        where, data = source, read_regular(source, limit=_MAX_TOKENIZER_BYTES)
+    else:
+        where, data = model / "tokenizer.json", source
+    try:
+        return Tokenizer.from_buffer(data)
+    except Exception as e:  # the tokenizers library raises plain Exception subclasses
+        raise ModelFormatError(f"{where}: cannot load the tokenizer ({e})") from e
