@@ -1,7 +1,7 @@
 """The agent on a task set that needs tools or memory, in four configurations.
 
     python benchmarks/agent_tasks.py [--configs plain,tools,memory,recall,review] [--max-steps 4]
-        [--store keyword | MODULE:FACTORY] [--limit N] [--json FILE]
+        [--store keyword | hybrid | MODULE:FACTORY] [--limit N] [--json FILE]
 
 The real SmolLM2-135M-Instruct (the Q4_1 GGUF the tests use, quant f32), greedy, runs every
 goal of benchmarks/data/agent_tasks.jsonl (written for this benchmark: unit conversions,
@@ -20,8 +20,8 @@ expected word, for the text answers), the model's own successes, the first draft
 successes (before any revision or fallback), how many answers were verified and how many of
 those were right, where the answers came from, mean steps, generated tokens and latency.
 
-The memory is a keyword DocumentStore (SQLite FTS5) over the notes; ``--store
-MODULE:FACTORY`` plugs in another: FACTORY(notes_folder, work_folder) returns an object
+The memory is a keyword DocumentStore (SQLite FTS5) over the notes; ``--store hybrid``
+adds all-MiniLM-L6-v2's vectors (hybrid search), ``--store MODULE:FACTORY`` plugs in another: FACTORY(notes_folder, work_folder) returns an object
 with ``search(query, k) -> list[Passage]``.
 """
 
@@ -41,11 +41,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from helpers.real_models import smollm2_gguf  # noqa: E402
+from helpers.real_models import minilm_folder, smollm2_gguf  # noqa: E402
 
 from edge_reason.engine import Engine  # noqa: E402
 from edge_reason.reasoning.agent import Agent, AgentResult, Memory  # noqa: E402
 from edge_reason.reasoning.arithmetic import evaluate, written_agrees  # noqa: E402
+from edge_reason.reasoning.embedding_model import load_embedding_model  # noqa: E402
 from edge_reason.reasoning.retrieval import DocumentStore  # noqa: E402
 from edge_reason.reasoning.tools import ToolRegistry  # noqa: E402
 
@@ -84,12 +85,21 @@ def keyword_store(notes: Path, work: Path) -> Memory:
     return store
 
 
+def hybrid_store(notes: Path, work: Path) -> Memory:
+    """The notes with all-MiniLM-L6-v2's vectors on the engine: hybrid search."""
+    store = DocumentStore(work / "notes.db", embedding=load_embedding_model(minilm_folder()))
+    store.index_folder(notes)
+    return store
+
+
 def store_factory(spec: str) -> Callable[[Path, Path], Memory]:
     if spec == "keyword":
         return keyword_store
+    if spec == "hybrid":
+        return hybrid_store
     module, _, name = spec.partition(":")
     if not name:
-        raise SystemExit(f"--store must be 'keyword' or MODULE:FACTORY, got {spec!r}")
+        raise SystemExit(f"--store must be keyword, hybrid or MODULE:FACTORY, got {spec!r}")
     return getattr(importlib.import_module(module), name)
 
 
@@ -133,7 +143,7 @@ def main() -> None:
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--tasks", type=Path, default=DATA / "agent_tasks.jsonl")
     parser.add_argument("--notes", type=Path, default=DATA / "agent_notes")
-    parser.add_argument("--store", default="keyword", help="keyword, or MODULE:FACTORY")
+    parser.add_argument("--store", default="keyword", help="keyword, hybrid or MODULE:FACTORY")
     parser.add_argument("--max-steps", type=int, default=4)
     parser.add_argument("--limit", type=int, help="only the first N tasks")
     parser.add_argument("--json", type=Path)

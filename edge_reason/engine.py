@@ -444,6 +444,12 @@ class Engine:
 
     # ---- embeddings (encoders) ------------------------------------------------------
 
+    @property
+    def is_encoder(self) -> bool:
+        """True for a BERT-style encoder (it embeds text: :meth:`embed`), False for a causal
+        language model (it generates)."""
+        return self._encoder is not None
+
     def embed(
         self, texts: Sequence[str], *, batch_size: int = 32, truncate: bool = False
     ) -> np.ndarray:

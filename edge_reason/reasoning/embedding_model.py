@@ -15,7 +15,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from edge_reason.errors import EdgeReasonError
 
 from .document_files import display_name
 from .errors import RetrievalError
+
+if TYPE_CHECKING:
+    from edge_reason.engine import Engine
 
 
 class Embedder(Protocol):
@@ -68,15 +71,19 @@ def load_embedding_model(path: str | os.PathLike[str]) -> EmbeddingModel:
     name = display_name(path)
     if not path.exists():
         raise RetrievalError(f"{name}: no such embedding model (a text encoder's folder)")
+    if not path.is_dir():  # a GGUF file or a bundle archive: generative models, loaded whole
+        raise RetrievalError(
+            f"{name}: not a text encoder's folder (config.json, model.safetensors, tokenizer.json)"
+        )
     _refuse_a_generative_model(path, name)
-    embedder = open_encoder(path)
-    if not callable(getattr(embedder, "embed", None)):
-        raise RetrievalError(f"{name}: not a text encoder (the loaded model cannot embed text)")
-    return EmbeddingModel.from_folder(path, embedder)
+    engine = open_encoder(path)
+    if not engine.is_encoder:
+        raise RetrievalError(f"{name}: a generative model, not a text encoder: it cannot embed")
+    return EmbeddingModel.from_folder(path, engine)
 
 
-def open_encoder(path: Path) -> Embedder:
-    """The engine's encoder for the model at ``path``."""
+def open_encoder(path: Path) -> Engine:
+    """The engine holding the model at ``path`` (an encoder, unless refused after)."""
     from edge_reason.engine import Engine
 
     try:

@@ -451,3 +451,19 @@ def test_ask_searches_keywords_alone_without_the_model(tmp_path: Path, encoder: 
     assert code == 0 and f"cites {docs}/pump.md passage 1 (line 1): Hold the red" in output
     code, output = _cli("ask", "--no-model", "--search", "vector", "reset pump?")
     assert code == 2 and "--search is how --db is searched: give --db" in output
+
+
+def test_a_generative_model_the_engine_loads_is_refused_as_an_encoder(
+    tmp_path: Path, monkeypatch
+) -> None:
+    class Generator:  # what Engine.load returns for a model whose config did not say
+        is_encoder = False
+
+    monkeypatch.setattr(embedding_model, "open_encoder", lambda path: Generator())
+    (tmp_path / "model").mkdir()
+    with pytest.raises(RetrievalError, match="model: a generative model, not a text encoder"):
+        load_embedding_model(tmp_path / "model")
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF")
+    with pytest.raises(RetrievalError, match="model.gguf: not a text encoder's folder"):
+        load_embedding_model(gguf)
