@@ -1,4 +1,4 @@
-"""The agent on a task set that needs tools or memory, in four configurations.
+"""The agent on a task set that needs tools or memory, in five configurations.
 
     python benchmarks/agent_tasks.py [--configs plain,tools,memory,recall,review] [--max-steps 4]
         [--store keyword | hybrid | MODULE:FACTORY] [--limit N] [--json FILE]
@@ -21,8 +21,9 @@ successes (before any revision or fallback), how many answers were verified and 
 those were right, where the answers came from, mean steps, generated tokens and latency.
 
 The memory is a keyword DocumentStore (SQLite FTS5) over the notes; ``--store hybrid``
-adds all-MiniLM-L6-v2's vectors (hybrid search), ``--store MODULE:FACTORY`` plugs in another: FACTORY(notes_folder, work_folder) returns an object
-with ``search(query, k) -> list[Passage]``.
+adds all-MiniLM-L6-v2's vectors (hybrid search); ``--store MODULE:FACTORY`` plugs in
+another: FACTORY(notes_folder, work_folder) returns an object with
+``search(query, k) -> list[Passage]``.
 """
 
 from __future__ import annotations
