@@ -5,8 +5,10 @@ them (``calculator(12 * 60 * 3) = 2160``, recomputed as an equation), then ``Ans
 Besides the verifier's own arithmetic check, the answer line is checked here:
 
 * each number in it must come from somewhere: a tool's result, or a passage the memory
-  returned, or it fails as computed by nobody (a number that only repeats the goal's is
-  unchecked). A result counts only if it computed something (a calculator call with an
+  returned, or it fails as computed by nobody. Only a computed number verifies: one that
+  only repeats the goal or a passage is unchecked (a copied number may be the wrong one:
+  "14 boxes" from "14 shelves" for "how many boxes in all?"). A result counts only if it
+  computed something (a calculator call with an
   operation, a conversion into another unit); its operands must be numbers the goal or an
   earlier observation states, or common unit factors such as 60 or 1000 (a calculation on
   invented numbers fails); and the goal's numbers must all be among what the answer was
@@ -14,7 +16,8 @@ Besides the verifier's own arithmetic check, the answer line is checked here:
 * a goal that is itself arithmetic ("What is 17*23 + 4?") is recomputed and must agree;
 * a cited passage ``[n]`` must be one the run observed, and hold the answer's words;
 * a word answer must bring words the goal does not have, held by an observed passage, if
-  the memory was searched.
+  the memory was searched; even then it is unchecked, since words found in a passage need
+  not answer the goal ("the irrigation pump in the north field" for "who services it?").
 
 The answer is verified when its line is and no check failed; a failed check names what is
 wrong, which is what the model is told when it is asked to revise.
@@ -142,7 +145,8 @@ class _AnswerGrounding:
                 return Finding(span, True, f"{written} from {call}")
         for number, passage in enumerate(chain.notes, start=1):
             if value in _values(passage.text):
-                return Finding(span, True, f"{written} is in passage [{number}]")
+                found = f"{written} is in passage [{number}]: that it answers is not checked"
+                return Finding(span, True, found, checked=False)
         if value in _values(chain.question):
             return Finding(span, True, f"{written} repeats the goal: not computed", checked=False)
         return Finding(
@@ -177,8 +181,8 @@ class _AnswerGrounding:
 
 
 def _leaving_repeats(findings: list[Finding]) -> list[Finding]:
-    """The numbers' findings, less those of numbers that only repeat the goal when another
-    number was checked: "2160 litres in 3 hours" rests on the 2160."""
+    """The numbers' findings, less those of numbers that only repeat the goal or a passage
+    when another number was checked: "2160 litres in 3 hours" rests on the 2160."""
     checked = [f for f in findings if f.checked]
     return checked if checked else findings
 
@@ -225,8 +229,9 @@ def _goal_inputs(goal: str) -> list[set[Fraction]]:
 
 
 def _words(answer: str, goal: str, passages: Sequence[Passage], span: tuple[int, int]) -> Finding:
-    """A word answer: its words beyond the goal's held by an observed passage, else failed
-    (memory searched) or not checked (nothing observed to check it by)."""
+    """A word answer: its words beyond the goal's held by an observed passage (unchecked:
+    that they answer the goal is not shown), else failed (memory searched) or unchecked
+    (nothing observed to check it by)."""
     if not passages:
         return Finding(span, True, "nothing observed checks this answer", checked=False)
     new = " ".join(content_words(answer) - content_words(goal))
@@ -235,7 +240,8 @@ def _words(answer: str, goal: str, passages: Sequence[Passage], span: tuple[int,
     shares = [support_share(new, p.text) for p in passages]
     best = max(range(len(shares)), key=shares.__getitem__)
     if shares[best] >= SUPPORT_SHARE:
-        return Finding(span, True, f"passage [{best + 1}] holds the answer")
+        held = f"passage [{best + 1}] holds the answer's words: that they answer is not checked"
+        return Finding(span, True, held, checked=False)
     return Finding(span, False, "no observed passage holds the answer's words")
 
 
