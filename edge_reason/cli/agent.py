@@ -50,6 +50,11 @@ def agent(
     from edge_reason.reasoning.retrieval import DocumentStore
 
     engine = _load_engine(model, quant)
+    if getattr(engine, "is_encoder", False):
+        raise click.ClickException(
+            f"{model} is an encoder: it embeds text; the agent needs a chat model (use it as "
+            "--db's embedding model: edge-reason index DOCS --db FILE --embed MODEL)"
+        )
     if getattr(engine, "chat_template", None) is None:
         raise click.ClickException(
             f"{model} has no chat template: the agent asks a chat model for its steps"

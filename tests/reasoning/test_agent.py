@@ -484,3 +484,14 @@ def test_an_answer_rests_only_on_a_call_that_computed_from_all_the_goals_numbers
     assert not check_answer("How many grams are in 2.5 kg?", "2.5", same_unit, []).verified
     percent = [Observation("calculator", {"expression": "640 * 0.15"}, "96", True)]
     assert check_answer("What is 15% of 640?", "96", percent, []).verified
+
+
+def test_the_command_refuses_an_encoder(tmp_path) -> None:
+    from click.testing import CliRunner
+    from helpers.bert_models import build_bert
+
+    from edge_reason.cli import main
+
+    folder = build_bert(tmp_path / "bert")
+    result = CliRunner().invoke(main, ["agent", str(folder), "What is 6 * 7?"])
+    assert result.exit_code == 1 and "is an encoder: it embeds text" in result.output
