@@ -5,16 +5,14 @@
 #include <stdexcept>
 #include <string>
 
+#include "config_bounds.h"
 #include "ops.h"
 
 namespace edge {
 
 void check_encoder_config(const EncoderConfig& c) {
   auto bounded = [](const char* name, int64_t value, int64_t lo, int64_t hi) {
-    if (value < lo || value > hi)
-      throw std::invalid_argument("encoder config: " + std::string(name) + " is " +
-                                  std::to_string(value) + "; it must be between " +
-                                  std::to_string(lo) + " and " + std::to_string(hi));
+    check_bounded("encoder config", name, value, lo, hi);
   };
   bounded("dim", c.dim, 1, 1 << 16);
   bounded("ffn_dim", c.ffn_dim, 1, 1 << 18);

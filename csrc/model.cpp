@@ -8,16 +8,14 @@
 #include <stdexcept>
 #include <string>
 
+#include "config_bounds.h"
 #include "ops.h"
 
 namespace edge {
 
 void check_config(const ModelConfig& c) {
   auto bounded = [](const char* name, int64_t value, int64_t lo, int64_t hi) {
-    if (value < lo || value > hi)
-      throw std::invalid_argument("model config: " + std::string(name) + " is " +
-                                  std::to_string(value) + "; it must be between " +
-                                  std::to_string(lo) + " and " + std::to_string(hi));
+    check_bounded("model config", name, value, lo, hi);
   };
   bounded("dim", c.dim, 1, 1 << 16);
   bounded("ffn_dim", c.ffn_dim, 1, 1 << 18);

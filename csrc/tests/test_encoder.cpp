@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "encoder.h"
+#include "model_builder.h"
 #include "quantize.h"
 
 using namespace edge;
@@ -20,44 +21,9 @@ namespace {
 
 // Owns the memory of a random encoder with odd sizes (K not a multiple of 32),
 // and keeps the float weights of every matrix for the reference.
-struct TinyEncoder {
+struct TinyEncoder : RandomWeights {
   EncoderConfig config;
   EncoderWeights weights;
-  std::vector<std::vector<float>> floats;
-  std::vector<std::vector<uint8_t>> bytes;
-  std::vector<std::vector<uint16_t>> scales;  // fp16
-  std::mt19937 rng{7};
-
-  const float* random(size_t n, float scale, float offset = 0.0f) {
-    std::normal_distribution<float> dist(offset, scale);
-    floats.emplace_back(n);
-    for (float& x : floats.back()) x = dist(rng);
-    return floats.back().data();
-  }
-
-  // The matrix in `format`; `dense` receives its float weights.
-  WeightMatrix matrix(WeightFormat format, int rows, int cols, const float** dense) {
-    const float* w = random(size_t(rows) * cols, 1.0f / std::sqrt(float(cols)));
-    *dense = w;
-    WeightMatrix m;
-    m.format = format;
-    m.rows = rows;
-    m.cols = cols;
-    if (format == WeightFormat::F32) {
-      m.data = w;
-      return m;
-    }
-    const int nb = num_blocks(cols);
-    bytes.emplace_back(size_t(rows) * nb * (format == WeightFormat::Q8 ? kBlock : kBlock / 2));
-    scales.emplace_back(size_t(rows) * nb);
-    if (format == WeightFormat::Q8)
-      quantize_rows_q8(w, rows, cols, bytes.back().data(), scales.back().data());
-    else
-      quantize_rows_q4(w, rows, cols, bytes.back().data(), scales.back().data());
-    m.data = bytes.back().data();
-    m.scales_f16 = scales.back().data();
-    return m;
-  }
 
   struct Dense {  // one layer's float matrices, for the reference
     const float *wq, *wk, *wv, *wo, *w_up, *w_down;
@@ -65,10 +31,8 @@ struct TinyEncoder {
   const float* word_floats = nullptr;
   std::vector<Dense> dense;
 
-  TinyEncoder(WeightFormat format, Pooling pooling = Pooling::Mean, bool normalize = true) {
-    floats.reserve(256);
-    bytes.reserve(64);
-    scales.reserve(64);
+  TinyEncoder(WeightFormat format, Pooling pooling = Pooling::Mean, bool normalize = true)
+      : RandomWeights(7) {
     config.dim = 40;
     config.ffn_dim = 70;
     config.layers = 2;

@@ -22,47 +22,11 @@ namespace {
 // Owns the memory of a random model with odd sizes (K not a multiple of 32).
 // With `gemma`, Gemma 3's features: GELU-tanh, scaled embeddings and attention,
 // post-norms, and a first layer that slides a window of 5 with its own RoPE table.
-struct TinyModel {
+struct TinyModel : RandomWeights {
   ModelConfig config;
   ModelWeights weights;
-  std::vector<std::vector<float>> floats;
-  std::vector<std::vector<uint8_t>> bytes;
-  std::vector<std::vector<uint16_t>> scales;  // fp16
-  std::mt19937 rng{42};
 
-  const float* random(size_t n, float scale, float offset = 0.0f) {
-    std::normal_distribution<float> dist(offset, scale);
-    floats.emplace_back(n);
-    for (float& x : floats.back()) x = dist(rng);
-    return floats.back().data();
-  }
-
-  WeightMatrix matrix(WeightFormat format, int rows, int cols) {
-    const float* w = random(size_t(rows) * cols, 1.0f / std::sqrt(float(cols)));
-    WeightMatrix m;
-    m.format = format;
-    m.rows = rows;
-    m.cols = cols;
-    if (format == WeightFormat::F32) {
-      m.data = w;
-      return m;
-    }
-    const int nb = num_blocks(cols);
-    bytes.emplace_back(size_t(rows) * nb * (format == WeightFormat::Q8 ? kBlock : kBlock / 2));
-    scales.emplace_back(size_t(rows) * nb);
-    if (format == WeightFormat::Q8)
-      quantize_rows_q8(w, rows, cols, bytes.back().data(), scales.back().data());
-    else
-      quantize_rows_q4(w, rows, cols, bytes.back().data(), scales.back().data());
-    m.data = bytes.back().data();
-    m.scales_f16 = scales.back().data();
-    return m;
-  }
-
-  TinyModel(WeightFormat format, bool gemma) {
-    floats.reserve(256);
-    bytes.reserve(256);
-    scales.reserve(256);
+  TinyModel(WeightFormat format, bool gemma) : RandomWeights(42) {
     config.dim = 72;
     config.ffn_dim = 100;
     config.layers = 2;
