@@ -4,8 +4,9 @@ The corpus and its questions are tests/helpers/device_notes.py: 65 passages of m
 notes in 13 files; 45 "paraphrase" questions asked in other words than the notes', and 38
 "exact" ones whose answer hinges on a token (a fault code, a part number, a version, a pin,
 an address, a name) among passages alike in every other word. all-MiniLM-L6-v2 makes the
-vectors on the engine (tests/helpers/embedders.py). Prints a Markdown table per group and overall, and with --misses the questions
-each mode missed. How hybrid search fuses: benchmarks/fusion_choice.py.
+vectors on the engine (tests/helpers/embedders.py). Prints a Markdown table per group and
+overall, and with --misses the questions each mode missed. How hybrid search fuses:
+benchmarks/fusion_choice.py.
 
     python benchmarks/retrieval_recall.py [--k 5] [--misses]
 """
