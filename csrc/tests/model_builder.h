@@ -63,8 +63,11 @@ struct RandomWeights {
 inline std::pair<const float*, const float*> rope_table(const ModelConfig& config, float theta,
                                                         std::vector<std::vector<float>>& store) {
   const int half = config.head_dim / 2;
-  std::vector<float>& cos = store.emplace_back(size_t(config.max_context) * half);
-  std::vector<float>& sin = store.emplace_back(size_t(config.max_context) * half);
+  // both made before either is referenced: a second emplace_back may move the first
+  store.emplace_back(size_t(config.max_context) * half);
+  store.emplace_back(size_t(config.max_context) * half);
+  std::vector<float>& cos = store[store.size() - 2];
+  std::vector<float>& sin = store.back();
   for (int p = 0; p < config.max_context; ++p)
     for (int i = 0; i < half; ++i) {
       const float angle = float(p) * std::pow(theta, -2.0f * i / config.head_dim);
