@@ -4,11 +4,23 @@
 #pragma once
 
 #include <cstdio>
+#include <exception>
 #include <functional>
 #include <string>
 #include <vector>
 
 namespace edge_test {
+
+// Whether fn() throws a std::exception (a refused input, in these tests).
+template <class Fn>
+bool throws(Fn fn) {
+  try {
+    fn();
+  } catch (const std::exception&) {
+    return true;
+  }
+  return false;
+}
 
 struct Registry {
   std::vector<std::pair<std::string, std::function<void()>>> tests;

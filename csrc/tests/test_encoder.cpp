@@ -16,6 +16,7 @@
 #include "quantize.h"
 
 using namespace edge;
+using edge_test::throws;
 
 namespace {
 
@@ -204,16 +205,6 @@ double max_abs_diff(const float* a, const double* b, int n) {
 // quantized, where a last-bit difference puts an activation on an int8
 // rounding boundary, its code flips by one step (see test_engine.cpp).
 float order_tolerance(WeightFormat format) { return format == WeightFormat::F32 ? 1e-6f : 2e-2f; }
-
-template <class Fn>
-bool throws(Fn fn) {
-  try {
-    fn();
-  } catch (const std::exception&) {
-    return true;
-  }
-  return false;
-}
 
 }  // namespace
 

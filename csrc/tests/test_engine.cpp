@@ -16,6 +16,7 @@
 #include "quantize.h"
 
 using namespace edge;
+using edge_test::throws;
 
 namespace {
 
@@ -88,16 +89,6 @@ float max_abs_diff(const float* a, const float* b, size_t n) {
   float m = 0.0f;
   for (size_t i = 0; i < n; ++i) m = std::fmax(m, std::fabs(a[i] - b[i]));
   return m;
-}
-
-template <class Fn>
-bool throws(Fn fn) {
-  try {
-    fn();
-  } catch (const std::exception&) {
-    return true;
-  }
-  return false;
 }
 
 }  // namespace
