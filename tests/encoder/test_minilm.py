@@ -33,7 +33,10 @@ def folder() -> Path:
 
 @pytest.fixture(scope="module")
 def reference(folder: Path) -> np.ndarray:
-    st = pytest.importorskip("sentence_transformers")
+    st = pytest.importorskip(
+        "sentence_transformers",
+        reason="sentence-transformers (the test extra) is not installed: no reference embeddings",
+    )
     model = st.SentenceTransformer(str(folder), device="cpu")
     assert model.max_seq_length == 256
     return model.encode(TEXTS, batch_size=32, convert_to_numpy=True)
